@@ -1,0 +1,419 @@
+"""The incident record (``incident.yaml``): fields, validation, atomic load and save."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ._fs import atomic_write_text
+from ._types import Window, parse_time
+from .errors import InvalidIncident, InvalidInput
+from .severity import ROLE_NAMES, check_severity
+
+__all__ = ["INCIDENT_FILE", "STATUSES", "Incident", "Roles", "Times"]
+
+INCIDENT_FILE = "incident.yaml"
+STATUSES = ("investigating", "identified", "monitoring", "resolved")
+MAX_WINDOW = timedelta(hours=24)
+
+_ID = re.compile(r"^[A-Z][A-Z0-9]{1,15}(-[A-Z0-9]{1,16}){1,4}$")
+# Kubernetes DNS-1123 label: what a namespace or a Deployment/Service name may be.
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_TOP_KEYS = {
+    "id", "title", "service", "namespace", "severity", "status", "window", "baseline",
+    "roles", "times", "impact", "summary", "selector", "allow_long_window",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Roles:
+    """Who holds each incident role (names or handles; empty when unassigned)."""
+
+    incident_commander: str = ""
+    tech_lead: str = ""
+    communications: str = ""
+    scribe: str = ""
+
+    def assigned(self) -> dict[str, str]:
+        """Role key -> holder, for the roles that are filled."""
+        return {k: getattr(self, k) for k in ROLE_NAMES if getattr(self, k)}
+
+
+@dataclass(frozen=True, slots=True)
+class Times:
+    """Key moments of the response (aware UTC datetimes or ``None``)."""
+
+    detected: datetime | None = None
+    acknowledged: datetime | None = None
+    mitigated: datetime | None = None
+    resolved: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Incident:
+    """One incident, as stored in ``incident.yaml``.
+
+    Build one with :meth:`create` (validated from plain values) or :meth:`load`.
+    ``end`` of the window may be unknown while the incident is ongoing; then
+    :meth:`window_at` closes it at a given moment.
+    """
+
+    id: str
+    title: str
+    service: str
+    namespace: str
+    severity: str
+    start: datetime
+    end: datetime | None = None
+    baseline: Window | None = None
+    status: str = "investigating"
+    roles: Roles = field(default_factory=Roles)
+    times: Times = field(default_factory=Times)
+    impact: str = ""
+    summary: str = ""
+    selector: str = ""
+    allow_long_window: bool = False
+
+    # -- derived ---------------------------------------------------------------
+    @property
+    def window(self) -> Window:
+        """The incident window; an ongoing incident is closed at the current minute."""
+        return self.window_at(datetime.now(UTC))
+
+    def window_at(self, now: datetime) -> Window:
+        """The incident window, closed at ``now`` when the end is not yet known."""
+        if self.end is not None:
+            return Window(self.start, self.end)
+        end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        return Window(self.start, max(end, self.start + timedelta(minutes=1)))
+
+    @property
+    def baseline_window(self) -> Window:
+        """The baseline window: as given, or the same length just before the incident."""
+        return self.baseline or self.window.preceding()
+
+    @property
+    def label_selector(self) -> str:
+        """Kubernetes label selector of the service's pods (default ``app=<service>``)."""
+        return self.selector or f"app={self.service}"
+
+    @property
+    def detected_at(self) -> datetime:
+        """When the incident was detected (the window start when not recorded)."""
+        return self.times.detected or self.start
+
+    # -- construction and validation -------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Any, *, origin: str = "incident") -> Incident:
+        """Validate a mapping (as read from YAML) and build the record.
+
+        Raises
+        ------
+        InvalidIncident
+            One line listing every problem found, prefixed by ``origin``.
+        """
+        if not isinstance(data, dict):
+            raise InvalidIncident(f"{origin}: expected a mapping of fields, got {type(data).__name__}")
+        problems: list[str] = []
+
+        def take(name: str, check) -> Any:
+            try:
+                return check(data.get(name))
+            except InvalidInput as exc:
+                problems.append(str(exc))
+                return None
+
+        unknown = sorted(set(data) - _TOP_KEYS)
+        if unknown:
+            problems.append(f"unknown field(s) {unknown}; known: {sorted(_TOP_KEYS)}")
+        ident = take("id", _check_id)
+        title = take("title", lambda v: _check_text(v, "title", required=True))
+        service = take("service", lambda v: _check_dns_label(v, "service"))
+        namespace = take("namespace", lambda v: _check_dns_label(v, "namespace"))
+        severity = take("severity", _check_severity_field)
+        status = take("status", _check_status)
+        window = data.get("window")
+        start = end = None
+        if not isinstance(window, dict) or "start" not in window:
+            problems.append("window: give window.start (and window.end once known)")
+        else:
+            extra = sorted(set(window) - {"start", "end"})
+            if extra:
+                problems.append(f"window: unknown field(s) {extra}; use start and end")
+            start = take("window", lambda _: parse_time(window["start"], field="window.start"))
+            if window.get("end") is not None:
+                end = take("window", lambda _: parse_time(window["end"], field="window.end"))
+        baseline = None
+        if data.get("baseline") is not None:
+            b = data["baseline"]
+            if not isinstance(b, dict) or not {"start", "end"} <= set(b):
+                problems.append("baseline: give both baseline.start and baseline.end, or omit it")
+            else:
+                baseline = take(
+                    "baseline",
+                    lambda _: Window(
+                        parse_time(b["start"], field="baseline.start"),
+                        parse_time(b["end"], field="baseline.end"),
+                    ),
+                )
+        roles = take("roles", _check_roles)
+        times = take("times", _check_times)
+        allow_long = data.get("allow_long_window", False)
+        if not isinstance(allow_long, bool):
+            problems.append("allow_long_window: must be true or false")
+            allow_long = False
+        if start is not None and end is not None:
+            if not start < end:
+                problems.append(
+                    f"window.start {start:%Y-%m-%dT%H:%M:%SZ} is not before window.end "
+                    f"{end:%Y-%m-%dT%H:%M:%SZ}"
+                )
+            elif end - start > MAX_WINDOW and not allow_long:
+                problems.append(
+                    f"window is {(end - start) / timedelta(hours=1):.0f} h long (limit "
+                    f"{MAX_WINDOW / timedelta(hours=1):.0f} h): narrow it, or set "
+                    "allow_long_window: true if you really mean it"
+                )
+        if baseline is not None and start is not None and baseline.end > start:
+            problems.append("baseline: must end at or before window.start")
+        if start is not None and start > datetime.now(UTC) + timedelta(minutes=5):
+            problems.append(f"window.start {start:%Y-%m-%dT%H:%M:%SZ} is in the future")
+        if times is not None:
+            problems.extend(_time_order_problems(times))
+            if status == "resolved" and times.resolved is None:
+                problems.append("status is resolved but times.resolved is not set")
+        selector = take("selector", lambda v: _check_text(v, "selector", required=False))
+        impact = take("impact", lambda v: _check_text(v, "impact", required=False))
+        summary = take("summary", lambda v: _check_text(v, "summary", required=False))
+        if problems:
+            raise InvalidIncident(f"{origin}: " + "; ".join(problems))
+        return cls(
+            id=ident, title=title, service=service, namespace=namespace, severity=severity,
+            start=start, end=end, baseline=baseline, status=status or "investigating",
+            roles=roles, times=times, impact=impact, summary=summary, selector=selector,
+            allow_long_window=allow_long,
+        )
+
+    @classmethod
+    def create(cls, **fields: Any) -> Incident:
+        """Build a validated record from keyword fields (``start``/``end`` as window).
+
+        Accepts the same names as the YAML file, with ``start``, ``end``,
+        ``baseline_start``, ``baseline_end`` and the ``times`` keys at top level
+        (``detected``, ``acknowledged``, ``mitigated``, ``resolved``) for convenience.
+        """
+        data: dict[str, Any] = {}
+        window = {"start": fields.pop("start", None), "end": fields.pop("end", None)}
+        data["window"] = window
+        if fields.get("baseline_start") or fields.get("baseline_end"):
+            data["baseline"] = {
+                "start": fields.pop("baseline_start", None),
+                "end": fields.pop("baseline_end", None),
+            }
+        fields.pop("baseline_start", None)
+        fields.pop("baseline_end", None)
+        times = {k: fields.pop(k) for k in ("detected", "acknowledged", "mitigated", "resolved")
+                 if k in fields}
+        if times:
+            data["times"] = times
+        data.update(fields)
+        data = {k: v for k, v in data.items() if v is not None}
+        return cls.from_dict(data)
+
+    def with_changes(self, **changes: Any) -> Incident:
+        """A copy with ``changes`` applied and the whole record validated again."""
+        return Incident.from_dict(replace(self, **changes).to_dict())
+
+    # -- serialisation ---------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for YAML: timestamps as ISO 8601 UTC strings."""
+
+        def iso(moment: datetime | None) -> str | None:
+            return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        out: dict[str, Any] = {
+            "id": self.id,
+            "title": self.title,
+            "service": self.service,
+            "namespace": self.namespace,
+            "severity": self.severity,
+            "status": self.status,
+            "window": {"start": iso(self.start), "end": iso(self.end)},
+        }
+        if self.baseline is not None:
+            out["baseline"] = {"start": iso(self.baseline.start), "end": iso(self.baseline.end)}
+        out["roles"] = {k: getattr(self.roles, k) or None for k in ROLE_NAMES}
+        out["times"] = {
+            k: iso(getattr(self.times, k))
+            for k in ("detected", "acknowledged", "mitigated", "resolved")
+        }
+        for key in ("impact", "summary", "selector"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        if self.allow_long_window:
+            out["allow_long_window"] = True
+        return out
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Incident:
+        """Load and validate ``incident.yaml`` (``path`` may be the workspace folder).
+
+        Raises
+        ------
+        InvalidIncident
+            Missing file, YAML syntax error or invalid fields, in one line.
+        """
+        import yaml
+
+        file = Path(path)
+        if file.is_dir():
+            file = file / INCIDENT_FILE
+        if not file.exists():
+            raise InvalidIncident(
+                f"{file}: not found; open an incident with `incident new` or pass the "
+                "incident folder that holds incident.yaml"
+            )
+        try:
+            data = yaml.load(file.read_text(), Loader=_StrictLoader)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or "invalid YAML"
+            raise InvalidIncident(f"{file}: YAML syntax error{where}: {problem}") from None
+        return cls.from_dict(data, origin=str(file))
+
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write the record atomically (temporary file + rename).
+
+        Parameters
+        ----------
+        path
+            The workspace folder or the file path.
+        overwrite
+            Replace an existing file; by default an existing record is never touched.
+        """
+        import yaml
+
+        file = Path(path)
+        if file.suffix not in (".yaml", ".yml"):
+            file = file / INCIDENT_FILE
+        if file.exists() and not overwrite:
+            raise InvalidIncident(f"{file} already exists; refusing to overwrite it")
+        Incident.from_dict(self.to_dict())  # never write a record that would not load
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        return atomic_write_text(file, text)
+
+
+def _strict_loader():
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """SafeLoader that keeps timestamps as text (we parse them, refusing naive ones)."""
+
+    Loader.yaml_implicit_resolvers = {
+        key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return Loader
+
+
+class _LazyLoader:
+    """Build the YAML loader class on first use so that importing this module stays cheap."""
+
+    _cls = None
+
+    def __call__(self, stream):
+        if _LazyLoader._cls is None:
+            _LazyLoader._cls = _strict_loader()
+        return _LazyLoader._cls(stream)
+
+
+_StrictLoader = _LazyLoader()
+
+
+def _check_id(value: Any) -> str:
+    if not isinstance(value, str) or not _ID.match(value):
+        raise InvalidInput(
+            f"id {value!r} is invalid: use upper-case letters, digits and hyphens, "
+            "starting with a letter, e.g. INC-2026-0042"
+        )
+    return value
+
+
+def _check_text(value: Any, name: str, *, required: bool) -> str:
+    if value is None or value == "":
+        if required:
+            raise InvalidInput(f"{name} is required")
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be text, got {type(value).__name__}")
+    if len(value) > 500:
+        raise InvalidInput(f"{name} is {len(value)} characters long; keep it under 500")
+    return value.strip()
+
+
+def _check_dns_label(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not _DNS_LABEL.match(value):
+        raise InvalidInput(
+            f"{name} {value!r} is not a Kubernetes name: lower-case letters, digits and '-', "
+            "at most 63 characters, starting and ending with a letter or digit"
+        )
+    return value
+
+
+def _check_severity_field(value: Any) -> str:
+    if value is None:
+        raise InvalidInput("severity is required (SEV-1..SEV-4)")
+    return check_severity(value)
+
+
+def _check_status(value: Any) -> str:
+    if value is None:
+        return "investigating"
+    if value not in STATUSES:
+        raise InvalidInput(f"status {value!r} is not one of {', '.join(STATUSES)}")
+    return value
+
+
+def _check_roles(value: Any) -> Roles:
+    if value is None:
+        return Roles()
+    if not isinstance(value, dict):
+        raise InvalidInput("roles: expected a mapping such as {incident_commander: alice}")
+    unknown = sorted(set(value) - set(ROLE_NAMES))
+    if unknown:
+        raise InvalidInput(f"roles: unknown role(s) {unknown}; known: {list(ROLE_NAMES)}")
+    return Roles(**{k: _check_text(v, f"roles.{k}", required=False) for k, v in value.items()})
+
+
+def _check_times(value: Any) -> Times:
+    if value is None:
+        return Times()
+    if not isinstance(value, dict):
+        raise InvalidInput("times: expected a mapping such as {detected: 2026-11-26T14:05:00Z}")
+    names = ("detected", "acknowledged", "mitigated", "resolved")
+    unknown = sorted(set(value) - set(names))
+    if unknown:
+        raise InvalidInput(f"times: unknown field(s) {unknown}; known: {list(names)}")
+    return Times(**{
+        k: None if v is None else parse_time(v, field=f"times.{k}") for k, v in value.items()
+    })
+
+
+def _time_order_problems(times: Times) -> list[str]:
+    problems = []
+    pairs = [
+        ("detected", "acknowledged"),
+        ("detected", "mitigated"),
+        ("mitigated", "resolved"),
+        ("detected", "resolved"),
+    ]
+    for early, late in pairs:
+        a, b = getattr(times, early), getattr(times, late)
+        if a is not None and b is not None and b < a:
+            problems.append(f"times.{late} ({b:%H:%M:%SZ}) is before times.{early} ({a:%H:%M:%SZ})")
+    return problems

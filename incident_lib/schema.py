@@ -1,0 +1,234 @@
+"""Column contracts for the frames that cross layer boundaries.
+
+Every source returns frames that meet one of these contracts, checked at the
+source boundary with :func:`conform`. Timestamps are ``datetime64[ns, UTC]``;
+text columns have pandas' ``str`` dtype (missing values are NaN); empty results are empty frames
+with the right columns and dtypes (:func:`empty_frame`).
+
+pandas is imported inside the functions so that ``import incident_lib`` stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from .errors import IncidentError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "CONTRACTS",
+    "EVIDENCE_KINDS",
+    "Contract",
+    "SchemaError",
+    "conform",
+    "empty_frame",
+    "validate",
+]
+
+Kind = Literal["time", "str", "int", "float", "bool"]
+
+
+class SchemaError(IncidentError):
+    """A frame does not meet its column contract (a bug in a source, not user input)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """The ordered columns (name -> kind) that a frame of one kind must have."""
+
+    name: str
+    columns: Mapping[str, Kind]
+    description: str = ""
+
+
+def _contract(name: str, description: str, /, **columns: Kind) -> Contract:
+    return Contract(name=name, columns=dict(columns), description=description)
+
+
+CONTRACTS: dict[str, Contract] = {
+    c.name: c
+    for c in (
+        _contract(
+            "logs",
+            "One log event per row (multi-line stack traces folded into their event).",
+            time="time", pod="str", container="str", level="str", message="str", raw="str",
+        ),
+        _contract(
+            "rollouts",
+            "One Deployment revision (ReplicaSet) per row; `current` marks the live one.",
+            deployment="str", revision="int", replicaset="str", images="str",
+            created_at="time", deployed_at="time", change_cause="str", replicas="int",
+            current="bool",
+        ),
+        _contract(
+            "k8s_events",
+            "Kubernetes events (Normal and Warning) that touched the window.",
+            first_seen="time", last_seen="time", type="str", reason="str", object="str",
+            message="str", count="int",
+        ),
+        _contract(
+            "pods",
+            "One container of one pod per row, as of the capture time.",
+            pod="str", container="str", node="str", phase="str", ready="bool",
+            restarts="int", last_termination_reason="str", last_termination_at="time",
+            started_at="time", cpu_request="float", cpu_limit="float",
+            memory_request="float", memory_limit="float",
+        ),
+        _contract(
+            "pod_usage",
+            "Resource usage samples (metrics.k8s.io): CPU in cores, memory in bytes.",
+            time="time", pod="str", container="str", cpu="float", memory="float",
+        ),
+        _contract(
+            "metrics",
+            "Long format: one sample of one metric per row.",
+            time="time", metric="str", query="str", scope="str", value="float",
+        ),
+        _contract(
+            "monitor_events",
+            "Monitor / alert state changes (state: alert, warn, ok, no_data).",
+            time="time", monitor_id="str", monitor="str", state="str", message="str",
+        ),
+        _contract(
+            "pg_activity",
+            "pg_stat_activity samples; blocking_pids is a comma-separated list.",
+            sampled_at="time", pid="int", datname="str", usename="str",
+            application_name="str", client_addr="str", state="str", backend_start="time",
+            xact_start="time", query_start="time", state_change="time",
+            wait_event_type="str", wait_event="str", blocking_pids="str", query="str",
+        ),
+        _contract(
+            "pg_settings",
+            "Server settings that matter during an incident (max_connections, ...).",
+            name="str", setting="str", unit="str",
+        ),
+        _contract(
+            "timeline",
+            "Merged incident timeline: events from every source, notes and actions.",
+            time="time", source="str", kind="str", summary="str", ref="str",
+        ),
+    )
+}
+
+
+#: (source, name) of each captured frame -> its contract
+EVIDENCE_KINDS: dict[tuple[str, str], str] = {
+    ("kubernetes", "logs"): "logs",
+    ("kubernetes", "rollouts"): "rollouts",
+    ("kubernetes", "events"): "k8s_events",
+    ("kubernetes", "pods"): "pods",
+    ("kubernetes", "pod_usage"): "pod_usage",
+    ("datadog", "metrics"): "metrics",
+    ("datadog", "monitor_events"): "monitor_events",
+    ("datadog", "logs"): "logs",
+    ("prometheus", "metrics"): "metrics",
+    ("prometheus", "monitor_events"): "monitor_events",
+    ("postgres", "activity"): "pg_activity",
+    ("postgres", "settings"): "pg_settings",
+}
+
+
+def _contract_for(kind: str) -> Contract:
+    try:
+        return CONTRACTS[kind]
+    except KeyError:
+        raise SchemaError(f"no column contract named {kind!r}; known: {sorted(CONTRACTS)}") from None
+
+
+def _dtype(kind: Kind) -> str:
+    return {
+        "time": "datetime64[ns, UTC]",
+        "str": "str",
+        "int": "int64",
+        "float": "float64",
+        "bool": "bool",
+    }[kind]
+
+
+def empty_frame(kind: str) -> pd.DataFrame:
+    """An empty frame with the columns and dtypes of contract ``kind``."""
+    import pandas as pd
+
+    contract = _contract_for(kind)
+    return pd.DataFrame(
+        {col: pd.Series(dtype=_dtype(k)) for col, k in contract.columns.items()}
+    )
+
+
+def _kind_ok(series: pd.Series, kind: Kind) -> bool:
+    from pandas.api import types as t
+
+    if kind == "time":
+        return isinstance(series.dtype, __import__("pandas").DatetimeTZDtype) and str(
+            series.dt.tz
+        ) == "UTC"
+    if kind == "str":
+        return t.is_string_dtype(series)
+    if kind == "int":
+        return t.is_integer_dtype(series)
+    if kind == "float":
+        return t.is_float_dtype(series)
+    return t.is_bool_dtype(series)
+
+
+def validate(df: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Check that ``df`` meets contract ``kind`` exactly; return it unchanged.
+
+    Raises
+    ------
+    SchemaError
+        Naming the missing columns and the columns of the wrong dtype.
+    """
+    contract = _contract_for(kind)
+    missing = [c for c in contract.columns if c not in df.columns]
+    wrong = [
+        f"{c} ({df[c].dtype}, want {_dtype(k)})"
+        for c, k in contract.columns.items()
+        if c in df.columns and not _kind_ok(df[c], k)
+    ]
+    if missing or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing columns {missing}")
+        if wrong:
+            parts.append(f"wrong dtypes: {', '.join(wrong)}")
+        raise SchemaError(f"{kind} frame does not meet its contract: {'; '.join(parts)}")
+    return df
+
+
+def conform(df: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Coerce ``df`` to contract ``kind``: column order, dtypes, UTC timestamps.
+
+    Extra columns are dropped, missing ones are an error (a source bug). Integer
+    columns must have no gaps.
+    """
+    import pandas as pd
+
+    contract = _contract_for(kind)
+    missing = [c for c in contract.columns if c not in df.columns]
+    if missing:
+        raise SchemaError(f"{kind} frame is missing columns {missing}")
+    out = {}
+    for col, k in contract.columns.items():
+        s = df[col]
+        if k == "time":
+            s = pd.to_datetime(s, utc=True, format="ISO8601") if len(s) else s.astype(
+                "datetime64[ns, UTC]"
+            )
+            if s.dtype != "datetime64[ns, UTC]":
+                s = s.astype("datetime64[ns, UTC]")
+        elif k == "str":
+            s = s.astype("str")
+        elif k == "int":
+            s = s.astype("int64")
+        elif k == "float":
+            s = s.astype("float64")
+        else:
+            s = s.astype(bool)
+        out[col] = s.reset_index(drop=True)
+    result = pd.DataFrame(out, columns=list(contract.columns))
+    return validate(result, kind)
