@@ -1,0 +1,268 @@
+"""Throughput of error-signature grouping: ours vs Drain3 vs ``grep | sort | uniq -c``.
+
+Builds (or reuses) the 1,000,000-line corpus of ``../shared/bench/make_bigfile.py``
+(Loghub-2k lines with every number re-randomised) and, in one run, pinned to one
+CPU core where the OS allows it, measures:
+
+a. ``incident_lib.analysis.signatures.signature_ids`` on the message lines in memory
+   (median of ``--repeat`` runs), plus once including reading and splitting the file;
+a2. the same on the first ``--distinct-lines`` lines with a random UUID appended to each
+   (no two lines repeat even after masking digits: the request-id case);
+a3. the same with a random 8-letter word appended instead (every masked template is
+   distinct: the adversarial case, where all the work runs once per line);
+b. ``drain3.TemplateMiner`` with its default configuration (median of
+   ``--drain3-repeat`` runs; ``--drain3-lines`` runs it on a prefix only);
+c. the shell pipeline ``grep -E "ERROR|FATAL|Exception" | sort | uniq -c | sort -rn``
+   over the same file (``bash -c``);
+
+and the peak memory of (a), measured in fresh subprocesses (peak RSS during the call
+from ``/proc``, and ``tracemalloc``).
+
+Usage::
+
+    python benchmarks/bench_signatures.py [--lines N] [--corpus PATH]
+
+``--corpus`` is a ``big_content.txt`` (or the directory holding it); without it the
+corpus is built under ``$TMPDIR/incident-bench-signatures`` on first use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shlex
+import statistics
+import string
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+MAKE_BIGFILE = SHARED / "bench" / "make_bigfile.py"
+DEFAULT_DIR = Path(tempfile.gettempdir()) / "incident-bench-signatures"
+SHELL = 'grep -E "ERROR|FATAL|Exception" {file} | sort | uniq -c | sort -rn > /dev/null'
+
+sys.path.insert(0, str(ROOT))
+
+
+def pin_one_core() -> str:
+    """Pin this process (and the subprocesses it starts) to one CPU."""
+    if not hasattr(os, "sched_setaffinity"):
+        return "not pinned (no sched_setaffinity on this OS)"
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    return f"pinned to CPU {cpu}"
+
+
+def corpus_file(path: str | None, lines: int) -> Path:
+    """The message corpus with at least ``lines`` lines, built when missing."""
+    if path:
+        p = Path(path)
+        p = p / "big_content.txt" if p.is_dir() else p
+        if not p.is_file():
+            raise SystemExit(f"--corpus: {p} does not exist")
+        return p
+    p = DEFAULT_DIR / "big_content.txt"
+    if p.is_file() and count_lines(p) >= lines:
+        return p
+    if not MAKE_BIGFILE.is_file():
+        raise SystemExit(f"cannot build the corpus: {MAKE_BIGFILE} not found; pass --corpus")
+    print(f"building the corpus in {DEFAULT_DIR} (about 30 s) ...", flush=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(MAKE_BIGFILE),
+            "--data-dir",
+            str(SHARED / "loghub2k"),
+            "--out",
+            str(DEFAULT_DIR),
+            "--lines",
+            str(max(lines, 1_000_000)),
+        ],
+        check=True,
+    )
+    return p
+
+
+def count_lines(path: Path) -> int:
+    with path.open("rb") as f:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+
+
+def read_lines(path: Path, n: int) -> list[str]:
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines[:n]
+
+
+def timed(fn: Callable[[], object], repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def drain3_run(lines: list[str]) -> int:
+    from drain3 import TemplateMiner
+    from drain3.template_miner_config import TemplateMinerConfig
+
+    config = TemplateMinerConfig()
+    config.profiling_enabled = False
+    miner = TemplateMiner(persistence_handler=None, config=config)
+    for line in lines:
+        miner.add_log_message(line)
+    return len(miner.drain.clusters)
+
+
+_MEMORY_PROBE = """
+import gc, json, sys, tracemalloc
+sys.path.insert(0, {root!r})
+from incident_lib.analysis.signatures import signature_ids
+
+def status(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+text = open({file!r}, encoding="utf-8").read()
+lines = text.split("\\n")[:{n}]
+del text
+gc.collect()
+before = status("VmRSS")
+with open("/proc/self/clear_refs", "w") as f:  # reset the peak (VmHWM) to the current RSS
+    f.write("5")
+if {trace}:
+    tracemalloc.start()
+signature_ids(lines)
+traced = tracemalloc.get_traced_memory()[1] if {trace} else None
+print(json.dumps({{"before_kb": before, "peak_kb": status("VmHWM"), "traced_peak": traced}}))
+"""
+
+
+def memory_probe(path: Path, n: int, trace: bool) -> dict[str, float] | None:
+    """Peak memory of one call in a fresh interpreter (Linux /proc); None elsewhere."""
+    if not Path("/proc/self/clear_refs").exists():
+        return None
+    code = _MEMORY_PROBE.format(root=str(ROOT), file=str(path), n=n, trace=trace)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+def row(label: str, seconds: float, lines: int, note: str = "") -> None:
+    print(f"{label:<60} {seconds:>9.3f} {lines / seconds:>12,.0f} lines/s  {note}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--lines", type=int, default=1_000_000, help="corpus lines (default 1M)")
+    ap.add_argument("--corpus", help="big_content.txt or its directory (default: build one)")
+    ap.add_argument("--repeat", type=int, default=5, help="runs of our method (default 5)")
+    ap.add_argument(
+        "--drain3-lines", type=int, help="run Drain3 on a prefix of this many lines (default: all)"
+    )
+    ap.add_argument("--drain3-repeat", type=int, default=3)
+    ap.add_argument("--shell-repeat", type=int, default=3)
+    ap.add_argument("--distinct-lines", type=int, default=100_000, help="size of (a2), (a3)")
+    args = ap.parse_args(argv)
+
+    pinned = pin_one_core()
+    path = corpus_file(args.corpus, args.lines)
+    lines = read_lines(path, args.lines)
+    n = len(lines)
+    if n < args.lines:
+        print(f"note: {path} has only {n:,} lines")
+    print(f"corpus: {path} ({n:,} lines); {pinned}; Python {sys.version.split()[0]}\n")
+
+    from incident_lib.analysis.signatures import signature_ids
+
+    # (a) ours
+    ours = timed(lambda: signature_ids(lines), args.repeat)
+    groups = len(set(signature_ids(lines)))
+    ours_file = timed(lambda: signature_ids(read_lines(path, n)), 1)[0]
+    # (a2) request ids: no two lines are equal even after masking the digits
+    k = min(args.distinct_lines, n)
+    with_ids = [f"{line} req-{uuid.uuid4()}" for line in lines[:k]]
+    ids_case = statistics.median(timed(lambda: signature_ids(with_ids), 3))
+    # (a3) adversarial: a random plain word makes every masked template distinct
+    rng = random.Random(7)
+    with_words = [
+        f"{line} {''.join(rng.choices(string.ascii_lowercase, k=8))}" for line in lines[:k]
+    ]
+    words_case = statistics.median(timed(lambda: signature_ids(with_words), 3))
+
+    # (b) drain3
+    d = min(args.drain3_lines or n, n)
+    prefix = lines[:d]
+    clusters: list[int] = []
+    try:
+        drain = statistics.median(
+            timed(lambda: clusters.append(drain3_run(prefix)), args.drain3_repeat)
+        )
+    except ImportError:
+        raise SystemExit("drain3 is not installed: pip install -e '.[bench]'") from None
+
+    # (c) the shell pipeline, over a file of exactly n lines
+    with tempfile.TemporaryDirectory() as tmp:
+        file = path
+        if n < count_lines(path):
+            file = Path(tmp) / "prefix.txt"
+            file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        cmd = SHELL.format(file=shlex.quote(str(file)))
+        shell = statistics.median(
+            timed(lambda: subprocess.run(["bash", "-c", cmd], check=True), args.shell_repeat)
+        )
+
+    mem = memory_probe(path, n, trace=False)
+    traced = memory_probe(path, n, trace=True)
+
+    ours_med = statistics.median(ours)
+    print(f"{'method':<60} {'median s':>9} {'throughput':>21}")
+    row(
+        f"(a)  signature_ids, in memory, median of {args.repeat}",
+        ours_med,
+        n,
+        f"({groups} signatures)",
+    )
+    print(f"       runs (s): {', '.join(f'{t:.3f}' for t in ours)}")
+    row("(a1) signature_ids incl. reading + splitting the file", ours_file, n)
+    row(f"(a2) {k:,} lines + a random request id (UUID) each", ids_case, k)
+    row(f"(a3) {k:,} lines + a random word each (nothing repeats)", words_case, k)
+    label = "all" if d == n else f"first {d:,}"
+    row(
+        f"(b)  drain3 TemplateMiner defaults, {label} lines, median of {args.drain3_repeat}",
+        drain,
+        d,
+        f"({clusters[-1]} clusters)",
+    )
+    row(f"(c)  {SHELL.split(' {file}')[0]} | sort | uniq -c | sort -rn", shell, n)
+    ours_rate, drain_rate, shell_rate = n / ours_med, d / drain, n / shell
+    print()
+    print(
+        f"ours vs drain3:         {ours_rate / drain_rate:7.1f}x   "
+        f"(a2: {k / ids_case / drain_rate:.2f}x, a3: {k / words_case / drain_rate:.2f}x)"
+    )
+    print(f"ours vs shell pipeline: {ours_rate / shell_rate:7.2f}x")
+    if mem is None or traced is None:
+        print("peak memory: not measured (needs Linux /proc/self/clear_refs)")
+    else:
+        before, peak = mem["before_kb"] / 1024, mem["peak_kb"] / 1024
+        print(
+            f"peak memory of (a) on {n:,} lines: RSS peak {peak:,.0f} MiB during the call, "
+            f"{peak - before:,.0f} MiB above the {before:,.0f} MiB held before it "
+            f"(interpreter + the lines as a list of str); "
+            f"tracemalloc peak of the call: {traced['traced_peak'] / 2**20:,.0f} MiB"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Pure analysis functions over DataFrames: no I/O, no plotting (see DESIGN.md)."""
