@@ -64,7 +64,7 @@ def utc(moment: datetime) -> datetime:
 
 def format_duration(delta: timedelta) -> str:
     """Format a duration for people: ``'1 h 05 min'``, ``'23 min'``, ``'45 s'``."""
-    seconds = int(round(delta.total_seconds()))
+    seconds = round(delta.total_seconds())
     sign = "-" if seconds < 0 else ""
     seconds = abs(seconds)
     days, rest = divmod(seconds, 86400)

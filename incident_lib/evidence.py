@@ -216,7 +216,9 @@ class EvidenceStore:
         entry = self.latest(source, name)
         path = self.root / entry.file
         if not path.exists():
-            raise EvidenceIntegrityError(f"evidence file {path} recorded in the manifest is missing")
+            raise EvidenceIntegrityError(
+                f"evidence file {path} recorded in the manifest is missing"
+            )
         if _sha256_file(path) != entry.sha256:
             raise EvidenceIntegrityError(
                 f"evidence file {path} does not match its manifest hash (changed or truncated)"
@@ -270,7 +272,9 @@ class EvidenceStore:
         with self._locked():
             entries = self.entries()
             seq = entries[-1].seq + 1 if entries else 1
-            prev = _line_hash(self.manifest_path.read_text().splitlines()[-1]) if entries else GENESIS
+            prev = (
+                _line_hash(self.manifest_path.read_text().splitlines()[-1]) if entries else GENESIS
+            )
             filename = f"{seq:04d}-{source}-{name}.parquet"
             target = self.root / filename
             with atomic_path(target) as tmp:

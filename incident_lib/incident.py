@@ -24,8 +24,20 @@ _ID = re.compile(r"^[A-Z][A-Z0-9]{1,15}(-[A-Z0-9]{1,16}){1,4}$")
 # Kubernetes DNS-1123 label: what a namespace or a Deployment/Service name may be.
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _TOP_KEYS = {
-    "id", "title", "service", "namespace", "severity", "status", "window", "baseline",
-    "roles", "times", "impact", "summary", "selector", "allow_long_window",
+    "id",
+    "title",
+    "service",
+    "namespace",
+    "severity",
+    "status",
+    "window",
+    "baseline",
+    "roles",
+    "times",
+    "impact",
+    "summary",
+    "selector",
+    "allow_long_window",
 }
 
 
@@ -117,7 +129,9 @@ class Incident:
             One line listing every problem found, prefixed by ``origin``.
         """
         if not isinstance(data, dict):
-            raise InvalidIncident(f"{origin}: expected a mapping of fields, got {type(data).__name__}")
+            raise InvalidIncident(
+                f"{origin}: expected a mapping of fields, got {type(data).__name__}"
+            )
         problems: list[str] = []
 
         def take(name: str, check) -> Any:
@@ -192,9 +206,20 @@ class Incident:
         if problems:
             raise InvalidIncident(f"{origin}: " + "; ".join(problems))
         return cls(
-            id=ident, title=title, service=service, namespace=namespace, severity=severity,
-            start=start, end=end, baseline=baseline, status=status or "investigating",
-            roles=roles, times=times, impact=impact, summary=summary, selector=selector,
+            id=ident,
+            title=title,
+            service=service,
+            namespace=namespace,
+            severity=severity,
+            start=start,
+            end=end,
+            baseline=baseline,
+            status=status or "investigating",
+            roles=roles,
+            times=times,
+            impact=impact,
+            summary=summary,
+            selector=selector,
             allow_long_window=allow_long,
         )
 
@@ -216,13 +241,16 @@ class Incident:
             }
         fields.pop("baseline_start", None)
         fields.pop("baseline_end", None)
-        times = {k: fields.pop(k) for k in ("detected", "acknowledged", "mitigated", "resolved")
-                 if k in fields}
+        times = {
+            k: fields.pop(k)
+            for k in ("detected", "acknowledged", "mitigated", "resolved")
+            if k in fields
+        }
         if times:
             data["times"] = times
         data.update(fields)
         data = {k: v for k, v in data.items() if v is not None}
-        return cls.from_dict(data)
+        return cls.from_dict(data, origin="invalid incident")
 
     def with_changes(self, **changes: Any) -> Incident:
         """A copy with ``changes`` applied and the whole record validated again."""
@@ -399,9 +427,9 @@ def _check_times(value: Any) -> Times:
     unknown = sorted(set(value) - set(names))
     if unknown:
         raise InvalidInput(f"times: unknown field(s) {unknown}; known: {list(names)}")
-    return Times(**{
-        k: None if v is None else parse_time(v, field=f"times.{k}") for k, v in value.items()
-    })
+    return Times(
+        **{k: None if v is None else parse_time(v, field=f"times.{k}") for k, v in value.items()}
+    )
 
 
 def _time_order_problems(times: Times) -> list[str]:

@@ -55,61 +55,115 @@ CONTRACTS: dict[str, Contract] = {
         _contract(
             "logs",
             "One log event per row (multi-line stack traces folded into their event).",
-            time="time", pod="str", container="str", level="str", message="str", raw="str",
+            time="time",
+            pod="str",
+            container="str",
+            level="str",
+            message="str",
+            raw="str",
         ),
         _contract(
             "rollouts",
             "One Deployment revision (ReplicaSet) per row; `current` marks the live one.",
-            deployment="str", revision="int", replicaset="str", images="str",
-            created_at="time", deployed_at="time", change_cause="str", replicas="int",
+            deployment="str",
+            revision="int",
+            replicaset="str",
+            images="str",
+            created_at="time",
+            deployed_at="time",
+            change_cause="str",
+            replicas="int",
             current="bool",
         ),
         _contract(
             "k8s_events",
             "Kubernetes events (Normal and Warning) that touched the window.",
-            first_seen="time", last_seen="time", type="str", reason="str", object="str",
-            message="str", count="int",
+            first_seen="time",
+            last_seen="time",
+            type="str",
+            reason="str",
+            object="str",
+            message="str",
+            count="int",
         ),
         _contract(
             "pods",
             "One container of one pod per row, as of the capture time.",
-            pod="str", container="str", node="str", phase="str", ready="bool",
-            restarts="int", last_termination_reason="str", last_termination_at="time",
-            started_at="time", cpu_request="float", cpu_limit="float",
-            memory_request="float", memory_limit="float",
+            pod="str",
+            container="str",
+            node="str",
+            phase="str",
+            ready="bool",
+            restarts="int",
+            last_termination_reason="str",
+            last_termination_at="time",
+            started_at="time",
+            cpu_request="float",
+            cpu_limit="float",
+            memory_request="float",
+            memory_limit="float",
         ),
         _contract(
             "pod_usage",
             "Resource usage samples (metrics.k8s.io): CPU in cores, memory in bytes.",
-            time="time", pod="str", container="str", cpu="float", memory="float",
+            time="time",
+            pod="str",
+            container="str",
+            cpu="float",
+            memory="float",
         ),
         _contract(
             "metrics",
             "Long format: one sample of one metric per row.",
-            time="time", metric="str", query="str", scope="str", value="float",
+            time="time",
+            metric="str",
+            query="str",
+            scope="str",
+            value="float",
         ),
         _contract(
             "monitor_events",
             "Monitor / alert state changes (state: alert, warn, ok, no_data).",
-            time="time", monitor_id="str", monitor="str", state="str", message="str",
+            time="time",
+            monitor_id="str",
+            monitor="str",
+            state="str",
+            message="str",
         ),
         _contract(
             "pg_activity",
             "pg_stat_activity samples; blocking_pids is a comma-separated list.",
-            sampled_at="time", pid="int", datname="str", usename="str",
-            application_name="str", client_addr="str", state="str", backend_start="time",
-            xact_start="time", query_start="time", state_change="time",
-            wait_event_type="str", wait_event="str", blocking_pids="str", query="str",
+            sampled_at="time",
+            pid="int",
+            datname="str",
+            usename="str",
+            application_name="str",
+            client_addr="str",
+            state="str",
+            backend_start="time",
+            xact_start="time",
+            query_start="time",
+            state_change="time",
+            wait_event_type="str",
+            wait_event="str",
+            blocking_pids="str",
+            query="str",
         ),
         _contract(
             "pg_settings",
             "Server settings that matter during an incident (max_connections, ...).",
-            name="str", setting="str", unit="str",
+            name="str",
+            setting="str",
+            unit="str",
         ),
         _contract(
             "timeline",
             "Merged incident timeline: events from every source, notes and actions.",
-            time="time", source="str", kind="str", summary="str", ref="str",
+            time="time",
+            source="str",
+            kind="str",
+            summary="str",
+            ref="str",
         ),
     )
 }
@@ -136,7 +190,9 @@ def _contract_for(kind: str) -> Contract:
     try:
         return CONTRACTS[kind]
     except KeyError:
-        raise SchemaError(f"no column contract named {kind!r}; known: {sorted(CONTRACTS)}") from None
+        raise SchemaError(
+            f"no column contract named {kind!r}; known: {sorted(CONTRACTS)}"
+        ) from None
 
 
 def _dtype(kind: Kind) -> str:
@@ -154,18 +210,17 @@ def empty_frame(kind: str) -> pd.DataFrame:
     import pandas as pd
 
     contract = _contract_for(kind)
-    return pd.DataFrame(
-        {col: pd.Series(dtype=_dtype(k)) for col, k in contract.columns.items()}
-    )
+    return pd.DataFrame({col: pd.Series(dtype=_dtype(k)) for col, k in contract.columns.items()})
 
 
 def _kind_ok(series: pd.Series, kind: Kind) -> bool:
     from pandas.api import types as t
 
     if kind == "time":
-        return isinstance(series.dtype, __import__("pandas").DatetimeTZDtype) and str(
-            series.dt.tz
-        ) == "UTC"
+        return (
+            isinstance(series.dtype, __import__("pandas").DatetimeTZDtype)
+            and str(series.dt.tz) == "UTC"
+        )
     if kind == "str":
         return t.is_string_dtype(series)
     if kind == "int":
@@ -216,8 +271,10 @@ def conform(df: pd.DataFrame, kind: str) -> pd.DataFrame:
     for col, k in contract.columns.items():
         s = df[col]
         if k == "time":
-            s = pd.to_datetime(s, utc=True, format="ISO8601") if len(s) else s.astype(
-                "datetime64[ns, UTC]"
+            s = (
+                pd.to_datetime(s, utc=True, format="ISO8601")
+                if len(s)
+                else s.astype("datetime64[ns, UTC]")
             )
             if s.dtype != "datetime64[ns, UTC]":
                 s = s.astype("datetime64[ns, UTC]")

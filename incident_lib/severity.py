@@ -2,14 +2,14 @@
 
 The table follows the response runbook:
 
-=========  ==============================================  ============  ==========================
+=========  ==============================================  ============  =========================
 severity   impact                                          respond       roles required
-=========  ==============================================  ============  ==========================
-SEV-1      complete outage, data loss or security breach   immediately   IC, tech lead, comms, scribe
+=========  ==============================================  ============  =========================
+SEV-1      complete outage, data loss or security breach   immediately   IC, tech, comms, scribe
 SEV-2      major feature broken                            < 30 min      a lead
 SEV-3      degraded performance                            < 2 h         a lead
 SEV-4      minor issue                                     < 24 h        (owning team)
-=========  ==============================================  ============  ==========================
+=========  ==============================================  ============  =========================
 
 When unsure between levels, take the higher one.
 """

@@ -61,3 +61,10 @@ def needs_server(binary: str) -> None:
     if UNDER_CI:
         pytest.fail(f"{message}, and CI must run this test: install it in .ci/run")
     pytest.skip(message)
+
+
+def pytest_configure(config) -> None:
+    """Point notebooks opened without a workspace (nbval runs them so) at a private demo dir."""
+    import tempfile
+
+    os.environ.setdefault("INCIDENT_DEMO_DIR", tempfile.mkdtemp(prefix="incident-demo-"))

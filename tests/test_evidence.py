@@ -12,14 +12,19 @@ from incident_lib.schema import conform, empty_frame
 
 
 def _logs(n: int = 3) -> pd.DataFrame:
-    return conform(pd.DataFrame({
-        "time": pd.date_range("2026-11-03T14:00:00Z", periods=n, freq="1s"),
-        "pod": [f"api-{i}" for i in range(n)],
-        "container": ["api"] * n,
-        "level": ["error"] * n,
-        "message": [f"boom {i}" for i in range(n)],
-        "raw": [None] + [f"raw {i}" for i in range(1, n)],
-    }), "logs")
+    return conform(
+        pd.DataFrame(
+            {
+                "time": pd.date_range("2026-11-03T14:00:00Z", periods=n, freq="1s"),
+                "pod": [f"api-{i}" for i in range(n)],
+                "container": ["api"] * n,
+                "level": ["error"] * n,
+                "message": [f"boom {i}" for i in range(n)],
+                "raw": [None] + [f"raw {i}" for i in range(1, n)],
+            }
+        ),
+        "logs",
+    )
 
 
 @pytest.fixture
@@ -55,8 +60,12 @@ def test_manifest_records_and_chains(store):
 
 
 def test_query_secrets_never_reach_the_manifest(store):
-    store.capture(_logs(), source="postgres", name="activity",
-                  query={"dsn": "postgresql://app:hunter2@db:5432/orders"})
+    store.capture(
+        _logs(),
+        source="postgres",
+        name="activity",
+        query={"dsn": "postgresql://app:hunter2@db:5432/orders"},
+    )
     assert "hunter2" not in store.manifest_path.read_text()
 
 

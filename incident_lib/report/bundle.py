@@ -1,0 +1,239 @@
+"""Run the notebook set over an incident workspace and write the evidence bundle.
+
+``runs/<run-id>/`` receives every executed notebook, its HTML page, the charts,
+``findings.json``, ``run.json`` and ``index.html``. Notebooks run in parallel;
+one failing, hanging or losing its kernel never loses the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidInput, RunError
+from ..evidence import check_mode
+from ..findings import Finding, collect_findings, write_findings
+from ..workspace import Workspace
+from .execute import NotebookResult, execute_notebook
+from .index import write_index
+from .parameters import plan_parameters
+from .render import HtmlRenderer
+
+__all__ = ["RunResult", "default_notebook_dir", "list_notebooks", "run_bundle"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """The outcome of one run: where the bundle is and how each notebook did."""
+
+    run_id: str
+    run_dir: Path
+    index: Path
+    results: tuple[NotebookResult, ...]
+    findings: tuple[Finding, ...]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        """True when every notebook succeeded."""
+        return all(r.ok for r in self.results)
+
+
+def default_notebook_dir() -> Path:
+    """``$INCIDENT_NOTEBOOKS`` if set, else the ``notebooks/`` folder beside the package."""
+    explicit = os.environ.get("INCIDENT_NOTEBOOKS")
+    return Path(explicit) if explicit else Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def list_notebooks(folder: Path, names: Sequence[str] | None = None) -> list[Path]:
+    """The notebooks to run: all ``NN_*.ipynb`` in ``folder``, or those named.
+
+    Names may be given as ``02_assess``, ``02_assess.ipynb`` or just ``02``.
+
+    Raises
+    ------
+    InvalidInput
+        The folder does not exist, or a name matches no notebook (or several).
+    """
+    if not folder.is_dir():
+        raise InvalidInput(
+            f"notebook folder {folder} does not exist; "
+            "pass --notebook-dir or set INCIDENT_NOTEBOOKS"
+        )
+    available = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    if not names:
+        if not available:
+            raise InvalidInput(f"no notebooks (NN_name.ipynb) in {folder}")
+        return available
+    chosen = []
+    for name in names:
+        stem = name.removesuffix(".ipynb")
+        matches = [p for p in available if p.stem == stem or p.stem.split("_", 1)[0] == stem]
+        if len(matches) != 1:
+            raise InvalidInput(
+                f"notebook {name!r} {'is ambiguous' if matches else 'not found'}; "
+                f"available: {', '.join(p.stem for p in available)}"
+            )
+        if matches[0] not in chosen:
+            chosen.append(matches[0])
+    return chosen
+
+
+def _new_run_dir(workspace: Workspace) -> tuple[str, Path]:
+    workspace.runs_dir.mkdir(parents=True, exist_ok=True)
+    for _ in range(5):
+        run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+        path = workspace.runs_dir / run_id
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return run_id, path
+    raise RunError(f"could not create a new run folder under {workspace.runs_dir}")
+
+
+def run_bundle(
+    workspace: Workspace,
+    *,
+    notebooks: Sequence[str] | None = None,
+    notebook_dir: Path | None = None,
+    parallel: int = 2,
+    timeout: float = 600.0,
+    mode: str = "offline",
+    parameters: Mapping[str, Any] | None = None,
+    on_start: Callable[[Path, list[str]], None] | None = None,
+    on_result: Callable[[NotebookResult], None] | None = None,
+) -> RunResult:
+    """Execute the notebook set over ``workspace`` and write the bundle.
+
+    Parameters
+    ----------
+    workspace
+        An opened incident workspace.
+    notebooks
+        Names to run (default: all of them).
+    notebook_dir
+        Where the notebooks are (default :func:`default_notebook_dir`).
+    parallel
+        Notebooks running at once (>= 1).
+    timeout
+        Wall-clock seconds allowed per notebook (> 0).
+    mode
+        ``"offline"`` (captured evidence only) or ``"live"``.
+    parameters
+        Extra notebook parameters; validated (no secrets, no unknown names)
+        before anything runs.
+    on_start
+        Called with the run folder and the notebook names once everything is
+        validated, just before the first notebook starts.
+    on_result
+        Called with each notebook's result as it finishes (progress output).
+
+    Raises
+    ------
+    InvalidInput
+        Anything invalid, before any notebook starts.
+    """
+    checked_mode = check_mode(mode)
+    if not isinstance(parallel, int) or parallel < 1:
+        raise InvalidInput(f"parallel must be a whole number >= 1, got {parallel!r}")
+    if not timeout > 0:
+        raise InvalidInput(f"timeout must be a positive number of seconds, got {timeout!r}")
+    paths = list_notebooks(notebook_dir or default_notebook_dir(), notebooks)
+    base = {"workspace": str(workspace.path), "mode": checked_mode, "run_dir": ""}
+    plan = plan_parameters(dict(parameters or {}), paths, base=base)
+
+    run_id, run_dir = _new_run_dir(workspace)
+    for stem in plan:
+        if "run_dir" in plan[stem]:
+            plan[stem]["run_dir"] = str(run_dir)
+    if on_start is not None:
+        on_start(run_dir, [p.stem for p in paths])
+    started = datetime.now(UTC)
+    began = time.monotonic()
+    renderer = HtmlRenderer()
+    inc = workspace.incident
+    results: list[NotebookResult] = []
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="notebook") as pool:
+        futures = {
+            pool.submit(
+                execute_notebook, path, run_dir / path.name, plan[path.stem], timeout=timeout
+            ): path
+            for path in paths
+        }
+        for future in as_completed(futures):
+            path = futures[future]
+            try:
+                result = future.result()
+            except Exception as exc:  # a runner bug must not lose the other notebooks
+                result = NotebookResult(
+                    name=path.stem,
+                    status="failed",
+                    seconds=0.0,
+                    output=run_dir / path.name,
+                    error=f"runner error: {type(exc).__name__}: {exc}",
+                )
+            try:
+                html = renderer.render(
+                    result.output,
+                    run_dir / f"{path.stem}.html",
+                    banner=renderer.banner(inc.id, inc.title, path.stem),
+                )
+                result = replace(result, html=html)
+            except Exception as exc:
+                print(f"warning: could not render {path.stem} to HTML: {exc}", file=sys.stderr)
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+    findings = collect_findings(run_dir)
+    write_findings(run_dir, findings)
+    seconds = time.monotonic() - began
+    results.sort(key=lambda r: r.name)
+    (run_dir / "run.json").write_text(
+        json.dumps(
+            {
+                "run_id": run_id,
+                "incident": inc.id,
+                "mode": checked_mode,
+                "started": started.isoformat(),
+                "seconds": round(seconds, 2),
+                "notebooks": [
+                    {
+                        "name": r.name,
+                        "status": r.status,
+                        "seconds": round(r.seconds, 2),
+                        "error": r.error,
+                    }
+                    for r in results
+                ],
+            },
+            indent=2,
+        )
+    )
+    index = write_index(
+        run_dir,
+        inc,
+        results,
+        findings,
+        run_id=run_id,
+        mode=checked_mode,
+        started=started,
+        seconds=seconds,
+    )
+    return RunResult(
+        run_id=run_id,
+        run_dir=run_dir,
+        index=index,
+        results=tuple(results),
+        findings=tuple(findings),
+        seconds=seconds,
+    )

@@ -1,0 +1,297 @@
+"""Execute one notebook with papermill: kernel start retries, a wall-clock limit, no loss.
+
+Whatever happens (a failing cell, a hang past the limit, a kernel that dies),
+the executed notebook is kept with the error visible in it and a
+:class:`NotebookResult` says what happened; nothing is raised for notebook failures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from jupyter_core.utils import run_sync
+
+from ..redact import redact
+
+if TYPE_CHECKING:
+    from jupyter_client.manager import AsyncKernelManager
+
+#: builds a kernel manager from a kernel name and a private folder for its sockets
+KernelFactory = Callable[[str, Path], "AsyncKernelManager"]
+
+__all__ = ["NotebookResult", "execute_notebook"]
+
+Status = Literal["ok", "failed", "timeout", "kernel-died"]
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class NotebookResult:
+    """What happened to one notebook of a run."""
+
+    name: str
+    status: Status
+    seconds: float
+    output: Path
+    error: str = ""
+    html: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when every cell ran without error."""
+        return self.status == "ok"
+
+
+def _kernel_manager(kernel_name: str, sockets: Path) -> AsyncKernelManager:
+    """An async kernel manager for a local kernel over IPC sockets, in this environment.
+
+    Async, as nbclient expects: with a blocking client, a kernel that dies
+    mid-cell leaves nbclient waiting for output forever.
+
+    * ``python3`` is this environment's Python: a user-level ``python3``
+      kernelspec may point at another interpreter without incident_lib.
+    * IPC (Unix sockets in the private folder ``sockets``) instead of TCP: no
+      ports to collide on, nothing reachable from the network, no plain-text warning.
+    """
+    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+
+    class CurrentEnvKernelSpecs(KernelSpecManager):
+        def get_kernel_spec(self, name: str) -> KernelSpec:
+            if name == "python3":
+                from ipykernel.kernelspec import RESOURCES, get_kernel_dict
+
+                return KernelSpec(resource_dir=RESOURCES, **get_kernel_dict())
+            return super().get_kernel_spec(name)
+
+    return AsyncKernelManager(
+        kernel_name=kernel_name,
+        kernel_spec_manager=CurrentEnvKernelSpecs(),
+        transport="ipc",
+        ip=str(sockets / "kernel"),
+    )
+
+
+def _mark_error(output: Path, status: Status, message: str) -> None:
+    """Put a visible error cell at the top of the output notebook."""
+    import nbformat
+
+    nb = nbformat.read(output, as_version=4) if output.exists() else nbformat.v4.new_notebook()
+    banner = nbformat.v4.new_markdown_cell(
+        f'<div class="incident-run-error"><b>This notebook did not finish ({status}).</b> '
+        f"{message}</div>"
+    )
+    banner.metadata["tags"] = ["incident-run-error"]
+    nb.cells.insert(0, banner)
+    nbformat.write(nb, output)
+
+
+def _start_kernel(
+    factory: KernelFactory, kernel_name: str, sockets: Path, log: Path, attempts: int
+) -> AsyncKernelManager:
+    """Start a kernel and wait until it answers, retrying failed starts.
+
+    A start can fail for reasons a second try fixes: over TCP, kernels started
+    together collide on ports (each picks free ports, then binds); a loaded
+    machine misses the ready deadline. The kernel's own stdout/stderr (not cell
+    output) go to ``log``.
+    """
+    last: Exception | None = None
+    for attempt in range(1, attempts + 1):
+        km = factory(kernel_name, sockets)
+        try:
+            with log.open("ab") as sink:
+                run_sync(km.start_kernel)(stdout=sink, stderr=sink)
+            kc = km.client()
+            kc.start_channels()
+            try:
+                run_sync(kc.wait_for_ready)(timeout=60)
+            finally:
+                kc.stop_channels()
+            return km
+        except Exception as exc:  # RuntimeError "kernel died", TimeoutError, ...
+            last = exc
+            logger.info("kernel start attempt %d of %d failed: %s", attempt, attempts, exc)
+            _shutdown(km)
+    raise KernelStartError(f"the kernel did not start after {attempts} attempts: {last}")
+
+
+class KernelStartError(RuntimeError):
+    """No kernel could be started for a notebook."""
+
+
+def execute_notebook(
+    source: Path,
+    output: Path,
+    parameters: dict[str, Any],
+    *,
+    timeout: float,
+    kernel_name: str = "python3",
+    start_attempts: int = 3,
+    kernel_manager: KernelFactory | None = None,
+    log_dir: Path | None = None,
+) -> NotebookResult:
+    """Run ``source`` into ``output`` with ``parameters`` injected.
+
+    Parameters
+    ----------
+    source, output
+        The notebook to run and where to write the executed copy.
+    parameters
+        Values for the notebook's ``parameters`` cell (already validated).
+    timeout
+        Wall-clock limit for the whole notebook, in seconds. Past it the kernel
+        is interrupted, then shut down; the cells run so far are kept.
+    kernel_name
+        Jupyter kernel to use.
+    start_attempts
+        How often to try starting a kernel (see :func:`_start_kernel`).
+    kernel_manager
+        Builds the kernel manager from a kernel name and a private folder for
+        its sockets (default: this environment's Python over IPC).
+    log_dir
+        Where the kernel's own stdout/stderr go (default: ``logs/`` beside
+        ``output``); redacted afterwards, removed when empty.
+    """
+    name = source.stem
+    began = time.monotonic()
+    log = (log_dir or output.parent / "logs") / f"{name}.kernel.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="incident-kernel-") as sockets:
+        try:
+            km = _start_kernel(
+                kernel_manager or _kernel_manager, kernel_name, Path(sockets), log, start_attempts
+            )
+        except KernelStartError as exc:
+            _mark_error(output, "kernel-died", str(exc))
+            _tidy_log(log)
+            return NotebookResult(
+                name=name,
+                status="kernel-died",
+                output=output,
+                error=str(exc),
+                seconds=time.monotonic() - began,
+            )
+        status, error = _run_in_kernel(
+            km, source, output, parameters, kernel_name=kernel_name, timeout=timeout, began=began
+        )
+    if status in ("timeout", "kernel-died") or (status == "failed" and not _has_error_cell(output)):
+        _mark_error(output, status, error)
+    _tidy_log(log)
+    return NotebookResult(
+        name=name, status=status, seconds=time.monotonic() - began, output=output, error=error
+    )
+
+
+def _shutdown(km: AsyncKernelManager) -> None:
+    with contextlib.suppress(Exception):
+        run_sync(km.shutdown_kernel)(now=True)
+
+
+def _signal(km: AsyncKernelManager, signum: int) -> bool:
+    """Send ``signum`` to the kernel process; False when it is gone already."""
+    pid = getattr(km.provisioner, "pid", None)
+    if not pid:
+        return False
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _run_in_kernel(
+    km: AsyncKernelManager,
+    source: Path,
+    output: Path,
+    parameters: dict[str, Any],
+    *,
+    kernel_name: str,
+    timeout: float,
+    began: float,
+) -> tuple[Status, str]:
+    """Execute with papermill in the started kernel ``km``; always shuts it down."""
+    import papermill
+
+    timed_out = threading.Event()
+
+    def on_timeout() -> None:
+        # Runs in the timer thread: signal the process directly rather than
+        # touch the kernel manager that nbclient drives from its own event loop.
+        timed_out.set()
+        if _signal(km, signal.SIGINT):
+            time.sleep(2)
+            _signal(km, signal.SIGKILL)
+
+    remaining = max(timeout - (time.monotonic() - began), 1.0)
+    watchdog = threading.Timer(remaining, on_timeout)
+    watchdog.daemon = True
+    watchdog.start()
+    status: Status = "ok"
+    error = ""
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(output),
+            parameters=parameters,
+            kernel_name=kernel_name,
+            progress_bar=False,
+            log_output=False,
+            start_timeout=60,
+            execution_timeout=math.ceil(remaining),
+            km=km,
+        )
+    except papermill.PapermillExecutionError as exc:
+        status = "failed"
+        error = f"{exc.ename}: {exc.evalue}".strip()
+        error = f"cell {exc.exec_count}: {error}" if exc.exec_count else error
+    except Exception as exc:  # a dead kernel, nbclient's own cell timeout
+        status = "failed" if run_sync(km.is_alive)() else "kernel-died"
+        error = f"{type(exc).__name__}: {exc}"
+        if status == "kernel-died":
+            error = f"the kernel died: {error}"
+    finally:
+        watchdog.cancel()
+        _shutdown(km)
+    if timed_out.is_set():  # the interrupt shows up as KeyboardInterrupt or a dead kernel
+        status, error = "timeout", f"stopped after the {timeout:g} s limit"
+    return status, error
+
+
+def _tidy_log(log: Path) -> None:
+    """Redact the kernel log, or remove it when the kernel said nothing."""
+    if not log.exists():
+        return
+    text = log.read_text(errors="replace")
+    if text.strip():
+        log.write_text(redact(text))
+    else:
+        log.unlink()
+        with contextlib.suppress(OSError):
+            log.parent.rmdir()
+
+
+def _has_error_cell(output: Path) -> bool:
+    """Whether papermill already put its own error marker into the output."""
+    import nbformat
+
+    if not output.exists():
+        return False
+    nb = nbformat.read(output, as_version=4)
+    return any(
+        o.get("output_type") == "error"
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    )

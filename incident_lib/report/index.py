@@ -1,0 +1,136 @@
+"""The bundle index: incident header, each notebook's status and link, every finding."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from .._types import format_duration
+from ..findings import Finding
+from ..incident import Incident
+from ..redact import redact
+from .execute import NotebookResult
+
+__all__ = ["write_index"]
+
+_STATUS_STYLE = {
+    "ok": ("✔ ok", "#1e7b34"),
+    "failed": ("✘ failed", "#b3261e"),
+    "timeout": ("⏱ timeout", "#b3261e"),
+    "kernel-died": ("☠ kernel died", "#b3261e"),
+}
+_SEVERITY_STYLE = {
+    "critical": "#7f1d1d",
+    "high": "#b3261e",
+    "medium": "#a15c00",
+    "low": "#2d4f80",
+    "info": "#555",
+}
+
+_CSS = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1b1b1b;
+       max-width: 1100px; margin: 24px auto; padding: 0 16px; }
+h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 28px; }
+.meta { color: #444; } .sev { font-weight: 600; padding: 1px 6px; border-radius: 3px;
+        color: white; font-size: 12px; }
+table { border-collapse: collapse; width: 100%; margin-top: 8px; }
+th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid #e2e2e2;
+         vertical-align: top; }
+th { background: #f5f5f5; font-weight: 600; } td.num { text-align: right; white-space: nowrap; }
+.empty { color: #666; font-style: italic; } code { font-size: 12px; }
+"""
+
+
+def _e(text: object) -> str:
+    return html.escape(redact(str(text)))
+
+
+def _ts(moment: datetime | None) -> str:
+    return "—" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def write_index(
+    run_dir: Path,
+    incident: Incident,
+    results: Sequence[NotebookResult],
+    findings: Sequence[Finding],
+    *,
+    run_id: str,
+    mode: str,
+    started: datetime,
+    seconds: float,
+) -> Path:
+    """Write ``index.html`` in ``run_dir`` and return its path."""
+    inc = incident
+    window = f"{_ts(inc.start)} → {_ts(inc.end) if inc.end else 'ongoing'}"
+    failed = [r for r in results if not r.ok]
+    overall = (
+        f"<b style='color:#b3261e'>{len(failed)} of {len(results)} notebooks did not finish</b>"
+        if failed
+        else f"all {len(results)} notebooks ran"
+    )
+    rows = []
+    for r in sorted(results, key=lambda r: r.name):
+        label, colour = _STATUS_STYLE[r.status]
+        link = f"<a href='{_e(r.html.name)}'>{_e(r.name)}</a>" if r.html else _e(r.name)
+        raw = f"<a href='{_e(r.output.name)}'>ipynb</a>"
+        rows.append(
+            f"<tr><td>{link}</td><td style='color:{colour};font-weight:600'>{label}</td>"
+            f"<td class='num'>{r.seconds:.1f} s</td><td>{raw}</td>"
+            f"<td>{_e(r.error) if r.error else ''}</td></tr>"
+        )
+    frows = []
+    for f in findings:
+        colour = _SEVERITY_STYLE[f.severity]
+        ref = ""
+        if f.ref:
+            ref = f"<a href='{_e(f.ref)}'>{_e(f.ref)}</a>" if f.ref.endswith(".png") else _e(f.ref)
+        frows.append(
+            f"<tr><td><span class='sev' style='background:{colour}'>{_e(f.severity)}</span></td>"
+            f"<td><b>{_e(f.title)}</b><br>{_e(f.summary)}</td>"
+            f"<td><a href='{_e(f.notebook)}.html'>{_e(f.notebook)}</a></td><td>{ref}</td></tr>"
+        )
+    findings_html = (
+        "<table><tr><th>severity</th><th>finding</th><th>notebook</th><th>evidence</th></tr>"
+        + "".join(frows)
+        + "</table>"
+        if frows
+        else "<p class='empty'>No findings were recorded.</p>"
+    )
+    roles = inc.roles.assigned()
+    roles_text = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in roles.items()) or "unassigned"
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(inc.id)} — evidence bundle</title><style>{_CSS}</style></head>
+<body>
+<h1>{_e(inc.id)} — {_e(inc.title)}</h1>
+<p class="meta"><span class="sev" style="background:#b3261e">{_e(inc.severity)}</span>
+ status <b>{_e(inc.status)}</b> · service <code>{_e(inc.service)}</code> in
+ <code>{_e(inc.namespace)}</code><br>
+ window {_e(window)} · detected {_e(_ts(inc.times.detected))} ·
+ resolved {_e(_ts(inc.times.resolved))}<br>
+ roles: {_e(roles_text)}</p>
+<p class="meta">Run <code>{_e(run_id)}</code> ({_e(mode)}) started {_e(_ts(started))},
+ took {_e(format_duration_seconds(seconds))}: {overall}.
+ Findings: <a href="findings.json">findings.json</a>.</p>
+<h2>Findings, most severe first</h2>
+{findings_html}
+<h2>Notebooks</h2>
+<table><tr><th>notebook</th><th>status</th><th>duration</th><th>executed</th><th>error</th></tr>
+{"".join(rows)}
+</table>
+</body></html>
+"""
+    path = run_dir / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def format_duration_seconds(seconds: float) -> str:
+    """``12.3 s`` below a minute, else the people-friendly duration."""
+    from datetime import timedelta
+
+    return f"{seconds:.1f} s" if seconds < 60 else format_duration(timedelta(seconds=seconds))

@@ -1,0 +1,206 @@
+"""The context a notebook works in: workspace, window, evidence, findings, charts.
+
+A notebook's first code cell is::
+
+    rb = incident_lib.start_runbook("02_assess", workspace=workspace, mode=mode, run_dir=run_dir)
+
+and then it asks ``rb`` for frames (``rb.evidence("kubernetes", "rollouts")``),
+records findings (``rb.finding(...)``) and saves charts (``rb.save_chart(fig, "errors")``).
+A source that is down or missing degrades only its own section: ``evidence``
+shows "unavailable: why" and returns an empty frame with the right columns.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._types import Window
+from .errors import EvidenceError, InvalidInput, SourceUnavailable
+from .evidence import Mode, check_mode
+from .findings import Finding, FindingsLog, Level
+from .incident import Incident
+from .redact import redact
+from .schema import EVIDENCE_KINDS, empty_frame
+from .workspace import Workspace, open_workspace
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+__all__ = ["Runbook", "start_runbook"]
+
+DEFAULT_SCENARIO = "connection-leak"
+
+
+def _display(obj: Any) -> None:
+    try:
+        from IPython.display import display
+    except ImportError:  # plain Python: print instead
+        print(obj)
+        return
+    display(obj)
+
+
+def _markdown(text: str) -> Any:
+    try:
+        from IPython.display import Markdown
+    except ImportError:
+        return text
+    return Markdown(text)
+
+
+@dataclass(slots=True)
+class Runbook:
+    """What a notebook needs: the incident, its windows, evidence, findings and charts."""
+
+    notebook: str
+    workspace: Workspace
+    mode: Mode
+    run_dir: Path | None
+    findings: FindingsLog
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def incident(self) -> Incident:
+        """The incident record."""
+        return self.workspace.incident
+
+    @property
+    def as_of(self) -> datetime:
+        """The moment the notebook describes: now when live, the incident's end when offline."""
+        inc = self.incident
+        if self.mode == "live":
+            return datetime.now(UTC)
+        return inc.end or inc.times.resolved or datetime.now(UTC)
+
+    @property
+    def window(self) -> Window:
+        """The incident window (closed at :attr:`as_of` while the incident is ongoing)."""
+        return self.incident.window_at(self.as_of)
+
+    @property
+    def baseline(self) -> Window:
+        """The baseline window (given, or the same length just before the incident)."""
+        return self.incident.baseline or self.window.preceding()
+
+    def evidence(self, source: str, name: str) -> pd.DataFrame:
+        """The frame ``source``/``name``: fetched and captured (live) or read back (offline).
+
+        When the source is unavailable, shows "unavailable: why" and returns an
+        empty frame with the contract's columns so that the rest of the notebook runs.
+        """
+        kind = EVIDENCE_KINDS.get((source, name))
+        if kind is None:
+            known = ", ".join(f"{s}/{n}" for s, n in EVIDENCE_KINDS)
+            raise InvalidInput(f"unknown evidence {source}/{name}; known: {known}")
+        store = self.workspace.evidence
+        try:
+            if self.mode == "live":
+                from .sources import live_fetch
+
+                return store.fetch(
+                    source=source,
+                    name=name,
+                    mode="live",
+                    query={"namespace": self.incident.namespace, "window": str(self.window)},
+                    fetch=lambda: live_fetch(source, name, self.incident, self.window),
+                )
+            return store.read(source, name)
+        except (SourceUnavailable, EvidenceError) as exc:
+            reason = redact(str(exc))
+            self.unavailable[f"{source}/{name}"] = reason
+            _display(_markdown(f"> ⚠️ **{source}/{name} unavailable:** {reason}"))
+            return empty_frame(kind)
+
+    def finding(self, title: str, *, severity: Level, summary: str, ref: str = "") -> Finding:
+        """Record a finding for the bundle index and show it."""
+        item = self.findings.add(title, severity=severity, summary=summary, ref=ref)
+        _display(item)
+        return item
+
+    def save_chart(self, fig: Figure, name: str) -> str:
+        """Save ``fig`` as ``charts/<notebook>-<name>.png`` in the run folder.
+
+        Returns the reference to quote in a finding (the file's path relative to
+        the run folder), or ``""`` when there is no run folder (interactive use).
+        """
+        if self.run_dir is None:
+            return ""
+        rel = Path("charts") / f"{self.notebook}-{name}.png"
+        target = self.run_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(target, dpi=110, bbox_inches="tight")
+        return str(rel)
+
+    def show(self, obj: Any) -> None:
+        """Display a frame, a finding or markdown text."""
+        _display(_markdown(obj) if isinstance(obj, str) else obj)
+
+    def header(self) -> None:
+        """Show the incident header: id, title, severity, status, windows, as-of time."""
+        inc = self.incident
+        self.show(
+            f"### {inc.id} — {inc.title}\n"
+            f"**{inc.severity}** · status **{inc.status}** · service `{inc.service}` "
+            f"in `{inc.namespace}` · mode **{self.mode}**  \n"
+            f"Incident window {self.window} · baseline {self.baseline} · "
+            f"as of {self.as_of:%Y-%m-%d %H:%M}Z"
+        )
+
+
+def _display_options() -> None:
+    """Tables readable in a notebook: full templates and messages, no 500-row dumps."""
+    import pandas as pd
+
+    pd.set_option("display.max_colwidth", 160)
+    pd.set_option("display.max_rows", 40)
+    pd.set_option("display.min_rows", 20)
+    pd.set_option("display.precision", 2)
+
+
+def start_runbook(
+    notebook: str,
+    *,
+    workspace: str | os.PathLike[str] = "",
+    mode: str = "offline",
+    run_dir: str | os.PathLike[str] = "",
+    scenario: str = DEFAULT_SCENARIO,
+) -> Runbook:
+    """Open the runbook context for one notebook.
+
+    Parameters
+    ----------
+    notebook
+        The notebook's name, e.g. ``"01_triage"``.
+    workspace
+        The incident folder. Empty: the demo incident ``scenario`` (generated
+        into the cache on first use), so a notebook opened as it is just works.
+    mode
+        ``"live"`` (query the sources and capture) or ``"offline"`` (captured evidence only).
+    run_dir
+        Where findings and charts go (set by ``incident run``); empty for interactive use.
+
+    Raises
+    ------
+    InvalidInput
+        Bad mode, missing workspace, invalid record: before any work starts.
+    """
+    checked_mode = check_mode(mode)
+    _display_options()
+    if not workspace:
+        from .demo import ensure_demo
+
+        workspace = ensure_demo(scenario)
+    ws = open_workspace(workspace)
+    run_path = Path(run_dir) if run_dir else None
+    return Runbook(
+        notebook=notebook,
+        workspace=ws,
+        mode=checked_mode,
+        run_dir=run_path,
+        findings=FindingsLog(notebook, run_path),
+    )

@@ -1,0 +1,214 @@
+"""Headless runs: the demo bundle end to end, failure isolation, plain papermill, redaction."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import NOTEBOOKS
+
+from incident_lib.cli import main
+from incident_lib.report.execute import _kernel_manager, execute_notebook
+
+pytestmark = pytest.mark.integration
+PARAMS = 'workspace: str = ""\nmode: str = "offline"\nrun_dir: str = ""'
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory) -> dict[str, Path]:
+    """`incident demo` for every scenario, run once for the module: scenario -> run folder."""
+    from incident_lib.demo import SCENARIOS
+
+    out = {}
+    for scenario in SCENARIOS:
+        ws = tmp_path_factory.mktemp("bundle") / scenario
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "incident_lib.cli",
+                "demo",
+                "--scenario",
+                scenario,
+                "--workspace",
+                str(ws),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stderr
+        index = Path(proc.stdout.strip().splitlines()[-1])
+        assert index.name == "index.html" and index.exists()
+        out[scenario] = index.parent
+    return out
+
+
+def test_every_notebook_ran_on_every_scenario(bundles):
+    expected = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    for run_dir in bundles.values():
+        run = json.loads((run_dir / "run.json").read_text())
+        assert sorted(n["name"] for n in run["notebooks"]) == expected
+        assert all(n["status"] == "ok" for n in run["notebooks"]), run
+        for name in expected:
+            assert (run_dir / f"{name}.ipynb").exists() and (run_dir / f"{name}.html").exists()
+
+
+def test_index_shows_header_statuses_and_findings(bundles):
+    page = (bundles["connection-leak"] / "index.html").read_text()
+    for text in ("DEMO-LEAK-0001", "SEV-2", "resolved", "01_triage.html", "02_assess.html", "ok"):
+        assert text in page
+    findings = json.loads((bundles["connection-leak"] / "findings.json").read_text())
+    ranks = ["critical", "high", "medium", "low", "info"]
+    order = [ranks.index(f["severity"]) for f in findings]
+    assert findings and order == sorted(order)
+    # the index lists the findings in the same order
+    positions = [page.index(f["title"].replace("&", "&amp;")[:30]) for f in findings[:3]]
+    assert positions == sorted(positions)
+
+
+def test_html_is_self_contained_and_has_no_code(bundles):
+    for run_dir in bundles.values():
+        for page in run_dir.glob("*.html"):
+            text = page.read_text()
+            assert not re.search(r"<script[^>]+src=", text), page
+            assert not re.search(r"<link[^>]+href=[\"']https?:", text), page
+            assert not re.search(r"url\(\s*[\"']?https?:", text), page
+            assert "@import" not in text
+            assert "import incident_lib" not in text, f"code input leaked into {page}"
+
+
+def test_connection_leak_points_at_the_deploy(bundles):
+    findings = json.loads((bundles["connection-leak"] / "findings.json").read_text())
+    titles = " | ".join(f["title"] for f in findings)
+    assert "v2.34" in titles
+    assert re.search(r"5xx share of requests peaked", titles)
+
+
+def test_no_deploy_scenario_blames_no_deploy(bundles):
+    findings = json.loads((bundles["traffic-surge"] / "findings.json").read_text())
+    assert not any("deploy" in f["title"].lower() for f in findings), findings
+
+
+def test_no_planted_secret_survives_anywhere(bundles):
+    from incident_lib.demo import PLANTED_SECRETS
+
+    assert PLANTED_SECRETS
+    for run_dir in bundles.values():
+        workspace = run_dir.parents[1]
+        for path in workspace.rglob("*"):
+            if path.is_file():
+                data = path.read_bytes()
+                for secret in PLANTED_SECRETS:
+                    assert secret.encode() not in data, f"{secret[:6]}… found in {path}"
+
+
+def test_charts_are_written_and_referenced(bundles):
+    run_dir = bundles["connection-leak"]
+    charts = list((run_dir / "charts").glob("*.png"))
+    assert charts
+    refs = {f["ref"] for f in json.loads((run_dir / "findings.json").read_text()) if f["ref"]}
+    assert refs and all((run_dir / r).exists() for r in refs)
+
+
+def _notebook(path: Path, *cells: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    params = nbformat.v4.new_code_cell(PARAMS)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, *[nbformat.v4.new_code_cell(c) for c in cells]]
+    nbformat.write(nb, path)
+    return path
+
+
+def test_one_bad_notebook_never_loses_the_others(demo_copy, tmp_path, capsys):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _notebook(
+        folder / "01_good.ipynb",
+        "import incident_lib as il\n"
+        "rb = il.start_runbook('01_good', workspace=workspace, mode=mode, run_dir=run_dir)\n"
+        "rb.finding('good notebook ran', severity='low', summary='yes')",
+    )
+    _notebook(
+        folder / "02_fails.ipynb", "print('before')", "raise RuntimeError('deliberate failure')"
+    )
+    _notebook(folder / "03_hangs.ipynb", "print('started')", "import time\ntime.sleep(600)")
+    _notebook(folder / "04_dies.ipynb", "import os\nos._exit(1)")
+    ws = demo_copy("traffic-surge")
+    code = main(
+        ["run", str(ws), "--notebook-dir", str(folder), "--parallel", "2", "--timeout", "10"]
+    )
+    out, err = capsys.readouterr()
+    assert code == 1
+    run_dir = Path(out.strip()).parent
+    statuses = {
+        n["name"]: n["status"] for n in json.loads((run_dir / "run.json").read_text())["notebooks"]
+    }
+    assert statuses == {
+        "01_good": "ok",
+        "02_fails": "failed",
+        "03_hangs": "timeout",
+        "04_dies": "kernel-died",
+    }
+    index = (run_dir / "index.html").read_text()
+    assert "deliberate failure" in index and "timeout" in index and "good notebook ran" in index
+    hung = (run_dir / "03_hangs.html").read_text()
+    assert "started" in hung and "did not finish (timeout)" in hung
+    failed = nbformat.read(run_dir / "02_fails.ipynb", as_version=4)
+    assert any(o.get("ename") == "RuntimeError" for c in failed.cells for o in c.get("outputs", []))
+    assert "FAILED" in err
+
+
+def test_kernel_start_is_retried(demo_copy, tmp_path):
+    """The first kernel dies at start (as on a port collision); the retry runs the notebook."""
+    attempts = []
+
+    def flaky(name, sockets):
+        km = _kernel_manager(name, sockets)
+        if not attempts:
+            km.kernel_spec.argv = [sys.executable, "-c", "raise SystemExit(1)"]  # dies at start
+        attempts.append(km)
+        return km
+
+    nb = _notebook(tmp_path / "01_x.ipynb", "print('ran')")
+    result = execute_notebook(
+        nb, tmp_path / "out.ipynb", {"workspace": ""}, timeout=60, kernel_manager=flaky
+    )
+    assert result.ok, result.error
+    assert len(attempts) == 2
+
+
+def test_plain_papermill_runs_the_notebooks(demo_root, tmp_path):
+    for notebook in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        out = tmp_path / notebook.name
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "papermill",
+                str(notebook),
+                str(out),
+                "-k",
+                "python3",
+                "-p",
+                "workspace",
+                str(demo_root / "traffic-surge"),
+                "--no-progress-bar",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]

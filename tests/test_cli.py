@@ -1,0 +1,161 @@
+"""The `incident` command: one-line errors, exit codes, nothing half-written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from incident_lib.cli import main
+
+NEW = [
+    "new",
+    "--id",
+    "INC-2026-0042",
+    "--title",
+    "Checkout 500s",
+    "--service",
+    "checkout",
+    "--namespace",
+    "prod",
+    "--start",
+    "2026-11-03T14:00:00Z",
+    "--end",
+    "2026-11-03T15:00:00Z",
+]
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(err: str, fragment: str) -> None:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("incident: error:") and fragment in lines[0]
+    assert "Traceback" not in err
+
+
+def test_new_creates_a_workspace(tmp_path, capsys):
+    ws = tmp_path / "INC"
+    code, out, _ = run(capsys, *NEW, "--severity", "SEV-2", "--workspace", str(ws))
+    assert code == 0 and out.strip() == str(ws.resolve())
+    assert (ws / "incident.yaml").exists() and (ws / "evidence").is_dir()
+
+
+def test_new_classifies_severity_from_impact(tmp_path, capsys):
+    ws = tmp_path / "INC"
+    assert run(capsys, *NEW, "--impact", "complete-outage", "--workspace", str(ws))[0] == 0
+    assert "severity: SEV-1" in (ws / "incident.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("replace", "fragment"),
+    [
+        (("--id", "bad id"), "id 'bad id' is invalid"),
+        (("--end", "2026-11-03T13:00:00Z"), "is not before"),
+        (("--start", "2026-11-03T14:00:00"), "has no timezone"),
+        (("--namespace", "Prod"), "not a Kubernetes name"),
+    ],
+)
+def test_new_refuses_bad_input_and_writes_nothing(tmp_path, capsys, replace, fragment):
+    argv = list(NEW)
+    argv[argv.index(replace[0]) + 1] = replace[1]
+    ws = tmp_path / "INC"
+    code, _, err = run(capsys, *argv, "--workspace", str(ws))
+    assert code == 2
+    assert_one_line_error(err, fragment)
+    assert not ws.exists()
+
+
+def test_new_refuses_to_overwrite(tmp_path, capsys):
+    ws = tmp_path / "INC"
+    run(capsys, *NEW, "--workspace", str(ws))
+    before = (ws / "incident.yaml").read_text()
+    code, _, err = run(capsys, *NEW, "--severity", "SEV-1", "--workspace", str(ws))
+    assert code == 2 and "refusing to overwrite" in err
+    assert (ws / "incident.yaml").read_text() == before
+
+
+def test_run_on_missing_workspace(tmp_path, capsys):
+    code, _, err = run(capsys, "run", str(tmp_path / "nope"))
+    assert code == 2
+    assert_one_line_error(err, "does not exist")
+
+
+def test_run_on_invalid_record(tmp_path, capsys):
+    (tmp_path / "incident.yaml").write_text("id: INC-1-1\nseverity: SEV-9\n")
+    code, _, err = run(capsys, "run", str(tmp_path))
+    assert code == 2
+    assert_one_line_error(err, "SEV-9")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_scenario(tmp_path, capsys):
+    code, _, err = run(capsys, "demo", "--scenario", "meteor", "--workspace", str(tmp_path / "d"))
+    assert code == 2
+    assert_one_line_error(err, "unknown scenario 'meteor'")
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize(
+    ("param", "fragment"),
+    [
+        ("db_password=hunter2", "refused"),
+        ("target=postgresql://app:hunter2@db/orders", "refused"),
+        ("nonsense=1", "unknown parameter(s) ['nonsense']"),
+        ("workspace=/tmp", "set by the runner"),
+        ("top_errors=many", "expects int"),
+        ("no-equals-sign", "must look like name=value"),
+    ],
+)
+def test_run_refuses_bad_parameters_before_running(demo_copy, capsys, param, fragment):
+    ws = demo_copy("connection-leak")
+    code, _, err = run(capsys, "run", str(ws), "-p", param)
+    assert code == 2
+    assert_one_line_error(err, fragment)
+    assert "hunter2" not in err
+    assert not any((ws / "runs").iterdir())
+
+
+def test_run_refuses_unknown_notebook_and_bad_options(demo_copy, capsys):
+    ws = demo_copy("connection-leak")
+    assert_one_line_error(run(capsys, "run", str(ws), "--notebooks", "99_nope")[2], "not found")
+    assert_one_line_error(run(capsys, "run", str(ws), "--parallel", "0")[2], "parallel")
+    assert_one_line_error(run(capsys, "run", str(ws), "--timeout", "-1")[2], "timeout")
+
+
+def test_verify_good_and_tampered(demo_copy, capsys):
+    ws = demo_copy("connection-leak")
+    code, out, _ = run(capsys, "evidence", "verify", str(ws))
+    assert code == 0 and "evidence ok" in out
+    victim = sorted((ws / "evidence").glob("*.parquet"))[1]
+    victim.write_bytes(victim.read_bytes()[:-10])
+    code, _, err = run(capsys, "evidence", "verify", str(ws))
+    assert code == 1 and victim.name in err and "Traceback" not in err
+
+
+def test_offline_run_on_tampered_evidence_degrades_not_crashes(demo_copy, capsys):
+    """A changed evidence file is refused by the notebook that reads it, loudly."""
+    ws = demo_copy("connection-leak")
+    victim = next((ws / "evidence").glob("*-kubernetes-rollouts.parquet"))
+    victim.write_bytes(victim.read_bytes() + b"x")
+    code, out, _ = run(capsys, "run", str(ws), "--notebooks", "02_assess")
+    html = (ws / "runs").glob("*/02_assess.html")
+    page = next(html).read_text()
+    assert "kubernetes/rollouts unavailable" in page and "does not match its manifest hash" in page
+    assert code == 0 and out.strip().endswith("index.html")
+
+
+def test_no_traceback_from_the_real_command(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "incident_lib.cli", "run", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "does not exist" in proc.stderr
