@@ -153,10 +153,15 @@ def metric_panels(
         title, unit = METRIC_LABELS.get(key, (key, ""))
         if key == "memory":
             data = data / 2**30
-        ax.plot(data.index, data.to_numpy(), color=_LINE_COLOUR, lw=1.1)
         ax.set_title(title)
         ax.set_ylabel(unit)
-        ax.set_ylim(bottom=0)
+        if data.empty:
+            ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center",
+                    color="#777", fontsize=11)
+            ax.set_yticks([])
+        else:
+            ax.plot(data.index, data.to_numpy(), color=_LINE_COLOUR, lw=1.1)
+            ax.set_ylim(bottom=0)
         if window is not None:
             shade_window(ax, window)
         if thresholds and key in thresholds:

@@ -116,8 +116,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from .evidence import EvidenceStore
+    from .incident import INCIDENT_FILE
+    from .workspace import WorkspaceError
 
-    report = EvidenceStore(args.workspace).verify()
+    folder = Path(args.workspace)
+    if (
+        folder.is_dir()
+        and not (folder / INCIDENT_FILE).exists()
+        and not (folder / "evidence").is_dir()
+    ):
+        raise WorkspaceError(
+            f"{folder} is not an incident workspace (no {INCIDENT_FILE}, no evidence/)"
+        )
+    report = EvidenceStore(folder).verify()
     for problem in report.problems:
         print(f"FAIL {problem}", file=sys.stderr)
     if report.ok:

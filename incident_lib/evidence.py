@@ -116,6 +116,15 @@ class VerifyReport:
         """True when every file and the whole chain check out."""
         return not self.problems
 
+    def raise_for_problems(self, store: Path) -> None:
+        """Raise :class:`EvidenceIntegrityError` naming the first problem, if any."""
+        if self.problems:
+            more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+            raise EvidenceIntegrityError(
+                f"evidence in {store} does not verify: {self.problems[0]}{more}; "
+                f"see `incident evidence verify {store.parent}`"
+            )
+
 
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
@@ -327,13 +336,15 @@ class EvidenceStore:
         """Check every file hash, the chain of manifest lines and stray files.
 
         Returns a report naming each problem: a changed, truncated or missing
-        file, a line changed or out of order, a file not in the manifest.
+        file, a line changed or out of order, a file not in the manifest. A
+        store where nothing was captured yet verifies (with 0 entries).
         """
         problems: list[str] = []
-        if not self.root.is_dir():
-            return VerifyReport(0, (f"{self.root} does not exist: nothing was captured",))
+        stray = sorted(self.root.glob("*.parquet")) if self.root.is_dir() else []
         if not self.manifest_path.exists():
-            return VerifyReport(0, (f"{self.manifest_path} is missing",))
+            return VerifyReport(0, tuple(
+                f"{path}: not recorded in the manifest ({MANIFEST} is missing)" for path in stray
+            ))
         raw = self.manifest_path.read_bytes()
         if raw and not raw.endswith(b"\n"):
             problems.append(f"{self.manifest_path}: last line is truncated (no newline)")
@@ -364,7 +375,7 @@ class EvidenceStore:
                 problems.append(f"{path}: missing (recorded in the manifest)")
             elif _sha256_file(path) != entry.sha256:
                 problems.append(f"{path}: content changed or truncated (sha256 mismatch)")
-        for path in sorted(self.root.glob("*.parquet")):
+        for path in stray:
             if path.name not in recorded:
                 problems.append(f"{path}: not recorded in the manifest")
         return VerifyReport(len(lines), tuple(problems))

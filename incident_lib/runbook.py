@@ -100,21 +100,48 @@ class Runbook:
         store = self.workspace.evidence
         try:
             if self.mode == "live":
-                from .sources import live_fetch
-
-                return store.fetch(
-                    source=source,
-                    name=name,
-                    mode="live",
-                    query={"namespace": self.incident.namespace, "window": str(self.window)},
-                    fetch=lambda: live_fetch(source, name, self.incident, self.window),
-                )
+                return self._live(source, name)
             return store.read(source, name)
         except (SourceUnavailable, EvidenceError) as exc:
-            reason = redact(str(exc))
-            self.unavailable[f"{source}/{name}"] = reason
-            _display(_markdown(f"> ⚠️ **{source}/{name} unavailable:** {reason}"))
+            reason = exc.reason if isinstance(exc, SourceUnavailable) else str(exc)
+            self._unavailable(source, name, reason)
             return empty_frame(kind)
+
+    def _live(self, source: str, name: str) -> pd.DataFrame:
+        """Fetch and capture; when the source is down, fall back to an earlier capture."""
+        from .sources import live_fetch
+
+        store = self.workspace.evidence
+        try:
+            return store.fetch(
+                source=source,
+                name=name,
+                mode="live",
+                query={"namespace": self.incident.namespace, "window": str(self.window)},
+                fetch=lambda: live_fetch(source, name, self.incident, self.window),
+            )
+        except SourceUnavailable as exc:
+            if not store.has(source, name):
+                raise
+            captured = store.latest(source, name).fetched_at
+            self._unavailable(
+                source, name, f"{exc.reason}; showing the evidence captured at {captured}"
+            )
+            return store.read(source, name)
+
+    def _unavailable(self, source: str, name: str, reason: str) -> None:
+        """Say so in this section and in the bundle index (as a low finding)."""
+        reason = redact(reason)
+        self.unavailable[f"{source}/{name}"] = reason
+        _display(_markdown(f"> ⚠️ **{source}/{name} unavailable:** {reason}"))
+        self.findings.add(f"{source}/{name} unavailable", severity="low", summary=reason)
+
+    def table(self, frame: pd.DataFrame, *, empty: str) -> pd.DataFrame | None:
+        """``frame`` for display, or a short note saying ``empty`` when it has no rows."""
+        if len(frame):
+            return frame
+        _display(_markdown(f"_{empty}_"))
+        return None
 
     def finding(self, title: str, *, severity: Level, summary: str, ref: str = "") -> Finding:
         """Record a finding for the bundle index and show it."""

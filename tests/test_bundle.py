@@ -212,3 +212,52 @@ def test_plain_papermill_runs_the_notebooks(demo_root, tmp_path):
             timeout=300,
         )
         assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_a_workspace_without_evidence_degrades_each_section(tmp_path, capsys):
+    ws = tmp_path / "INC"
+    assert (
+        main(
+            [
+                "new",
+                "--id",
+                "INC-2026-0007",
+                "--title",
+                "Search slow",
+                "--service",
+                "search",
+                "--namespace",
+                "prod",
+                "--start",
+                "2026-11-03T14:00:00Z",
+                "--end",
+                "2026-11-03T15:00:00Z",
+                "--workspace",
+                str(ws),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["run", str(ws)]) == 0
+    run_dir = Path(capsys.readouterr().out.strip()).parent
+    page = (run_dir / "02_assess.html").read_text()
+    for source in (
+        "datadog/metrics",
+        "kubernetes/rollouts",
+        "kubernetes/logs",
+        "datadog/monitor_events",
+    ):
+        assert f"{source} unavailable" in page
+    assert "No rollouts captured." in page and "No monitor fired in the window." in page
+    titles = [f["title"] for f in json.loads((run_dir / "findings.json").read_text())]
+    assert "kubernetes/logs unavailable" in titles
+
+
+def test_live_mode_with_a_source_down_falls_back_to_captured_evidence(demo_copy, capsys):
+    ws = demo_copy("connection-leak")
+    assert main(["run", str(ws), "--mode", "live", "--notebooks", "02_assess"]) == 0
+    run_dir = Path(capsys.readouterr().out.strip()).parent
+    page = (run_dir / "02_assess.html").read_text()
+    assert "kubernetes/rollouts unavailable" in page and "showing the evidence captured at" in page
+    assert "rollback" in page  # the captured rollouts are still shown

@@ -138,16 +138,34 @@ def test_verify_good_and_tampered(demo_copy, capsys):
     assert code == 1 and victim.name in err and "Traceback" not in err
 
 
-def test_offline_run_on_tampered_evidence_degrades_not_crashes(demo_copy, capsys):
-    """A changed evidence file is refused by the notebook that reads it, loudly."""
+def test_run_on_tampered_evidence_is_refused_before_running(demo_copy, capsys):
+    """A post-mortem over changed evidence would mislead: refuse, name the file."""
     ws = demo_copy("connection-leak")
     victim = next((ws / "evidence").glob("*-kubernetes-rollouts.parquet"))
     victim.write_bytes(victim.read_bytes() + b"x")
-    code, out, _ = run(capsys, "run", str(ws), "--notebooks", "02_assess")
-    html = (ws / "runs").glob("*/02_assess.html")
-    page = next(html).read_text()
-    assert "kubernetes/rollouts unavailable" in page and "does not match its manifest hash" in page
-    assert code == 0 and out.strip().endswith("index.html")
+    code, out, err = run(capsys, "run", str(ws), "--notebooks", "02_assess")
+    assert code == 1 and out == ""
+    assert_one_line_error(err, victim.name)
+    assert not any((ws / "runs").iterdir())
+
+
+def test_verify_refuses_a_folder_that_is_not_a_workspace(tmp_path, capsys):
+    code, _, err = run(capsys, "evidence", "verify", str(tmp_path))
+    assert code == 2
+    assert_one_line_error(err, "not an incident workspace")
+
+
+def test_notebook_reading_tampered_evidence_degrades_its_section(demo_copy):
+    """Interactive use reads lazily: the section that reads a changed file says so."""
+    from incident_lib import start_runbook
+
+    ws = demo_copy("connection-leak")
+    victim = next((ws / "evidence").glob("*-kubernetes-rollouts.parquet"))
+    victim.write_bytes(victim.read_bytes() + b"x")
+    rb = start_runbook("02_assess", workspace=str(ws))
+    assert rb.evidence("kubernetes", "rollouts").empty
+    assert "does not match its manifest hash" in rb.unavailable["kubernetes/rollouts"]
+    assert len(rb.evidence("kubernetes", "logs")) > 0
 
 
 def test_no_traceback_from_the_real_command(tmp_path):

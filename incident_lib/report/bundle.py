@@ -151,6 +151,8 @@ def run_bundle(
     paths = list_notebooks(notebook_dir or default_notebook_dir(), notebooks)
     base = {"workspace": str(workspace.path), "mode": checked_mode, "run_dir": ""}
     plan = plan_parameters(dict(parameters or {}), paths, base=base)
+    store = workspace.evidence
+    store.verify().raise_for_problems(store.root)
 
     run_id, run_dir = _new_run_dir(workspace)
     for stem in plan:
