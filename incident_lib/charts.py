@@ -16,7 +16,14 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["METRIC_LABELS", "mark_changes", "metric_panels", "shade_window", "style"]
+__all__ = [
+    "METRIC_LABELS",
+    "mark_changes",
+    "metric_panels",
+    "shade_window",
+    "style",
+    "usage_panels",
+]
 
 #: canonical metric key -> (title, unit label)
 METRIC_LABELS: dict[str, tuple[str, str]] = {
@@ -156,8 +163,16 @@ def metric_panels(
         ax.set_title(title)
         ax.set_ylabel(unit)
         if data.empty:
-            ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center",
-                    color="#777", fontsize=11)
+            ax.text(
+                0.5,
+                0.5,
+                "no data",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                color="#777",
+                fontsize=11,
+            )
             ax.set_yticks([])
         else:
             ax.plot(data.index, data.to_numpy(), color=_LINE_COLOUR, lw=1.1)
@@ -173,5 +188,67 @@ def metric_panels(
         _time_axis(ax)
     axes[-1].set_xlabel("time (UTC)")
     fig.align_ylabels(axes)
+    fig.tight_layout()
+    return fig
+
+
+def usage_panels(
+    usage: pd.DataFrame,
+    pods: pd.DataFrame,
+    *,
+    container: str,
+    window: Window | None = None,
+    width: float = 10.0,
+) -> Figure:
+    """CPU and memory of one container across pods, one thin line per pod, limit dashed.
+
+    Parameters
+    ----------
+    usage
+        ``pod_usage`` frame (cpu in cores, memory in bytes).
+    pods
+        ``pods`` frame, for the container's limits.
+    container
+        The container to draw (usually the service's main container).
+    window
+        Shaded on both panels.
+    """
+    import matplotlib.pyplot as plt
+
+    style()
+    fig, (cpu_ax, mem_ax) = plt.subplots(2, 1, sharex=True, figsize=(width, 4.6))
+    rows = usage[usage["container"] == container]
+    limits = pods[pods["container"] == container]
+    for pod, group in rows.groupby("pod"):
+        group = group.sort_values("time")
+        cpu_ax.plot(group["time"], group["cpu"], lw=0.9, alpha=0.8)
+        mem_ax.plot(group["time"], group["memory"] / 2**30, lw=0.9, alpha=0.8, label=pod)
+    for ax, column, scale, title, unit in (
+        (cpu_ax, "cpu_limit", 1, f"CPU of {container!r} per pod", "cores"),
+        (mem_ax, "memory_limit", 2**30, f"Memory of {container!r} per pod", "GiB"),
+    ):
+        limit = limits[column].dropna()
+        if len(limit):
+            ax.axhline(limit.max() / scale, color="#b3261e", lw=1, ls="--", label="limit")
+            ax.annotate(
+                "limit",
+                xy=(1, limit.max() / scale),
+                xycoords=("axes fraction", "data"),
+                xytext=(-4, 3),
+                textcoords="offset points",
+                ha="right",
+                color="#b3261e",
+                fontsize=8,
+            )
+        ax.set_title(title)
+        ax.set_ylabel(unit)
+        ax.set_ylim(bottom=0)
+        if window is not None:
+            shade_window(ax, window)
+        _time_axis(ax)
+    if rows.empty:
+        for ax in (cpu_ax, mem_ax):
+            ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", color="#777")
+    mem_ax.set_xlabel("time (UTC)")
     fig.tight_layout()
     return fig

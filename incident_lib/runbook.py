@@ -136,12 +136,16 @@ class Runbook:
         _display(_markdown(f"> ⚠️ **{source}/{name} unavailable:** {reason}"))
         self.findings.add(f"{source}/{name} unavailable", severity="low", summary=reason)
 
-    def table(self, frame: pd.DataFrame, *, empty: str) -> pd.DataFrame | None:
-        """``frame`` for display, or a short note saying ``empty`` when it has no rows."""
-        if len(frame):
-            return frame
-        _display(_markdown(f"_{empty}_"))
-        return None
+    def table(self, frame: pd.DataFrame, *, empty: str, limit: int = 15) -> pd.DataFrame | None:
+        """``frame`` for display: its first ``limit`` rows (saying how many more there
+        are), or a short note saying ``empty`` when it has no rows."""
+        if not len(frame):
+            _display(_markdown(f"_{empty}_"))
+            return None
+        if len(frame) > limit:
+            _display(_markdown(f"_Showing the first {limit} of {len(frame)} rows._"))
+            return frame.head(limit)
+        return frame
 
     def finding(self, title: str, *, severity: Level, summary: str, ref: str = "") -> Finding:
         """Record a finding for the bundle index and show it."""

@@ -9,7 +9,7 @@ from ..charts import METRIC_LABELS
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["format_health", "present"]
+__all__ = ["format_health", "format_usage", "present"]
 
 _FORMATS = {
     "request_rate": "{:.0f}",
@@ -55,3 +55,31 @@ def present(df: pd.DataFrame, *, index: str | None = None) -> pd.DataFrame:
     if len(out.columns) > 1:
         out = out.set_index(index or out.columns[0])
     return out
+
+
+def format_usage(limits: pd.DataFrame) -> pd.DataFrame:
+    """The limits-vs-usage table with cores, GiB and percentages of the limit."""
+    import pandas as pd
+
+    def pct(value: float) -> str:
+        return "—" if value != value else f"{value:.0%}"
+
+    def gib(value: float) -> str:
+        return "—" if value != value else f"{value / 2**30:.2f}"
+
+    rows = [
+        {
+            "pod": r.pod,
+            "container": r.container,
+            "CPU p95 (cores)": f"{r.cpu_p95:.2f}",
+            "CPU peak": f"{r.cpu_peak:.2f}",
+            "CPU limit": "—" if r.cpu_limit != r.cpu_limit else f"{r.cpu_limit:g}",
+            "CPU % of limit": pct(r.cpu_of_limit),
+            "memory peak (GiB)": gib(r.memory_peak),
+            "memory limit": gib(r.memory_limit),
+            "memory % of limit": pct(r.memory_of_limit),
+            "flag": r.flag,
+        }
+        for r in limits.itertuples()
+    ]
+    return pd.DataFrame(rows).set_index(["pod", "container"]) if rows else pd.DataFrame()
