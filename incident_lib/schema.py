@@ -157,6 +157,12 @@ CONTRACTS: dict[str, Contract] = {
             unit="str",
         ),
         _contract(
+            "commits",
+            "Git commits in the window (committer time); author names only, never e-mails.",
+            time="time", sha="str", short_sha="str", author="str", subject="str",
+            files_changed="int",
+        ),
+        _contract(
             "timeline",
             "Merged incident timeline: events from every source, notes and actions.",
             time="time",
@@ -183,6 +189,7 @@ EVIDENCE_KINDS: dict[tuple[str, str], str] = {
     ("prometheus", "monitor_events"): "monitor_events",
     ("postgres", "activity"): "pg_activity",
     ("postgres", "settings"): "pg_settings",
+    ("git", "commits"): "commits",
 }
 
 

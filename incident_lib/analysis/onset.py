@@ -1,0 +1,370 @@
+"""Onset detection: when did a metric first leave its baseline, and for how long?
+
+The method, per metric
+----------------------
+1. **Baseline.** Over the baseline window: the median ``m`` and a robust scale
+   ``s = max(1.4826 * MAD, 1 % of |m|, 0.1 % of the series' magnitude)``, the
+   magnitude being the largest ``|value|`` in the baseline and incident windows.
+   The floors keep a flat baseline (all zeros, a constant connection count)
+   from having a zero scale, where the tiniest wobble would depart, yet let a
+   real rise from zero show; lone blips are left to the sustain rule (3).
+2. **Departure.** A sample in the incident window departs when it lies beyond
+   ``m ± threshold * s`` *and* differs from ``m`` by at least ``min_change * |m|``
+   (a relative floor: noise-free series still need a material change), in the
+   direction(s) asked for.
+3. **Sustained run.** Consecutive departing samples (same direction) form a
+   run. Its duration is the *observed* time it covers: each sample counts for
+   the time to the next sample, at most one sampling step (the median spacing
+   of the series). A stretch without samples of up to ``max_gap`` does not end
+   a run but adds no time to it; a longer stretch ends it. So a gap never joins
+   two runs that are far apart nor makes two lone spikes look sustained, and a
+   real step with a hole in its data is still found where it began.
+4. **Onset.** The first run lasting at least ``sustain`` confirms a departure;
+   its onset is dated back to where the series left the noise band: walking
+   back from the run's first sample over the samples just before it that still
+   lie beyond ``m ± threshold/2 * s`` (same direction, no hole over
+   ``max_gap``). A step is dated at the step (give or take a sample); a noisy
+   ramp near where its mean crosses two robust standard deviations, not where
+   the noise at last stops dipping under the full threshold (that can be
+   minutes later on a slow ramp). A departure still shorter than ``sustain``
+   when the window ends is not an onset (yet).
+
+``peak`` is the extreme value in the incident window in the direction checked
+(for ``both``: the largest departure either way), ``change = peak - baseline``
+and ``ratio = peak / baseline`` when the baseline is above zero.
+
+Pure functions over pandas objects: no I/O, no plotting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Literal
+
+from .._types import Window
+from ..errors import InvalidInput
+from .metrics import error_ratio, metric_series
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+__all__ = ["DEFAULT_DIRECTIONS", "Direction", "Onset", "detect_onset", "onset_table"]
+
+Direction = Literal["up", "down", "both"]
+
+#: direction checked per canonical metric in :func:`onset_table` (others: ``both``)
+DEFAULT_DIRECTIONS: dict[str, Direction] = {
+    "error_rate": "up",
+    "error_ratio": "up",
+    "latency_p95": "up",
+    "cpu": "up",
+    "memory": "up",
+    "db_connections": "up",
+    "request_rate": "both",
+}
+
+_TABLE_DTYPES = {
+    "metric": "str",
+    "direction": "str",
+    "onset_at": "datetime64[ns, UTC]",
+    "baseline_level": "float64",
+    "baseline_scale": "float64",
+    "peak": "float64",
+    "peak_at": "datetime64[ns, UTC]",
+    "change": "float64",
+    "ratio": "float64",
+    "moved": "bool",
+}
+_MAD_TO_SIGMA = 1.4826
+_REL_SCALE_FLOOR = 0.01
+_MAGNITUDE_SCALE_FLOOR = 1e-3
+
+
+@dataclass(frozen=True, slots=True)
+class Onset:
+    """The first sustained departure of one metric from its baseline.
+
+    Attributes
+    ----------
+    metric
+        The metric's name (the series' name).
+    direction
+        The direction checked: ``up``, ``down`` or ``both``.
+    onset_at
+        Where the first sustained departure left the noise band, or ``None``.
+    baseline_level
+        Median over the baseline window (NaN without baseline data).
+    baseline_scale
+        Robust scale of the baseline (MAD-based, with floors).
+    peak, peak_at
+        Extreme value in the incident window in the direction checked, and when.
+    change
+        ``peak - baseline_level``.
+    ratio
+        ``peak / baseline_level`` when the baseline is above zero, else NaN.
+    moved
+        Whether a sustained departure was found (``onset_at is not None``).
+    """
+
+    metric: str
+    direction: str
+    onset_at: pd.Timestamp | None
+    baseline_level: float
+    baseline_scale: float
+    peak: float
+    peak_at: pd.Timestamp | None
+    change: float
+    ratio: float
+    moved: bool
+
+
+def _timedelta(value: object, name: str) -> pd.Timedelta:
+    import pandas as pd
+
+    try:
+        delta = pd.Timedelta(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{name}: {value!r} is not a duration; write it like '2min'") from None
+    if pd.isna(delta) or delta < pd.Timedelta(0):
+        raise InvalidInput(f"{name}: {value!r} must be a duration of zero or more")
+    return delta
+
+
+def _clean(series: pd.Series) -> pd.Series:
+    """Finite float values on a sorted UTC index (NaN samples dropped: they are gaps)."""
+    import numpy as np
+    import pandas as pd
+
+    if not isinstance(series.index, pd.DatetimeIndex):
+        raise InvalidInput("detect_onset needs a time-indexed series (a DatetimeIndex in UTC)")
+    if series.index.tz is None:
+        raise InvalidInput("detect_onset: the series' index has no timezone; localize it to UTC")
+    values = pd.to_numeric(series, errors="coerce").astype("float64")
+    values = values[np.isfinite(values.to_numpy())]
+    return values.sort_index()
+
+
+def _inside(series: pd.Series, window: Window) -> pd.Series:
+    import pandas as pd
+
+    index = series.index
+    return series[(index >= pd.Timestamp(window.start)) & (index < pd.Timestamp(window.end))]
+
+
+def _first_sustained(
+    times: np.ndarray,
+    departs: np.ndarray,
+    *,
+    step: int,
+    sustain: int,
+    max_gap: int,
+) -> int | None:
+    """Index of the first sample of the first departing run covering ``sustain`` ns.
+
+    Each sample covers the time to the next sample, at most ``step``; a hole of
+    more than ``max_gap`` between two departing samples ends the run.
+    """
+    import numpy as np
+
+    to_next = np.append(np.diff(times), step)
+    covers = np.minimum(to_next, step)
+    start: int | None = None
+    covered = 0
+    for i, departing in enumerate(departs):
+        if not departing:
+            start = None
+            continue
+        if start is None or times[i] - times[i - 1] > max_gap:
+            start, covered = i, 0
+        covered += int(covers[i])
+        if covered >= sustain:
+            return start
+    return None
+
+
+def _left_noise_at(times: np.ndarray, outside: np.ndarray, first: int, *, max_gap: int) -> int:
+    """Walk back from ``first`` over the samples just before it still outside the noise band."""
+    while first > 0 and outside[first - 1] and times[first] - times[first - 1] <= max_gap:
+        first -= 1
+    return first
+
+
+def detect_onset(
+    series: pd.Series,
+    *,
+    baseline: Window,
+    window: Window,
+    direction: Direction = "up",
+    sustain: pd.Timedelta | str = "2min",
+    min_change: float = 0.2,
+    threshold: float = 4.0,
+    max_gap: pd.Timedelta | str = "5min",
+) -> Onset:
+    """Find the first sustained departure of ``series`` from its baseline.
+
+    See the module docstring for the method.
+
+    Parameters
+    ----------
+    series
+        Values indexed by UTC time, any resolution (10-60 s), gaps allowed (NaN
+        values count as missing). Its ``name`` becomes :attr:`Onset.metric`.
+    baseline
+        The window that defines normal (usually the hour before the incident).
+    window
+        The incident window searched for the onset.
+    direction
+        ``up`` (rises only), ``down`` (drops only) or ``both``.
+    sustain
+        How long (observed time) a departure must last to be an onset.
+    min_change
+        Smallest change from the baseline level that counts, as a fraction of
+        ``|baseline_level|`` (0.2: 20 %). Has no effect on a zero baseline.
+    threshold
+        Departure threshold in robust standard deviations of the baseline.
+    max_gap
+        Longest stretch without samples that does not end a departing run.
+
+    Returns
+    -------
+    Onset
+        With ``onset_at=None`` and ``moved=False`` when nothing sustained was
+        found, or when either window holds no data (the levels are then NaN).
+
+    Raises
+    ------
+    InvalidInput
+        An unknown direction, a bad duration, or a series without a UTC time index.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if direction not in ("up", "down", "both"):
+        raise InvalidInput(f"direction {direction!r} is not one of 'up', 'down', 'both'")
+    sustain_ns = _timedelta(sustain, "sustain").value
+    max_gap_ns = _timedelta(max_gap, "max_gap").value
+    name = "" if series.name is None else str(series.name)
+    values = _clean(series)
+    base = _inside(values, baseline)
+    inside = _inside(values, window)
+    nan = float("nan")
+    if base.empty or inside.empty:
+        level = float(base.median()) if not base.empty else nan
+        return Onset(
+            metric=name,
+            direction=direction,
+            onset_at=None,
+            baseline_level=level,
+            baseline_scale=nan,
+            peak=nan,
+            peak_at=None,
+            change=nan,
+            ratio=nan,
+            moved=False,
+        )
+
+    level = float(base.median())
+    mad = float((base - level).abs().median())
+    magnitude = float(max(base.abs().max(), inside.abs().max()))
+    scale = max(
+        _MAD_TO_SIGMA * mad, _REL_SCALE_FLOOR * abs(level), _MAGNITUDE_SCALE_FLOOR * magnitude
+    )
+    bar = max(threshold * scale, min_change * abs(level))
+    deviation = inside.to_numpy() - level
+    times = inside.index.as_unit("ns").asi8
+    spacing = np.diff(values.index.as_unit("ns").asi8)
+    spacing = spacing[spacing > 0]
+    step = int(np.median(spacing)) if spacing.size else 0
+
+    masks = {"up": deviation > bar, "down": deviation < -bar}
+    checked = ["up", "down"] if direction == "both" else [direction]
+    band = threshold * scale / 2
+    noise_band = {"up": deviation > band, "down": deviation < -band}
+    starts = []
+    for d in checked:
+        first = _first_sustained(times, masks[d], step=step, sustain=sustain_ns, max_gap=max_gap_ns)
+        if first is not None:
+            starts.append(_left_noise_at(times, noise_band[d], first, max_gap=max_gap_ns))
+    onset_at = inside.index[min(starts)] if starts else None
+
+    if direction == "up":
+        at = int(np.argmax(deviation))
+    elif direction == "down":
+        at = int(np.argmin(deviation))
+    else:
+        at = int(np.argmax(np.abs(deviation)))
+    peak = float(inside.iloc[at])
+    return Onset(
+        metric=name,
+        direction=direction,
+        onset_at=None if onset_at is None else pd.Timestamp(onset_at),
+        baseline_level=level,
+        baseline_scale=float(scale),
+        peak=peak,
+        peak_at=pd.Timestamp(inside.index[at]),
+        change=peak - level,
+        ratio=peak / level if level > 0 else nan,
+        moved=onset_at is not None,
+    )
+
+
+def onset_table(
+    metrics: pd.DataFrame,
+    *,
+    baseline: Window,
+    window: Window,
+    metrics_to_check: Sequence[str] | None = None,
+    directions: Mapping[str, Direction] | None = None,
+    sustain: pd.Timedelta | str = "2min",
+) -> pd.DataFrame:
+    """One :class:`Onset` per metric, the metrics that moved first, by onset time.
+
+    Parameters
+    ----------
+    metrics
+        A long ``metrics`` contract frame (time, metric, query, scope, value);
+        scopes of one metric are summed per timestamp.
+    baseline, window
+        The baseline and incident windows.
+    metrics_to_check
+        Canonical metric names; ``error_ratio`` is the 5xx share computed from
+        ``error_rate`` and ``request_rate``. Default: every metric in the frame,
+        plus ``error_ratio`` when both of its inputs are there.
+    directions
+        Direction per metric, overriding :data:`DEFAULT_DIRECTIONS` (metrics in
+        neither are checked both ways).
+    sustain
+        Passed to :func:`detect_onset`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: the fields of :class:`Onset`. Metrics that moved come first,
+        ordered by ``onset_at``; the others follow in the order checked.
+    """
+    import pandas as pd
+
+    if metrics_to_check is None:
+        present = list(dict.fromkeys(metrics["metric"].astype(str)))
+        has_ratio = {"error_rate", "request_rate"} <= set(present)
+        metrics_to_check = present + (["error_ratio"] if has_ratio else [])
+    chosen = {**DEFAULT_DIRECTIONS, **(directions or {})}
+    rows = []
+    for key in metrics_to_check:
+        series = error_ratio(metrics) if key == "error_ratio" else metric_series(metrics, key)
+        series.name = key
+        onset = detect_onset(
+            series,
+            baseline=baseline,
+            window=window,
+            direction=chosen.get(key, "both"),
+            sustain=sustain,
+        )
+        rows.append(asdict(onset))
+    columns = [f.name for f in fields(Onset)]
+    table = pd.DataFrame(rows, columns=columns).astype(_TABLE_DTYPES)
+    table["order"] = range(len(table))
+    table = table.sort_values(["moved", "onset_at", "order"], ascending=[False, True, True])
+    return table.drop(columns="order").reset_index(drop=True)

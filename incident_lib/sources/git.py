@@ -1,0 +1,166 @@
+"""Git history: the commits that landed in a time window, from a local clone.
+
+Runs ``git log`` (read-only) with a timeout. Records are separated by ASCII
+record separators and fields by unit separators, so subjects with any
+punctuation parse safely.
+
+Choices
+-------
+* **Time** is the committer date (when the commit landed on the branch, which
+  is what ``--since`` / ``--until`` filter on), in UTC; the window is half-open.
+* **Merges are kept**: a merge commit is often how a change lands on the main
+  branch, and its time is when it landed. ``files_changed`` of a merge counts
+  the files it changed relative to its first parent.
+* **Author name only**: e-mail addresses are personal data and add nothing to
+  an incident review, so they are never read. Names go through ``.mailmap``.
+* Commit dates that go backwards (rebased or clock-skewed history) can make
+  ``git log --since`` stop early; such commits may be missed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .._types import Window
+from ..errors import InvalidInput, SourceUnavailable
+from ..schema import CONTRACTS, conform, empty_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["COMMIT_COLUMNS", "commits"]
+
+#: columns of :func:`commits` (the ``commits`` contract in :mod:`incident_lib.schema`)
+COMMIT_COLUMNS: tuple[str, ...] = tuple(CONTRACTS["commits"].columns)
+_RS, _US = "\x1e", "\x1f"
+_FORMAT = f"--format={_RS}%H{_US}%h{_US}%aN{_US}%ct{_US}%s"
+
+
+def _run(git: str, repo: Path, args: Sequence[str], timeout: float) -> subprocess.CompletedProcess:
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_PAGER": "cat"}
+    try:
+        return subprocess.run(
+            [git, "-C", str(repo), *args],
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=timeout,
+            env=env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise SourceUnavailable("git", f"git {args[0]} took longer than {timeout:g} s") from None
+
+
+def _check_repo(git: str, repo: Path, timeout: float) -> bool:
+    """Raise unless ``repo`` is a git repository; return whether it has a commit."""
+    if shutil.which(git) is None:
+        raise InvalidInput(f"git executable {git!r} not found; install git or pass git=<path>")
+    if not repo.is_dir():
+        raise InvalidInput(f"{repo} is not a folder; pass the path of a git clone")
+    probe = _run(git, repo, ["rev-parse", "--git-dir"], timeout)
+    if probe.returncode != 0:
+        why = (probe.stderr.strip().splitlines() or ["not a git repository"])[-1]
+        raise InvalidInput(f"{repo} is not a git repository ({why})")
+    return _run(git, repo, ["rev-parse", "--verify", "--quiet", "HEAD"], timeout).returncode == 0
+
+
+def _parse(output: str) -> list[dict[str, object]]:
+    rows = []
+    for record in output.split(_RS)[1:]:
+        header, _, stats = record.partition("\n")
+        sha, short, author, stamp, subject = header.split(_US, 4)
+        rows.append(
+            {
+                "time": int(stamp),
+                "sha": sha,
+                "short_sha": short,
+                "author": author,
+                "subject": subject,
+                "files_changed": sum(1 for line in stats.splitlines() if line.strip()),
+            }
+        )
+    return rows
+
+
+def commits(
+    repo: str | os.PathLike[str],
+    window: Window,
+    *,
+    paths: Sequence[str] = (),
+    max_commits: int = 500,
+    git: str = "git",
+    timeout: float = 30.0,
+) -> pd.DataFrame:
+    """The commits whose committer date falls in ``window``, newest first.
+
+    Parameters
+    ----------
+    repo
+        A local clone (or any folder inside its work tree, or a bare repository).
+    window
+        Half-open ``[start, end)`` on the committer date.
+    paths
+        Only commits touching these paths (relative to the repository root);
+        ``files_changed`` then counts files under them.
+    max_commits
+        At most this many (the newest) commits.
+    git
+        The git executable.
+    timeout
+        Seconds each git command may take.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``time`` (UTC committer date), ``sha``, ``short_sha``, ``author``
+        (name only, never the e-mail), ``subject``, ``files_changed``; empty
+        with these columns when no commit matches (or the repository has none).
+
+    Raises
+    ------
+    InvalidInput
+        git is missing, ``repo`` is not a git repository, or ``max_commits`` < 1.
+    SourceUnavailable
+        git failed or took longer than ``timeout``.
+    """
+    import pandas as pd
+
+    if max_commits < 1:
+        raise InvalidInput(f"max_commits must be at least 1, got {max_commits}")
+    root = Path(repo).expanduser()
+    if not _check_repo(git, root, timeout):
+        return empty_frame("commits")
+    # git dates are whole seconds: t >= start <=> t >= ceil(start); t < end <=> t <= ceil(end) - 1
+    since = math.ceil(window.start.timestamp())
+    until = math.ceil(window.end.timestamp()) - 1
+    args = [
+        "log",
+        "--no-color",
+        "--no-show-signature",
+        "--diff-merges=first-parent",
+        "--numstat",
+        f"--max-count={max_commits}",
+        f"--since=@{since}",
+        f"--until=@{until}",
+        _FORMAT,
+        "--",
+        *paths,
+    ]
+    done = _run(git, root, args, timeout)
+    if done.returncode != 0:
+        why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise SourceUnavailable("git", f"git log failed in {root}: {why}")
+    rows = _parse(done.stdout)
+    if not rows:
+        return empty_frame("commits")
+    frame = pd.DataFrame(rows, columns=list(COMMIT_COLUMNS))
+    frame["time"] = pd.to_datetime(frame["time"], unit="s", utc=True)
+    return conform(frame, "commits")
