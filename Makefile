@@ -22,7 +22,7 @@ demo: install
 	$(BIN)/incident demo --scenario connection-leak
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=notebooks

@@ -39,6 +39,13 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
 _WINDOW_COLOUR = "#f4c7c3"
 _DEPLOY_COLOUR = "#2d4f80"
 _ROLLBACK_COLOUR = "#1e7b34"
+_KIND_COLOUR = {
+    "deploy": _DEPLOY_COLOUR,
+    "rollback": _ROLLBACK_COLOUR,
+    "config": "#7b3fa0",
+    "scale": "#777777",
+    "commit": "#b8860b",
+}
 _LINE_COLOUR = "#333333"
 
 
@@ -83,13 +90,14 @@ def shade_window(ax: Axes, window: Window, *, label: str = "incident window") ->
 def mark_changes(ax: Axes, markers: pd.DataFrame, *, labels: bool = True) -> Axes:
     """Draw a vertical line per change (``time``, ``label``, ``kind`` columns).
 
-    ``kind`` ``rollback`` is drawn green, anything else blue; labels sit at the top.
+    Colour by ``kind``: deploy blue, rollback green, config purple, scale grey, commit
+    gold; labels sit at the top.
     """
     import pandas as pd
 
     lo, hi = ax.get_xlim()
     for row in markers.itertuples():
-        colour = _ROLLBACK_COLOUR if row.kind == "rollback" else _DEPLOY_COLOUR
+        colour = _KIND_COLOUR.get(row.kind, _DEPLOY_COLOUR)
         ax.axvline(pd.Timestamp(row.time), color=colour, lw=1.2, ls="--", zorder=3)
         if labels:
             ax.annotate(
@@ -250,5 +258,49 @@ def usage_panels(
         for ax in (cpu_ax, mem_ax):
             ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", color="#777")
     mem_ax.set_xlabel("time (UTC)")
+    fig.tight_layout()
+    return fig
+
+
+def signature_lines(
+    series: pd.DataFrame,
+    *,
+    window: Window | None = None,
+    markers: pd.DataFrame | None = None,
+    width: float = 10.0,
+) -> Figure:
+    """Events per minute of each top signature (long frame: time, template, count).
+
+    One line per signature, labelled with its template cut to 70 characters;
+    the window shaded and changes marked.
+    """
+    import matplotlib.pyplot as plt
+
+    style()
+    fig, ax = plt.subplots(figsize=(width, 3.6))
+    if series.empty:
+        ax.text(0.5, 0.5, "no error events", transform=ax.transAxes, ha="center", color="#777")
+    for template, group in series.groupby("template", sort=False):
+        label = template if len(template) <= 70 else template[:67] + "..."
+        ax.plot(group["time"], group["count"], lw=1.2, label=label)
+    ax.set_title("Error events per minute, top signatures")
+    ax.set_ylabel("events / min")
+    ax.set_ylim(bottom=0)
+    if window is not None:
+        shade_window(ax, window)
+    if markers is not None and len(markers):
+        mark_changes(ax, markers)
+    _time_axis(ax)
+    ax.set_xlabel("time (UTC)")
+    handles, labels = ax.get_legend_handles_labels()
+    keep = [(h, lab) for h, lab in zip(handles, labels, strict=True) if lab != "incident window"]
+    if keep:
+        ax.legend(
+            *zip(*keep, strict=True),
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.22),
+            ncol=1,
+            fontsize=8,
+        )
     fig.tight_layout()
     return fig

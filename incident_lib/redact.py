@@ -52,9 +52,11 @@ REDACTED = "[REDACTED]"
 # -- vocabulary shared by key=value pairs and credential names -----------------------
 
 # Words a credential key or name may END with, glued to anything: pgpassword, accessToken.
+# A plain "signature" is not one: "invalid signature: ..." and "error signature: ..." are
+# ordinary text; the signed-URL parameter is "X-Amz-Signature".
 _SECRET_WORDS = (
     "password", "passwd", "passphrase", "secret", "token", "credential", "credentials",
-    "signature",
+    "amz-signature",
 )  # fmt: skip
 # Short words that count only as a word of their own: db_pass, MYSQL_PWD, auth (not bypass).
 _SECRET_PARTS = ("pass", "pwd", "auth", "sig")
@@ -131,6 +133,14 @@ _RULES: tuple[_Rule, ...] = (
             r"[A-Za-z0-9+/]{16,}={0,2}|[A-Za-z0-9+/]+={1,2}|(?:Proc-Type|DEK-Info):[^\r\n\\]*))+)",
             re.DOTALL,
         ),
+    ),
+    # An AWS SigV4 signature (Signature=<64 hex> in a header or a signed URL); a
+    # "signature: ..." in prose is not one.
+    _Rule(
+        "a request signature",
+        ("signature=",),
+        True,
+        _rx(r"\bsignature=(?P<secret>[0-9a-f]{16,})"),
     ),
     # Authorization / Proxy-Authorization header; the scheme (Bearer, Basic) stays.
     _Rule(
@@ -322,9 +332,10 @@ def secret_reason(name: str, value: object) -> str | None:
     The name is split into words at ``_``, ``-``, ``.``, spaces, digits and
     camelCase humps; it is a credential name when a word
 
-    * ends with ``password``, ``passwd``, ``passphrase``, ``secret``, ``token``,
-      ``credential(s)`` or ``signature`` (so ``PGPASSWORD`` and ``accesstoken``
-      count), or with ``key`` glued to a qualifier (``apikey``, ``appkey``...);
+    * ends with ``password``, ``passwd``, ``passphrase``, ``secret``, ``token`` or
+      ``credential(s)`` (so ``PGPASSWORD`` and ``accesstoken`` count), or with
+      ``key`` glued to a qualifier (``apikey``, ``appkey``...); a plain
+      ``signature`` is this project's word for an error template, not a secret;
     * is ``pass``, ``pwd``, ``auth``, ``sig``, ``authorization`` or ``dsn``;
     * is ``key`` right after a qualifier: ``api``, ``app``, ``application``,
       ``access``, ``private``, ``secret``, ``account``, ``signing``,

@@ -13,6 +13,7 @@ shows "unavailable: why" and returns an empty frame with the right columns.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,11 +88,29 @@ class Runbook:
         """The baseline window (given, or the same length just before the incident)."""
         return self.incident.baseline or self.window.preceding()
 
-    def evidence(self, source: str, name: str) -> pd.DataFrame:
+    def evidence(
+        self,
+        source: str,
+        name: str,
+        *,
+        fetch: Callable[[], pd.DataFrame] | None = None,
+        query: Mapping[str, Any] | None = None,
+    ) -> pd.DataFrame:
         """The frame ``source``/``name``: fetched and captured (live) or read back (offline).
 
         When the source is unavailable, shows "unavailable: why" and returns an
         empty frame with the contract's columns so that the rest of the notebook runs.
+
+        Parameters
+        ----------
+        source, name
+            Which evidence (see :data:`incident_lib.schema.EVIDENCE_KINDS`).
+        fetch
+            In live mode, how to fetch it when the notebook knows better than the
+            configured source (e.g. git history of a repository given as a
+            parameter); offline, the capture is read as always.
+        query
+            The fetch's parameters, recorded in the manifest (never credentials).
         """
         kind = EVIDENCE_KINDS.get((source, name))
         if kind is None:
@@ -100,26 +119,44 @@ class Runbook:
         store = self.workspace.evidence
         try:
             if self.mode == "live":
-                return self._live(source, name)
+                return self._live(source, name, fetch, query)
             return store.read(source, name)
         except (SourceUnavailable, EvidenceError) as exc:
             reason = exc.reason if isinstance(exc, SourceUnavailable) else str(exc)
             self._unavailable(source, name, reason)
             return empty_frame(kind)
 
-    def _live(self, source: str, name: str) -> pd.DataFrame:
+    def _live(
+        self,
+        source: str,
+        name: str,
+        fetch: Callable[[], pd.DataFrame] | None,
+        query: Mapping[str, Any] | None,
+    ) -> pd.DataFrame:
         """Fetch and capture; when the source is down, fall back to an earlier capture."""
         from .sources import live_fetch
 
         store = self.workspace.evidence
+        notes: list[str] = []
+
+        def fetch_and_note() -> pd.DataFrame:
+            frame = (fetch or (lambda: live_fetch(
+                source, name, self.incident, self.window, progress=self.run_dir is None
+            )))()
+            notes.extend(frame.attrs.get("notes", []))
+            return frame
+
         try:
-            return store.fetch(
+            frame = store.fetch(
                 source=source,
                 name=name,
                 mode="live",
-                query={"namespace": self.incident.namespace, "window": str(self.window)},
-                fetch=lambda: live_fetch(source, name, self.incident, self.window),
+                query=query or {"namespace": self.incident.namespace, "window": str(self.window)},
+                fetch=fetch_and_note,
             )
+            if notes:  # truncated or unreadable parts: never silent
+                self._incomplete(source, name, notes)
+            return frame
         except SourceUnavailable as exc:
             if not store.has(source, name):
                 raise
@@ -128,6 +165,12 @@ class Runbook:
                 source, name, f"{exc.reason}; showing the evidence captured at {captured}"
             )
             return store.read(source, name)
+
+    def _incomplete(self, source: str, name: str, notes: list[str]) -> None:
+        """Say what part of a fetch was cut or unreadable, here and in the index."""
+        text = redact("; ".join(notes))
+        _display(_markdown(f"> ⚠️ **{source}/{name} incomplete:** {text}"))
+        self.findings.add(f"{source}/{name} incomplete", severity="low", summary=text)
 
     def _unavailable(self, source: str, name: str, reason: str) -> None:
         """Say so in this section and in the bundle index (as a low finding)."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from .._types import Window
 from ..errors import InvalidInput
+from ..findings import Finding
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "KIND_WEIGHTS",
     "TIMELINE_COLUMNS",
+    "change_findings",
     "changes_timeline",
     "deploy_markers",
     "image_tag",
@@ -453,3 +455,54 @@ def rank_changes(
     )
     columns = [*timeline.columns, "lead", "score", "candidate"]
     return ranked[columns].reset_index(drop=True)
+
+
+def change_findings(
+    ranked: pd.DataFrame, onset: pd.Timestamp | None, *, metric: str = "error rate", ref: str = ""
+) -> list[Finding]:
+    """Findings from :func:`rank_changes`: the likely trigger, or that none preceded the onset.
+
+    A change scoring 0.5 or more (about 30 min or less before the onset for a
+    deploy) is reported as the likely trigger (high), 0.2-0.5 as a possible one
+    (medium). Without a candidate, an info finding says so, so that a no-deploy
+    incident sends the engineer to traffic, dependencies and resources instead.
+    """
+    import pandas as pd
+
+    if onset is None or pd.isna(onset):
+        return [
+            Finding(
+                title=f"No sustained {metric} departure found",
+                severity="info",
+                summary="Without an onset no change can be lined up with the incident; "
+                "check the window and the metrics in 05_metrics.",
+                ref=ref,
+            )
+        ]
+    out: list[Finding] = []
+    for row in ranked[ranked["candidate"] & (ranked["score"] >= 0.2)].head(3).itertuples():
+        minutes = row.lead / pd.Timedelta(minutes=1)
+        when = f"{minutes:.0f} min before" if minutes >= 1 else "at"
+        strong = row.score >= 0.5
+        out.append(
+            Finding(
+                title=f"{'Likely' if strong else 'Possible'} trigger: {row.label} "
+                f"{when} the {metric} onset",
+                severity="high" if strong else "medium",
+                summary=f"{row.label} at {row.time:%H:%M} UTC ({row.detail}); the {metric} left "
+                f"its baseline at {onset:%H:%M} UTC. Score {row.score:.2f}: compare a "
+                "rollback against the evidence.",
+                ref=ref,
+            )
+        )
+    if not out:
+        out.append(
+            Finding(
+                title=f"No change preceded the {metric} onset",
+                severity="info",
+                summary=f"Nothing was rolled out, reconfigured or committed in the 2 h before "
+                f"{onset:%H:%M} UTC: look at traffic, dependencies and resources.",
+                ref=ref,
+            )
+        )
+    return out

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["DEFAULT_DIRECTIONS", "Direction", "Onset", "detect_onset", "onset_table"]
+__all__ = ["DEFAULT_DIRECTIONS", "Direction", "Onset", "describe", "detect_onset", "onset_table"]
 
 Direction = Literal["up", "down", "both"]
 
@@ -368,3 +368,21 @@ def onset_table(
     table["order"] = range(len(table))
     table = table.sort_values(["moved", "onset_at", "order"], ascending=[False, True, True])
     return table.drop(columns="order").reset_index(drop=True)
+
+
+def describe(found: Onset, *, label: str, unit: str = "") -> str:
+    """One sentence for a notebook: when ``label`` left its baseline, from what to what."""
+    import math
+
+    suffix = f" {unit}" if unit else ""
+    base = (
+        "no baseline data"
+        if math.isnan(found.baseline_level)
+        else f"baseline {found.baseline_level:.2f}{suffix}"
+    )
+    if found.onset_at is None:
+        return f"{label} shows no sustained departure from its {base} in the incident window."
+    return (
+        f"{label} left its {base} at **{found.onset_at:%H:%M:%S} UTC** and peaked at "
+        f"{found.peak:.2f}{suffix} at {found.peak_at:%H:%M} UTC."
+    )

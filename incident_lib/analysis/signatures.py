@@ -26,7 +26,8 @@ How a message becomes a signature
    ``<DUR>``       durations (``250ms``, ``1h30m``, ``2.5 seconds``)
    ``<SIZE>``      sizes (``512MB``, ``1.5 GiB``, ``256Mi``, ``850 B``, ``2364 bytes``)
    ``<NUM>``       numbers (``42``, ``-7``, ``0.25``, ``1,024``, ``1e-5``)
-   ``'<*>'``       a quoted value without spaces (``'users'``, ``"abc"``);
+   ``'<*>'``       a quoted value without spaces (``'users'``, ``"abc"``) or a quoted
+                   user agent (``"Mozilla/5.0 (X11; Linux) ..."``, ``"curl/8.4.0"``);
                    a quoted JSON/YAML key (followed by ``:`` or ``=``) stays
    ``<*>``         any other word that contains a digit (``node7``, ``e02``)
                    and, after grouping, a position where the grouped lines
@@ -81,6 +82,7 @@ from itertools import accumulate
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import InvalidInput
+from ..findings import Finding
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -93,6 +95,7 @@ __all__ = [
     "TOLERANCE_MIN_CONSTANT",
     "TOLERANCE_MIN_VALUES",
     "mask",
+    "signature_findings",
     "signature_ids",
     "signature_timeseries",
     "signatures",
@@ -212,6 +215,9 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     ("SIZE", r"\d++(?:\.\d++)?\s?(?:[KMGTPE]i?B|[KMGTPE]i|[kKMGT]b|B|bytes?)"),
     ("NUM", r"[-+]?\d+(?:[.,]\d+)*(?:[eE][-+]?\d+)?"),
+    # a quoted user agent: product/version tokens ("Mozilla/5.0 (...) ...", "curl/8.4.0"),
+    # which varies per client in access logs and says nothing about the failure
+    ("UA", r'"[A-Za-z][\w.+-]*/\d[^"]*"'),
     # a quoted value without spaces; not a quoted key ("user": ...)
     ("Q", r"""(?:'[^'\s]+'|"[^"\s]+")(?!\s*[:=])"""),
     # any other word (alphanumeric run) that contains a digit
@@ -230,7 +236,7 @@ _BRANCHES: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("TS", "UUID", "URL", "EMAIL", "IP", "PATH", "HEX", "W"),
     ),
     ("(?=/)", ("PATH",)),
-    ("(?=['\"])", ("Q",)),
+    ("(?=['\"])", ("UA", "Q")),
     ("(?=:)", ("IP",)),
     ("(?=[._%+-])", ("EMAIL", "NUM")),
 )
@@ -272,7 +278,7 @@ def _rx() -> _Regexes:
 
 # group name -> replacement; None for a quoted value (the quotes stay)
 _REPLACEMENT: dict[str | None, str | None] = {
-    f"{name}_{i}": {"W": "<*>", "Q": None}.get(name, f"<{name}>")
+    f"{name}_{i}": {"W": "<*>", "Q": None, "UA": None}.get(name, f"<{name}>")
     for i, (_, names) in enumerate(_BRANCHES)
     for name in names
 }
@@ -560,7 +566,7 @@ def _checked_logs(logs: pd.DataFrame) -> pd.DataFrame:
             f"logs: column 'time' must be timezone-aware datetimes (UTC), got {time.dtype}"
         )
     frame = logs[list(_REQUIRED)].reset_index(drop=True)
-    frame["time"] = time.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    frame["time"] = frame["time"].dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
     return frame
 
 
@@ -835,3 +841,58 @@ def signature_timeseries(
     return out.astype(
         {"time": "datetime64[ns, UTC]", "signature": "str", "template": "str", "count": "int64"}
     )
+
+
+def signature_findings(
+    table: pd.DataFrame, changes: pd.DataFrame, *, after: str = "30min", ref: str = ""
+) -> list[Finding]:
+    """Findings for new error signatures, naming a change they appeared after.
+
+    Parameters
+    ----------
+    table
+        A :func:`signatures` frame (error levels only, typically).
+    changes
+        Change markers with ``time``, ``label`` and ``kind`` (e.g. from
+        :func:`incident_lib.analysis.changes.deploy_markers`); a new signature
+        whose first event falls within ``after`` of a deploy or config change
+        is reported as appearing after it (high); other new ones are medium.
+    """
+    import pandas as pd
+
+    out: list[Finding] = []
+    causes = changes[changes["kind"].isin(["deploy", "config"])] if len(changes) else changes
+    for row in table[table["is_new"]].head(5).itertuples():
+        preceding = causes[
+            (causes["time"] <= row.first_seen)
+            & (causes["time"] >= row.first_seen - pd.Timedelta(after))
+        ]
+        base = (
+            f"{row.count} events on {row.pods} pod(s) from {row.first_seen:%H:%M} to "
+            f"{row.last_seen:%H:%M} UTC, none in the baseline"
+            if not row.baseline_count
+            else f"{row.count} events on {row.pods} pod(s), "
+            f"{row.rate_change:.0f}× the baseline rate"
+        )
+        if len(preceding):
+            change = preceding.iloc[-1]
+            minutes = (row.first_seen - change["time"]) / pd.Timedelta(minutes=1)
+            out.append(
+                Finding(
+                    title=f"New error after {change['label']}: {row.template[:90]}",
+                    severity="high",
+                    summary=f"{base}; first seen {minutes:.0f} min after {change['label']} "
+                    f"({change['time']:%H:%M} UTC).",
+                    ref=ref,
+                )
+            )
+        else:
+            out.append(
+                Finding(
+                    title=f"New error signature: {row.template[:90]}",
+                    severity="medium",
+                    summary=base + ".",
+                    ref=ref,
+                )
+            )
+    return out

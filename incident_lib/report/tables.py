@@ -9,7 +9,7 @@ from ..charts import METRIC_LABELS
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["format_health", "format_usage", "present"]
+__all__ = ["format_changes", "format_health", "format_signatures", "format_usage", "present"]
 
 _FORMATS = {
     "request_rate": "{:.0f}",
@@ -44,12 +44,16 @@ def format_health(health: pd.DataFrame) -> pd.DataFrame:
 
 
 def present(df: pd.DataFrame, *, index: str | None = None) -> pd.DataFrame:
-    """A copy for display: times as ``YYYY-MM-DD HH:MM`` (UTC), booleans as ✔, and the
-    first column (or ``index``) as the row labels instead of 0, 1, 2..."""
+    """A copy for display: times as ``HH:MM`` (UTC; with the date when they span
+    several days), booleans as ✔, and the first column (or ``index``) as the row
+    labels instead of 0, 1, 2..."""
     out = df.copy()
+    times = [c for c in out.columns if str(out[c].dtype).startswith("datetime64")]
+    days = {d for c in times for d in out[c].dropna().dt.date}
+    fmt = "%H:%M" if len(days) <= 1 else "%Y-%m-%d %H:%M"
     for col in out.columns:
-        if str(out[col].dtype).startswith("datetime64"):
-            out[col] = out[col].dt.strftime("%Y-%m-%d %H:%M")
+        if col in times:
+            out[col] = out[col].dt.strftime(fmt)
         elif str(out[col].dtype) == "bool":
             out[col] = out[col].map({True: "✔", False: ""})
     if len(out.columns) > 1:
@@ -83,3 +87,61 @@ def format_usage(limits: pd.DataFrame) -> pd.DataFrame:
         for r in limits.itertuples()
     ]
     return pd.DataFrame(rows).set_index(["pod", "container"]) if rows else pd.DataFrame()
+
+
+def format_changes(ranked: pd.DataFrame) -> pd.DataFrame:
+    """Ranked changes: time, what, lead to the onset in words, score, candidate mark."""
+    import pandas as pd
+
+    def lead(value: pd.Timedelta) -> str:
+        if value != value:  # NaT: no onset
+            return "—"
+        minutes = value / pd.Timedelta(minutes=1)
+        if abs(minutes) < 1:
+            return "at the onset"
+        text = f"{abs(minutes):.0f} min" if abs(minutes) < 120 else f"{abs(minutes) / 60:.1f} h"
+        if abs(minutes) >= 2 * 24 * 60:
+            text = f"{abs(minutes) / 1440:.0f} days"
+        return f"{text} {'before' if minutes > 0 else 'after'}"
+
+    rows = [
+        {
+            "time (UTC)": f"{r.time:%Y-%m-%d %H:%M}",
+            "kind": r.kind,
+            "change": r.label,
+            "detail": r.detail,
+            "to the onset": lead(r.lead),
+            "score": f"{r.score:.2f}",
+            "candidate": "✔" if r.candidate else "",
+        }
+        for r in ranked.itertuples()
+    ]
+    return pd.DataFrame(rows).set_index("time (UTC)") if rows else pd.DataFrame()
+
+
+def format_signatures(table: pd.DataFrame) -> pd.DataFrame:
+    """Error signatures for reading: times as HH:MM, the rate change as ``new`` or ``3.2×``."""
+    import math
+
+    import pandas as pd
+
+    def change(row) -> str:
+        if row.is_new and not row.baseline_count:
+            return "new"
+        ratio = row.rate_change
+        return "—" if ratio != ratio else ("new" if math.isinf(ratio) else f"{ratio:.1f}×")
+
+    rows = [
+        {
+            "template": r.template,
+            "events": r.count,
+            "level": r.level,
+            "first (UTC)": f"{r.first_seen:%H:%M}",
+            "last (UTC)": f"{r.last_seen:%H:%M}",
+            "pods": r.pods,
+            "baseline": r.baseline_count,
+            "vs baseline": change(r),
+        }
+        for r in table.itertuples()
+    ]
+    return pd.DataFrame(rows).set_index("template") if rows else pd.DataFrame()

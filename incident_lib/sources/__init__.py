@@ -19,16 +19,32 @@ if TYPE_CHECKING:
 __all__ = ["live_fetch"]
 
 
-def live_fetch(source: str, name: str, incident: Incident, window: Window) -> pd.DataFrame:
+def live_fetch(
+    source: str, name: str, incident: Incident, window: Window, *, progress: bool = False
+) -> pd.DataFrame:
     """Fetch ``source``/``name`` for ``incident`` over ``window`` from the live system.
+
+    Parameters
+    ----------
+    source, name
+        Which frame, e.g. ``("kubernetes", "logs")``.
+    incident, window
+        What to fetch it for: namespace, label selector, time range.
+    progress
+        Show a progress bar where a fetch has many parts (pod logs).
 
     Raises
     ------
     SourceUnavailable
         The source is not configured, unreachable or refuses; the reason says which.
+        Sources not connected yet say so.
     """
+    if source == "kubernetes":
+        from . import kubernetes
+
+        return kubernetes.fetch(name, incident, window, progress=progress)
     raise SourceUnavailable(
         source,
-        f"no live {source} connector is installed in this version of incident_lib; "
+        f"no live {source} connector in this version of incident_lib; "
         "run offline over captured evidence",
     )

@@ -375,3 +375,41 @@ def test_loghub_group_accuracy_floor(labels):
         scores[name] = loghub.group_metrics(truth, signature_ids(lines))["GA"]
     average = sum(scores.values()) / len(scores)
     assert average >= GA_FLOOR, scores
+
+
+def test_quoted_user_agents_do_not_split_access_log_lines():
+    """Access logs differ per client only in the user agent: one signature, not one per browser."""
+    from incident_lib.analysis.signatures import mask, signature_ids
+
+    base = '"POST /api/v1/checkout HTTP/1.1" 502 - via_upstream - 1478 "{ua}" "shop.example.com"'
+    agents = [
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/130.0.0.0",
+        "shop-android/5.12.0 (Pixel 8; Android 15)",
+        "curl/8.4.0",
+    ]
+    lines = [base.format(ua=ua) for ua in agents]
+    assert len(set(signature_ids(lines))) == 1
+    assert "Mozilla" not in mask(lines[0])
+    # a quoted phrase that is not a user agent still tells messages apart
+    assert mask('error "Connection refused"') != mask('error "Permission denied"')
+
+
+def test_a_filtered_logs_frame_keeps_each_event_its_own_time():
+    """A frame sliced from a bigger one has a gappy index; times must not shift rows."""
+    import pandas as pd
+
+    from incident_lib.analysis.signatures import signature_timeseries, signatures
+
+    times = pd.date_range("2026-11-03T14:00:00Z", periods=6, freq="10min")
+    logs = pd.DataFrame({
+        "time": times, "pod": "p", "container": "c",
+        "level": ["info", "error", "info", "error", "info", "error"],
+        "message": ["ok", "pool exhausted after 30s", "ok", "pool exhausted after 12s", "ok",
+                    "pool exhausted after 9s"],
+    })
+    logs["raw"] = logs["message"]
+    errors = logs[logs["level"] == "error"]  # index 1, 3, 5
+    table = signatures(errors)
+    assert table.loc[0, "first_seen"] == times[1] and table.loc[0, "last_seen"] == times[5]
+    series = signature_timeseries(errors, table, freq="10min")
+    assert list(series.loc[series["count"] > 0, "time"]) == [times[1], times[3], times[5]]

@@ -1,0 +1,382 @@
+"""A fake Kubernetes API server for the tests of ``incident_lib.sources.kubernetes``.
+
+A threaded HTTP server on 127.0.0.1 (port 0) that serves the read paths the
+source uses, from objects built with the ``kubernetes`` client's own model
+classes and serialised by its own ``ApiClient.sanitize_for_serialization``, so
+the payloads have the right shape by construction:
+
+* ``/api/v1/namespaces/{ns}/pods`` (``labelSelector``)
+* ``/api/v1/namespaces/{ns}/pods/{name}/log`` (``container``, ``timestamps``,
+  ``sinceTime``, ``previous``, ``limitBytes``, ``tailLines``)
+* ``/apis/apps/v1/namespaces/{ns}/deployments`` and ``.../replicasets``
+* ``/api/v1/namespaces/{ns}/events`` (``fieldSelector``)
+* ``/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods`` (plain PodMetrics dicts:
+  the client has no model for them)
+
+Lists honour ``limit`` / ``continue``. Every request is recorded
+(:attr:`FakeKubeServer.requests`); :meth:`FakeKubeServer.fail` makes a path
+answer 401 / 403 / 404 / ... with a realistic ``Status`` body and
+:meth:`FakeKubeServer.hang` makes it never answer (until the server closes).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+__all__ = ["FakeKubeServer", "Recorded", "rfc3339nano"]
+
+SERVICE_ACCOUNT = "system:serviceaccount:prod:incident-bot"
+
+_ROUTES = [
+    ("pods", re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods$")),
+    ("log", re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<name>[^/]+)/log$")),
+    ("deployments", re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/deployments$")),
+    ("replicasets", re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/replicasets$")),
+    ("events", re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/events$")),
+    ("metrics", re.compile(r"^/apis/metrics.k8s.io/v1beta1/namespaces/(?P<ns>[^/]+)/pods$")),
+]
+#: collection -> (list kind, apiVersion, RBAC resource, API group)
+_LISTS = {
+    "pods": ("PodList", "v1", "pods", ""),
+    "deployments": ("DeploymentList", "apps/v1", "deployments", "apps"),
+    "replicasets": ("ReplicaSetList", "apps/v1", "replicasets", "apps"),
+    "events": ("EventList", "v1", "events", ""),
+    "metrics": ("PodMetricsList", "metrics.k8s.io/v1beta1", "pods", "metrics.k8s.io"),
+}
+
+
+def rfc3339nano(moment: datetime) -> str:
+    """The kubelet's timestamp format: RFC 3339 with trailing zeros of the fraction trimmed."""
+    moment = moment.astimezone(UTC)
+    frac = f"{moment.microsecond:06d}000".rstrip("0")
+    return f"{moment:%Y-%m-%dT%H:%M:%S}" + (f".{frac}" if frac else "") + "Z"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One request the server received."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+
+
+@dataclass
+class _Fault:
+    pattern: re.Pattern[str]
+    status: int | None  # None: hang
+    message: str | None
+
+
+@dataclass
+class FakeKubeServer:
+    """The fake API server; use as a context manager (``with FakeKubeServer() as kube:``).
+
+    Attributes
+    ----------
+    objects
+        ``(collection, namespace)`` -> model objects (``V1Pod``, ``V1Deployment``...).
+    metrics
+        namespace -> PodMetrics dicts.
+    logs
+        ``(namespace, pod, container, previous)`` -> ``[(time, line), ...]``.
+    log_delay
+        Seconds each log request takes (to make concurrency observable).
+    """
+
+    objects: dict[tuple[str, str], list[Any]] = field(default_factory=lambda: defaultdict(list))
+    metrics: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    logs: dict[tuple[str, str, str, bool], list[tuple[datetime, str]]] = field(default_factory=dict)
+    log_delay: float = 0.0
+    requests: list[Recorded] = field(default_factory=list)
+    max_logs_in_flight: int = 0
+    _faults: list[_Fault] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _in_flight: int = 0
+    _closing: threading.Event = field(default_factory=threading.Event)
+    _httpd: ThreadingHTTPServer | None = None
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self) -> FakeKubeServer:
+        """Listen on 127.0.0.1 (a free port) in a background thread."""
+        server = self
+
+        class Handler(_Handler):
+            fake = server
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+        return self
+
+    def close(self) -> None:
+        """Release hanging requests and stop the server."""
+        self._closing.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+
+    def __enter__(self) -> FakeKubeServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        assert self._httpd is not None, "start the server first"
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def api_client(self, *, token: str | None = None, retries: int | bool = False) -> Any:
+        """A real ``kubernetes.client.ApiClient`` pointed at this server."""
+        from kubernetes import client
+
+        configuration = client.Configuration(host=self.url)
+        configuration.retries = retries
+        if token is not None:
+            configuration.api_key = {"BearerToken": token}
+            configuration.api_key_prefix = {"BearerToken": "Bearer"}
+        return client.ApiClient(configuration)
+
+    # -- content and behaviour ---------------------------------------------------
+    def add(self, collection: str, namespace: str, *items: Any) -> None:
+        """Serve ``items`` (model objects) in ``collection`` of ``namespace``."""
+        self.objects[(collection, namespace)].extend(items)
+
+    def add_log(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        lines: list[tuple[datetime, str]],
+        *,
+        previous: bool = False,
+    ) -> None:
+        """Serve ``lines`` as the log of one container (instance)."""
+        self.logs[(namespace, pod, container, previous)] = sorted(lines, key=lambda x: x[0])
+
+    def fail(self, path: str, status: int, message: str | None = None) -> None:
+        """Answer ``status`` (with a Status body) to requests whose path matches ``path``."""
+        self._faults.append(_Fault(re.compile(path), status, message))
+
+    def hang(self, path: str) -> None:
+        """Never answer requests whose path matches ``path`` (until :meth:`close`)."""
+        self._faults.append(_Fault(re.compile(path), None, None))
+
+    def paths(self, contains: str = "") -> list[Recorded]:
+        """Recorded requests whose path contains ``contains``."""
+        return [r for r in self.requests if contains in r.path]
+
+    # -- serving -----------------------------------------------------------------
+    def handle(self, handler: _Handler) -> None:
+        url = urlsplit(handler.path)
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        with self._lock:
+            self.requests.append(Recorded(handler.command, url.path, query, headers))
+        route, match = next(
+            ((name, m) for name, rx in _ROUTES if (m := rx.match(url.path))), (None, None)
+        )
+        for fault in self._faults:
+            if fault.pattern.search(url.path):
+                if fault.status is None:
+                    self._closing.wait(30)
+                    return
+                handler.send_json(fault.status, self._status(fault, route, match, url.path))
+                return
+        if route is None or match is None:
+            handler.send_json(
+                404,
+                _status_body(404, "NotFound", "the server could not find the requested resource"),
+            )
+            return
+        if route == "log":
+            self._serve_log(handler, match["ns"], match["name"], query)
+            return
+        handler.send_json(200, self._list(route, match["ns"], query))
+
+    def _list(self, route: str, namespace: str, query: dict[str, str]) -> dict[str, Any]:
+        kind, api_version, _, _ = _LISTS[route]
+        if route == "metrics":
+            items = list(self.metrics.get(namespace, []))
+        else:
+            items = [_serialize(o) for o in self.objects.get((route, namespace), [])]
+        if "labelSelector" in query:
+            items = [i for i in items if _labels_match(query["labelSelector"], i)]
+        if "fieldSelector" in query:
+            items = [i for i in items if _fields_match(query["fieldSelector"], i)]
+        start = int(query.get("continue") or 0)
+        limit = int(query.get("limit") or 0) or len(items) or 1
+        page = items[start : start + limit]
+        more = start + limit < len(items)
+        metadata = {"resourceVersion": "12345"}
+        if more:
+            metadata["continue"] = str(start + limit)
+        return {"kind": kind, "apiVersion": api_version, "metadata": metadata, "items": page}
+
+    def _serve_log(
+        self, handler: _Handler, namespace: str, pod: str, query: dict[str, str]
+    ) -> None:
+        with self._lock:
+            self._in_flight += 1
+            self.max_logs_in_flight = max(self.max_logs_in_flight, self._in_flight)
+        try:
+            if self.log_delay:
+                time.sleep(self.log_delay)
+            self._write_log(handler, namespace, pod, query)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _write_log(
+        self, handler: _Handler, namespace: str, pod: str, query: dict[str, str]
+    ) -> None:
+        container = query.get("container", "")
+        previous = query.get("previous") == "true"
+        pods = [_serialize(p) for p in self.objects.get(("pods", namespace), [])]
+        if not any(p["metadata"]["name"] == pod for p in pods):
+            handler.send_json(404, _status_body(404, "NotFound", f'pods "{pod}" not found'))
+            return
+        lines = self.logs.get((namespace, pod, container, previous))
+        if lines is None:
+            message = (
+                f'previous terminated container "{container}" in pod "{pod}" not found'
+                if previous
+                else f'container "{container}" in pod "{pod}" is waiting to start: '
+                "ContainerCreating"
+            )
+            handler.send_json(400, _status_body(400, "BadRequest", message))
+            return
+        if "sinceTime" in query:
+            since = datetime.fromisoformat(query["sinceTime"])
+            lines = [(t, text) for t, text in lines if t >= since]
+        if "tailLines" in query:
+            tail = int(query["tailLines"])
+            lines = lines[-tail:] if tail else []
+        stamped = query.get("timestamps") == "true"
+        body = "".join(
+            f"{rfc3339nano(t)} {text}\n" if stamped else f"{text}\n" for t, text in lines
+        ).encode()
+        if "limitBytes" in query:
+            body = body[: int(query["limitBytes"])]
+        handler.send_bytes(200, body, "text/plain")
+
+    def _status(
+        self, fault: _Fault, route: str | None, match: re.Match[str] | None, path: str
+    ) -> dict[str, Any]:
+        reasons = {
+            401: "Unauthorized",
+            403: "Forbidden",
+            404: "NotFound",
+            503: "ServiceUnavailable",
+        }
+        reason = reasons.get(fault.status or 0, "InternalError")
+        message = fault.message
+        if message is None and fault.status == 401:
+            message = "Unauthorized"
+        if message is None and fault.status == 403 and route is not None and match:
+            _, _, resource, group = _LISTS.get(route, ("", "", "pods", ""))
+            verb, what = ("list", resource) if route != "log" else ("get", "pods/log")
+            subject = f'pods "{match["name"]}"' if route == "log" else resource
+            message = (
+                f'{subject} is forbidden: User "{SERVICE_ACCOUNT}" cannot {verb} resource '
+                f'"{what}" in API group "{group}" in the namespace "{match["ns"]}"'
+            )
+        if message is None and fault.status == 404:
+            message = "the server could not find the requested resource"
+        return _status_body(fault.status or 500, reason, message or reason)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeKubeServer
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        try:
+            self.fake.handle(self)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeouts)
+            self.close_connection = True
+
+    def send_json(self, status: int, payload: Any) -> None:
+        self.send_bytes(status, json.dumps(payload).encode(), "application/json")
+
+    def send_bytes(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Stay quiet."""
+
+
+_SERIALIZER: list[Any] = []
+
+
+def _serialize(obj: Any) -> Any:
+    """``obj`` as JSON-ready data, by the client's own ``sanitize_for_serialization``."""
+    if not _SERIALIZER:
+        from kubernetes import client
+
+        _SERIALIZER.append(client.ApiClient())
+    return _SERIALIZER[0].sanitize_for_serialization(obj)
+
+
+def _status_body(code: int, reason: str, message: str) -> dict[str, Any]:
+    from kubernetes import client
+
+    status = client.V1Status(
+        api_version="v1",
+        kind="Status",
+        metadata=client.V1ListMeta(),
+        status="Failure",
+        message=message,
+        reason=reason,
+        code=code,
+    )
+    return _serialize(status)
+
+
+def _labels_match(selector: str, item: dict[str, Any]) -> bool:
+    """Equality-based selectors (``a=b``, ``a==b``, ``a!=b``, ``a``, ``!a``), comma-joined."""
+    labels = (item.get("metadata") or {}).get("labels") or {}
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            ok = labels.get(key.strip()) != value.strip()
+        elif "=" in term:
+            key, value = re.split(r"==?", term, maxsplit=1)
+            ok = labels.get(key.strip()) == value.strip()
+        elif term.startswith("!"):
+            ok = term[1:] not in labels
+        else:
+            ok = term in labels
+        if not ok:
+            return False
+    return True
+
+
+def _fields_match(selector: str, item: dict[str, Any]) -> bool:
+    """``a.b=c`` terms over the serialised object (as the API server's field selectors)."""
+    for term in filter(None, selector.split(",")):
+        path, value = term.split("=", 1)
+        node: Any = item
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if str(node) != value:
+            return False
+    return True
