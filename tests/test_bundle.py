@@ -84,16 +84,22 @@ def test_html_is_self_contained_and_has_no_code(bundles):
             assert "import incident_lib" not in text, f"code input leaked into {page}"
 
 
-def test_connection_leak_points_at_the_deploy(bundles):
+def test_connection_leak_points_at_the_deploy_and_the_pool_exhaustion(bundles):
     findings = json.loads((bundles["connection-leak"] / "findings.json").read_text())
     titles = " | ".join(f["title"] for f in findings)
-    assert "v2.34" in titles
+    assert re.search(r"Likely trigger: deploy v2\.34 .* before the error rate onset", titles)
+    assert re.search(r"New error after deploy v2\.34: QueuePool limit of size", titles)
     assert re.search(r"5xx share of requests peaked", titles)
+    top = findings[0]
+    assert top["severity"] in ("critical", "high")
 
 
 def test_no_deploy_scenario_blames_no_deploy(bundles):
     findings = json.loads((bundles["traffic-surge"] / "findings.json").read_text())
     assert not any("deploy" in f["title"].lower() for f in findings), findings
+    titles = [f["title"] for f in findings]
+    assert "No change preceded the error rate onset" in titles
+    assert any("OOMKilled" in t for t in titles) and any("cpu limit" in t for t in titles)
 
 
 def test_no_planted_secret_survives_anywhere(bundles):
@@ -261,3 +267,37 @@ def test_live_mode_with_a_source_down_falls_back_to_captured_evidence(demo_copy,
     page = (run_dir / "02_assess.html").read_text()
     assert "kubernetes/rollouts unavailable" in page and "showing the evidence captured at" in page
     assert "rollback" in page  # the captured rollouts are still shown
+
+
+def test_changes_notebook_captures_git_history_when_given_a_repository(demo_copy, tmp_path, capsys):
+    """Live 03 with `repo`: commits are fetched, captured, and ranked with the rollouts."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = {
+        "GIT_AUTHOR_NAME": "Ann",
+        "GIT_AUTHOR_EMAIL": "ann@example.com",
+        "GIT_COMMITTER_NAME": "Ann",
+        "GIT_COMMITTER_EMAIL": "ann@example.com",
+        "GIT_AUTHOR_DATE": "2026-11-03T14:05:00Z",
+        "GIT_COMMITTER_DATE": "2026-11-03T14:05:00Z",
+        "PATH": "/usr/bin:/bin",
+    }
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True, env=env)
+    (repo / "pool.py").write_text("POOL_SIZE = 20\n")
+    subprocess.run(["git", "add", "."], cwd=repo, check=True, env=env)
+    subprocess.run(
+        ["git", "commit", "-qm", "Batch order writes in one transaction"],
+        cwd=repo,
+        check=True,
+        env=env,
+    )
+    ws = demo_copy("connection-leak")
+    code = main(["run", str(ws), "--mode", "live", "--notebooks", "03", "-p", f"repo={repo}"])
+    run_dir = Path(capsys.readouterr().out.strip()).parent
+    assert code == 0
+    page = (run_dir / "03_changes.html").read_text()
+    assert "Batch order writes in one transaction" in page and "ann@example.com" not in page
+    from incident_lib import EvidenceStore
+
+    commits = EvidenceStore(ws).read("git", "commits")
+    assert list(commits["subject"]) == ["Batch order writes in one transaction"]
