@@ -44,13 +44,22 @@ from typing import TYPE_CHECKING, Literal
 
 from .._types import Window
 from ..errors import InvalidInput
+from ..findings import Finding
 from .metrics import error_ratio, metric_series
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["DEFAULT_DIRECTIONS", "Direction", "Onset", "describe", "detect_onset", "onset_table"]
+__all__ = [
+    "DEFAULT_DIRECTIONS",
+    "Direction",
+    "Onset",
+    "describe",
+    "detect_onset",
+    "onset_findings",
+    "onset_table",
+]
 
 Direction = Literal["up", "down", "both"]
 
@@ -386,3 +395,45 @@ def describe(found: Onset, *, label: str, unit: str = "") -> str:
         f"{label} left its {base} at **{found.onset_at:%H:%M:%S} UTC** and peaked at "
         f"{found.peak:.2f}{suffix} at {found.peak_at:%H:%M} UTC."
     )
+
+
+#: how loud a moved metric is in the findings
+_ONSET_SEVERITY = {
+    "error_ratio": "high",
+    "error_rate": "high",
+    "latency_p95": "high",
+    "db_connections": "medium",
+    "cpu": "medium",
+    "memory": "medium",
+    "request_rate": "medium",
+}
+
+
+def onset_findings(table: pd.DataFrame, *, ref: str = "") -> list[Finding]:
+    """One finding per metric that moved, earliest first (from :func:`onset_table`).
+
+    ``error_rate`` is left out when ``error_ratio`` moved too (the same story
+    twice); the first metric to move is called out as where to look first.
+    """
+    moved = table[table["moved"]]
+    if {"error_rate", "error_ratio"} <= set(moved["metric"]):
+        moved = moved[moved["metric"] != "error_rate"]
+    out: list[Finding] = []
+    for i, row in enumerate(moved.itertuples()):
+        base = row.baseline_level
+        change = (
+            f"{row.ratio:.1f}× its baseline"
+            if row.ratio == row.ratio
+            else f"from {base:.3g} to {row.peak:.3g}"
+        )
+        first = " — the first metric to move" if i == 0 and len(moved) > 1 else ""
+        out.append(
+            Finding(
+                title=f"{row.metric} left its baseline at {row.onset_at:%H:%M:%S} UTC{first}",
+                severity=_ONSET_SEVERITY.get(row.metric, "low"),  # type: ignore[arg-type]
+                summary=f"Peak {row.peak:.3g} at {row.peak_at:%H:%M} UTC, {change} "
+                f"(baseline {base:.3g}).",
+                ref=ref,
+            )
+        )
+    return out

@@ -17,7 +17,13 @@ from ..redact import redact
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["next_update_at", "quick_facts", "stakeholder_draft", "status_page_draft"]
+__all__ = [
+    "next_update_at",
+    "quick_facts",
+    "resolved_draft",
+    "stakeholder_draft",
+    "status_page_draft",
+]
 
 #: how often updates go out while an incident is open
 UPDATE_EVERY = {
@@ -167,3 +173,39 @@ def quick_facts(
         top = errors.iloc[0]
         facts.append(f"Most frequent error: “{top['template']}” ({int(top['count'])} times).")
     return facts or ["No metric, change or alert has moved yet; still gathering evidence."]
+
+
+def resolved_draft(
+    incident: Incident,
+    *,
+    began: datetime,
+    recovered_at: datetime,
+    impact: str,
+    summary: str = "",
+) -> str:
+    """The customer-facing "resolved" status-page update: duration, impact, summary.
+
+    Parameters
+    ----------
+    incident
+        The record (title).
+    began, recovered_at
+        When customers were first affected and when service recovered (the
+        verified recovery start).
+    impact
+        What customers experienced, in their words.
+    summary
+        One or two sentences on what happened and what was done (no internals).
+    """
+    duration = format_duration(recovered_at - began)
+    lines = [
+        f"**Resolved** — {incident.title}",
+        "",
+        f"Between {_hm(began)} and {_hm(recovered_at)} ({duration}), {impact[0].lower()}"
+        f"{impact[1:]}",
+        "",
+        summary or "The issue has been fixed and the service is operating normally.",
+        "",
+        "We are sorry for the disruption. A post-incident review will follow.",
+    ]
+    return redact("\n".join(lines))

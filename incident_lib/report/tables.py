@@ -9,7 +9,14 @@ from ..charts import METRIC_LABELS
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["format_changes", "format_health", "format_signatures", "format_usage", "present"]
+__all__ = [
+    "format_changes",
+    "format_health",
+    "format_onsets",
+    "format_signatures",
+    "format_usage",
+    "present",
+]
 
 _FORMATS = {
     "request_rate": "{:.0f}",
@@ -145,3 +152,30 @@ def format_signatures(table: pd.DataFrame) -> pd.DataFrame:
         for r in table.itertuples()
     ]
     return pd.DataFrame(rows).set_index("template") if rows else pd.DataFrame()
+
+
+def format_onsets(table: pd.DataFrame) -> pd.DataFrame:
+    """The onset table: metrics that moved first, times as HH:MM:SS, values rounded."""
+    import pandas as pd
+
+    def num(value: float) -> str:
+        return "—" if value != value else f"{value:,.3g}"
+
+    rows = []
+    for r in table.itertuples():
+        title, unit = METRIC_LABELS.get(r.metric, (r.metric, ""))
+        scale = 2**30 if r.metric == "memory" else 1
+        rows.append(
+            {
+                "metric": f"{title} ({unit})" if unit else title,
+                "moved": "✔" if r.moved else "",
+                "onset (UTC)": "—"
+                if r.onset_at is None or r.onset_at != r.onset_at
+                else f"{r.onset_at:%H:%M:%S}",
+                "baseline": num(r.baseline_level / scale),
+                "peak": num(r.peak / scale),
+                "peak at": "—" if r.peak_at != r.peak_at else f"{r.peak_at:%H:%M}",
+                "× baseline": "—" if r.ratio != r.ratio else f"{r.ratio:.1f}×",
+            }
+        )
+    return pd.DataFrame(rows).set_index("metric") if rows else pd.DataFrame()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import SourceUnavailable
+from ..errors import InvalidInput, SourceUnavailable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -16,7 +16,19 @@ if TYPE_CHECKING:
     from .._types import Window
     from ..incident import Incident
 
-__all__ = ["live_fetch"]
+__all__ = ["METRICS_SOURCES", "check_metrics_source", "live_fetch"]
+
+#: sources that can provide the ``metrics`` and ``monitor_events`` frames
+METRICS_SOURCES = ("datadog", "prometheus")
+
+
+def check_metrics_source(name: str) -> str:
+    """Return ``name`` if it is a metrics source, else raise :class:`InvalidInput`."""
+    if name not in METRICS_SOURCES:
+        raise InvalidInput(
+            f"metrics_source {name!r} is not known: use one of {', '.join(METRICS_SOURCES)}"
+        )
+    return name
 
 
 def live_fetch(

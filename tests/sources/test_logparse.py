@@ -591,7 +591,7 @@ _LOGHUB_LEVELS = {"notice": "info", "info": "info", "warn": "warning", "warning"
                   "error": "error", "fatal": "critical"}
 
 
-@pytest.mark.skipif(not LOGHUB.is_dir(), reason="needs /work/shared/loghub2k")
+@pytest.mark.skipif(not LOGHUB.is_dir(), reason=f"needs the shared Loghub data at {LOGHUB}")
 @pytest.mark.parametrize("system", ["Apache", "HDFS", "Hadoop", "OpenStack", "Spark", "Zookeeper"])
 def test_loghub_levels_times_and_messages(system):
     """Each Loghub sample: every level as Loghub labelled it, its content ends the message."""
