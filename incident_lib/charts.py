@@ -153,6 +153,7 @@ def metric_panels(
         Draw into these axes instead of a new figure.
     """
     import matplotlib.pyplot as plt
+    import pandas as pd
 
     style()
     keys = list(series)
@@ -189,7 +190,7 @@ def metric_panels(
             shade_window(ax, window)
         if thresholds and key in thresholds:
             ax.axhline(thresholds[key], color="#b3261e", lw=0.9, ls=":")
-        if onsets and key in onsets and onsets[key] is not None:
+        if onsets and onsets.get(key) is not None and not pd.isna(onsets[key]):
             ax.axvline(onsets[key], color="#b3261e", lw=1.3, ls="-.", zorder=4)
         if markers is not None and len(markers):
             mark_changes(ax, markers, labels=(i == 0))

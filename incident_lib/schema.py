@@ -157,6 +157,11 @@ CONTRACTS: dict[str, Contract] = {
             unit="str",
         ),
         _contract(
+            "datadog_events",
+            "Datadog events in the window (deploys and other changes); text redacted.",
+            time="time", title="str", text="str", tags="str", source_type="str",
+        ),
+        _contract(
             "commits",
             "Git commits in the window (committer time); author names only, never e-mails.",
             time="time", sha="str", short_sha="str", author="str", subject="str",
@@ -185,6 +190,7 @@ EVIDENCE_KINDS: dict[tuple[str, str], str] = {
     ("datadog", "metrics"): "metrics",
     ("datadog", "monitor_events"): "monitor_events",
     ("datadog", "logs"): "logs",
+    ("datadog", "events"): "datadog_events",
     ("prometheus", "metrics"): "metrics",
     ("prometheus", "monitor_events"): "monitor_events",
     ("postgres", "activity"): "pg_activity",

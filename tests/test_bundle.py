@@ -301,3 +301,24 @@ def test_changes_notebook_captures_git_history_when_given_a_repository(demo_copy
 
     commits = EvidenceStore(ws).read("git", "commits")
     assert list(commits["subject"]) == ["Batch order writes in one transaction"]
+
+
+@pytest.mark.parametrize(
+    ("verify_at", "expected"),
+    [
+        ("", "Recovery verified at 15:00 UTC"),  # the window end: long after the rollback
+        ("2026-11-03T14:30:00Z", "Not resolved yet at 14:30 UTC"),  # still inside the incident
+        ("2026-11-03T14:38:00Z", "Not resolved yet at 14:38 UTC"),  # 5 min after the rollback
+    ],
+)
+def test_verify_says_resolved_only_after_the_rollback_has_held(
+    demo_copy, capsys, verify_at, expected
+):
+    ws = demo_copy("connection-leak")
+    argv = ["run", str(ws), "--notebooks", "10"] + (
+        ["-p", f"verify_at={verify_at}"] if verify_at else []
+    )
+    assert main(argv) == 0
+    run_dir = Path(capsys.readouterr().out.strip()).parent
+    titles = [f["title"] for f in json.loads((run_dir / "findings.json").read_text())]
+    assert any(t.startswith(expected) for t in titles), titles

@@ -409,6 +409,13 @@ _ONSET_SEVERITY = {
 }
 
 
+def _readable(value: float, metric: str) -> str:
+    """A value with its unit, rounded for reading: 30,045 ms, 1.56 GiB, 14.4."""
+    unit = {"memory": " GiB", "latency_p95": " ms", "error_ratio": " %"}.get(metric, "")
+    value = value / 2**30 if metric == "memory" else value
+    return (f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}") + unit
+
+
 def onset_findings(table: pd.DataFrame, *, ref: str = "") -> list[Finding]:
     """One finding per metric that moved, earliest first (from :func:`onset_table`).
 
@@ -420,19 +427,18 @@ def onset_findings(table: pd.DataFrame, *, ref: str = "") -> list[Finding]:
         moved = moved[moved["metric"] != "error_rate"]
     out: list[Finding] = []
     for i, row in enumerate(moved.itertuples()):
-        base = row.baseline_level
+        first = " — the first metric to move" if i == 0 and len(moved) > 1 else ""
         change = (
             f"{row.ratio:.1f}× its baseline"
             if row.ratio == row.ratio
-            else f"from {base:.3g} to {row.peak:.3g}"
+            else f"up from {_readable(row.baseline_level, row.metric)}"
         )
-        first = " — the first metric to move" if i == 0 and len(moved) > 1 else ""
         out.append(
             Finding(
                 title=f"{row.metric} left its baseline at {row.onset_at:%H:%M:%S} UTC{first}",
                 severity=_ONSET_SEVERITY.get(row.metric, "low"),  # type: ignore[arg-type]
-                summary=f"Peak {row.peak:.3g} at {row.peak_at:%H:%M} UTC, {change} "
-                f"(baseline {base:.3g}).",
+                summary=f"Peak {_readable(row.peak, row.metric)} at {row.peak_at:%H:%M} UTC, "
+                f"{change} (baseline {_readable(row.baseline_level, row.metric)}).",
                 ref=ref,
             )
         )

@@ -159,7 +159,9 @@ def format_onsets(table: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     def num(value: float) -> str:
-        return "—" if value != value else f"{value:,.3g}"
+        if value != value:
+            return "—"
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
     rows = []
     for r in table.itertuples():

@@ -55,6 +55,14 @@ def live_fetch(
         from . import kubernetes
 
         return kubernetes.fetch(name, incident, window, progress=progress)
+    if source == "datadog":
+        from . import datadog
+
+        return datadog.fetch(name, incident, window, progress=progress)
+    if source == "prometheus":
+        from . import prometheus
+
+        return prometheus.fetch(name, incident, window, progress=progress)
     raise SourceUnavailable(
         source,
         f"no live {source} connector in this version of incident_lib; "

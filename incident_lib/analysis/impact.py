@@ -1,0 +1,370 @@
+"""Impact of an incident from its metrics, and the response times (TTD, TTA, TTM, TTR).
+
+Counting requests
+-----------------
+``request_rate`` and ``error_rate`` are rates per second (Datadog ``as_rate()``,
+Prometheus ``rate()``). A count is the rate integrated over time: each sample
+counts for the time to the next sample, at most one sampling step (the median
+spacing of that series), and never past the window end. So irregular sampling
+is handled, and a hole in the data adds nothing rather than being guessed at:
+:attr:`Impact.coverage` says how much of the window the request samples cover.
+A constant rate sampled without gaps integrates exactly.
+
+``excess_failed`` is what failed beyond the baseline: ``failed - baseline ratio
+× total``, with the baseline ratio request-weighted over the baseline window
+(``Σ errors / Σ requests``), never below zero. The error ratio itself (peak,
+time degraded) is the per-sample 5xx share of
+:func:`~incident_lib.analysis.metrics.error_ratio`, weighted the same way.
+
+Pure functions over the ``metrics`` contract frame: no I/O, no plotting.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from .._types import Window, format_duration, parse_time
+from ..findings import Finding
+from .metrics import error_ratio, metric_series
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..incident import Incident
+
+__all__ = ["Impact", "ResponseTimes", "estimate_impact", "impact_findings", "response_times"]
+
+
+@dataclass(frozen=True, slots=True)
+class Impact:
+    """Requests served and failed in a window (see the module docstring for the method).
+
+    Attributes
+    ----------
+    window
+        The window measured (usually the incident window).
+    total_requests, failed_requests
+        Integrated ``request_rate`` and ``error_rate`` over the window.
+    excess_failed
+        Failed requests beyond what the baseline error ratio would have
+        produced (never below zero; NaN without baseline traffic).
+    share_failed
+        ``failed_requests / total_requests`` in percent (NaN without traffic).
+    baseline_error_ratio
+        Request-weighted error ratio of the baseline window, percent.
+    peak_error_ratio, peak_at
+        Highest per-sample error ratio in the window (percent) and when.
+    degraded_above
+        The error ratio (percent) above which the service counts as degraded.
+    minutes_degraded
+        Time the error ratio was above ``degraded_above``, in minutes.
+    degraded_from, degraded_until
+        First degraded sample and the end of the last one, or ``None``.
+    coverage
+        Share of the window covered by request-rate samples (0-1).
+    """
+
+    window: Window
+    total_requests: float
+    failed_requests: float
+    excess_failed: float
+    share_failed: float
+    baseline_error_ratio: float
+    peak_error_ratio: float
+    peak_at: pd.Timestamp | None
+    degraded_above: float
+    minutes_degraded: float
+    degraded_from: pd.Timestamp | None
+    degraded_until: pd.Timestamp | None
+    coverage: float
+
+    def summary(self) -> str:
+        """One or two sentences with the numbers rounded for people."""
+        span = f"between {self.window.start:%H:%M} and {self.window.end:%H:%M} UTC"
+        if not self.total_requests > 0:
+            return f"No requests were recorded {span}."
+        text = (
+            f"About {_about(self.failed_requests)} of {_about(self.total_requests)} requests "
+            f"({_percent(self.share_failed)}) failed {span}"
+        )
+        if not math.isnan(self.excess_failed):
+            text += (
+                f", {_about(self.excess_failed)} more than the baseline error ratio "
+                f"({_percent(self.baseline_error_ratio)}) would explain"
+            )
+        text += "."
+        if self.minutes_degraded > 0 and self.degraded_from and self.degraded_until:
+            text += (
+                f" The error ratio was above {self.degraded_above:g} % for "
+                f"{format_duration(timedelta(minutes=self.minutes_degraded))} "
+                f"({self.degraded_from:%H:%M}–{self.degraded_until:%H:%M} UTC), peaking at "
+                f"{_percent(self.peak_error_ratio)} at {self.peak_at:%H:%M} UTC."
+            )
+        if self.coverage < 0.9:
+            text += f" Request samples cover only {self.coverage:.0%} of the window."
+        return text
+
+
+def _about(count: float) -> str:
+    """A count rounded for people: exact below 1,000, else three significant figures."""
+    if count < 1000:
+        return f"{round(count):,}"
+    digits = 3 - len(str(int(count)))
+    return f"{round(count, digits):,.0f}"
+
+
+def _percent(value: float) -> str:
+    if value == 0:
+        return "0 %"
+    if value < 0.01:
+        return "< 0.01 %"
+    return f"{value:.2f} %" if value < 1 else f"{value:.1f} %"
+
+
+def _samples(series: pd.Series, window: Window) -> tuple[pd.Series, pd.Series]:
+    """The samples inside ``window`` and the seconds each stands for (see module docstring)."""
+    import numpy as np
+    import pandas as pd
+
+    series = series.dropna().sort_index()
+    times = series.index.as_unit("ns").asi8
+    spacing = np.diff(times)
+    step = int(np.median(spacing[spacing > 0])) if (spacing > 0).any() else 0
+    to_next = np.append(spacing, step)
+    end = pd.Timestamp(window.end).as_unit("ns").value
+    seconds = np.minimum(np.minimum(to_next, step), end - times) / 1e9
+    inside = (times >= pd.Timestamp(window.start).as_unit("ns").value) & (times < end)
+    return series[inside], pd.Series(seconds[inside], index=series.index[inside])
+
+
+def _integrate(series: pd.Series, window: Window) -> tuple[float, float]:
+    """The rate integrated over ``window`` and the seconds of the window it covers."""
+    values, seconds = _samples(series, window)
+    return float((values * seconds).sum()), float(seconds.sum())
+
+
+def _degraded(
+    ratio: pd.Series, window: Window, above: float
+) -> tuple[float, pd.Timestamp | None, pd.Timestamp | None]:
+    """Minutes above ``above``, the first degraded sample, the end of the last one."""
+    import pandas as pd
+
+    values, seconds = _samples(ratio, window)
+    hits = seconds[values > above]
+    if hits.empty:
+        return 0.0, None, None
+    last = hits.index[-1] + pd.Timedelta(seconds=float(hits.iloc[-1]))
+    return float(hits.sum()) / 60, hits.index[0], last
+
+
+def estimate_impact(
+    metrics: pd.DataFrame, *, window: Window, baseline: Window, degraded_above: float = 1.0
+) -> Impact:
+    """Estimate the requests served, failed and failed in excess during ``window``.
+
+    Parameters
+    ----------
+    metrics
+        ``metrics`` contract frame with ``request_rate`` and ``error_rate`` (per
+        second; scopes summed).
+    window
+        The window to measure, usually the incident window.
+    baseline
+        The window whose error ratio counts as normal.
+    degraded_above
+        Error ratio (percent) above which the service counts as degraded.
+
+    Returns
+    -------
+    Impact
+        Zeros (and NaN shares) when there is no traffic or no data.
+    """
+    requests = metric_series(metrics, "request_rate")
+    errors = metric_series(metrics, "error_rate")
+    total, covered = _integrate(requests, window)
+    failed, _ = _integrate(errors, window)
+    base_total, _ = _integrate(requests, baseline)
+    base_failed, _ = _integrate(errors, baseline)
+    base_ratio = base_failed / base_total * 100 if base_total > 0 else math.nan
+    excess = max(failed - base_ratio / 100 * total, 0.0) if base_total > 0 else math.nan
+    ratio = error_ratio(metrics)
+    inside, _ = _samples(ratio, window)
+    minutes, since, until = _degraded(ratio, window, degraded_above)
+    return Impact(
+        window=window,
+        total_requests=total,
+        failed_requests=failed,
+        excess_failed=excess,
+        share_failed=failed / total * 100 if total > 0 else math.nan,
+        baseline_error_ratio=base_ratio,
+        peak_error_ratio=float(inside.max()) if len(inside) else math.nan,
+        peak_at=inside.idxmax() if len(inside) else None,
+        degraded_above=degraded_above,
+        minutes_degraded=minutes,
+        degraded_from=since,
+        degraded_until=until,
+        coverage=covered / window.duration.total_seconds(),
+    )
+
+
+def impact_findings(impact: Impact, *, ref: str = "") -> list[Finding]:
+    """Findings for the bundle: the failed requests, and how long the service was degraded.
+
+    Severity of the first finding follows the share of requests that failed in
+    excess of the baseline: ≥ 5 % high, ≥ 0.5 % medium, above zero low, else info.
+    """
+    if not impact.total_requests > 0:
+        return [
+            Finding(
+                title="No request traffic recorded",
+                severity="info",
+                summary=impact.summary(),
+                ref=ref,
+            )
+        ]
+    excess = impact.failed_requests if math.isnan(impact.excess_failed) else impact.excess_failed
+    share = excess / impact.total_requests * 100
+    severity = (
+        "high" if share >= 5 else "medium" if share >= 0.5 else "low" if share > 0 else "info"
+    )
+    found = [
+        Finding(
+            title=(
+                f"About {_about(impact.failed_requests)} requests failed "
+                f"({_percent(impact.share_failed)})"
+            ),
+            severity=severity,
+            summary=impact.summary(),
+            ref=ref,
+        )
+    ]
+    if impact.minutes_degraded > 0:
+        duration = format_duration(timedelta(minutes=impact.minutes_degraded))
+        found.append(
+            Finding(
+                title=f"Error ratio above {impact.degraded_above:g} % for {duration}",
+                severity="high" if impact.minutes_degraded >= 15 else "medium",
+                summary=(
+                    f"From {impact.degraded_from:%H:%M} to {impact.degraded_until:%H:%M} UTC, "
+                    f"peaking at {_percent(impact.peak_error_ratio)} at "
+                    f"{impact.peak_at:%H:%M} UTC."
+                ),
+                ref=ref,
+            )
+        )
+    return found
+
+
+# -- response times ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseTimes:
+    """How fast the response went, from the incident record's timestamps.
+
+    Attributes
+    ----------
+    impact_start
+        When impact began: the onset if given, else the incident window start.
+    detected, acknowledged, mitigated, resolved
+        As recorded in ``incident.yaml`` (``None`` when not recorded).
+    time_to_detect
+        ``detected - impact_start``.
+    time_to_acknowledge, time_to_mitigate, time_to_resolve
+        ``acknowledged``, ``mitigated``, ``resolved`` minus ``detected``.
+
+    Every duration is ``None`` when one of its two times is missing.
+    """
+
+    impact_start: datetime
+    detected: datetime | None
+    acknowledged: datetime | None
+    mitigated: datetime | None
+    resolved: datetime | None
+    time_to_detect: timedelta | None
+    time_to_acknowledge: timedelta | None
+    time_to_mitigate: timedelta | None
+    time_to_resolve: timedelta | None
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per measure: ``measure``, ``from``, ``to``, ``duration`` (text), ``minutes``."""
+        import pandas as pd
+
+        rows = [
+            ("time to detect (TTD)", "impact start", self.time_to_detect),
+            ("time to acknowledge (TTA)", "detected", self.time_to_acknowledge),
+            ("time to mitigate (TTM)", "detected", self.time_to_mitigate),
+            ("time to resolve (TTR)", "detected", self.time_to_resolve),
+        ]
+        ends = ["detected", "acknowledged", "mitigated", "resolved"]
+        return pd.DataFrame(
+            [
+                (
+                    name,
+                    start,
+                    end,
+                    "—" if delta is None else format_duration(delta),
+                    math.nan if delta is None else delta.total_seconds() / 60,
+                )
+                for (name, start, delta), end in zip(rows, ends, strict=True)
+            ],
+            columns=["measure", "from", "to", "duration", "minutes"],
+        )
+
+    def summary(self) -> str:
+        """One sentence, e.g. ``'Detected 2 min after impact began, acknowledged ...'``."""
+        parts = []
+        for label, delta, anchor in (
+            ("detected", self.time_to_detect, "after impact began"),
+            ("acknowledged", self.time_to_acknowledge, "later"),
+            ("mitigated", self.time_to_mitigate, "after detection"),
+            ("resolved", self.time_to_resolve, "after detection"),
+        ):
+            if delta is not None:
+                parts.append(f"{label} {format_duration(delta)} {anchor}")
+        if not parts:
+            return "No response times recorded yet."
+        text = ", ".join(parts)
+        return text[0].upper() + text[1:] + "."
+
+
+def response_times(incident: Incident, *, impact_start: datetime | None = None) -> ResponseTimes:
+    """Time to detect, acknowledge, mitigate and resolve from the incident record.
+
+    Parameters
+    ----------
+    incident
+        The record; its ``times`` give detected / acknowledged / mitigated / resolved.
+    impact_start
+        When impact began (e.g. the error-rate onset); default the window start.
+
+    Returns
+    -------
+    ResponseTimes
+        Durations are signed: detection before the estimated impact start gives a
+        negative time to detect, a hint that ``impact_start`` is too late.
+    """
+    start = (
+        parse_time(impact_start, field="impact_start")
+        if impact_start is not None
+        else incident.start
+    )
+    times = incident.times
+
+    def since(anchor: datetime | None, moment: datetime | None) -> timedelta | None:
+        return None if anchor is None or moment is None else moment - anchor
+
+    return ResponseTimes(
+        impact_start=start,
+        detected=times.detected,
+        acknowledged=times.acknowledged,
+        mitigated=times.mitigated,
+        resolved=times.resolved,
+        time_to_detect=since(start, times.detected),
+        time_to_acknowledge=since(times.detected, times.acknowledged),
+        time_to_mitigate=since(times.detected, times.mitigated),
+        time_to_resolve=since(times.detected, times.resolved),
+    )

@@ -1,0 +1,333 @@
+"""Datadog transport: configuration, bounded retries and user-facing failure reasons.
+
+Private helper of :mod:`incident_lib.sources.datadog`. Everything a user may see
+(a :class:`SourceUnavailable` reason) is built here and scrubbed: the API and
+application keys are replaced wherever they would appear, and the rest passes
+through :func:`incident_lib.redact.redact`.
+
+Retries
+-------
+The client's own retries are turned off (``enable_retry=False`` and a urllib3
+``Retry(total=False)``, so a timeout is raised as itself and a 429 reaches us)
+and :meth:`Caller.call` retries instead, at most ``max_tries`` tries in all:
+
+* 429: sleeps ``min(X-RateLimit-Reset, max_wait)`` seconds (the header is the
+  number of seconds until the rate-limit period resets; 1 s without it);
+* 500, 502, 503, 504: sleeps ``min(2 ** (try - 1), max_wait)`` seconds;
+* a connection dropped before the answer (a stale keep-alive connection): at once.
+
+Everything else fails at once: 400, 401, 403, 404, a timeout (another try would
+cost the whole timeout again), a refused connection, a name that does not resolve.
+The sleep function is injectable so tests never wait.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
+
+from ..errors import SourceUnavailable
+from ..redact import redact
+
+if TYPE_CHECKING:
+    from datadog_api_client import ApiClient, Configuration
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "MAX_TRIES",
+    "MAX_WAIT",
+    "SOURCE",
+    "Caller",
+    "configuration_from_environment",
+    "normalise_site",
+    "prepare_configuration",
+]
+
+SOURCE = "datadog"
+#: (connect, read) seconds of every request, unless the configuration sets its own
+DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)
+#: tries in all (the first one included) of a rate-limited or failing (5xx) request
+MAX_TRIES = 3
+#: longest single wait between two tries, seconds
+MAX_WAIT = 60.0
+DEFAULT_SITE = "datadoghq.com"
+_RETRY_5XX = frozenset((500, 502, 503, 504))
+_MISSING = (
+    "{names} {verb} not set: create an API key and an application key in Datadog "
+    "(Organization Settings) and export DD_API_KEY and DD_APP_KEY (and DD_SITE when the "
+    "account is not on datadoghq.com)"
+)
+T = TypeVar("T")
+
+
+# -- configuration ---------------------------------------------------------------------
+def normalise_site(value: str) -> str:
+    """``https://app.datadoghq.eu/`` -> ``datadoghq.eu``: the form ``DD_SITE`` wants."""
+    site = value.strip().lower()
+    site = re.sub(r"^[a-z]+://", "", site).split("/", 1)[0]
+    return re.sub(r"^(app|api)\.", "", site) or DEFAULT_SITE
+
+
+def configuration_from_environment(
+    environ: Mapping[str, str] = os.environ,
+    *,
+    host: str | None = None,
+    request_timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+) -> Configuration:
+    """A client ``Configuration`` from ``DD_API_KEY``, ``DD_APP_KEY`` and ``DD_SITE``.
+
+    ``host`` (e.g. a test server's URL) replaces the site's API host.
+
+    Raises
+    ------
+    SourceUnavailable
+        A key is not set (the reason names which).
+    """
+    missing = [name for name in ("DD_API_KEY", "DD_APP_KEY") if not environ.get(name)]
+    if missing:
+        names = " and ".join(missing)
+        raise SourceUnavailable(
+            SOURCE, _MISSING.format(names=names, verb="are" if len(missing) > 1 else "is")
+        )
+    from datadog_api_client import Configuration
+
+    keys = {"apiKeyAuth": environ["DD_API_KEY"], "appKeyAuth": environ["DD_APP_KEY"]}
+    site = normalise_site(environ.get("DD_SITE") or DEFAULT_SITE)
+    configuration = Configuration(host=host, api_key=keys, request_timeout=request_timeout)
+    # The client reads os.environ itself; ``environ`` is what counts here.
+    configuration.server_variables = {"site": site}
+    if host is None:
+        configuration.server_index = 2  # "https://{subdomain}.{site}", any site
+    return configuration
+
+
+def prepare_configuration(configuration: Configuration) -> Configuration:
+    """A copy of ``configuration`` set up for :class:`Caller`.
+
+    Keys are checked, the client's own retries turned off and a request timeout
+    set when there is none.
+
+    Raises
+    ------
+    SourceUnavailable
+        The configuration lacks the API or the application key.
+    """
+    import urllib3
+
+    keys = configuration.api_key or {}
+    missing = [
+        env
+        for env, key in (("DD_API_KEY", "apiKeyAuth"), ("DD_APP_KEY", "appKeyAuth"))
+        if not keys.get(key)
+    ]
+    if missing:
+        names = " and ".join(missing)
+        raise SourceUnavailable(
+            SOURCE, _MISSING.format(names=names, verb="are" if len(missing) > 1 else "is")
+        )
+    prepared = copy.deepcopy(configuration)
+    prepared.enable_retry = False
+    prepared.retry_policy = urllib3.util.Retry(total=False)
+    if not prepared.request_timeout:
+        prepared.request_timeout = DEFAULT_TIMEOUT
+    return prepared
+
+
+# -- calls -----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """What a failed try means: wait ``retry_in`` seconds and try again, or give up."""
+
+    reason: str
+    retry_in: float | None = None
+    #: the reason once the tries are used up (``{tries}`` is filled in)
+    exhausted: str = ""
+
+
+class Caller:
+    """Calls Datadog API methods with bounded retries; failures become SourceUnavailable.
+
+    Parameters
+    ----------
+    api_client
+        A ``datadog_api_client.ApiClient`` over a configuration prepared by
+        :func:`prepare_configuration`.
+    sleep
+        Called with the seconds to wait between tries (``time.sleep``; tests inject).
+    max_tries
+        Tries in all for a 429 or a 5xx answer.
+    max_wait
+        Longest single wait, seconds.
+    """
+
+    def __init__(
+        self,
+        api_client: ApiClient,
+        *,
+        sleep: Callable[[float], object] = time.sleep,
+        max_tries: int = MAX_TRIES,
+        max_wait: float = MAX_WAIT,
+    ) -> None:
+        self.api_client = api_client
+        self.sleep = sleep
+        self.max_tries = max(1, max_tries)
+        self.max_wait = max_wait
+
+    @property
+    def netloc(self) -> str:
+        """The API host (``api.datadoghq.eu``, ``127.0.0.1:8123``), without credentials."""
+        parts = urlsplit(str(self.api_client.configuration.host))
+        if parts.hostname is None:
+            return str(self.api_client.configuration.host)
+        return parts.hostname + (f":{parts.port}" if parts.port else "")
+
+    @property
+    def site(self) -> str:
+        """The configured site (``DD_SITE``), or the API host when it was overridden."""
+        configuration = self.api_client.configuration
+        if configuration.server_index is None:
+            return self.netloc
+        return str(configuration.server_variables.get("site") or DEFAULT_SITE)
+
+    def call(self, what: str, method: Callable[..., T], /, **kwargs: Any) -> T:
+        """``method(**kwargs)``, retried on 429 / 5xx; ``what`` names it in reasons.
+
+        Raises
+        ------
+        SourceUnavailable
+            Refused, not answering, or still failing after ``max_tries`` tries.
+        """
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                return method(**kwargs)
+            except Exception as exc:
+                failure = self._failure(exc, what, tries)
+                if failure is None:
+                    raise
+            if failure.retry_in is None:
+                break
+            if tries >= self.max_tries:
+                failure = _Failure(failure.exhausted.format(tries=tries))
+                break
+            if failure.retry_in > 0:
+                self.sleep(failure.retry_in)
+        # raised outside the handler: the client's exception (headers, body) is not chained
+        raise SourceUnavailable(SOURCE, self.scrub(failure.reason))
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the configured keys and anything secret-shaped hidden."""
+        for key in (self.api_client.configuration.api_key or {}).values():
+            if key:
+                text = text.replace(str(key), "[REDACTED]")
+        return redact(text)
+
+    # -- failure reasons ---------------------------------------------------------------
+    def _failure(self, exc: Exception, what: str, tries: int) -> _Failure | None:
+        import urllib3
+        from datadog_api_client.exceptions import ApiException
+
+        if isinstance(exc, urllib3.exceptions.HTTPError):
+            reason = self._network_reason(exc)
+            inner = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+            if isinstance(inner, urllib3.exceptions.ProtocolError):  # dropped: try again
+                return _Failure(reason, 0.0, reason + " after {tries} tries")
+            return _Failure(reason)
+        if not isinstance(exc, ApiException):
+            return None
+        status = int(exc.status or 0)
+        detail = _error_detail(exc.body)
+        if status == 429:
+            reset = _reset_seconds(exc.headers)
+            wait = min(reset if reset is not None else 1.0, self.max_wait)
+            left = f"; reset in {reset:g} s" if reset is not None else ""
+            return _Failure(
+                "rate limited (429)", wait, f"rate limited (429) after {{tries}} tries{left}"
+            )
+        if status in (401, 403):
+            said = (
+                f"; Datadog said: {detail}"
+                if detail and detail.lower() not in ("forbidden", "unauthorized")
+                else ""
+            )
+            return _Failure(
+                f"API key rejected ({status}): check DD_API_KEY/DD_APP_KEY and "
+                f"DD_SITE={self.site}{said}"
+            )
+        if status == 0:  # TLS and the like, raised by the client before any answer
+            return _Failure(f"could not talk to {self.netloc}: {_first_line(exc.reason)}")
+        said = f": {detail}" if detail else ""
+        if status == 400:
+            return _Failure(f"Datadog rejected the {what} (400){said}")
+        if status == 404:
+            return _Failure(
+                f"{self.netloc} has no {what} endpoint (404): check DD_SITE={self.site}"
+            )
+        answered = f"Datadog answered {status} {exc.reason or ''}".rstrip() + f" to the {what}"
+        if status in _RETRY_5XX:
+            wait = min(2.0 ** (tries - 1), self.max_wait)
+            return _Failure(answered + said, wait, answered + " after {tries} tries" + said)
+        return _Failure(answered + said)
+
+    def _network_reason(self, exc: Exception) -> str:
+        import urllib3.exceptions as u
+
+        inner = exc.reason if isinstance(exc, u.MaxRetryError) and exc.reason else exc
+        host = self.netloc
+        connect, read = _timeouts(self.api_client.configuration.request_timeout)
+        if isinstance(inner, u.NameResolutionError):
+            return f"{host} could not be reached: its name does not resolve (DD_SITE={self.site})"
+        if isinstance(inner, u.NewConnectionError):  # a ConnectTimeoutError subclass
+            why = "connection refused" if "refused" in str(inner).lower() else "no connection"
+            return f"{host} could not be reached ({why})"
+        if isinstance(inner, u.ConnectTimeoutError):
+            return f"{host} did not answer within {connect:g} s (connect)"
+        if isinstance(inner, (u.ReadTimeoutError, u.TimeoutError)):
+            return f"{host} did not answer within {read:g} s"
+        return f"{host} dropped the connection ({type(inner).__name__})"
+
+
+def _timeouts(value: Any) -> tuple[float, float]:
+    if isinstance(value, tuple) and len(value) == 2:
+        return float(value[0]), float(value[1])
+    if isinstance(value, int | float):
+        return float(value), float(value)
+    return DEFAULT_TIMEOUT
+
+
+def _reset_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """``X-RateLimit-Reset`` (seconds until the rate-limit period resets), any case."""
+    for name, value in (headers or {}).items():
+        if name.lower() == "x-ratelimit-reset":
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                return None
+    return None
+
+
+def _error_detail(body: Any) -> str:
+    """The errors of a Datadog error body (``{"errors": [...]}``), on one short line."""
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, list):
+            parts = [
+                str(e.get("detail") or e.get("title") or "") if isinstance(e, dict) else str(e)
+                for e in errors
+            ]
+            return _first_line("; ".join(p for p in parts if p))
+        return ""
+    return _first_line(body)
+
+
+def _first_line(value: Any) -> str:
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
+    text = text.strip()
+    return text.splitlines()[0][:300] if text else ""
