@@ -82,6 +82,7 @@ from ._datadog_http import (
     prepare_configuration,
 )
 from ._datadog_requests import events_request, iso, logs_request, timeseries_request
+from ._progress import progress_bar
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -372,7 +373,7 @@ class DatadogSource:
 
         query = query or f"service:{self.service}"
         api = LogsApi(self.api_client)
-        bar = _progress_bar(max_events, enabled=progress)
+        bar = progress_bar(max_events, enabled=progress, desc="datadog logs", unit="event")
         try:
             found, cut, warnings = self._paged(
                 "logs search",
@@ -487,24 +488,6 @@ class DatadogSource:
 def _text(value: Any) -> str:
     """The text of an enum model (``MonitorOverallStates``) or a plain value."""
     return str(getattr(value, "value", value) or "")
-
-
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        """Do nothing."""
-
-    def close(self) -> None:
-        """Do nothing."""
-
-
-def _progress_bar(total: int, *, enabled: bool) -> Any:
-    if not enabled:
-        return _NoBar()
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return _NoBar()
-    return tqdm(total=total, desc="datadog logs", unit="event")
 
 
 # -- live_fetch entry point ----------------------------------------------------------------

@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput, SourceUnavailable
 from ..schema import conform, empty_frame
+from ._progress import progress_bar
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -539,7 +540,7 @@ class KubernetesSource:
         frames: list[pd.DataFrame] = []
         truncated: dict[str, int] = {}
         errors: dict[str, str] = {}
-        bar = _progress_bar(len(targets), enabled=progress)
+        bar = progress_bar(len(targets), enabled=progress, desc="pod logs", unit="container")
         pool = ThreadPoolExecutor(max_workers=min(workers, len(targets)))
         try:
             futures = {pool.submit(self._read_log, t, window, max_lines): t for t in targets}
@@ -915,24 +916,6 @@ def _line_time(line: bytes) -> datetime | None:
     except (UnicodeDecodeError, ValueError):
         return None
     return stamp if stamp.tzinfo is not None else None
-
-
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        """Do nothing."""
-
-    def close(self) -> None:
-        """Do nothing."""
-
-
-def _progress_bar(total: int, *, enabled: bool) -> Any:
-    if not enabled:
-        return _NoBar()
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return _NoBar()
-    return tqdm(total=total, desc="pod logs", unit="container")
 
 
 # -- quantities and messages ---------------------------------------------------------------

@@ -28,9 +28,11 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from loopback import LoopbackServer
 
 __all__ = ["FakeKubeServer", "Recorded", "rfc3339nano"]
 
@@ -79,7 +81,7 @@ class _Fault:
 
 
 @dataclass
-class FakeKubeServer:
+class FakeKubeServer(LoopbackServer):
     """The fake API server; use as a context manager (``with FakeKubeServer() as kube:``).
 
     Attributes
@@ -103,42 +105,11 @@ class FakeKubeServer:
     _faults: list[_Fault] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _in_flight: int = 0
-    _closing: threading.Event = field(default_factory=threading.Event)
-    _httpd: ThreadingHTTPServer | None = None
 
     # -- lifecycle ---------------------------------------------------------------
-    def start(self) -> FakeKubeServer:
-        """Listen on 127.0.0.1 (a free port) in a background thread."""
-        server = self
-
-        class Handler(_Handler):
-            fake = server
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        return self
-
-    def close(self) -> None:
-        """Release hanging requests and stop the server."""
-        self._closing.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-
-    def __enter__(self) -> FakeKubeServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        assert self._httpd is not None, "start the server first"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        """The request handler bound to this fake."""
+        return _Handler
 
     def api_client(self, *, token: str | None = None, retries: int | bool = False) -> Any:
         """A real ``kubernetes.client.ApiClient`` pointed at this server."""
