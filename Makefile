@@ -25,7 +25,7 @@ test: install
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lab: install
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
