@@ -45,6 +45,7 @@ _KIND_COLOUR = {
     "config": "#7b3fa0",
     "scale": "#777777",
     "commit": "#b8860b",
+    "event": "#c2185b",
 }
 _LINE_COLOUR = "#333333"
 
@@ -91,7 +92,7 @@ def mark_changes(ax: Axes, markers: pd.DataFrame, *, labels: bool = True) -> Axe
     """Draw a vertical line per change (``time``, ``label``, ``kind`` columns).
 
     Colour by ``kind``: deploy blue, rollback green, config purple, scale grey, commit
-    gold; labels sit at the top.
+    gold, other events magenta; labels sit at the top.
     """
     import pandas as pd
 

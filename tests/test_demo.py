@@ -28,6 +28,7 @@ EXPECTED = {
     ("kubernetes", "pod_usage"): "pod_usage",
     ("datadog", "metrics"): "metrics",
     ("datadog", "monitor_events"): "monitor_events",
+    ("datadog", "events"): "datadog_events",
     ("postgres", "activity"): "pg_activity",
     ("postgres", "settings"): "pg_settings",
 }
@@ -113,6 +114,21 @@ def test_truth_is_consistent(demo):
     assert t.window.start <= t.cause_at <= t.onset_at <= t.alert_at <= t.recovered_at
     assert t.detected_at <= t.acknowledged_at <= t.resolved_at < t.window.end
     assert t.mitigated_at <= t.resolved_at
+    assert (t.trigger_event is None) == (t.trigger_event_at is None)
+    assert t.trigger_event_at is None or t.baseline.start <= t.trigger_event_at <= t.cause_at
+
+
+def test_datadog_events_are_in_the_window_and_announce_the_trigger(demo):
+    scenario, ws = demo
+    t = SCENARIOS[scenario].truth
+    ev = ws.evidence.read("datadog", "events")
+    assert ev.time.is_monotonic_increasing
+    assert (ev.time >= t.baseline.start).all() and (ev.time < t.window.end).all()
+    assert (ev.source_type.str.len() > 0).all() and (ev.text.str.len() > 20).all()
+    assert not ev.text.str.contains("%%%", regex=False).any()  # folded as the source does
+    trigger = ev[ev.title == t.trigger_event]
+    assert len(trigger) == 1 and trigger.time.iloc[0] == t.trigger_event_at
+    assert trigger.tags.iloc[0].startswith(f"service:{t.service},env:prod")
 
 
 def test_evidence_covers_baseline_and_incident_windows(demo):
@@ -291,6 +307,20 @@ def test_leak_database_shows_idle_in_transaction_and_a_blocking_chain(leak):
     assert settings["idle_in_transaction_session_timeout"] == "0"
 
 
+def test_leak_datadog_events_show_the_deploy_the_rollback_and_an_older_flag(leak):
+    t = SCENARIOS["connection-leak"].truth
+    ev = leak.evidence.read("datadog", "events").set_index("title")
+    deploy = ev.loc[f"Deployed api {t.bad_version} to prod"]
+    assert abs(deploy.time - t.deploy_at) < timedelta(minutes=1) and deploy.time >= t.deploy_at
+    assert deploy.source_type == "github" and f"version:{t.bad_version}" in deploy.tags.split(",")
+    rollback = ev.loc[f"Rolled back api to {t.good_version} in prod"]
+    assert abs(rollback.time - t.rollback_at) < timedelta(minutes=1)
+    assert f"version:{t.good_version}" in rollback.tags.split(",")
+    flags = ev[ev.source_type == "launchdarkly"]
+    assert len(flags) == 1 and len(ev) == 3
+    assert timedelta(minutes=50) <= t.deploy_at - flags.time.iloc[0] <= timedelta(minutes=70)
+
+
 def test_leak_culprit_signature_appears_after_the_deploy(leak):
     t = SCENARIOS["connection-leak"].truth
     logs = leak.evidence.read("kubernetes", "logs")
@@ -313,6 +343,21 @@ def test_surge_has_no_deploy_anywhere_near(surge):
     assert len(scaled) > 0 and scaled.str.contains(current + " ", regex=False).all()
     assert (ev[ev.reason == "SuccessfulRescale"].object == "HorizontalPodAutoscaler/checkout").all()
     assert {"SuccessfulRescale", "Unhealthy", "FailedScheduling", "OOMKilling"} <= set(ev.reason)
+
+
+def test_surge_datadog_event_is_the_campaign_just_before_the_traffic(surge):
+    t = SCENARIOS["traffic-surge"].truth
+    ev = surge.evidence.read("datadog", "events")
+    assert list(ev.title) == [t.trigger_event]
+    campaign = ev.iloc[0]
+    assert timedelta(minutes=1) <= t.cause_at - campaign.time <= timedelta(minutes=3)
+    assert {"team:growth", "campaign:bf-2026"} <= set(campaign.tags.split(","))
+    assert campaign.source_type == "my_apps" and "EARLY-ACCESS-NOV" in campaign.text
+    text = " ".join(ev.title + " " + ev.tags + " " + ev.text + " " + ev.source_type).lower()
+    assert "deploy" not in text and "version:" not in text
+    logs = surge.evidence.read("kubernetes", "logs")
+    activated = logs[logs.message.str.contains("Promotion EARLY-ACCESS-NOV activated")]
+    assert abs(activated.time.min() - campaign.time) < timedelta(minutes=1)
 
 
 def test_surge_traffic_cpu_and_oomkill(surge):

@@ -1,8 +1,9 @@
 """Changes: deploy and rollback markers, recent rollouts, and change-to-onset ranking.
 
 :func:`changes_timeline` merges rollouts, Kubernetes events (config changes,
-scaling) and git commits into one frame; :func:`rank_changes` ranks them by how
-closely they precede the error onset.
+scaling), git commits and Datadog events (deploys, feature flags, campaigns,
+notes) into one frame; :func:`rank_changes` ranks them by how closely they
+precede the error onset.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def recent_rollouts(rollouts: pd.DataFrame, *, limit: int = 5) -> pd.DataFrame:
 
 #: columns of :func:`changes_timeline`
 TIMELINE_COLUMNS: list[str] = ["time", "kind", "source", "label", "detail"]
-_KIND_ORDER = {"deploy": 0, "config": 1, "scale": 2, "commit": 3, "rollback": 4}
+_KIND_ORDER = {"deploy": 0, "config": 1, "scale": 2, "commit": 3, "rollback": 4, "event": 5}
 #: a ScalingReplicaSet event this long after a rollout went live is one of its steps
 _ROLLOUT_SPAN_S = 15 * 60
 #: two replica sets of one Deployment scaled this close together: a rollout's steps
@@ -142,21 +143,23 @@ def _row(time: object, kind: str, label: str, detail: str) -> dict[str, object]:
 
 
 def _rollout_rows(rollouts: pd.DataFrame) -> list[dict[str, object]]:
+    """One row per revision; the private ``_version`` key (dropped later) serves deduplication."""
     causes = {
-        (d, int(r)): _text(c)
-        for d, r, c in zip(
-            rollouts["deployment"], rollouts["revision"], rollouts["change_cause"], strict=True
+        (d, int(r)): (_text(c), image_tag(i))
+        for d, r, c, i in zip(
+            rollouts["deployment"],
+            rollouts["revision"],
+            rollouts["change_cause"],
+            rollouts["images"],
+            strict=True,
         )
     }
-    return [
-        _row(
-            m.time,
-            m.kind,
-            f"{m.label} ({m.deployment} rev {int(m.revision)})",
-            causes.get((m.deployment, int(m.revision)), ""),
-        )
-        for m in deploy_markers(rollouts).itertuples()
-    ]
+    rows = []
+    for m in deploy_markers(rollouts).itertuples():
+        cause, version = causes.get((m.deployment, int(m.revision)), ("", ""))
+        row = _row(m.time, m.kind, f"{m.label} ({m.deployment} rev {int(m.revision)})", cause)
+        rows.append(row | {"_version": version})
+    return rows
 
 
 def _hpa_row(time: pd.Timestamp, hpa: str, message: str) -> dict[str, object]:
@@ -269,6 +272,114 @@ def _commit_rows(commits: pd.DataFrame) -> list[dict[str, object]]:
     return rows
 
 
+# Datadog events: deploys reported by CI/CD, feature flags, campaigns, notes
+
+#: Datadog ``source_type`` names (lower case, ``_`` for spaces) of deploy tools
+_DEPLOY_SOURCES = frozenset(
+    {"deployment", "deployments", "jenkins", "argocd", "argo_cd", "spinnaker", "harness",
+     "octopus_deploy", "flux", "fluxcd", "circleci", "azure_devops"}
+)  # fmt: skip
+#: source control also reports pushes and pull requests: a deploy only by its title or tags
+_SCM_SOURCES = frozenset({"github", "gitlab", "bitbucket"})
+#: ``source_type`` names of feature-flag and configuration services
+_CONFIG_SOURCES = frozenset(
+    {"launchdarkly", "split", "optimizely", "flagsmith", "configcat", "unleash", "statsig",
+     "growthbook", "consul", "aws_appconfig"}
+)  # fmt: skip
+#: a tag (key or value) saying the event is a deployment: ``deploy``, ``event_type:deployment``
+_DEPLOY_TAGS = frozenset({"deploy", "deploys", "deployment", "deployments"})
+_CONFIG_TAGS = frozenset({"feature_flag", "feature-flag", "flag", "config_change"})
+_DEPLOY_TITLE = re.compile(r"\b(?:deploy(?:s|ed|ing|ment)?|rolled out|rolling out)\b", re.I)
+_ROLLBACK_TITLE = re.compile(r"\b(?:roll(?:ed|ing)?[ -]?back|rollback|revert(?:ed|ing)?)\b", re.I)
+_CONFIG_TITLE = re.compile(
+    r"\bfeature[ _-]?flag|\bflag\b.*\bturned (?:on|off)\b|\bconfig(?:uration)? (?:change|update)",
+    re.I,
+)
+#: a Datadog deploy event this close to a rollout of the same version is that rollout
+_SAME_DEPLOY_S = 5 * 60
+_LABEL_CHARS = 80
+_DETAIL_CHARS = 200
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _datadog_kind(title: str, tags: list[str], source_type: str) -> str:
+    """``deploy``, ``rollback``, ``config`` or ``event`` for one Datadog event."""
+    source = re.sub(r"[\s-]+", "_", source_type.strip().lower())
+    words = {part.lower() for tag in tags for part in tag.split(":", 1)}
+    if source in _CONFIG_SOURCES:
+        return "config"
+    rollback = bool(_ROLLBACK_TITLE.search(title))
+    if (
+        source in _DEPLOY_SOURCES
+        or words & _DEPLOY_TAGS
+        or _DEPLOY_TITLE.search(title)
+        or (rollback and source not in _SCM_SOURCES)  # a GitHub 'Revert "..."' is a commit
+    ):
+        return "rollback" if rollback else "deploy"
+    if words & _CONFIG_TAGS or _CONFIG_TITLE.search(title):
+        return "config"
+    return "event"
+
+
+def _datadog_rows(events: pd.DataFrame) -> list[dict[str, object]]:
+    rows = []
+    for e in events.sort_values("time", kind="stable").itertuples():
+        title, text, source = _text(e.title).strip(), _text(e.text), _text(e.source_type).strip()
+        tags = [t.strip() for t in _text(e.tags).split(",") if t.strip()]
+        first = text.strip().splitlines()[0].strip() if text.strip() else ",".join(tags)
+        rows.append(
+            {
+                "time": e.time,
+                "kind": _datadog_kind(title, tags, source),
+                "source": "datadog",
+                "label": _cut(title or first, _LABEL_CHARS),
+                "detail": _cut(f"{source}: {first}" if source else first, _DETAIL_CHARS),
+                "_match": f"{title},{','.join(tags)}",
+            }
+        )
+    return rows
+
+
+def _mentions(text: str, version: str) -> bool:
+    """Whether ``version`` appears in ``text`` as a whole token (``v2.34`` not in ``v2.341``)."""
+    return bool(version and re.search(rf"(?<![\w.-]){re.escape(version)}(?![\w-]|\.\w)", text))
+
+
+def _same_rollout(
+    row: dict[str, object], rollouts: list[dict[str, object]]
+) -> dict[str, object] | None:
+    """The rollout a Datadog deploy or rollback event reports, if it is listed."""
+    if row["kind"] not in ("deploy", "rollback"):
+        return None
+    moment: pd.Timestamp = row["time"]  # type: ignore[assignment]
+    for rollout in rollouts:
+        gap = abs((rollout["time"] - moment).total_seconds())  # type: ignore[operator]
+        version = str(rollout.get("_version") or "")
+        if gap <= _SAME_DEPLOY_S and _mentions(str(row["_match"]), version):
+            return rollout
+    return None
+
+
+def _without_duplicates(
+    rollouts: list[dict[str, object]], datadog: list[dict[str, object]]
+) -> list[dict[str, object]]:
+    """Datadog rows less the deploys that are a listed rollout; those rollouts note the event."""
+    kept = []
+    for row in datadog:
+        same = _same_rollout(row, rollouts)
+        if same is None:
+            kept.append(row)
+            continue
+        note = f"Datadog event: {row['label']}"
+        same["detail"] = _cut(
+            f"{same['detail']}; {note}" if same["detail"] else note, _DETAIL_CHARS
+        )
+    return kept
+
+
 def _timeline_frame(rows: list[dict[str, object]]) -> pd.DataFrame:
     import pandas as pd
 
@@ -282,9 +393,10 @@ def changes_timeline(
     rollouts: pd.DataFrame | None = None,
     events: pd.DataFrame | None = None,
     commits: pd.DataFrame | None = None,
+    datadog_events: pd.DataFrame | None = None,
     within: Window | None = None,
 ) -> pd.DataFrame:
-    """One frame of every change: deploys, rollbacks, config changes, scaling, commits.
+    """One frame of every change: deploys, rollbacks, config changes, scaling, commits, events.
 
     Parameters
     ----------
@@ -308,6 +420,29 @@ def changes_timeline(
           after an HPA rescale (the HPA's own doing).
     commits
         A frame from :func:`incident_lib.sources.git.commits`.
+    datadog_events
+        A ``datadog_events`` contract frame (:meth:`DatadogSource.events
+        <incident_lib.sources.datadog.DatadogSource.events>`), one row per event
+        with source ``datadog``, labelled with the title (cut to 80 characters),
+        detailed with ``"<source_type>: <first line of the text>"`` (at most 200
+        characters; the source has redacted it). The kind:
+
+        * ``deploy``: a deploy tool's event (``source_type`` ``deployment``,
+          ``jenkins``, ``argocd``, ``spinnaker``, ...), a tag ``deploy`` /
+          ``deployment`` (as key or value: ``event_type:deployment``), or a
+          title saying deployed / deploying / rolled out. GitHub and GitLab also
+          report pushes and pull requests, so theirs count only by title or tag.
+          ``rollback`` instead when the title says rolled back / rollback / revert.
+        * ``config``: a feature-flag or configuration service's event
+          (``launchdarkly``, ``split``, ``optimizely``, ...), a tag
+          ``feature_flag`` / ``flag``, or a title like ``"Feature flag ...
+          turned on"`` / ``"configuration change"``.
+        * ``event``: anything else, e.g. a marketing campaign or a manual note.
+
+        A Datadog ``deploy`` or ``rollback`` within 5 min of a Kubernetes rollout
+        whose version (``v2.34``) appears in the event's title or tags is that
+        rollout: it is dropped, and the rollout's detail names it, so one change
+        is never counted twice.
     within
         Keep only changes inside this window (half-open).
 
@@ -315,8 +450,8 @@ def changes_timeline(
     -------
     pandas.DataFrame
         Columns :data:`TIMELINE_COLUMNS`: ``time`` (UTC), ``kind`` (``deploy``,
-        ``rollback``, ``config``, ``scale``, ``commit``), ``source``
-        (``kubernetes``, ``git``), ``label`` (short text for people and chart
+        ``rollback``, ``config``, ``scale``, ``commit``, ``event``), ``source``
+        (``kubernetes``, ``git``, ``datadog``), ``label`` (short text for people and chart
         markers) and ``detail``; sorted by time. Empty inputs give an empty
         frame with these columns.
     """
@@ -325,6 +460,8 @@ def changes_timeline(
     rows: list[dict[str, object]] = []
     if rollouts is not None and not rollouts.empty:
         rows += _rollout_rows(rollouts)
+    if datadog_events is not None and not datadog_events.empty:
+        rows += _without_duplicates(rows, _datadog_rows(datadog_events))
     if events is not None and not events.empty:
         rows += _event_rows(events, rollouts)
     if commits is not None and not commits.empty:
@@ -349,6 +486,7 @@ KIND_WEIGHTS: dict[str, float] = {
     "scale": 0.5,
     "commit": 0.5,
     "rollback": 0.0,
+    "event": 0.5,
 }
 
 
@@ -397,11 +535,14 @@ def rank_changes(
       sample or two late), and its weight is above 0.
     * Weights (:data:`KIND_WEIGHTS`): deploy and config 1.0; scale and commit
       0.5 (a scale is rarely the cause; a commit only matters once deployed,
-      and its deploy is usually listed too); rollback 0 (a remedy). An HPA
-      scaling *up* weighs 0: it reacts to load rather than causing it.
+      and its deploy is usually listed too); event 0.5 (a Datadog event that
+      changes nothing itself, but may drive traffic or load: a marketing
+      campaign can be the trigger of an incident without a deploy); rollback 0
+      (a remedy). An HPA scaling *up* weighs 0: it reacts to load rather than
+      causing it.
     * With the default half-life of 30 min a deploy 5 min before the onset
       scores 0.89, 30 min before 0.5, 90 min before 0.125; a commit 90 min
-      before scores 0.06.
+      before scores 0.06; an event 3 min before 0.47.
     * With no onset (``None`` or NaT) nothing is a candidate: every score is 0,
       so a quiet incident never blames a change.
 
@@ -457,6 +598,16 @@ def rank_changes(
     return ranked[columns].reset_index(drop=True)
 
 
+#: what a finding suggests doing about a candidate of each kind
+_NEXT_STEP = {
+    "deploy": "compare a rollback against the evidence.",
+    "commit": "compare a rollback against the evidence.",
+    "config": "compare reverting the change against the evidence.",
+    "scale": "check whether the new replica count can carry the load.",
+    "event": "check whether it drove traffic or load (05_metrics) before the errors began.",
+}
+
+
 def change_findings(
     ranked: pd.DataFrame, onset: pd.Timestamp | None, *, metric: str = "error rate", ref: str = ""
 ) -> list[Finding]:
@@ -464,8 +615,11 @@ def change_findings(
 
     A change scoring 0.5 or more (about 30 min or less before the onset for a
     deploy) is reported as the likely trigger (high), 0.2-0.5 as a possible one
-    (medium). Without a candidate, an info finding says so, so that a no-deploy
-    incident sends the engineer to traffic, dependencies and resources instead.
+    (medium): ``"Possible trigger: <label> N min before the error rate onset"``,
+    whatever its kind (a deploy, a flag, a campaign), with the next step that
+    fits the kind. Without a candidate, an info finding says so, so that a
+    no-deploy incident sends the engineer to traffic, dependencies and
+    resources instead.
     """
     import pandas as pd
 
@@ -490,8 +644,8 @@ def change_findings(
                 f"{when} the {metric} onset",
                 severity="high" if strong else "medium",
                 summary=f"{row.label} at {row.time:%H:%M} UTC ({row.detail}); the {metric} left "
-                f"its baseline at {onset:%H:%M} UTC. Score {row.score:.2f}: compare a "
-                "rollback against the evidence.",
+                f"its baseline at {onset:%H:%M} UTC. Score {row.score:.2f}: "
+                f"{_NEXT_STEP.get(row.kind, _NEXT_STEP['deploy'])}",
                 ref=ref,
             )
         )

@@ -22,7 +22,7 @@ from ._scenarios import SCENARIOS
 
 #: records which generator (and seed) wrote a demo, so ensure_demo can refresh stale ones
 STAMP_FILE = ".demo-generator"
-GENERATOR_VERSION = "incident_lib.demo/2"
+GENERATOR_VERSION = "incident_lib.demo/3"
 DEFAULT_SEED = 7
 _MODULES = {"connection-leak": "_connection_leak", "traffic-surge": "_traffic_surge"}
 

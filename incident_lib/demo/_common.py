@@ -464,6 +464,35 @@ def monitor_frame(
     return records_frame(rows, "monitor_events", ["time"])
 
 
+def datadog_events_frame(
+    day: str, events: Sequence[tuple[str, str, str, str, Sequence[str]]]
+) -> pd.DataFrame:
+    """``datadog_events`` from ``(HH:MM:SS, source_type, title, message, tags)`` on ``day``.
+
+    Each event is shaped like an item of Datadog's v2 events search and read by
+    the Datadog source's own converters (:func:`incident_lib.sources._datadog_frames.event_row`,
+    ``events_frame``), so the markdown folding, the 500-character cut, redaction
+    and dtypes are those of a live capture.
+    """
+    from ..sources import _datadog_frames as frames
+
+    rows = []
+    for hms, source_type, title, message, tags in events:
+        stamp = f"{day}T{hms}.000Z"
+        item = {
+            "id": f"AZ{to_ns(datetime.fromisoformat(stamp)) // 10**6}",
+            "type": "event",
+            "attributes": {
+                "timestamp": stamp,
+                "message": message,
+                "tags": list(tags),
+                "attributes": {"title": title, "source_type_name": source_type},
+            },
+        }
+        rows.append(frames.event_row(item))
+    return frames.events_frame([r for r in rows if r is not None])
+
+
 def evaluate_monitor(
     times: np.ndarray,
     values: np.ndarray,

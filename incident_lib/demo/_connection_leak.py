@@ -2,7 +2,9 @@
 
 The story, minute by minute (UTC, 2026-11-03):
 
-* 14:10 the ``api`` Deployment rolls out v2.34 (revision 42, three pods, one at a time).
+* 13:05 an unrelated feature flag (product-reviews-carousel) is turned on in LaunchDarkly.
+* 14:10 the ``api`` Deployment rolls out v2.34 (revision 42, three pods, one at a time);
+  the deploy pipeline posts "Deployed api v2.34 to prod" to Datadog.
 * From 14:11 every aborted order-batch flush leaves its transaction open
   (``idle in transaction``): one pooled connection leaks per abort. Each pod's pool
   (size 20 + overflow 10) grows, so orders-db connections climb from ~10.
@@ -39,6 +41,7 @@ from ._common import (
     Pod,
     bin_counts,
     cumulative,
+    datadog_events_frame,
     env_dump,
     evaluate_monitor,
     event_times,
@@ -837,6 +840,35 @@ def _rollouts() -> pd.DataFrame:
     return records_frame(rows, "rollouts", ["created_at", "deployed_at"])
 
 
+# -- datadog events --------------------------------------------------------------------
+FLAG = "product-reviews-carousel"
+
+
+def _datadog_events() -> pd.DataFrame:
+    """The events ``service:api -source:alert`` finds: an unrelated flag, the deploy, the rollback.
+
+    The feature flag was turned on an hour before the deploy; the deploy pipeline
+    and the responder who rolled back each posted an event.
+    """
+    assert TRUTH.trigger_event is not None and TRUTH.trigger_event_at is not None
+    deployed = iso_z(to_ns(TRUTH.trigger_event_at), 0)[11:19]
+    rolled_back = iso_z(to_ns(RB) + 4 * NS, 0)[11:19]
+    return datadog_events_frame(DAY, [
+        ("13:05:12", "launchdarkly", f"Feature flag {FLAG} turned on in Production",
+         f"%%%\nMaria Rossi turned on flag **{FLAG}** in *Production*: "
+         "serving `true` to 25% of users.\n%%%",
+         ("service:api", "env:prod", f"flag:{FLAG}")),
+        (deployed, "github", TRUTH.trigger_event,
+         f"%%%\nGitHub Actions workflow **deploy-prod** run #1873 deployed "
+         f"`{IMAGE.format(BAD)}` (order batching, #4812) to cluster prod-eu-west-1.\n%%%",
+         ("service:api", "env:prod", f"version:{BAD}", "team:shop")),
+        (rolled_back, "my_apps", f"Rolled back api to {GOOD} in prod",
+         f"%%%\n`kubectl rollout undo deployment/api -n prod` by bruno.silva during "
+         f"{TRUTH.incident_id}: back to {GOOD}.\n%%%",
+         ("service:api", "env:prod", f"version:{GOOD}", f"incident:{TRUTH.incident_id.lower()}")),
+    ])  # fmt: skip
+
+
 # -- datadog monitors ------------------------------------------------------------------
 _MONITORS = {
     "5xx": ("48211020", "[api] 5xx error rate high"),
@@ -1079,6 +1111,9 @@ def build(seed: int) -> list[Capture]:
         Capture("datadog", "monitor_events", _monitor_events(series),
                 {"site": "datadoghq.eu", "from": since, "to": until,
                  "monitor_tags": ["service:api", "team:shop"]}, fetched(15)),
+        Capture("datadog", "events", _datadog_events(),
+                {"site": "datadoghq.eu", "from": since, "to": until,
+                 "query": "service:api -source:alert", "max_events": 10_000}, fetched(16)),
         Capture("postgres", "activity", _pg_activity(m, seed),
                 {"host": DB_HOST, "port": 5432, "dbname": DB_NAME, "since": since,
                  "until": until, "interval": "30s",

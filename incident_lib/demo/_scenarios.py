@@ -40,6 +40,9 @@ class Truth:
         The version live at the end of the window.
     last_deploy_at
         The newest rollout of the service (the culprit's when there is one).
+    trigger_event, trigger_event_at
+        Title and time of the Datadog event that announced the trigger (the
+        culprit's deploy event, the campaign that drove the traffic), or ``None``.
     cause_metric
         The canonical metric that departs first (``db_connections``, ``request_rate``).
     cause_at
@@ -80,6 +83,8 @@ class Truth:
     rollback_at: datetime | None
     running_version: str
     last_deploy_at: datetime
+    trigger_event: str | None
+    trigger_event_at: datetime | None
     cause_metric: str
     cause_at: datetime
     saturated_at: datetime
@@ -131,6 +136,8 @@ CONNECTION_LEAK = Scenario(
         rollback_at=_at("2026-11-03T14:33:00"),
         running_version="v2.33",
         last_deploy_at=_at("2026-11-03T14:33:00"),
+        trigger_event="Deployed api v2.34 to prod",
+        trigger_event_at=_at("2026-11-03T14:10:02"),
         cause_metric="db_connections",
         cause_at=_at("2026-11-03T14:11:00"),
         saturated_at=_at("2026-11-03T14:24:00"),
@@ -181,6 +188,8 @@ TRAFFIC_SURGE = Scenario(
         rollback_at=None,
         running_version="v3.8.2",
         last_deploy_at=_at("2026-11-06T15:42:00"),
+        trigger_event="Black Friday early-access email campaign sent to 2.1M customers",
+        trigger_event_at=_at("2026-11-10T17:04:00"),
         cause_metric="request_rate",
         cause_at=_at("2026-11-10T17:05:30"),
         saturated_at=_at("2026-11-10T17:07:30"),

@@ -2,7 +2,9 @@
 
 The story (UTC, 2026-11-10); the last rollout of ``checkout`` was on 2026-11-06:
 
-* 17:04 the promotion EARLY-ACCESS-NOV goes live and the campaign e-mail goes out;
+* 17:04 the promotion EARLY-ACCESS-NOV goes live and the campaign e-mail goes out (the
+  growth team's Datadog event "Black Friday early-access email campaign sent to 2.1M
+  customers", tagged ``service:checkout``);
   from 17:05:30 checkout traffic climbs ~4x in two and a half minutes.
 * The four pods reach their CPU limit (throttled) by ~17:07:30: p95 latency climbs,
   the servlet pool saturates (503 "worker pool saturated"), the mesh times requests out
@@ -35,6 +37,7 @@ from ._common import (
     Pod,
     bin_counts,
     cumulative,
+    datadog_events_frame,
     env_dump,
     evaluate_monitor,
     event_times,
@@ -663,6 +666,20 @@ def _rollouts() -> pd.DataFrame:
     return records_frame(rows, "rollouts", ["created_at", "deployed_at"])
 
 
+# -- datadog events ------------------------------------------------------------------------
+def _datadog_events() -> pd.DataFrame:
+    """The growth team's campaign event, tagged for checkout; nothing deploy-like."""
+    assert TRUTH.trigger_event is not None and TRUTH.trigger_event_at is not None
+    sent = iso_z(to_ns(TRUTH.trigger_event_at), 0)[11:19]
+    return datadog_events_frame(DAY, [
+        (sent, "my_apps", TRUTH.trigger_event,
+         "%%%\nBraze campaign **bf-2026-early-access** delivered to 2,104,337 subscribers. "
+         "Promotion EARLY-ACCESS-NOV (20% off) is live; the e-mail links straight to the "
+         "checkout.\n%%%",
+         ("service:checkout", "env:prod", "team:growth", "campaign:bf-2026")),
+    ])  # fmt: skip
+
+
 # -- datadog monitors ----------------------------------------------------------------------
 _MONITORS = {
     "p95": ("51170204", "[checkout] p95 latency high"),
@@ -850,6 +867,9 @@ def build(seed: int) -> list[Capture]:
         Capture("datadog", "monitor_events", _monitor_events(series),
                 {"site": "datadoghq.eu", "from": since, "to": until,
                  "monitor_tags": ["service:checkout", "team:checkout"]}, fetched(16)),
+        Capture("datadog", "events", _datadog_events(),
+                {"site": "datadoghq.eu", "from": since, "to": until,
+                 "query": "service:checkout -source:alert", "max_events": 10_000}, fetched(17)),
         Capture("postgres", "activity", _pg_activity(m, seed),
                 {"host": "checkout-db.prod", "port": 5432, "dbname": "checkout",
                  "since": since, "until": until, "interval": "30s",

@@ -8,7 +8,13 @@ import pandas as pd
 import pytest
 
 from incident_lib import Window
-from incident_lib.analysis.changes import TIMELINE_COLUMNS, changes_timeline, rank_changes
+from incident_lib.analysis.changes import (
+    KIND_WEIGHTS,
+    TIMELINE_COLUMNS,
+    change_findings,
+    changes_timeline,
+    rank_changes,
+)
 from incident_lib.errors import InvalidInput
 from incident_lib.schema import conform, empty_frame
 
@@ -72,6 +78,26 @@ def _commits(*rows: tuple[str, str, str, str]) -> pd.DataFrame:
             "subject": [r[2] for r in rows],
             "files_changed": [2] * len(rows),
         }
+    )
+
+
+def _dd_events(*rows: tuple[str, str, str, str] | tuple[str, str, str, str, str]) -> pd.DataFrame:
+    """(time, source_type, title, tags[, text]) per Datadog event (contract ``datadog_events``)."""
+    return conform(
+        pd.DataFrame(
+            [
+                {
+                    "time": r[0],
+                    "title": r[2],
+                    "text": r[4] if len(r) > 4 else "",
+                    "tags": r[3],
+                    "source_type": r[1],
+                }
+                for r in rows
+            ],
+            columns=["time", "title", "text", "tags", "source_type"],
+        ),
+        "datadog_events",
     )
 
 
@@ -276,10 +302,108 @@ def test_bad_onset_or_durations_are_refused():
         rank_changes(timeline, ONSET, lookback="a while")
 
 
+# --- Datadog events ---------------------------------------------------------------------
+
+CAMPAIGN = "Black Friday email campaign sent to 2.1M customers"
+
+
+def test_datadog_deploy_event_of_a_rollout_is_not_counted_twice():
+    datadog = _dd_events(
+        ("2026-11-03T14:15:30Z", "github", "Deployed api v2.34 to prod",
+         "service:api,env:prod,version:v2.34", "GitHub Actions deploy-prod run #1873"),
+        ("2026-11-03T14:34:00Z", "my_apps", "Rolled back api to v2.33", "service:api"),
+        # not the same change: another version, or too far from the rollout
+        ("2026-11-03T14:14:30Z", "jenkins", "Deployed web v2.341", "service:web"),
+        ("2026-11-03T14:25:00Z", "github", "Deployed api v2.34 to staging", "env:staging"),
+    )  # fmt: skip
+    rollouts = _rollouts(
+        ("api", 42, "v2.34", "2026-11-03T14:14:00Z", "2026-11-03T14:14:00Z"),
+        ("api", 43, "v2.33", "2026-11-01T09:14:00Z", "2026-11-03T14:33:00Z"),
+    )
+    timeline = changes_timeline(rollouts=rollouts, datadog_events=datadog)
+    assert list(timeline["label"]) == [
+        "deploy v2.34 (api rev 42)",
+        "Deployed web v2.341",
+        "Deployed api v2.34 to staging",
+        "rollback to v2.33 (api rev 43)",
+    ]
+    assert list(timeline["source"]) == ["kubernetes", "datadog", "datadog", "kubernetes"]
+    assert timeline.loc[0, "detail"] == "api v2.34; Datadog event: Deployed api v2.34 to prod"
+    assert timeline.loc[3, "detail"] == "api v2.33; Datadog event: Rolled back api to v2.33"
+    ranked = rank_changes(timeline, ONSET)
+    v2_34 = ranked[ranked["candidate"] & ranked["label"].str.contains(r"v2\.34\b")]
+    assert list(v2_34["label"]) == ["deploy v2.34 (api rev 42)"]  # staging: after the onset
+
+
+def test_campaign_event_is_a_possible_trigger_of_kind_event():
+    datadog = _dd_events(
+        ("2026-11-03T14:16:00Z", "my_apps", CAMPAIGN, "team:growth,campaign:bf-2026",
+         "%%% Braze campaign bf-2026 delivered to 2,104,337 subscribers %%%"),
+    )  # fmt: skip
+    timeline = changes_timeline(datadog_events=datadog)
+    row = timeline.iloc[0]
+    assert (row["kind"], row["source"], row["label"]) == ("event", "datadog", CAMPAIGN)
+    assert row["detail"].startswith("my_apps: %%% Braze campaign bf-2026")
+    ranked = rank_changes(timeline, ONSET)
+    assert ranked.loc[0, "candidate"]
+    assert ranked.loc[0, "score"] == pytest.approx(KIND_WEIGHTS["event"] * 0.5 ** (3 / 30))
+    (finding,) = change_findings(ranked, ONSET)
+    assert finding.title == f"Possible trigger: {CAMPAIGN} 3 min before the error rate onset"
+    assert finding.severity == "medium"
+    assert "rollback" not in finding.summary and "drove traffic" in finding.summary
+
+
+@pytest.mark.parametrize(
+    ("source_type", "title", "tags", "kind"),
+    [
+        ("launchdarkly", "Maria Rossi turned on the flag new-checkout", "", "config"),
+        ("my_apps", "Feature flag new-checkout turned on in Production", "", "config"),
+        ("my_apps", "Pricing service configuration change", "", "config"),
+        ("jenkins", "Job shop-api #812 succeeded", "", "deploy"),
+        ("argocd", "Application api synced to 7f3c2a1", "", "deploy"),
+        ("Spinnaker", "Pipeline api-prod finished", "", "deploy"),
+        ("deployment", "api 2.34", "", "deploy"),
+        ("my_apps", "Release 2.34", "service:api,event_type:deployment", "deploy"),
+        ("my_apps", "Release 2.34", "deploy,service:api", "deploy"),
+        ("github", "Deployed api v2.34 to prod", "service:api", "deploy"),
+        ("github", "Pull request #4812 merged: order batching", "service:api", "event"),
+        ("github", 'Revert "order batching" (#4815)', "service:api", "event"),
+        ("jenkins", "Rolled back api to v2.33", "", "rollback"),
+        ("my_apps", "Rollback of api to v2.33", "", "rollback"),
+        ("my_apps", CAMPAIGN, "team:growth,campaign:bf-2026", "event"),
+        ("my_apps", "Note: DBA is vacuuming orders", "", "event"),
+    ],
+)
+def test_datadog_event_kinds(source_type, title, tags, kind):
+    datadog = _dd_events(("2026-11-03T14:10:00Z", source_type, title, tags))
+    assert changes_timeline(datadog_events=datadog)["kind"].tolist() == [kind]
+
+
+def test_datadog_label_and_detail_are_short():
+    datadog = _dd_events(
+        ("2026-11-03T14:10:00Z", "my_apps", "T" * 300, "", "line one " * 60 + "\nline two"),
+        ("2026-11-03T14:11:00Z", "", "Untitled", "service:api,env:prod", ""),
+    )
+    timeline = changes_timeline(datadog_events=datadog)
+    assert timeline["label"].str.len().max() <= 80 and timeline.loc[0, "label"].endswith("…")
+    assert len(timeline.loc[0, "detail"]) == 200 and "line two" not in timeline.loc[0, "detail"]
+    assert timeline.loc[1, "detail"] == "service:api,env:prod"  # no text: the tags
+
+
+def test_empty_datadog_events_add_nothing():
+    timeline = changes_timeline(
+        rollouts=LEAK_ROLLOUTS, datadog_events=empty_frame("datadog_events")
+    )
+    assert timeline.equals(changes_timeline(rollouts=LEAK_ROLLOUTS))
+
+
 # --- the demo incidents ------------------------------------------------------------------
 
 
-def _demo(demo_root, scenario: str) -> tuple[pd.DataFrame, object]:
+def _demo(
+    demo_root, scenario: str, *, datadog: bool = False
+) -> tuple[pd.DataFrame, object, pd.Timestamp]:
+    """(ranked changes, truth, detected error-rate onset); ``datadog`` adds its events."""
     from incident_lib.analysis.onset import onset_table
     from incident_lib.demo import SCENARIOS
     from incident_lib.evidence import EvidenceStore
@@ -287,7 +411,9 @@ def _demo(demo_root, scenario: str) -> tuple[pd.DataFrame, object]:
     truth = SCENARIOS[scenario].truth
     store = EvidenceStore(demo_root / scenario)
     timeline = changes_timeline(
-        rollouts=store.read("kubernetes", "rollouts"), events=store.read("kubernetes", "events")
+        rollouts=store.read("kubernetes", "rollouts"),
+        events=store.read("kubernetes", "events"),
+        datadog_events=store.read("datadog", "events") if datadog else None,
     )
     onsets = onset_table(
         store.read("datadog", "metrics"),
@@ -295,11 +421,12 @@ def _demo(demo_root, scenario: str) -> tuple[pd.DataFrame, object]:
         window=truth.window,
         metrics_to_check=["error_rate"],
     )
-    return rank_changes(timeline, onsets.loc[0, "onset_at"]), truth
+    onset = onsets.loc[0, "onset_at"]
+    return rank_changes(timeline, onset), truth, onset
 
 
 def test_connection_leak_blames_the_bad_deploy(demo_root):
-    ranked, truth = _demo(demo_root, "connection-leak")
+    ranked, truth, _ = _demo(demo_root, "connection-leak")
     top = ranked.iloc[0]
     assert top["candidate"] and top["label"].startswith(f"deploy {truth.bad_version} ")
     assert top["time"] == pd.Timestamp(truth.deploy_at)
@@ -308,6 +435,36 @@ def test_connection_leak_blames_the_bad_deploy(demo_root):
 
 
 def test_traffic_surge_blames_no_change(demo_root):
-    ranked, _ = _demo(demo_root, "traffic-surge")
+    ranked, _, _ = _demo(demo_root, "traffic-surge")
     assert not ranked["candidate"].any()
     assert (ranked["kind"] == "scale").sum() == 2  # the HPA's rescales, listed as context
+
+
+def test_connection_leak_with_datadog_events_still_blames_the_rollout_once(demo_root):
+    ranked, truth, onset = _demo(demo_root, "connection-leak", datadog=True)
+    top = ranked.iloc[0]
+    assert top["candidate"] and top["source"] == "kubernetes"
+    assert top["label"].startswith(f"deploy {truth.bad_version} ")
+    assert top["detail"].endswith(f"Datadog event: {truth.trigger_event}")
+    assert ranked["label"].str.contains(truth.bad_version, regex=False).sum() == 1
+    assert ranked["label"].str.contains(truth.good_version, regex=False).sum() == 1  # k8s only
+    assert (ranked["source"] == "datadog").sum() == 1  # the flag; deploy and rollback merged
+    flag = ranked[ranked["source"] == "datadog"].iloc[0]
+    assert flag["kind"] == "config" and flag["candidate"] and flag["score"] < top["score"]
+    titles = [f.title for f in change_findings(ranked, onset)]
+    assert len(titles) == 1 and titles[0].startswith(f"Likely trigger: deploy {truth.bad_version}")
+
+
+def test_traffic_surge_with_datadog_events_blames_the_campaign(demo_root):
+    ranked, truth, onset = _demo(demo_root, "traffic-surge", datadog=True)
+    candidates = ranked[ranked["candidate"]]
+    top = candidates.iloc[0]
+    assert (top["kind"], top["source"], top["label"]) == ("event", "datadog", truth.trigger_event)
+    assert top["time"] == pd.Timestamp(truth.trigger_event_at)
+    assert not candidates["kind"].isin(["deploy", "rollback", "config", "commit"]).any()
+    assert len(candidates) == 1
+    (finding,) = change_findings(ranked, onset)
+    assert finding.title == (
+        f"Possible trigger: {truth.trigger_event} 3 min before the error rate onset"
+    )
+    assert "deploy" not in finding.title.lower()
