@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import IncidentError, InvalidInput, InvalidParameter
+from .redact import redact
 
 __all__ = ["main"]
 
@@ -230,13 +231,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except IncidentError as exc:
-        print(f"incident: error: {exc}", file=sys.stderr)
+        print(f"incident: error: {redact(str(exc))}", file=sys.stderr)
         return 2 if isinstance(exc, InvalidInput) else 1
     except KeyboardInterrupt:
         print("incident: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # never a traceback for the user; one line that says what
-        print(f"incident: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(
+            f"incident: internal error: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr
+        )
         return 70
 
 

@@ -151,7 +151,9 @@ def test_one_bad_notebook_never_loses_the_others(demo_copy, tmp_path, capsys):
         "rb.finding('good notebook ran', severity='low', summary='yes')",
     )
     _notebook(
-        folder / "02_fails.ipynb", "print('before')", "raise RuntimeError('deliberate failure')"
+        folder / "02_fails.ipynb",
+        "print('before')",
+        "raise RuntimeError('deliberate failure at postgresql://app:hunter2@db/orders')",
     )
     _notebook(folder / "03_hangs.ipynb", "print('started')", "import time\ntime.sleep(600)")
     _notebook(folder / "04_dies.ipynb", "import os\nos._exit(1)")
@@ -178,6 +180,14 @@ def test_one_bad_notebook_never_loses_the_others(demo_copy, tmp_path, capsys):
     failed = nbformat.read(run_dir / "02_fails.ipynb", as_version=4)
     assert any(o.get("ename") == "RuntimeError" for c in failed.cells for o in c.get("outputs", []))
     assert "FAILED" in err
+    for where in (
+        err,
+        index,
+        (run_dir / "run.json").read_text(),
+        (run_dir / "02_fails.html").read_text(),
+        (run_dir / "02_fails.ipynb").read_text(),
+    ):
+        assert "hunter2" not in where
 
 
 def test_kernel_start_is_retried(demo_copy, tmp_path):

@@ -186,6 +186,7 @@ def execute_notebook(
         status, error = _run_in_kernel(
             km, source, output, parameters, kernel_name=kernel_name, timeout=timeout, began=began
         )
+    error = redact(error)  # an exception message may quote a DSN or a token
     if status in ("timeout", "kernel-died") or (status == "failed" and not _has_error_cell(output)):
         _mark_error(output, status, error)
     _tidy_log(log)
