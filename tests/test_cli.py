@@ -110,6 +110,7 @@ def test_unknown_scenario(tmp_path, capsys):
         ("workspace=/tmp", "set by the runner"),
         ("top_errors=many", "expects int"),
         ("no-equals-sign", "must look like name=value"),
+        ("metrics_source=graphite", "use one of datadog, prometheus"),
     ],
 )
 def test_run_refuses_bad_parameters_before_running(demo_copy, capsys, param, fragment):

@@ -15,6 +15,13 @@ __all__ = ["RESERVED", "coerce_value", "notebook_parameters", "plan_parameters"]
 RESERVED = ("workspace", "mode", "run_dir")
 
 
+def _choices() -> dict[str, tuple[str, ...]]:
+    """Parameters shared by several notebooks whose values are a closed set."""
+    from ..sources import METRICS_SOURCES
+
+    return {"metrics_source": METRICS_SOURCES}
+
+
 def notebook_parameters(path: Path) -> dict[str, str]:
     """Parameter name -> inferred type name, read from the notebook's ``parameters`` cell."""
     import papermill
@@ -92,6 +99,11 @@ def plan_parameters(
             f"unknown parameter(s) {unknown}: the selected notebooks take "
             f"{sorted(known - set(RESERVED))}"
         )
+    for name, allowed in _choices().items():
+        if name in given and given[name] not in allowed:
+            raise InvalidParameter(
+                f"parameter {name!r} is {given[name]!r}: use one of {', '.join(allowed)}"
+            )
     plan: dict[str, dict[str, Any]] = {}
     for stem, params in declared.items():
         chosen = {k: v for k, v in base.items() if k in params}
