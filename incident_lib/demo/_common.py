@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..incident import Incident
 from ..schema import conform
 from ._secrets import AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, DD_API_KEY
 
@@ -520,3 +521,36 @@ def evaluate_monitor(
             out.append((t, new, value))
             state = new
     return out
+
+
+#: the pg_stat_activity sample a live PostgreSQL capture records as its query
+PG_ACTIVITY_QUERY = (
+    "SELECT now() AS sampled_at, pid, datname, usename, application_name, client_addr, "
+    "state, backend_start, xact_start, query_start, state_change, wait_event_type, "
+    "wait_event, pg_blocking_pids(pid) AS blocking_pids, query FROM pg_stat_activity "
+    "WHERE backend_type = 'client backend'"
+)
+PG_SETTINGS_NAMES = [
+    "max_connections", "superuser_reserved_connections",
+    "idle_in_transaction_session_timeout", "statement_timeout",
+]  # fmt: skip
+
+
+def resolved_record(truth: Any, *, title: str, roles: Mapping[str, str], impact: str) -> Incident:
+    """The incident record of a scenario, as the responders left it once resolved."""
+    return Incident.create(
+        id=truth.incident_id,
+        title=title,
+        service=truth.service,
+        namespace=truth.namespace,
+        severity=truth.severity,
+        status="resolved",
+        start=truth.window.start,
+        end=truth.window.end,
+        detected=truth.detected_at,
+        acknowledged=truth.acknowledged_at,
+        mitigated=truth.mitigated_at,
+        resolved=truth.resolved_at,
+        roles=dict(roles),
+        impact=impact,
+    )

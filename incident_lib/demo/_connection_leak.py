@@ -33,6 +33,8 @@ from ..incident import Incident
 from ..schema import conform
 from ._common import (
     NS,
+    PG_ACTIVITY_QUERY,
+    PG_SETTINGS_NAMES,
     Capture,
     Container,
     EventSink,
@@ -56,6 +58,7 @@ from ._common import (
     pod_stop_events,
     py_asctime,
     records_frame,
+    resolved_record,
     rng_for,
     rollout_row,
     scale_event,
@@ -1054,20 +1057,9 @@ def _pg_settings() -> pd.DataFrame:
 # -- the record ------------------------------------------------------------------------
 def incident() -> Incident:
     """The incident record, as the responders left it."""
-    t = TRUTH
-    return Incident.create(
-        id=t.incident_id,
+    return resolved_record(
+        TRUTH,
         title="api: elevated 5xx errors and slow responses",
-        service=t.service,
-        namespace=t.namespace,
-        severity=t.severity,
-        status="resolved",
-        start=t.window.start,
-        end=t.window.end,
-        detected=t.detected_at,
-        acknowledged=t.acknowledged_at,
-        mitigated=t.mitigated_at,
-        resolved=t.resolved_at,
         roles={"incident_commander": "alice.nguyen", "tech_lead": "bruno.silva",
                "communications": "chen.wei", "scribe": "dana.okafor"},
         impact=(
@@ -1117,15 +1109,10 @@ def build(seed: int) -> list[Capture]:
         Capture("postgres", "activity", _pg_activity(m, seed),
                 {"host": DB_HOST, "port": 5432, "dbname": DB_NAME, "since": since,
                  "until": until, "interval": "30s",
-                 "query": "SELECT now() AS sampled_at, pid, datname, usename, application_name, "
-                          "client_addr, state, backend_start, xact_start, query_start, "
-                          "state_change, wait_event_type, wait_event, "
-                          "pg_blocking_pids(pid) AS blocking_pids, query FROM pg_stat_activity "
-                          "WHERE backend_type = 'client backend'"}, fetched(17)),
+                 "query": PG_ACTIVITY_QUERY}, fetched(17)),
         Capture("postgres", "settings", _pg_settings(),
                 {"host": DB_HOST, "port": 5432, "dbname": DB_NAME,
-                 "names": ["max_connections", "superuser_reserved_connections",
-                           "idle_in_transaction_session_timeout", "statement_timeout"]},
+                 "names": PG_SETTINGS_NAMES},
                 fetched(18)),
     ]
 

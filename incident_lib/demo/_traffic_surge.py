@@ -29,6 +29,8 @@ from ..incident import Incident
 from ..schema import conform
 from ._common import (
     NS,
+    PG_ACTIVITY_QUERY,
+    PG_SETTINGS_NAMES,
     Capture,
     Container,
     EventSink,
@@ -49,6 +51,7 @@ from ._common import (
     pod_name,
     pod_start_events,
     records_frame,
+    resolved_record,
     rng_for,
     rollout_row,
     scale_event,
@@ -811,20 +814,9 @@ def _pg_settings() -> pd.DataFrame:
 # -- the record ----------------------------------------------------------------------------
 def incident() -> Incident:
     """The incident record, as the responders left it."""
-    t = TRUTH
-    return Incident.create(
-        id=t.incident_id,
+    return resolved_record(
+        TRUTH,
         title="checkout: slow checkouts and 5xx/504s",
-        service=t.service,
-        namespace=t.namespace,
-        severity=t.severity,
-        status="resolved",
-        start=t.window.start,
-        end=t.window.end,
-        detected=t.detected_at,
-        acknowledged=t.acknowledged_at,
-        mitigated=t.mitigated_at,
-        resolved=t.resolved_at,
         roles={"incident_commander": "erik.larsen", "tech_lead": "fatima.haddad",
                "scribe": "gustavo.pereira"},
         impact=(
@@ -873,15 +865,10 @@ def build(seed: int) -> list[Capture]:
         Capture("postgres", "activity", _pg_activity(m, seed),
                 {"host": "checkout-db.prod", "port": 5432, "dbname": "checkout",
                  "since": since, "until": until, "interval": "30s",
-                 "query": "SELECT now() AS sampled_at, pid, datname, usename, application_name, "
-                          "client_addr, state, backend_start, xact_start, query_start, "
-                          "state_change, wait_event_type, wait_event, "
-                          "pg_blocking_pids(pid) AS blocking_pids, query FROM pg_stat_activity "
-                          "WHERE backend_type = 'client backend'"}, fetched(18)),
+                 "query": PG_ACTIVITY_QUERY}, fetched(18)),
         Capture("postgres", "settings", _pg_settings(),
                 {"host": "checkout-db.prod", "port": 5432, "dbname": "checkout",
-                 "names": ["max_connections", "superuser_reserved_connections",
-                           "idle_in_transaction_session_timeout", "statement_timeout"]},
+                 "names": PG_SETTINGS_NAMES},
                 fetched(19)),
     ]
 
