@@ -72,6 +72,10 @@ def cmd_new(args: argparse.Namespace) -> int:
     from .workspace import create_workspace
 
     severity = args.severity
+    if severity and args.impact:
+        raise InvalidInput(
+            "give --severity or --impact, not both: --impact classifies the severity for you"
+        )
     if severity is None and args.impact:
         severity = assess_severity(args.impact).severity
     guessed = severity is None

@@ -220,9 +220,12 @@ class EvidenceStore:
         ------
         EvidenceNotFound, EvidenceIntegrityError
         """
+        return self.read_entry(self.latest(source, name))
+
+    def read_entry(self, entry: ManifestEntry) -> pd.DataFrame:
+        """Return the frame of one manifest entry, after checking its sha256."""
         import pandas as pd
 
-        entry = self.latest(source, name)
         path = self.root / entry.file
         if not path.exists():
             raise EvidenceIntegrityError(
@@ -328,8 +331,8 @@ class EvidenceStore:
         if fetch is None:
             raise InvalidInput(f"live mode needs a fetch function for {source}/{name}")
         df = fetch()
-        self.capture(df, source=source, name=name, query=query)
-        return self.read(source, name)
+        entry = self.capture(df, source=source, name=name, query=query)
+        return self.read_entry(entry)  # this capture, even if another landed since
 
     # -- verification ------------------------------------------------------------
     def verify(self) -> VerifyReport:
@@ -342,9 +345,13 @@ class EvidenceStore:
         problems: list[str] = []
         stray = sorted(self.root.glob("*.parquet")) if self.root.is_dir() else []
         if not self.manifest_path.exists():
-            return VerifyReport(0, tuple(
-                f"{path}: not recorded in the manifest ({MANIFEST} is missing)" for path in stray
-            ))
+            return VerifyReport(
+                0,
+                tuple(
+                    f"{path}: not recorded in the manifest ({MANIFEST} is missing)"
+                    for path in stray
+                ),
+            )
         raw = self.manifest_path.read_bytes()
         if raw and not raw.endswith(b"\n"):
             problems.append(f"{self.manifest_path}: last line is truncated (no newline)")

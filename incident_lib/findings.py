@@ -108,7 +108,7 @@ class FindingsLog:
             title=redact(title),
             severity=severity,
             summary=redact(summary),
-            ref=ref,
+            ref=redact(ref),
             notebook=self.notebook,
         )
         self.items.append(finding)

@@ -198,6 +198,12 @@ class Incident:
             problems.append(f"window.start {start:%Y-%m-%dT%H:%M:%SZ} is in the future")
         if times is not None:
             problems.extend(_time_order_problems(times))
+            if start is not None and times.detected is not None and times.detected < start:
+                problems.append(
+                    f"times.detected ({times.detected:%Y-%m-%dT%H:%M:%SZ}) is before "
+                    f"window.start ({start:%Y-%m-%dT%H:%M:%SZ}): start the window at or "
+                    "before the detection"
+                )
             if status == "resolved" and times.resolved is None:
                 problems.append("status is resolved but times.resolved is not set")
         selector = take("selector", lambda v: _check_text(v, "selector", required=False))

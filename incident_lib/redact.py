@@ -299,6 +299,20 @@ def redact(text: str) -> str:
     found = _hints_in(lower)
     if not found:
         return text
+    if "\x1b[" in text:
+        # Terminal colours (IPython tracebacks) split "password" from "=" and the
+        # value; judge the plain text, and give it up coloured only when clean.
+        plain = _ANSI.sub("", text)
+        cleaned = _redact_plain(plain, _hints_in(_lower(plain)))
+        return text if cleaned == plain else cleaned
+    return _redact_plain(text, found)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _redact_plain(text: str, found: set[str]) -> str:
+    lower = _lower(text)
     for rule in _RULES:
         if not found.isdisjoint(rule.hints):
             redacted = _apply(rule, text, lower)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._types import Window
+from ._types import Window, parse_time
 from .errors import EvidenceError, InvalidInput, SourceUnavailable
 from .evidence import Mode, check_mode
 from .findings import Finding, FindingsLog, Level
@@ -72,11 +72,27 @@ class Runbook:
 
     @property
     def as_of(self) -> datetime:
-        """The moment the notebook describes: now when live, the incident's end when offline."""
+        """The moment the notebook describes.
+
+        Live: now. Offline: the incident's end; for an incident still open when
+        its evidence was captured, the moment the last capture was taken (a
+        post-mortem replay must not stretch the window to today).
+        """
         inc = self.incident
         if self.mode == "live":
             return datetime.now(UTC)
-        return inc.end or inc.times.resolved or datetime.now(UTC)
+        if inc.end or inc.times.resolved:
+            return inc.end or inc.times.resolved
+        entries = self.workspace.evidence.entries()
+        if entries:
+            return max(parse_time(e.fetched_at, field="fetched_at") for e in entries)
+        return datetime.now(UTC)
+
+    @property
+    def fetch_window(self) -> Window:
+        """What a live fetch covers: the baseline and the incident window up to now."""
+        end = max(self.window.end, self.as_of)
+        return Window(min(self.baseline.start, self.window.start), end)
 
     @property
     def window(self) -> Window:
@@ -121,7 +137,9 @@ class Runbook:
             if self.mode == "live":
                 return self._live(source, name, fetch, query)
             return store.read(source, name)
-        except (SourceUnavailable, EvidenceError) as exc:
+        except (SourceUnavailable, EvidenceError, InvalidInput) as exc:
+            # InvalidInput here comes from a source refusing its input (a `repo`
+            # that is not a git clone): that section cannot run, the others can.
             reason = exc.reason if isinstance(exc, SourceUnavailable) else str(exc)
             self._unavailable(source, name, reason)
             return empty_frame(kind)
@@ -137,12 +155,18 @@ class Runbook:
         from .sources import live_fetch
 
         store = self.workspace.evidence
+        span = self.fetch_window
         notes: list[str] = []
 
         def fetch_and_note() -> pd.DataFrame:
-            frame = (fetch or (lambda: live_fetch(
-                source, name, self.incident, self.window, progress=self.run_dir is None
-            )))()
+            frame = (
+                fetch
+                or (
+                    lambda: live_fetch(
+                        source, name, self.incident, span, progress=self.run_dir is None
+                    )
+                )
+            )()
             notes.extend(frame.attrs.get("notes", []))
             return frame
 
@@ -151,7 +175,7 @@ class Runbook:
                 source=source,
                 name=name,
                 mode="live",
-                query=query or {"namespace": self.incident.namespace, "window": str(self.window)},
+                query=query or {"namespace": self.incident.namespace, "window": str(span)},
                 fetch=fetch_and_note,
             )
             if notes:  # truncated or unreadable parts: never silent

@@ -10,11 +10,15 @@ pandas is imported inside the functions so that ``import incident_lib`` stays fa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from .errors import IncidentError
+
+_HAS_ZONE = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -159,12 +163,20 @@ CONTRACTS: dict[str, Contract] = {
         _contract(
             "datadog_events",
             "Datadog events in the window (deploys and other changes); text redacted.",
-            time="time", title="str", text="str", tags="str", source_type="str",
+            time="time",
+            title="str",
+            text="str",
+            tags="str",
+            source_type="str",
         ),
         _contract(
             "commits",
             "Git commits in the window (committer time); author names only, never e-mails.",
-            time="time", sha="str", short_sha="str", author="str", subject="str",
+            time="time",
+            sha="str",
+            short_sha="str",
+            author="str",
+            subject="str",
             files_changed="int",
         ),
         _contract(
@@ -268,6 +280,27 @@ def validate(df: pd.DataFrame, kind: str) -> pd.DataFrame:
     return df
 
 
+def _refuse_naive(series: pd.Series, kind: str, column: str) -> None:
+    """A time column without a timezone is a source bug: never guess UTC silently."""
+    import pandas as pd
+    from pandas.api.types import is_datetime64_dtype
+
+    if not series.notna().any():
+        return  # nothing to misread: an empty or all-missing column
+    naive = (
+        is_datetime64_dtype(series) and not isinstance(series.dtype, pd.DatetimeTZDtype)
+    ) or any(
+        (isinstance(v, datetime) and v.tzinfo is None)
+        or (isinstance(v, str) and not _HAS_ZONE.search(v.strip()))
+        for v in series.dropna().head(50)
+    )
+    if naive:
+        raise SchemaError(
+            f"{kind} frame: column {column!r} holds times without a timezone; "
+            "sources must return UTC (or offset) timestamps"
+        )
+
+
 def conform(df: pd.DataFrame, kind: str) -> pd.DataFrame:
     """Coerce ``df`` to contract ``kind``: column order, dtypes, UTC timestamps.
 
@@ -284,10 +317,11 @@ def conform(df: pd.DataFrame, kind: str) -> pd.DataFrame:
     for col, k in contract.columns.items():
         s = df[col]
         if k == "time":
+            _refuse_naive(s, kind, col)
             s = (
                 pd.to_datetime(s, utc=True, format="ISO8601")
-                if len(s)
-                else s.astype("datetime64[ns, UTC]")
+                if s.notna().any()
+                else pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns, UTC]")
             )
             if s.dtype != "datetime64[ns, UTC]":
                 s = s.astype("datetime64[ns, UTC]")

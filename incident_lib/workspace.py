@@ -4,10 +4,11 @@
 
     incidents/<INCIDENT-ID>/
       incident.yaml      the record
-      timeline.jsonl     events, notes and actions
       evidence/          captured frames + manifest.jsonl
-      runs/<run-id>/     executed notebooks, HTML, index.html, findings.json
-      postmortem.md
+      runs/<run-id>/     executed notebooks, HTML, charts, index.html, findings.json
+
+(``timeline.jsonl`` and ``postmortem.md`` of the design come with the
+mitigation and post-mortem notebooks.)
 """
 
 from __future__ import annotations
@@ -42,11 +43,6 @@ class Workspace:
     def runs_dir(self) -> Path:
         """Folder that holds one sub-folder per run."""
         return self.path / "runs"
-
-    @property
-    def timeline_path(self) -> Path:
-        """``timeline.jsonl``."""
-        return self.path / "timeline.jsonl"
 
     @property
     def demo_scenario(self) -> str | None:
@@ -87,11 +83,16 @@ def create_workspace(incident: Incident, path: str | os.PathLike[str]) -> Worksp
     Refuses to touch an existing ``incident.yaml``.
     """
     folder = Path(path).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise WorkspaceError(f"{folder} exists and is not a folder; choose another --workspace")
     if (folder / INCIDENT_FILE).exists():
         raise InvalidIncident(
             f"{folder / INCIDENT_FILE} already exists; refusing to overwrite an incident record"
         )
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WorkspaceError(f"cannot create {folder}: {exc.strerror}") from None
     incident.save(folder)
     (folder / "evidence").mkdir(exist_ok=True)
     (folder / "runs").mkdir(exist_ok=True)

@@ -336,3 +336,21 @@ def test_verify_says_resolved_only_after_the_rollback_has_held(
     run_dir = Path(capsys.readouterr().out.strip()).parent
     titles = [f["title"] for f in json.loads((run_dir / "findings.json").read_text())]
     assert any(t.startswith(expected) for t in titles), titles
+
+
+def test_offline_replay_of_an_ongoing_incident_stops_where_the_evidence_stops(demo_copy):
+    """A record without an end: the replay is as of the last capture, not today."""
+    import yaml
+
+    from incident_lib import start_runbook
+
+    ws = demo_copy("connection-leak")
+    record = yaml.safe_load((ws / "incident.yaml").read_text())
+    record["window"]["end"] = None
+    record["status"] = "investigating"
+    record["times"] = {"detected": record["times"]["detected"]}
+    (ws / "incident.yaml").write_text(yaml.safe_dump(record))
+    rb = start_runbook("02_assess", workspace=str(ws))
+    last_capture = max(e.fetched_at for e in rb.workspace.evidence.entries())
+    assert rb.as_of.isoformat().replace("+00:00", "Z") == last_capture
+    assert rb.window.duration.total_seconds() < 2 * 3600

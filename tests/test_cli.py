@@ -111,6 +111,14 @@ def test_unknown_scenario(tmp_path, capsys):
         ("top_errors=many", "expects int"),
         ("no-equals-sign", "must look like name=value"),
         ("metrics_source=graphite", "use one of datadog, prometheus"),
+        ("verify_at=2026-11-03T15:00", "has no timezone"),
+        ("verify_at=banana", "not an ISO 8601 timestamp"),
+        ("impact=bogus", "unknown impact ['bogus']"),
+        ("stability_minutes=0", "must be greater than 0"),
+        ("lookback_hours=-1", "must be greater than 0"),
+        ("levels=warn", "unknown level(s) ['warn']"),
+        ("repo=/nonexistent/repo", "is not a folder"),
+        ("success_rate=150", "percentage between 0 and 100"),
     ],
 )
 def test_run_refuses_bad_parameters_before_running(demo_copy, capsys, param, fragment):
@@ -178,3 +186,22 @@ def test_no_traceback_from_the_real_command(tmp_path):
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "does not exist" in proc.stderr
+
+
+def test_new_refuses_a_file_as_workspace_and_mixed_severity(tmp_path, capsys):
+    afile = tmp_path / "a-file"
+    afile.write_text("x")
+    code, _, err = run(capsys, *NEW, "--workspace", str(afile))
+    assert code == 2
+    assert_one_line_error(err, "exists and is not a folder")
+    code, _, err = run(
+        capsys, *NEW, "--severity", "SEV-1", "--impact", "minor", "--workspace", str(tmp_path / "w")
+    )
+    assert code == 2
+    assert_one_line_error(err, "not both")
+    code, _, err = run(
+        capsys, *NEW, "--detected", "2026-11-03T13:00:00Z", "--workspace", str(tmp_path / "w")
+    )
+    assert code == 2
+    assert_one_line_error(err, "is before window.start")
+    assert not (tmp_path / "w").exists()

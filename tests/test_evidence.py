@@ -178,3 +178,17 @@ def test_live_fetch_captures_and_returns_the_capture(store):
 def test_unknown_mode_is_refused(store):
     with pytest.raises(InvalidInput, match="'live'"):
         store.fetch(source="kubernetes", name="logs", mode="online")
+
+
+def test_live_fetch_returns_its_own_capture_even_if_another_lands(store):
+    """Parallel notebooks capture the same frame: each must get what it fetched."""
+    mine, theirs = _logs(2), _logs(7)
+
+    def fetch_while_another_notebook_captures():
+        store.capture(theirs, source="kubernetes", name="logs")
+        return mine
+
+    got = store.fetch(
+        source="kubernetes", name="logs", mode="live", fetch=fetch_while_another_notebook_captures
+    )
+    pd.testing.assert_frame_equal(got, mine)

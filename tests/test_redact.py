@@ -554,3 +554,23 @@ def test_secret_reason_values(value: object, word: str) -> None:
 )
 def test_secret_reason_harmless_values(value: object) -> None:
     assert secret_reason("target", value) is None
+
+
+@pytest.mark.parametrize(
+    "coloured",
+    [
+        'token: \x1b[38;5;124m"abcdEFGH1234"\x1b[39m',
+        'conn = connect(password\x1b[38;5;241m=\x1b[39m\x1b[33m"Hunter2Secret"\x1b[39m)',
+        'dsn=\x1b[33m"postgresql://app:Hunter2Secret@db:5432/orders"\x1b[39m',
+    ],
+)
+def test_terminal_colours_do_not_hide_a_secret(coloured: str) -> None:
+    """IPython colours traceback lines; the escape codes must not split key from value."""
+    out = redact(coloured)
+    assert "Hunter2Secret" not in out and "abcdEFGH1234" not in out
+    assert "[REDACTED]" in out
+
+
+def test_clean_coloured_text_keeps_its_colours() -> None:
+    line = "\x1b[31mValueError\x1b[39m: password reset link expired"
+    assert redact(line) == line

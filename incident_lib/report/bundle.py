@@ -22,6 +22,7 @@ from typing import Any
 from ..errors import InvalidInput, RunError
 from ..evidence import check_mode
 from ..findings import Finding, collect_findings, write_findings
+from ..redact import redact
 from ..workspace import Workspace
 from .execute import NotebookResult, execute_notebook
 from .index import write_index
@@ -182,7 +183,7 @@ def run_bundle(
                     status="failed",
                     seconds=0.0,
                     output=run_dir / path.name,
-                    error=f"runner error: {type(exc).__name__}: {exc}",
+                    error=redact(f"runner error: {type(exc).__name__}: {exc}"),
                 )
             try:
                 html = renderer.render(
@@ -192,7 +193,10 @@ def run_bundle(
                 )
                 result = replace(result, html=html)
             except Exception as exc:
-                print(f"warning: could not render {path.stem} to HTML: {exc}", file=sys.stderr)
+                print(
+                    f"warning: could not render {path.stem} to HTML: {redact(str(exc))}",
+                    file=sys.stderr,
+                )
             results.append(result)
             if on_result is not None:
                 on_result(result)

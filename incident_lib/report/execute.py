@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from jupyter_core.utils import run_sync
 
-from ..redact import redact
+from ..redact import redact, redact_notebook
 
 if TYPE_CHECKING:
     from jupyter_client.manager import AsyncKernelManager
@@ -189,6 +189,7 @@ def execute_notebook(
     error = redact(error)  # an exception message may quote a DSN or a token
     if status in ("timeout", "kernel-died") or (status == "failed" and not _has_error_cell(output)):
         _mark_error(output, status, error)
+    _redact_output(output)  # at once: the rendering step may never come (Ctrl-C)
     _tidy_log(log)
     return NotebookResult(
         name=name, status=status, seconds=time.monotonic() - began, output=output, error=error
@@ -268,6 +269,15 @@ def _run_in_kernel(
     if timed_out.is_set():  # the interrupt shows up as KeyboardInterrupt or a dead kernel
         status, error = "timeout", f"stopped after the {timeout:g} s limit"
     return status, error
+
+
+def _redact_output(output: Path) -> None:
+    """Redact the executed notebook in place."""
+    import nbformat
+
+    if output.exists():
+        nb = nbformat.read(output, as_version=4)
+        nbformat.write(redact_notebook(nb), output)
 
 
 def _tidy_log(log: Path) -> None:

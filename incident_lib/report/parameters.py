@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._types import parse_time
 from ..errors import InvalidInput, InvalidParameter
 from ..redact import secret_reason
+from ..severity import IMPACTS
 
 __all__ = ["RESERVED", "coerce_value", "notebook_parameters", "plan_parameters"]
 
@@ -15,11 +17,65 @@ __all__ = ["RESERVED", "coerce_value", "notebook_parameters", "plan_parameters"]
 RESERVED = ("workspace", "mode", "run_dir")
 
 
-def _choices() -> dict[str, tuple[str, ...]]:
-    """Parameters shared by several notebooks whose values are a closed set."""
+_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def _positive(value: Any) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+def _percent(value: Any) -> str | None:
+    return None if 0 <= value <= 100 else "must be a percentage between 0 and 100"
+
+
+def _one_of(allowed: tuple[str, ...]) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value in allowed else f"use one of {', '.join(allowed)}"
+
+    return check
+
+
+def _time(value: Any) -> str | None:
+    if value == "":
+        return None
+    try:
+        parse_time(value, field="value")
+    except InvalidInput as exc:
+        return str(exc).removeprefix("value: ")
+    return None
+
+
+def _impacts(value: Any) -> str | None:
+    unknown = [i.strip() for i in str(value).split(",") if i.strip() and i.strip() not in IMPACTS]
+    return f"unknown impact {unknown}; use {', '.join(IMPACTS)}" if unknown else None
+
+
+def _levels(value: Any) -> str | None:
+    unknown = [v.strip() for v in str(value).split(",") if v.strip() not in _LEVELS]
+    return f"unknown level(s) {unknown}; use {', '.join(_LEVELS)}" if unknown else None
+
+
+def _directory(value: Any) -> str | None:
+    return None if value == "" or Path(value).is_dir() else "is not a folder"
+
+
+def _value_checks() -> dict[str, Callable[[Any], str | None]]:
+    """What a valid value is, for the parameters the notebooks share (checked up front)."""
     from ..sources import METRICS_SOURCES
 
-    return {"metrics_source": METRICS_SOURCES}
+    return {
+        "metrics_source": _one_of(METRICS_SOURCES),
+        "verify_at": _time,
+        "impact": _impacts,
+        "levels": _levels,
+        "repo": _directory,
+        "stability_minutes": _positive,
+        "lookback_hours": _positive,
+        "top": _positive,
+        "top_errors": _positive,
+        "success_rate": _percent,
+        "error_rate": _percent,
+    }
 
 
 def notebook_parameters(path: Path) -> dict[str, str]:
@@ -99,11 +155,7 @@ def plan_parameters(
             f"unknown parameter(s) {unknown}: the selected notebooks take "
             f"{sorted(known - set(RESERVED))}"
         )
-    for name, allowed in _choices().items():
-        if name in given and given[name] not in allowed:
-            raise InvalidParameter(
-                f"parameter {name!r} is {given[name]!r}: use one of {', '.join(allowed)}"
-            )
+    checks = _value_checks()
     plan: dict[str, dict[str, Any]] = {}
     for stem, params in declared.items():
         chosen = {k: v for k, v in base.items() if k in params}
@@ -113,6 +165,9 @@ def plan_parameters(
                     raise InvalidParameter(
                         f"parameter {name!r} of {stem} expects {params[name]}, got {value!r}"
                     )
+                problem = checks[name](value) if name in checks else None
+                if problem:
+                    raise InvalidParameter(f"parameter {name!r} is {value!r}: {problem}")
                 chosen[name] = value
         plan[stem] = chosen
     return plan

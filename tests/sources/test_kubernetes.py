@@ -1014,6 +1014,9 @@ def test_live_runbook_captures_and_reports_what_the_cluster_withheld(
     titles = [f.title for f in rb.findings.items]
     assert "kubernetes/logs incomplete" in titles
     assert TOKEN not in " ".join(f.summary for f in rb.findings.items)
+    # the fetch covers the baseline hour too, or nothing could be compared with it
+    since = {r.query["sinceTime"] for r in kube.requests if r.path.endswith("/log")}
+    assert since == {"2026-11-03T13:00:00Z"}
 
 
 def test_fetch_of_an_unknown_name_is_unavailable(incident):
