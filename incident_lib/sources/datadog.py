@@ -67,7 +67,6 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import SourceUnavailable
 from ..schema import empty_frame
 from . import _datadog_frames as frames
 from ._datadog_frames import rollup_interval
@@ -82,7 +81,7 @@ from ._datadog_http import (
     prepare_configuration,
 )
 from ._datadog_requests import events_request, iso, logs_request, timeseries_request
-from ._progress import progress_bar
+from ._shared import check_fetch_name, progress_bar
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -528,10 +527,7 @@ def fetch(name: str, incident: Incident, window: Window, *, progress: bool = Fal
     SourceUnavailable
         Not configured, unreachable or refused, or ``name`` is not served here.
     """
-    if name not in FETCH_NAMES:
-        raise SourceUnavailable(
-            SOURCE, f"no live fetch named {name!r}; known: {', '.join(FETCH_NAMES)}"
-        )
+    check_fetch_name(SOURCE, name, FETCH_NAMES)
     with DatadogSource.from_environment(
         service=incident.service, namespace=incident.namespace
     ) as source:

@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput, SourceUnavailable
 from ..schema import conform, empty_frame
-from ._progress import progress_bar
+from ._shared import check_fetch_name, progress_bar
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -1020,9 +1020,7 @@ def _apps(source: KubernetesSource) -> Any:
 
 
 # -- live_fetch entry point ----------------------------------------------------------------
-def fetch(
-    name: str, incident: Incident, window: Window, *, progress: bool = True
-) -> pd.DataFrame:
+def fetch(name: str, incident: Incident, window: Window, *, progress: bool = True) -> pd.DataFrame:
     """Fetch ``name`` (one of :data:`FETCH_NAMES`) for ``incident`` from the live cluster.
 
     The source is built from the environment (:meth:`KubernetesSource.from_environment`).
@@ -1035,10 +1033,7 @@ def fetch(
     SourceUnavailable
         Not configured, unreachable or refused, or ``name`` is not served here.
     """
-    if name not in FETCH_NAMES:
-        raise SourceUnavailable(
-            SOURCE, f"no live fetch named {name!r}; known: {', '.join(FETCH_NAMES)}"
-        )
+    check_fetch_name(SOURCE, name, FETCH_NAMES)
     with KubernetesSource.from_environment(
         namespace=incident.namespace,
         selector=incident.label_selector,

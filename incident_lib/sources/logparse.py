@@ -159,17 +159,37 @@ _FRAC = r"(?:[.,](?P<{0}f>\d{{1,9}}))?"
 _STAMPS = "|".join(
     f"(?P<{name}>{body.format(name[0])})"
     for name, body in (
-        ("iso", r"(?P<{0}Y>\d{{4}})[-/](?P<{0}M>\d\d)[-/](?P<{0}D>\d\d)[T ]" + _HMS + _FRAC
-         + r"(?:\s?(?P<{0}z>Z|UTC|GMT|[+-]\d\d:?\d\d))?(?![\d:])"),
-        ("acc", r"(?P<{0}D>\d\d)/(?P<{0}M>" + _MON + r")/(?P<{0}Y>\d{{4}}):" + _HMS
-         + r"(?:\s(?P<{0}z>[+-]\d{{4}}))?"),
-        ("ctime", r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?P<{0}M>" + _MON + r") +(?P<{0}D>\d\d?) "
-         + _HMS + _FRAC + r" (?P<{0}Y>\d{{4}})"),
-        ("hdfs", r"(?P<{0}Y>\d\d)(?P<{0}M>\d\d)(?P<{0}D>\d\d) (?P<{0}h>\d\d)(?P<{0}m>\d\d)"
-         r"(?P<{0}s>\d\d)(?!\S)"),
+        (
+            "iso",
+            r"(?P<{0}Y>\d{{4}})[-/](?P<{0}M>\d\d)[-/](?P<{0}D>\d\d)[T ]"
+            + _HMS
+            + _FRAC
+            + r"(?:\s?(?P<{0}z>Z|UTC|GMT|[+-]\d\d:?\d\d))?(?![\d:])",
+        ),
+        (
+            "acc",
+            r"(?P<{0}D>\d\d)/(?P<{0}M>"
+            + _MON
+            + r")/(?P<{0}Y>\d{{4}}):"
+            + _HMS
+            + r"(?:\s(?P<{0}z>[+-]\d{{4}}))?",
+        ),
+        (
+            "ctime",
+            r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?P<{0}M>"
+            + _MON
+            + r") +(?P<{0}D>\d\d?) "
+            + _HMS
+            + _FRAC
+            + r" (?P<{0}Y>\d{{4}})",
+        ),
+        (
+            "hdfs",
+            r"(?P<{0}Y>\d\d)(?P<{0}M>\d\d)(?P<{0}D>\d\d) (?P<{0}h>\d\d)(?P<{0}m>\d\d)"
+            r"(?P<{0}s>\d\d)(?!\S)",
+        ),
         ("spark", r"(?P<{0}Y>\d\d)/(?P<{0}M>\d\d)/(?P<{0}D>\d\d) " + _HMS + _FRAC + r"(?!\d)"),
-        ("glog", r"(?P<{0}L>[IWEF])(?P<{0}M>\d\d)(?P<{0}D>\d\d) " + _HMS + _FRAC
-         + r" +\d+ "),
+        ("glog", r"(?P<{0}L>[IWEF])(?P<{0}M>\d\d)(?P<{0}D>\d\d) " + _HMS + _FRAC + r" +\d+ "),
         ("year_less", r"(?P<{0}M>" + _MON + r") +(?P<{0}D>\d\d?) " + _HMS + _FRAC + r"(?!\d)"),
     )
 )
@@ -225,8 +245,9 @@ _CONTINUATION = re.compile(
 
 #: the fields (year, month, day, hour, minute, second, fraction, zone) of each kind of stamp
 _FIELDS = {
-    kind: tuple(f"{kind[0]}{field}" if f"(?P<{kind[0]}{field}>" in _STAMPS else None
-                for field in "YMDhmsfz")
+    kind: tuple(
+        f"{kind[0]}{field}" if f"(?P<{kind[0]}{field}>" in _STAMPS else None for field in "YMDhmsfz"
+    )
     for kind in ("iso", "acc", "ctime", "hdfs", "spark", "glog", "year_less")
 }
 
@@ -402,8 +423,10 @@ def _head(
     if level is None and (lv := _LEVEL.match(rest)):
         word = lv["b"] or lv["a"] or lv["w"]
         bare = lv["w"] is not None
-        if not bare or word.isupper() or (
-            not strict and not lv["pre"] and lv["after"] in (":", "\t")
+        if (
+            not bare
+            or word.isupper()
+            or (not strict and not lv["pre"] and lv["after"] in (":", "\t"))
         ):
             level = _LEVELS[word.lower()]
             rest = lv["pre"] + rest[lv.end() :]

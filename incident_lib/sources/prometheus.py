@@ -51,6 +51,7 @@ from .._types import Window, format_duration, parse_time
 from ..errors import InvalidInput, SourceUnavailable
 from ..redact import redact
 from ..schema import conform, empty_frame
+from ._shared import check_fetch_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -556,10 +557,7 @@ def fetch(name: str, incident: Incident, window: Window, *, progress: bool = Fal
         Not configured, unreachable or refused, or ``name`` is not served here.
     """
     del progress
-    if name not in FETCH_NAMES:
-        raise SourceUnavailable(
-            SOURCE, f"no live fetch named {name!r}; known: {', '.join(FETCH_NAMES)}"
-        )
+    check_fetch_name(SOURCE, name, FETCH_NAMES)
     with PrometheusSource.from_environment() as source:
         if name == "metrics":
             return source.query_range(default_queries(incident.service, incident.namespace), window)

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from loopback import LoopbackServer
 
@@ -260,21 +259,15 @@ class FakeDatadogServer(LoopbackServer):
         """Never answer requests whose path matches ``path`` (until :meth:`close`)."""
         self._faults.append(_Fault(re.compile(path), None, {}, (), None))
 
-    def paths(self, contains: str = "") -> list[Recorded]:
-        """Recorded requests whose path contains ``contains``."""
-        return [r for r in self.requests if contains in r.path]
-
     # -- serving -----------------------------------------------------------------------
     def handle(self, handler: _Handler) -> None:
-        url = urlsplit(handler.path)
-        query = dict(parse_qsl(url.query, keep_blank_values=True))
-        headers = {k.lower(): v for k, v in handler.headers.items()}
+        path, query, headers = self.request_parts(handler)
         length = int(headers.get("content-length") or 0)
         raw = handler.rfile.read(length) if length else b""
         body = json.loads(raw) if raw else None
         with self._lock:
-            self.requests.append(Recorded(handler.command, url.path, query, headers, body))
-            fault = next((f for f in self._faults if f.pattern.search(url.path)), None)
+            self.requests.append(Recorded(handler.command, path, query, headers, body))
+            fault = next((f for f in self._faults if f.pattern.search(path)), None)
             if fault is not None and fault.times is not None:
                 fault.times -= 1
                 if fault.times <= 0:
@@ -295,7 +288,7 @@ class FakeDatadogServer(LoopbackServer):
         ):
             handler.send_json(403, _error_body("Forbidden"))
             return
-        route = (handler.command, url.path)
+        route = (handler.command, path)
         if route == ("POST", "/api/v2/query/timeseries"):
             handler.send_json(200, self._timeseries(body))
         elif route == ("POST", "/api/v2/logs/events/search"):

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from loopback import LoopbackServer
 
@@ -147,26 +146,20 @@ class FakeKubeServer(LoopbackServer):
         """Never answer requests whose path matches ``path`` (until :meth:`close`)."""
         self._faults.append(_Fault(re.compile(path), None, None))
 
-    def paths(self, contains: str = "") -> list[Recorded]:
-        """Recorded requests whose path contains ``contains``."""
-        return [r for r in self.requests if contains in r.path]
-
     # -- serving -----------------------------------------------------------------
     def handle(self, handler: _Handler) -> None:
-        url = urlsplit(handler.path)
-        query = dict(parse_qsl(url.query, keep_blank_values=True))
-        headers = {k.lower(): v for k, v in handler.headers.items()}
+        path, query, headers = self.request_parts(handler)
         with self._lock:
-            self.requests.append(Recorded(handler.command, url.path, query, headers))
+            self.requests.append(Recorded(handler.command, path, query, headers))
         route, match = next(
-            ((name, m) for name, rx in _ROUTES if (m := rx.match(url.path))), (None, None)
+            ((name, m) for name, rx in _ROUTES if (m := rx.match(path))), (None, None)
         )
         for fault in self._faults:
-            if fault.pattern.search(url.path):
+            if fault.pattern.search(path):
                 if fault.status is None:
                     self._closing.wait(30)
                     return
-                handler.send_json(fault.status, self._status(fault, route, match, url.path))
+                handler.send_json(fault.status, self._status(fault, route, match, path))
                 return
         if route is None or match is None:
             handler.send_json(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Self
+from typing import Any, Self
+from urllib.parse import parse_qsl, urlsplit
 
 __all__ = ["LoopbackServer"]
 
@@ -48,6 +49,19 @@ class LoopbackServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def paths(self, contains: str = "") -> list[Any]:
+        """Recorded requests (the subclass's ``requests``) whose path contains ``contains``."""
+        return [r for r in self.requests if contains in r.path]  # type: ignore[attr-defined]
+
+    @staticmethod
+    def request_parts(
+        handler: BaseHTTPRequestHandler,
+    ) -> tuple[str, dict[str, str], dict[str, str]]:
+        """The path, the query parameters and the headers (lower-case names) of a request."""
+        url = urlsplit(handler.path)
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        return url.path, query, {k.lower(): v for k, v in handler.headers.items()}
 
     @property
     def url(self) -> str:

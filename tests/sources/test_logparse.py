@@ -71,8 +71,15 @@ def test_json_level_keys_and_values(fields, level):
 
 @pytest.mark.parametrize(
     ("value", "level"),
-    [(10, "debug"), (20, "debug"), (30, "info"), (40, "warning"), (50, "error"),
-     (60, "critical"), ("50", "error")],
+    [
+        (10, "debug"),
+        (20, "debug"),
+        (30, "info"),
+        (40, "warning"),
+        (50, "error"),
+        (60, "critical"),
+        ("50", "error"),
+    ],
 )
 def test_pino_numeric_levels(value, level):
     assert one(json.dumps({"level": value, "msg": "x"})).level == level
@@ -111,17 +118,28 @@ def test_json_without_a_message_key_keeps_the_object():
 @pytest.mark.parametrize(
     ("error", "message"),
     [
-        ({"error": "dial tcp 10.0.0.1:5432: i/o timeout"},
-         "db call failed | dial tcp 10.0.0.1:5432: i/o timeout"),
+        (
+            {"error": "dial tcp 10.0.0.1:5432: i/o timeout"},
+            "db call failed | dial tcp 10.0.0.1:5432: i/o timeout",
+        ),
         ({"err": "boom\ngoroutine 7 [running]:"}, "db call failed | boom"),
-        ({"exc_info": 'Traceback (most recent call last):\n  File "a.py", line 1, in f\n'
-                      "    g()\nKeyError: 'user'"}, "db call failed | KeyError: 'user'"),
-        ({"stack_trace": "java.net.SocketTimeoutException: Read timed out\n\tat x.Y(Y.java:1)"},
-         "db call failed | java.net.SocketTimeoutException: Read timed out"),
+        (
+            {
+                "exc_info": 'Traceback (most recent call last):\n  File "a.py", line 1, in f\n'
+                "    g()\nKeyError: 'user'"
+            },
+            "db call failed | KeyError: 'user'",
+        ),
+        (
+            {"stack_trace": "java.net.SocketTimeoutException: Read timed out\n\tat x.Y(Y.java:1)"},
+            "db call failed | java.net.SocketTimeoutException: Read timed out",
+        ),
         ({"exception": "ValueError: bad"}, "db call failed | ValueError: bad"),
         ({"stack": "Error: nope\n    at f (a.js:1:1)"}, "db call failed | Error: nope"),
-        ({"error": {"type": "TimeoutError", "message": "pool exhausted"}},
-         "db call failed | TimeoutError: pool exhausted"),
+        (
+            {"error": {"type": "TimeoutError", "message": "pool exhausted"}},
+            "db call failed | TimeoutError: pool exhausted",
+        ),
         ({"error": "db call failed"}, "db call failed"),  # already in the message
         ({"error": ""}, "db call failed"),
     ],
@@ -134,8 +152,11 @@ def test_json_error_keys_are_appended(error, message):
 
 
 def test_logfmt_lines():
-    row = one('time="2026-11-03T14:02:11Z" level=error msg="failed to sync" '
-              'err="dial tcp: i/o timeout" component=informer', kubelet=False)
+    row = one(
+        'time="2026-11-03T14:02:11Z" level=error msg="failed to sync" '
+        'err="dial tcp: i/o timeout" component=informer',
+        kubelet=False,
+    )
     assert (row.time, row.level) == (ts("2026-11-03T14:02:11Z"), "error")
     assert row.message == "failed to sync | dial tcp: i/o timeout"
     row = one("level=warn ts=2026-11-03T14:02:11.5Z caller=main.go:42 msg=retrying")
@@ -152,55 +173,135 @@ def test_logfmt_lines():
     [
         # Python logging: the default format, and with asctime
         ("ERROR:root:payment failed", None, "error", "root:payment failed"),
-        ("WARNING:urllib3.connectionpool:Retrying", None, "warning",
-         "urllib3.connectionpool:Retrying"),
-        ("2026-11-03 14:02:11,120 ERROR [worker-3] app.db: too many clients",
-         "2026-11-03T14:02:11.120Z", "error", "[worker-3] app.db: too many clients"),
+        (
+            "WARNING:urllib3.connectionpool:Retrying",
+            None,
+            "warning",
+            "urllib3.connectionpool:Retrying",
+        ),
+        (
+            "2026-11-03 14:02:11,120 ERROR [worker-3] app.db: too many clients",
+            "2026-11-03T14:02:11.120Z",
+            "error",
+            "[worker-3] app.db: too many clients",
+        ),
         # Spring Boot / logback, log4j
-        ("2026-11-03 14:02:11.123 ERROR 1 --- [main] c.e.App : Application run failed",
-         "2026-11-03T14:02:11.123Z", "error", "1 --- [main] c.e.App : Application run failed"),
-        ("2026-11-03T14:02:11.123Z  WARN 1 --- [app] [exec-1] c.e.Pool : slow",
-         "2026-11-03T14:02:11.123Z", "warning", "1 --- [app] [exec-1] c.e.Pool : slow"),
-        ("2026-11-03 14:02:11 [main] INFO c.e.App - started", "2026-11-03T14:02:11Z", "info",
-         "[main] c.e.App - started"),
+        (
+            "2026-11-03 14:02:11.123 ERROR 1 --- [main] c.e.App : Application run failed",
+            "2026-11-03T14:02:11.123Z",
+            "error",
+            "1 --- [main] c.e.App : Application run failed",
+        ),
+        (
+            "2026-11-03T14:02:11.123Z  WARN 1 --- [app] [exec-1] c.e.Pool : slow",
+            "2026-11-03T14:02:11.123Z",
+            "warning",
+            "1 --- [app] [exec-1] c.e.Pool : slow",
+        ),
+        (
+            "2026-11-03 14:02:11 [main] INFO c.e.App - started",
+            "2026-11-03T14:02:11Z",
+            "info",
+            "[main] c.e.App - started",
+        ),
         # glog / klog (no year in the line: this year, or the kubelet's)
-        ("E1103 14:02:11.123456       1 reflector.go:138] failed to watch", None, "error",
-         "reflector.go:138] failed to watch"),
+        (
+            "E1103 14:02:11.123456       1 reflector.go:138] failed to watch",
+            None,
+            "error",
+            "reflector.go:138] failed to watch",
+        ),
         ("W1103 14:02:11.000001    42 main.go:9] slow", None, "warning", "main.go:9] slow"),
         # nginx and Apache error logs
-        ("2026/11/03 14:02:11 [error] 12#12: *1 connect() failed (111: Connection refused)",
-         "2026-11-03T14:02:11Z", "error", "12#12: *1 connect() failed (111: Connection refused)"),
-        ("[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok", "2005-12-04T04:47:44Z",
-         "info", "workerEnv.init() ok"),
-        ("[Wed Nov 03 14:02:11.123456 2026] [proxy:warn] [pid 7] AH01144: No protocol handler",
-         "2026-11-03T14:02:11.123456Z", "warning", "[pid 7] AH01144: No protocol handler"),
+        (
+            "2026/11/03 14:02:11 [error] 12#12: *1 connect() failed (111: Connection refused)",
+            "2026-11-03T14:02:11Z",
+            "error",
+            "12#12: *1 connect() failed (111: Connection refused)",
+        ),
+        (
+            "[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok",
+            "2005-12-04T04:47:44Z",
+            "info",
+            "workerEnv.init() ok",
+        ),
+        (
+            "[Wed Nov 03 14:02:11.123456 2026] [proxy:warn] [pid 7] AH01144: No protocol handler",
+            "2026-11-03T14:02:11.123456Z",
+            "warning",
+            "[pid 7] AH01144: No protocol handler",
+        ),
         # access logs: no level word, the status decides
-        ('10.0.0.1 - - [03/Nov/2026:15:02:11 +0100] "GET /v1/x HTTP/1.1" 503 12 "-" "curl"',
-         "2026-11-03T14:02:11Z", "error", '10.0.0.1 - - "GET /v1/x HTTP/1.1" 503 12 "-" "curl"'),
-        ('[2026-11-03T14:02:11.500Z] "POST /api HTTP/1.1" 404 - via_upstream',
-         "2026-11-03T14:02:11.5Z", "warning", '"POST /api HTTP/1.1" 404 - via_upstream'),
-        ('10.0.0.1 - - [03/Nov/2026:14:02:11 +0000] "GET / HTTP/1.1" 200 5', "2026-11-03T14:02:11Z",
-         "info", '10.0.0.1 - - "GET / HTTP/1.1" 200 5'),
+        (
+            '10.0.0.1 - - [03/Nov/2026:15:02:11 +0100] "GET /v1/x HTTP/1.1" 503 12 "-" "curl"',
+            "2026-11-03T14:02:11Z",
+            "error",
+            '10.0.0.1 - - "GET /v1/x HTTP/1.1" 503 12 "-" "curl"',
+        ),
+        (
+            '[2026-11-03T14:02:11.500Z] "POST /api HTTP/1.1" 404 - via_upstream',
+            "2026-11-03T14:02:11.5Z",
+            "warning",
+            '"POST /api HTTP/1.1" 404 - via_upstream',
+        ),
+        (
+            '10.0.0.1 - - [03/Nov/2026:14:02:11 +0000] "GET / HTTP/1.1" 200 5',
+            "2026-11-03T14:02:11Z",
+            "info",
+            '10.0.0.1 - - "GET / HTTP/1.1" 200 5',
+        ),
         # gunicorn, Zookeeper, JVM unified logging, istio-agent
-        ("[2026-11-03 14:02:11 +0000] [7] [CRITICAL] WORKER TIMEOUT (pid:12)",
-         "2026-11-03T14:02:11Z", "critical", "[7] WORKER TIMEOUT (pid:12)"),
-        ("2015-07-29 17:41:44,747 - WARN  [SendWorker:188978561024:QuorumCnxManager@688] - "
-         "Send worker leaving thread", "2015-07-29T17:41:44.747Z", "warning",
-         "[SendWorker:188978561024:QuorumCnxManager@688] - Send worker leaving thread"),
-        ("[2026-11-03T14:02:11.123+0000][info][gc] GC(3) Pause Young 12M->3M(64M) 1.2ms",
-         "2026-11-03T14:02:11.123Z", "info", "[gc] GC(3) Pause Young 12M->3M(64M) 1.2ms"),
-        ("2026-11-03T14:02:11.123456Z\twarn\tsds\tcertificate expires soon",
-         "2026-11-03T14:02:11.123456Z", "warning", "sds\tcertificate expires soon"),
+        (
+            "[2026-11-03 14:02:11 +0000] [7] [CRITICAL] WORKER TIMEOUT (pid:12)",
+            "2026-11-03T14:02:11Z",
+            "critical",
+            "[7] WORKER TIMEOUT (pid:12)",
+        ),
+        (
+            "2015-07-29 17:41:44,747 - WARN  [SendWorker:188978561024:QuorumCnxManager@688] - "
+            "Send worker leaving thread",
+            "2015-07-29T17:41:44.747Z",
+            "warning",
+            "[SendWorker:188978561024:QuorumCnxManager@688] - Send worker leaving thread",
+        ),
+        (
+            "[2026-11-03T14:02:11.123+0000][info][gc] GC(3) Pause Young 12M->3M(64M) 1.2ms",
+            "2026-11-03T14:02:11.123Z",
+            "info",
+            "[gc] GC(3) Pause Young 12M->3M(64M) 1.2ms",
+        ),
+        (
+            "2026-11-03T14:02:11.123456Z\twarn\tsds\tcertificate expires soon",
+            "2026-11-03T14:02:11.123456Z",
+            "warning",
+            "sds\tcertificate expires soon",
+        ),
         # HDFS, Spark, OpenStack (a file name before the time), syslog
-        ("081109 203615 148 INFO dfs.DataNode: Receiving block", "2008-11-09T20:36:15Z", "info",
-         "148 dfs.DataNode: Receiving block"),
-        ("17/06/09 20:10:40 ERROR executor.Executor: Exception in task 0.0",
-         "2017-06-09T20:10:40Z", "error", "executor.Executor: Exception in task 0.0"),
-        ("nova-api.log.1 2017-05-16 00:00:00.008 25746 INFO nova.wsgi [req-1] GET /v2",
-         "2017-05-16T00:00:00.008Z", "info", "nova-api.log.1 25746 nova.wsgi [req-1] GET /v2"),
+        (
+            "081109 203615 148 INFO dfs.DataNode: Receiving block",
+            "2008-11-09T20:36:15Z",
+            "info",
+            "148 dfs.DataNode: Receiving block",
+        ),
+        (
+            "17/06/09 20:10:40 ERROR executor.Executor: Exception in task 0.0",
+            "2017-06-09T20:10:40Z",
+            "error",
+            "executor.Executor: Exception in task 0.0",
+        ),
+        (
+            "nova-api.log.1 2017-05-16 00:00:00.008 25746 INFO nova.wsgi [req-1] GET /v2",
+            "2017-05-16T00:00:00.008Z",
+            "info",
+            "nova-api.log.1 25746 nova.wsgi [req-1] GET /v2",
+        ),
         # bare lines: no time, no level
-        ("Picked up JAVA_TOOL_OPTIONS: -XX:+UseG1GC", None, None,
-         "Picked up JAVA_TOOL_OPTIONS: -XX:+UseG1GC"),
+        (
+            "Picked up JAVA_TOOL_OPTIONS: -XX:+UseG1GC",
+            None,
+            None,
+            "Picked up JAVA_TOOL_OPTIONS: -XX:+UseG1GC",
+        ),
         ("Error connecting to the database", None, None, "Error connecting to the database"),
         ("warning: the cache is cold", None, "warning", "the cache is cold"),
         ("<warn> disk 91% full", None, "warning", "disk 91% full"),
@@ -232,7 +333,9 @@ def test_glog_year_comes_from_the_time_seen_before():
     assert frame.time[1] == ts("2025-12-31T23:59:59.000001Z")
     row = parse(f"2025-12-31T23:59:59Z {glog}\n", timestamps=True).frame.iloc[0]
     assert (row.time, row.level, row.message) == (
-        ts("2025-12-31T23:59:59Z"), "info", "main.go:1] tick"
+        ts("2025-12-31T23:59:59Z"),
+        "info",
+        "main.go:1] tick",
     )
 
 
@@ -248,8 +351,7 @@ def test_kubelet_prefix_is_the_time_and_is_stripped():
     frame = parse(text, timestamps=True).frame
     assert frame.time.tolist() == [ts(T)] * 3  # nanoseconds kept; the line's own time ignored
     assert frame.level.tolist() == ["info", "error", "info"]
-    assert frame.message.tolist() == ["hello", "[worker-3] app.db: too many clients",
-                                      "plain line"]
+    assert frame.message.tolist() == ["hello", "[worker-3] app.db: too many clients", "plain line"]
     assert frame.raw[0] == '{"level":"info","msg":"hello","ts":"2020-01-01T00:00:00Z"}'
     assert frame.raw[1].startswith("2026-11-03 14:02:10,120 ERROR")
 
@@ -265,7 +367,9 @@ def test_kubelet_prefix_variants_and_lines_without_one():
     result = parse(text, timestamps=True)
     assert result.frame.message.tolist() == ["one", "two", "three has no prefix", "five"]
     assert result.frame.time.tolist() == [
-        ts("2026-11-03T14:02:11Z"), ts("2026-11-03T14:02:12.5Z"), ts("2026-11-03T14:02:13Z"),
+        ts("2026-11-03T14:02:11Z"),
+        ts("2026-11-03T14:02:12.5Z"),
+        ts("2026-11-03T14:02:13Z"),
         ts("2026-11-03T14:02:15.000000001Z"),
     ]
     assert result.frame.raw[2] == "2026-11-03 14:02:13,000 INFO three has no prefix"
@@ -331,23 +435,30 @@ def test_a_bare_traceback_is_an_event_of_its_own():
     )
     frame = parse(text, timestamps=True).frame
     assert frame.level.tolist() == ["info", "error", "error"]
-    assert frame.message.tolist() == ["[main] app: request done", "ValueError: bad batch 7",
-                                      "KeyError: 'id'"]
+    assert frame.message.tolist() == [
+        "[main] app: request done",
+        "ValueError: bad batch 7",
+        "KeyError: 'id'",
+    ]
     assert frame.raw[1].split("\n")[0] == "Traceback (most recent call last):"
     assert frame.raw[1].count("\n") == 3
 
 
 def test_python_default_logging_with_exception():
-    text = prefixed(*[
-        "ERROR:root:job failed",
-        "Traceback (most recent call last):",
-        '  File "job.py", line 3, in <module>',
-        "ZeroDivisionError: division by zero",
-        "INFO:root:next job",
-    ])
+    text = prefixed(
+        *[
+            "ERROR:root:job failed",
+            "Traceback (most recent call last):",
+            '  File "job.py", line 3, in <module>',
+            "ZeroDivisionError: division by zero",
+            "INFO:root:next job",
+        ]
+    )
     frame = parse(text, timestamps=True).frame
-    assert frame.message.tolist() == ["root:job failed | ZeroDivisionError: division by zero",
-                                      "root:next job"]
+    assert frame.message.tolist() == [
+        "root:job failed | ZeroDivisionError: division by zero",
+        "root:next job",
+    ]
 
 
 JAVA = [
@@ -378,14 +489,16 @@ def test_java_stack_trace_with_caused_by(kubelet):
 
 
 def test_uncaught_java_exception_is_an_error_event():
-    text = prefixed(*[
-        '{"level":"INFO","message":"started"}',
-        'Exception in thread "payment-retry-3" java.lang.IllegalStateException: pool closed',
-        "\tat com.example.Retry.run(Retry.java:41)",
-        "Caused by: java.io.IOException: broken pipe",
-        "\t... 3 more",
-        '{"level":"INFO","message":"next"}',
-    ])
+    text = prefixed(
+        *[
+            '{"level":"INFO","message":"started"}',
+            'Exception in thread "payment-retry-3" java.lang.IllegalStateException: pool closed',
+            "\tat com.example.Retry.run(Retry.java:41)",
+            "Caused by: java.io.IOException: broken pipe",
+            "\t... 3 more",
+            '{"level":"INFO","message":"next"}',
+        ]
+    )
     frame = parse(text, timestamps=True).frame
     assert frame.level.tolist() == ["info", "error", "info"]
     assert frame.message[1].startswith('Exception in thread "payment-retry-3"')
@@ -416,13 +529,15 @@ def test_go_panic_folds_its_goroutine_dump():
 
 
 def test_indented_lines_fold_into_any_event():
-    text = "\n".join([
-        "2026-11-03 14:02:11 INFO config:",
-        "    pool_size: 20",
-        "    timeout: 30s",
-        "",
-        "2026-11-03 14:02:12 INFO ready",
-    ])
+    text = "\n".join(
+        [
+            "2026-11-03 14:02:11 INFO config:",
+            "    pool_size: 20",
+            "    timeout: 30s",
+            "",
+            "2026-11-03 14:02:12 INFO ready",
+        ]
+    )
     frame = parse(text).frame
     assert frame.raw.tolist() == [
         "2026-11-03 14:02:11 INFO config:\n    pool_size: 20\n    timeout: 30s",
@@ -433,25 +548,39 @@ def test_indented_lines_fold_into_any_event():
 
 
 def test_traceback_after_a_json_line_is_its_own_event():
-    text = prefixed('{"level":"error","msg":"request failed"}',
-                    "Traceback (most recent call last):", '  File "a.py", line 1, in f',
-                    "OSError: disk full")
+    text = prefixed(
+        '{"level":"error","msg":"request failed"}',
+        "Traceback (most recent call last):",
+        '  File "a.py", line 1, in f',
+        "OSError: disk full",
+    )
     frame = parse(text, timestamps=True).frame
     assert frame.message.tolist() == ["request failed", "OSError: disk full"]
 
 
 def test_traceback_after_an_info_line_is_not_folded():
-    text = "\n".join(["2026-11-03 14:02:11 INFO [main] app: request done",
-                      "Traceback (most recent call last):", '  File "a.py", line 1, in f',
-                      "OSError: disk full"])
+    text = "\n".join(
+        [
+            "2026-11-03 14:02:11 INFO [main] app: request done",
+            "Traceback (most recent call last):",
+            '  File "a.py", line 1, in f',
+            "OSError: disk full",
+        ]
+    )
     frame = parse(text).frame
     assert frame.level.tolist() == ["info", "error"]
     assert frame.message[1] == "OSError: disk full"
 
 
 def test_a_line_starting_with_a_timestamp_ends_a_traceback():
-    text = "\n".join(["Traceback (most recent call last):", '  File "a.py", line 1, in f',
-                      "OSError: disk full", "2026-11-03 14:02:12 no level here"])
+    text = "\n".join(
+        [
+            "Traceback (most recent call last):",
+            '  File "a.py", line 1, in f',
+            "OSError: disk full",
+            "2026-11-03 14:02:12 no level here",
+        ]
+    )
     frame = parse(text).frame
     assert frame.message.tolist() == ["OSError: disk full", "no level here"]
     assert frame.time.tolist() == [ts("2026-11-03T14:02:12Z")] * 2  # see the time rule
@@ -461,18 +590,22 @@ def test_a_line_starting_with_a_timestamp_ends_a_traceback():
 
 
 def test_events_without_time_inherit_the_previous_time():
-    text = "\n".join([
-        "starting up",  # before any time: takes the first time seen after it
-        "2026-11-03 14:02:11 INFO one",
-        "no time here",
-        '{"msg": "json without time"}',
-        "2026-11-03 14:02:15 INFO two",
-        "again no time",
-    ])
+    text = "\n".join(
+        [
+            "starting up",  # before any time: takes the first time seen after it
+            "2026-11-03 14:02:11 INFO one",
+            "no time here",
+            '{"msg": "json without time"}',
+            "2026-11-03 14:02:15 INFO two",
+            "again no time",
+        ]
+    )
     result = parse(text)
     assert result.dropped == 0
-    assert result.frame.time.tolist() == [ts("2026-11-03T14:02:11Z")] * 4 + [
-        ts("2026-11-03T14:02:15Z")] * 2
+    assert (
+        result.frame.time.tolist()
+        == [ts("2026-11-03T14:02:11Z")] * 4 + [ts("2026-11-03T14:02:15Z")] * 2
+    )
 
 
 def test_an_impossible_time_counts_as_none():
@@ -548,9 +681,12 @@ def test_importing_the_module_does_not_import_pandas():
 
 def test_speed():
     """100k mixed lines (JSON, plain, tracebacks) well under a few seconds."""
-    block = prefixed('{"level":"info","msg":"GET /v1/orders 200 took 12ms"}',
-                     "2026-11-03 14:02:11,120 WARNING [w-1] api.db: slow query took 2129ms",
-                     *PY_TRACE[:5], *JAVA[:4])
+    block = prefixed(
+        '{"level":"info","msg":"GET /v1/orders 200 took 12ms"}',
+        "2026-11-03 14:02:11,120 WARNING [w-1] api.db: slow query took 2129ms",
+        *PY_TRACE[:5],
+        *JAVA[:4],
+    )
     text = block * (100_000 // block.count("\n"))
     start = time.perf_counter()
     result = parse_pod_log(text, pod="p", container="c")
@@ -587,8 +723,14 @@ def test_demo_logs_round_trip(demo_root, scenario):
         assert all(w in g for w, g in zip(want.message, got.message, strict=True))
 
 
-_LOGHUB_LEVELS = {"notice": "info", "info": "info", "warn": "warning", "warning": "warning",
-                  "error": "error", "fatal": "critical"}
+_LOGHUB_LEVELS = {
+    "notice": "info",
+    "info": "info",
+    "warn": "warning",
+    "warning": "warning",
+    "error": "error",
+    "fatal": "critical",
+}
 
 
 @pytest.mark.skipif(not LOGHUB.is_dir(), reason=f"needs the shared Loghub data at {LOGHUB}")

@@ -1,10 +1,19 @@
-"""A progress bar for fetches with many parts, or nothing when it is off or tqdm is missing."""
+"""What every live source shares: the check of a fetch name, and a progress bar."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["progress_bar"]
+from ..errors import SourceUnavailable
+
+__all__ = ["check_fetch_name", "progress_bar"]
+
+
+def check_fetch_name(source: str, name: str, known: Sequence[str]) -> None:
+    """Raise :class:`SourceUnavailable` when ``source`` cannot fetch ``name``."""
+    if name not in known:
+        raise SourceUnavailable(source, f"no live fetch named {name!r}; known: {', '.join(known)}")
 
 
 class _NoBar:
