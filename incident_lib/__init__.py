@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from .core.errors import (
     EvidenceError,
     EvidenceIntegrityError,
     EvidenceNotFound,
@@ -26,28 +26,39 @@ from .errors import (
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
-    "Window": "._types",
-    "parse_time": "._types",
-    "format_duration": "._types",
-    "Incident": ".incident",
-    "Roles": ".incident",
-    "Times": ".incident",
-    "SeverityAssessment": ".severity",
-    "assess_severity": ".severity",
-    "missing_roles": ".severity",
-    "Workspace": ".workspace",
-    "open_workspace": ".workspace",
-    "create_workspace": ".workspace",
-    "EvidenceStore": ".evidence",
-    "Finding": ".findings",
+    "Window": ".core.time",
+    "parse_time": ".core.time",
+    "format_duration": ".core.time",
+    "Incident": ".core.incident",
+    "Roles": ".core.incident",
+    "Times": ".core.incident",
+    "SeverityAssessment": ".core.severity",
+    "assess_severity": ".core.severity",
+    "missing_roles": ".core.severity",
+    "Workspace": ".infra.workspace",
+    "open_workspace": ".infra.workspace",
+    "create_workspace": ".infra.workspace",
+    "EvidenceStore": ".infra.evidence",
+    "Finding": ".core.findings",
     "Runbook": ".runbook",
     "start_runbook": ".runbook",
-    "redact": ".redact",
+    "redact": ".infra.redact",
     "run_bundle": ".report.bundle",
-    "Triage": ".triage",
-    "triage": ".triage",
+    "Triage": ".analysis.triage",
+    "triage": ".analysis.triage",
 }
-_SUBMODULES = ("analysis", "charts", "demo", "report", "schema", "sources")
+#: submodules reached as attributes (``il.charts``); ``schema`` lives in the core layer
+_SUBMODULES: dict[str, str] = {
+    "analysis": ".analysis",
+    "charts": ".charts",
+    "core": ".core",
+    "demo": ".demo",
+    "errors": ".core.errors",
+    "infra": ".infra",
+    "report": ".report",
+    "schema": ".core.schema",
+    "sources": ".sources",
+}
 
 __all__ = [
     "EvidenceError",
@@ -84,16 +95,16 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from ._types import Window, format_duration, parse_time
-    from .evidence import EvidenceStore
-    from .findings import Finding
-    from .incident import Incident, Roles, Times
-    from .redact import redact
+    from .analysis.triage import Triage, triage
+    from .core.findings import Finding
+    from .core.incident import Incident, Roles, Times
+    from .core.severity import SeverityAssessment, assess_severity, missing_roles
+    from .core.time import Window, format_duration, parse_time
+    from .infra.evidence import EvidenceStore
+    from .infra.redact import redact
+    from .infra.workspace import Workspace, create_workspace, open_workspace
     from .report.bundle import run_bundle
     from .runbook import Runbook, start_runbook
-    from .severity import SeverityAssessment, assess_severity, missing_roles
-    from .triage import Triage, triage
-    from .workspace import Workspace, create_workspace, open_workspace
 
 
 def __getattr__(name: str) -> Any:
@@ -102,7 +113,7 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
+        return importlib.import_module(_SUBMODULES[name], __name__)
     raise AttributeError(f"module 'incident_lib' has no attribute {name!r}")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from ._types import Window
+from .core.time import Window
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import IncidentError, InvalidInput, InvalidParameter
-from .redact import redact
+from .core.errors import IncidentError, InvalidInput, InvalidParameter
+from .infra.redact import redact
 
 __all__ = ["main"]
 
@@ -33,8 +33,8 @@ def _print_result(result) -> None:
 
 
 def _run(workspace_path: str, args: argparse.Namespace, *, mode: str) -> int:
+    from .infra.workspace import open_workspace
     from .report.bundle import run_bundle
-    from .workspace import open_workspace
 
     ws = open_workspace(workspace_path)
     params = dict(_parse_param(p) for p in args.param or [])
@@ -67,9 +67,9 @@ def _run(workspace_path: str, args: argparse.Namespace, *, mode: str) -> int:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    from .incident import Incident
-    from .severity import assess_severity
-    from .workspace import create_workspace
+    from .core.incident import Incident
+    from .core.severity import assess_severity
+    from .infra.workspace import create_workspace
 
     severity = args.severity
     if severity and args.impact:
@@ -120,9 +120,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .evidence import EvidenceStore
-    from .incident import INCIDENT_FILE
-    from .workspace import WorkspaceError
+    from .infra.evidence import EvidenceStore
+    from .infra.workspace import INCIDENT_FILE, WorkspaceError
 
     folder = Path(args.workspace)
     if (
@@ -147,7 +146,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .evidence import EvidenceStore
+    from .infra.evidence import EvidenceStore
 
     for e in EvidenceStore(args.workspace).entries():
         print(

@@ -19,14 +19,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._types import Window, parse_time
-from .errors import EvidenceError, InvalidInput, SourceUnavailable
-from .evidence import Mode, check_mode
-from .findings import Finding, FindingsLog, Level
-from .incident import Incident
-from .redact import redact
-from .schema import EVIDENCE_KINDS, empty_frame
-from .workspace import Workspace, open_workspace
+from .core.errors import EvidenceError, InvalidInput, SourceUnavailable
+from .core.findings import Finding, Level
+from .core.incident import Incident
+from .core.schema import EVIDENCE_KINDS, empty_frame
+from .core.time import Window, parse_time
+from .infra.evidence import Mode, check_mode
+from .infra.redact import redact
+from .infra.workspace import Workspace, open_workspace
+from .report.findings import FindingsLog, finding_html
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,6 +45,14 @@ def _display(obj: Any) -> None:
         print(obj)
         return
     display(obj)
+
+
+def _html(text: str) -> Any:
+    try:
+        from IPython.display import HTML
+    except ImportError:
+        return text
+    return HTML(text)
 
 
 def _markdown(text: str) -> Any:
@@ -120,7 +129,7 @@ class Runbook:
         Parameters
         ----------
         source, name
-            Which evidence (see :data:`incident_lib.schema.EVIDENCE_KINDS`).
+            Which evidence (see :data:`incident_lib.core.schema.EVIDENCE_KINDS`).
         fetch
             In live mode, how to fetch it when the notebook knows better than the
             configured source (e.g. git history of a repository given as a
@@ -217,7 +226,7 @@ class Runbook:
     def finding(self, title: str, *, severity: Level, summary: str, ref: str = "") -> Finding:
         """Record a finding for the bundle index and show it."""
         item = self.findings.add(title, severity=severity, summary=summary, ref=ref)
-        _display(item)
+        _display(_html(finding_html(item)))
         return item
 
     def save_chart(self, fig: Figure, name: str) -> str:

@@ -12,13 +12,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from incident_lib.core.errors import InvalidInput, WorkspaceError
+from incident_lib.core.schema import validate
 from incident_lib.demo import PLANTED_SECRETS, SCENARIOS, ensure_demo, generate
 from incident_lib.demo._build import STAMP_FILE
-from incident_lib.errors import InvalidInput, WorkspaceError
-from incident_lib.evidence import EvidenceStore
-from incident_lib.redact import redact
-from incident_lib.schema import validate
-from incident_lib.workspace import DEMO_MARKER, open_workspace
+from incident_lib.infra.evidence import EvidenceStore
+from incident_lib.infra.redact import redact
+from incident_lib.infra.workspace import DEMO_MARKER, open_workspace
 
 EXPECTED = {
     ("kubernetes", "logs"): "logs",
@@ -94,12 +94,20 @@ def test_incident_record_loads_and_matches_the_truth(demo):
     opened = open_workspace(ws.path)
     inc = opened.incident
     assert (inc.id, inc.service, inc.namespace, inc.severity, inc.status) == (
-        truth.incident_id, truth.service, truth.namespace, truth.severity, "resolved")
+        truth.incident_id,
+        truth.service,
+        truth.namespace,
+        truth.severity,
+        "resolved",
+    )
     assert inc.window == truth.window
     assert inc.baseline is None and inc.baseline_window == truth.baseline
-    assert (inc.times.detected, inc.times.acknowledged, inc.times.mitigated,
-            inc.times.resolved) == (truth.detected_at, truth.acknowledged_at,
-                                    truth.mitigated_at, truth.resolved_at)
+    assert (
+        inc.times.detected,
+        inc.times.acknowledged,
+        inc.times.mitigated,
+        inc.times.resolved,
+    ) == (truth.detected_at, truth.acknowledged_at, truth.mitigated_at, truth.resolved_at)
     assert inc.roles.incident_commander and inc.roles.tech_lead and inc.impact
     assert opened.demo_scenario == scenario
     assert (ws.path / DEMO_MARKER).read_text().strip() == scenario
@@ -213,8 +221,10 @@ def test_error_rate_and_latency_tell_the_story(demo):
     assert peak.mean() > 10 * max(base_err.mean(), 0.05)
     after = _between(err, t.recovered_at, t.window.end)
     assert after.mean() < 0.15
-    assert _between(p95, t.onset_at + timedelta(minutes=2), t.onset_at + timedelta(minutes=4)
-                    ).mean() > 3000
+    assert (
+        _between(p95, t.onset_at + timedelta(minutes=2), t.onset_at + timedelta(minutes=4)).mean()
+        > 3000
+    )
     assert _between(p95, t.recovered_at, t.window.end).median() < 300
     # the baseline has a single-point spike in each, that must not look like an onset
     for series in (err, p95):
@@ -244,8 +254,9 @@ def test_no_planted_secret_survives_capture(demo):
     texts = [(ws.path / "incident.yaml").read_text(), ws.evidence.manifest_path.read_text()]
     for e in ws.evidence.entries():
         df = ws.evidence.read(e.source, e.name)
-        texts += ["\n".join(df[c].dropna()) for c in df.columns
-                  if pd.api.types.is_string_dtype(df[c])]
+        texts += [
+            "\n".join(df[c].dropna()) for c in df.columns if pd.api.types.is_string_dtype(df[c])
+        ]
     raw = b"".join(p.read_bytes() for p in (ws.path / "evidence").glob("*.parquet"))
     for secret in PLANTED_SECRETS:
         assert not any(secret in t for t in texts), f"{secret[:12]}... survived"
@@ -364,11 +375,16 @@ def test_surge_traffic_cpu_and_oomkill(surge):
     t = SCENARIOS["traffic-surge"].truth
     rate = _metric(surge, "request_rate")
     base = _between(rate, t.baseline.start, t.baseline.end).mean()
-    assert _between(rate, t.cause_at + timedelta(minutes=3), t.cause_at + timedelta(minutes=10)
-                    ).mean() >= 3 * base
+    assert (
+        _between(rate, t.cause_at + timedelta(minutes=3), t.cause_at + timedelta(minutes=10)).mean()
+        >= 3 * base
+    )
     usage = surge.evidence.read("kubernetes", "pod_usage")
-    hot = usage[(usage.container == "checkout") & (usage.time >= t.saturated_at)
-                & (usage.time < t.saturated_at + timedelta(minutes=3))]
+    hot = usage[
+        (usage.container == "checkout")
+        & (usage.time >= t.saturated_at)
+        & (usage.time < t.saturated_at + timedelta(minutes=3))
+    ]
     assert (hot.cpu >= 0.95).sum() >= 3
     pods = surge.evidence.read("kubernetes", "pods")
     oom = pods[pods.last_termination_reason == "OOMKilled"]
@@ -459,6 +475,8 @@ def test_manifest_query_parameters_are_plain_and_realistic(leak):
         json.dumps(dict(e.query))
     metrics = leak.evidence.read("datadog", "metrics")
     queries = dict(zip(metrics.metric, metrics["query"], strict=False))
-    assert re.match(r"^sum:trace\.\w+\.request\.hits\{service:api,env:prod\}\.as_rate\(\)$",
-                    queries["request_rate"])
+    assert re.match(
+        r"^sum:trace\.\w+\.request\.hits\{service:api,env:prod\}\.as_rate\(\)$",
+        queries["request_rate"],
+    )
     assert queries["db_connections"].startswith("sum:postgresql.connections{db:orders")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from incident_lib import EvidenceIntegrityError, EvidenceNotFound, EvidenceStore, InvalidInput
-from incident_lib.schema import conform, empty_frame
+from incident_lib.core.schema import conform, empty_frame
 
 
 def _logs(n: int = 3) -> pd.DataFrame:

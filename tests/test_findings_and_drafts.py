@@ -10,8 +10,8 @@ import nbformat
 import pytest
 
 from incident_lib import Finding, Incident, InvalidInput, InvalidParameter
-from incident_lib.findings import FindingsLog, collect_findings, write_findings
 from incident_lib.report import drafts
+from incident_lib.report.findings import FindingsLog, collect_findings, write_findings
 from incident_lib.report.parameters import coerce_value, plan_parameters
 
 

@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from incident_lib import Incident, InvalidIncident, InvalidInput, Window, assess_severity
-from incident_lib.severity import missing_roles, response_deadline
-from incident_lib.triage import triage
+from incident_lib.analysis.triage import triage
+from incident_lib.core.severity import missing_roles, response_deadline
+from incident_lib.infra.workspace import read_incident, write_incident
 
 
 def test_valid_record_round_trips(tmp_path, valid_record):
@@ -18,8 +19,8 @@ def test_valid_record_round_trips(tmp_path, valid_record):
         datetime(2026, 11, 3, 14, tzinfo=UTC), datetime(2026, 11, 3, 15, tzinfo=UTC)
     )
     assert inc.baseline_window == Window(datetime(2026, 11, 3, 13, tzinfo=UTC), inc.start)
-    path = inc.save(tmp_path)
-    assert Incident.load(tmp_path) == inc
+    path = write_incident(inc, tmp_path)
+    assert read_incident(tmp_path) == inc
     assert path.read_text().count("2026-11-03T14:00:00Z") == 1
 
 
@@ -95,22 +96,22 @@ def test_ongoing_incident_window_closes_at_now(valid_record):
 def test_malformed_yaml_names_the_line(tmp_path):
     (tmp_path / "incident.yaml").write_text("id: INC-1-2\ntitle: [unclosed\n")
     with pytest.raises(InvalidIncident, match="YAML syntax error at line"):
-        Incident.load(tmp_path)
+        read_incident(tmp_path)
 
 
 def test_yaml_timestamps_without_zone_are_refused(tmp_path, valid_record):
     valid_record["window"] = {"start": "2026-11-03 14:00:00", "end": "2026-11-03 15:00:00"}
     (tmp_path / "incident.yaml").write_text(yaml.safe_dump(valid_record).replace("'", ""))
     with pytest.raises(InvalidIncident, match="has no timezone"):
-        Incident.load(tmp_path)
+        read_incident(tmp_path)
 
 
 def test_save_never_overwrites_by_default(tmp_path, valid_record):
     inc = Incident.from_dict(valid_record)
-    inc.save(tmp_path)
+    write_incident(inc, tmp_path)
     before = (tmp_path / "incident.yaml").read_text()
     with pytest.raises(InvalidIncident, match="refusing to overwrite"):
-        inc.save(tmp_path)
+        write_incident(inc, tmp_path)
     assert (tmp_path / "incident.yaml").read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["incident.yaml"]
 

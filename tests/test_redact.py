@@ -1,4 +1,4 @@
-"""Tests of incident_lib.redact: the one redaction step."""
+"""Tests of incident_lib.infra.redact: the one redaction step."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from nbformat.v4 import (
     new_output,
 )
 
-from incident_lib.redact import (
+from incident_lib.infra.redact import (
     REDACTED,
     redact,
     redact_frame,
@@ -399,7 +399,7 @@ def test_redact_frame_matches_redact(dtype: object) -> None:
 
 
 def test_import_does_not_load_pandas() -> None:
-    code = "import sys, incident_lib.redact; assert 'pandas' not in sys.modules"
+    code = "import sys, incident_lib.infra.redact; assert 'pandas' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from incident_lib.schema import SchemaError, conform, empty_frame, validate
+from incident_lib.core.schema import SchemaError, conform, empty_frame, validate
 
 ROW = {"pod": ["a"], "container": ["c"], "level": ["info"], "message": ["m"], "raw": ["r"]}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from .._types import Window
+from ..core.time import Window
 
 if TYPE_CHECKING:
     import pandas as pd

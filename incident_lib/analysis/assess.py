@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..findings import Finding
+from ..core.findings import Finding
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -12,9 +12,9 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from .._types import Window
-from ..errors import InvalidInput
-from ..findings import Finding
+from ..core.errors import InvalidInput
+from ..core.findings import Finding
+from ..core.time import Window
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -26,14 +26,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from .._types import Window, format_duration, parse_time
-from ..findings import Finding
+from ..core.findings import Finding
+from ..core.time import Window, format_duration, parse_time
 from .metrics import error_ratio, metric_series
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..incident import Incident
+    from ..core.incident import Incident
 
 __all__ = ["Impact", "ResponseTimes", "estimate_impact", "impact_findings", "response_times"]
 

@@ -42,9 +42,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Literal
 
-from .._types import Window
-from ..errors import InvalidInput
-from ..findings import Finding
+from ..core.errors import InvalidInput
+from ..core.findings import Finding
+from ..core.time import Window
 from .metrics import error_ratio, metric_series
 
 if TYPE_CHECKING:

@@ -53,7 +53,7 @@ i.e. the start of the first window that no longer holds the last bad minutes:
 (nothing to recover from). A stretch with no data ends the run like a failure.
 
 Pure functions over the ``metrics``, ``monitor_events`` and ``pods`` contract
-frames (see :mod:`incident_lib.schema`): no I/O, no plotting.
+frames (see :mod:`incident_lib.core.schema`): no I/O, no plotting.
 """
 
 from __future__ import annotations
@@ -63,9 +63,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from .._types import Window, format_duration, parse_time
-from ..errors import InvalidInput
-from ..findings import Finding
+from ..core.errors import InvalidInput
+from ..core.findings import Finding
+from ..core.time import Window, format_duration, parse_time
 from .alerts import FIRING_STATES
 from .metrics import metric_series
 from .onset import detect_onset

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._types import Window
-from ..findings import Finding
+from ..core.findings import Finding
+from ..core.time import Window
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -67,7 +67,7 @@ template pays the masking and grouping for every line (tens of microseconds
 each).
 
 The frame-level functions (:func:`signatures`, :func:`signature_timeseries`)
-work on the ``logs`` frame of :mod:`incident_lib.schema`; pandas is imported
+work on the ``logs`` frame of :mod:`incident_lib.core.schema`; pandas is imported
 inside them, the pure :func:`mask` / :func:`signature_ids` path needs no pandas.
 """
 
@@ -81,8 +81,8 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import accumulate
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..errors import InvalidInput
-from ..findings import Finding
+from ..core.errors import InvalidInput
+from ..core.findings import Finding
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -527,7 +527,7 @@ def signature_ids(messages: Sequence[str]) -> list[str]:
 def _timestamp(value: object, what: str) -> pd.Timestamp:
     import pandas as pd
 
-    from .._types import parse_time
+    from ..core.time import parse_time
 
     return pd.Timestamp(parse_time(value, field=what))
 
@@ -558,7 +558,7 @@ def _checked_logs(logs: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise InvalidInput(
             f"logs frame is missing columns {missing}; it needs {list(_REQUIRED)} "
-            "(the 'logs' contract in incident_lib.schema)"
+            "(the 'logs' contract in incident_lib.core.schema)"
         )
     time = logs["time"]
     if not isinstance(time.dtype, pd.DatetimeTZDtype):
@@ -606,7 +606,7 @@ def signatures(
         (``container`` is not needed).
     window
         The incident window ``[start, end)`` (timezone-aware; an
-        :class:`incident_lib._types.Window` works too). None: from the first to
+        :class:`incident_lib.core.time.Window` works too). None: from the first to
         the last event that is not in ``baseline`` (at least one minute long).
     baseline
         The baseline window ``[start, end)``. None: the window of the same length
@@ -631,7 +631,7 @@ def signatures(
           :data:`POD_NAMES_CAP` of them sorted, comma-joined, ``(+N more)``,
         - ``example``: the ``raw`` line (``message`` when ``raw`` is empty) of
           the first event in the window, passed through
-          :func:`incident_lib.redact.redact`,
+          :func:`incident_lib.infra.redact.redact`,
         - ``baseline_count``: events in the baseline window,
         - ``rate_change``: events per minute in the window divided by events
           per minute in the baseline; ``inf`` when the baseline has none, NaN
@@ -657,7 +657,7 @@ def signatures(
     import numpy as np
     import pandas as pd
 
-    from ..redact import redact
+    from ..infra.redact import redact
 
     frame = _checked_logs(logs)
     win = _window(window, "window")

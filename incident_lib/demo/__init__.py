@@ -2,7 +2,7 @@
 
 A demo workspace is exactly an offline incident: ``incident.yaml``, captured
 evidence (the frames every source returns, in their contracts), an empty
-``runs/`` folder, plus the marker file :data:`incident_lib.workspace.DEMO_MARKER`
+``runs/`` folder, plus the marker file :data:`incident_lib.infra.workspace.DEMO_MARKER`
 holding the scenario name. Everything is fixed in time (the incidents happened
 in November 2026) and derived from the seed, so the same scenario and seed give
 byte-identical evidence files and manifest.

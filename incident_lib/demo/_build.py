@@ -14,10 +14,16 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import InvalidInput, WorkspaceError
-from ..evidence import EvidenceStore
-from ..incident import INCIDENT_FILE
-from ..workspace import DEMO_MARKER, Workspace, default_demo_root, open_workspace
+from ..core.errors import InvalidInput, WorkspaceError
+from ..infra.evidence import EvidenceStore
+from ..infra.workspace import (
+    DEMO_MARKER,
+    INCIDENT_FILE,
+    Workspace,
+    default_demo_root,
+    open_workspace,
+    write_incident,
+)
 from ._scenarios import SCENARIOS
 
 #: records which generator (and seed) wrote a demo, so ensure_demo can refresh stale ones
@@ -59,11 +65,12 @@ def _check_target(target: Path) -> None:
 
 def _write(scenario: str, folder: Path, seed: int) -> None:
     module = importlib.import_module(f"{__package__}.{_MODULES[scenario]}")
-    module.incident().save(folder)
+    write_incident(module.incident(), folder)
     store = EvidenceStore(folder, create=True)
     for cap in module.build(seed):
-        store.capture(cap.frame, source=cap.source, name=cap.name, query=cap.query,
-                      fetched_at=cap.fetched_at)
+        store.capture(
+            cap.frame, source=cap.source, name=cap.name, query=cap.query, fetched_at=cap.fetched_at
+        )
     (folder / "runs").mkdir()
     (folder / DEMO_MARKER).write_text(scenario + "\n")
     (folder / STAMP_FILE).write_text(_stamp(seed))
@@ -183,7 +190,7 @@ def ensure_demo(
         A key of :data:`SCENARIOS`.
     root
         Folder that holds the demo workspaces; default
-        :func:`incident_lib.workspace.default_demo_root`.
+        :func:`incident_lib.infra.workspace.default_demo_root`.
 
     Returns
     -------

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..incident import Incident
-from ..schema import conform
+from ..core.incident import Incident
+from ..core.schema import conform
 from ._secrets import AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, DD_API_KEY
 
 NS = 1_000_000_000
@@ -97,7 +97,7 @@ class FastRandom:
         """``n`` random hex digits (``n`` <= 64)."""
         if self._pos + 32 > len(self._bytes):
             self._bytes, self._pos = self.np.bytes(32 * 4096), 0
-        out = self._bytes[self._pos:self._pos + (n + 1) // 2].hex()[:n]
+        out = self._bytes[self._pos : self._pos + (n + 1) // 2].hex()[:n]
         self._pos += 32
         return out
 
@@ -386,8 +386,9 @@ def pod_start_events(
     """
     obj = f"Pod/{pod.name}"
     t = scheduled if scheduled is not None else pod.created + int(0.05 * NS)
-    sink.add(t, "Normal", "Scheduled", obj,
-             f"Successfully assigned {namespace}/{pod.name} to {pod.node}")
+    sink.add(
+        t, "Normal", "Scheduled", obj, f"Successfully assigned {namespace}/{pod.name} to {pod.node}"
+    )
     t += int(0.5 * NS)
     step = max((pod.started - t) // max(len(containers), 1), 3 * NS // 10) // 10**6 * 10**6
     for name, image, pull in containers:
@@ -396,12 +397,22 @@ def pod_start_events(
             took = (end - t) / NS - 0.4
             sink.add(t, "Normal", "Pulling", obj, f'Pulling image "{image}"')
             size = int(rng.integers(60_000_000, 260_000_000))
-            sink.add(end - int(0.35 * NS), "Normal", "Pulled", obj,
-                     f'Successfully pulled image "{image}" in {took:.3f}s ({took:.3f}s '
-                     f"including waiting). Image size: {size} bytes.")
+            sink.add(
+                end - int(0.35 * NS),
+                "Normal",
+                "Pulled",
+                obj,
+                f'Successfully pulled image "{image}" in {took:.3f}s ({took:.3f}s '
+                f"including waiting). Image size: {size} bytes.",
+            )
         else:
-            sink.add(end - int(0.35 * NS), "Normal", "Pulled", obj,
-                     f'Container image "{image}" already present on machine')
+            sink.add(
+                end - int(0.35 * NS),
+                "Normal",
+                "Pulled",
+                obj,
+                f'Container image "{image}" already present on machine',
+            )
         sink.add(end - int(0.25 * NS), "Normal", "Created", obj, f"Created container {name}")
         sink.add(end, "Normal", "Started", obj, f"Started container {name}")
         t = end
@@ -412,15 +423,25 @@ def pod_stop_events(sink: EventSink, pod: Pod, containers: Sequence[str]) -> Non
     if pod.deleted is None:
         return
     for name in containers:
-        sink.add(pod.deleted + int(0.1 * NS), "Normal", "Killing", f"Pod/{pod.name}",
-                 f"Stopping container {name}")
+        sink.add(
+            pod.deleted + int(0.1 * NS),
+            "Normal",
+            "Killing",
+            f"Pod/{pod.name}",
+            f"Stopping container {name}",
+        )
 
 
 def scale_event(sink: EventSink, t: int, deployment: str, rs: str, old: int, new: int) -> None:
     """``ScalingReplicaSet`` on the Deployment (the wording of Kubernetes 1.28+)."""
     verb = "up" if new > old else "down"
-    sink.add(t, "Normal", "ScalingReplicaSet", f"Deployment/{deployment}",
-             f"Scaled {verb} replica set {deployment}-{rs} to {new} from {old}")
+    sink.add(
+        t,
+        "Normal",
+        "ScalingReplicaSet",
+        f"Deployment/{deployment}",
+        f"Scaled {verb} replica set {deployment}-{rs} to {new} from {old}",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,15 +463,27 @@ def bin_counts(times: np.ndarray, bins: np.ndarray, step_s: int) -> np.ndarray:
 
 
 def rollout_row(
-    deployment: str, revision: int, rs_hash: str, images: str, created: str, deployed: str,
-    cause: str, replicas: int, current: bool,
+    deployment: str,
+    revision: int,
+    rs_hash: str,
+    images: str,
+    created: str,
+    deployed: str,
+    cause: str,
+    replicas: int,
+    current: bool,
 ) -> dict[str, Any]:
     """One ``rollouts`` row (``created`` / ``deployed`` as ISO 8601 text)."""
     return {
-        "deployment": deployment, "revision": revision, "replicaset": f"{deployment}-{rs_hash}",
-        "images": images, "created_at": to_ns(datetime.fromisoformat(created)),
-        "deployed_at": to_ns(datetime.fromisoformat(deployed)), "change_cause": cause,
-        "replicas": replicas, "current": current,
+        "deployment": deployment,
+        "revision": revision,
+        "replicaset": f"{deployment}-{rs_hash}",
+        "images": images,
+        "created_at": to_ns(datetime.fromisoformat(created)),
+        "deployed_at": to_ns(datetime.fromisoformat(deployed)),
+        "change_cause": cause,
+        "replicas": replicas,
+        "current": current,
     }
 
 
@@ -458,10 +491,16 @@ def monitor_frame(
     day: str, monitors: Mapping[str, tuple[str, str]], events: Sequence[tuple[str, str, str, str]]
 ) -> pd.DataFrame:
     """``monitor_events`` from ``(HH:MM:SS, monitor key, state, message)`` on ``day``."""
-    rows = [{
-        "time": to_ns(datetime.fromisoformat(f"{day}T{t}+00:00")), "monitor_id": monitors[k][0],
-        "monitor": monitors[k][1], "state": state, "message": msg,
-    } for t, k, state, msg in sorted(events)]
+    rows = [
+        {
+            "time": to_ns(datetime.fromisoformat(f"{day}T{t}+00:00")),
+            "monitor_id": monitors[k][0],
+            "monitor": monitors[k][1],
+            "state": state,
+            "message": msg,
+        }
+        for t, k, state, msg in sorted(events)
+    ]
     return records_frame(rows, "monitor_events", ["time"])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .._types import Window
+from ..core.time import Window
 
 __all__ = ["SCENARIOS", "Scenario", "Truth"]
 

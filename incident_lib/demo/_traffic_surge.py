@@ -25,8 +25,8 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from ..incident import Incident
-from ..schema import conform
+from ..core.incident import Incident
+from ..core.schema import conform
 from ._common import (
     NS,
     PG_ACTIVITY_QUERY,
@@ -138,8 +138,18 @@ class _Model:
         pods = []
         for i in range(4):
             created = _d("15:42:05", "2026-11-06") + i * 41 * NS
-            pods.append(Pod(pod_name(SERVICE, RS, rng), RS, VERSION, NODES[i][0], ip(i),
-                            created, created + 36 * NS, created + 98 * NS))
+            pods.append(
+                Pod(
+                    pod_name(SERVICE, RS, rng),
+                    RS,
+                    VERSION,
+                    NODES[i][0],
+                    ip(i),
+                    created,
+                    created + 36 * NS,
+                    created + 98 * NS,
+                )
+            )
         # HPA 4 -> 5 at 17:06:45 and 5 -> 10 at 17:07:45
         plans = [  # (created, scheduled, node, pull images, seconds to start, to ready)
             ("17:06:45.3", None, 0, False, 3.6, 82),
@@ -153,8 +163,16 @@ class _Model:
             c = _d(created)
             s = _d(scheduled) if scheduled else c + int(0.05 * NS)
             started = s + int(to_start * NS)
-            pod = Pod(pod_name(SERVICE, RS, rng), RS, VERSION, NODES[node][0], ip(node), c,
-                      started, started + int(to_ready * NS))
+            pod = Pod(
+                pod_name(SERVICE, RS, rng),
+                RS,
+                VERSION,
+                NODES[node][0],
+                ip(node),
+                c,
+                started,
+                started + int(to_ready * NS),
+            )
             pod.scheduled, pod.pull = s, pull
             pods.append(pod)
         oom = pods[1]  # an old pod, a little fatter than the others
@@ -190,8 +208,12 @@ class _Model:
 
 
 # -- logs ------------------------------------------------------------------------------
-_LOGBACK_LEVELS = {"debug": ("DEBUG", 10000), "info": ("INFO", 20000),
-                   "warning": ("WARN", 30000), "error": ("ERROR", 40000)}
+_LOGBACK_LEVELS = {
+    "debug": ("DEBUG", 10000),
+    "info": ("INFO", 20000),
+    "warning": ("WARN", 30000),
+    "error": ("ERROR", 40000),
+}
 
 
 def _java(t: int, level: str, logger: str, thread: str, msg: str) -> str:
@@ -215,8 +237,13 @@ def _gc_line(t: int, gc_id: int, r: FastRandom) -> str:
     before = r.integers(380, 700)
     after = r.integers(120, 260)
     pause = r.uniform(3, 28)
-    cause = r.choice(("(Normal) (G1 Evacuation Pause)", "(Normal) (G1 Evacuation Pause)",
-                      "(Concurrent Start) (G1 Humongous Allocation)"))
+    cause = r.choice(
+        (
+            "(Normal) (G1 Evacuation Pause)",
+            "(Normal) (G1 Evacuation Pause)",
+            "(Concurrent Start) (G1 Humongous Allocation)",
+        )
+    )
     msg = f"GC({gc_id}) Pause Young {cause} {before}M->{after}M(768M) {pause:.3f}ms"
     return f"[{date}T{h:02d}:{m:02d}:{s:02d}.{us // 1000:03d}+0000][info][gc] {msg}"
 
@@ -231,8 +258,17 @@ _PATHS = (
 _PATH_CUM = cumulative((0.2, 0.35, 0.2, 0.15, 0.1))
 
 
-def _envoy(t: int, r: FastRandom, pod: Pod, method: str, path: str, status: int, flags: str,
-           details: str, duration: int) -> str:
+def _envoy(
+    t: int,
+    r: FastRandom,
+    pod: Pod,
+    method: str,
+    path: str,
+    status: int,
+    flags: str,
+    details: str,
+    duration: int,
+) -> str:
     """An Envoy access-log line in Istio's default text format (inbound).
 
     ``t`` is when the line is written (the response ended); the line starts with the
@@ -250,43 +286,41 @@ def _envoy(t: int, r: FastRandom, pod: Pod, method: str, path: str, status: int,
     return f"[{iso_z(t - duration * 10**6, 3)}] {entry}"
 
 
-_TRACE = "\n".join((
-    "Exception in thread \"payment-retry-{n}\" org.springframework.web.client.Resourc"
-    "eAccessException: I/O error on POST request for \"http://payment-gateway.prod.sv"
-    "c.cluster.local:8080/v1/authorize\": Read timed out",
-    "\tat org.springframework.web.client.RestTemplate.createResourceAccessException(R"
-    "estTemplate.java:926)",
-    "\tat org.springframework.web.client.RestTemplate.doExecute(RestTemplate.java:906"
-    ")",
-    "\tat org.springframework.web.client.RestTemplate.execute(RestTemplate.java:801)",
-    "\tat org.springframework.web.client.RestTemplate.postForEntity(RestTemplate.java"
-    ":534)",
-    "\tat com.example.checkout.payment.PaymentClient.authorize(PaymentClient.java:88)",
-    "\tat com.example.checkout.payment.PaymentRetryTask.run(PaymentRetryTask.java:41)",
-    "\tat java.base/java.util.concurrent.ThreadPoolExecutor.runWorker(ThreadPoolExecu"
-    "tor.java:1144)",
-    "\tat java.base/java.util.concurrent.ThreadPoolExecutor$Worker.run(ThreadPoolExec"
-    "utor.java:642)",
-    "\tat java.base/java.lang.Thread.run(Thread.java:1583)",
-    "Caused by: java.net.SocketTimeoutException: Read timed out",
-    "\tat java.base/sun.nio.ch.NioSocketImpl.timedFinishRead(NioSocketImpl.java:278)",
-    "\tat java.base/sun.nio.ch.NioSocketImpl.implRead(NioSocketImpl.java:304)",
-    "\tat java.base/sun.nio.ch.NioSocketImpl.read(NioSocketImpl.java:346)",
-    "\tat java.base/java.net.Socket$SocketInputStream.read(Socket.java:1099)",
-    "\tat java.base/java.io.BufferedInputStream.fill(BufferedInputStream.java:291)",
-    "\tat java.base/sun.net.www.http.HttpClient.parseHTTPHeader(HttpClient.java:827)",
-    "\tat java.base/sun.net.www.protocol.http.HttpURLConnection.getInputStream0(HttpU"
-    "RLConnection.java:1688)",
-    "\tat org.springframework.http.client.SimpleClientHttpResponse.getStatusCode(Simp"
-    "leClientHttpResponse.java:57)",
-    "\tat org.springframework.web.client.DefaultResponseErrorHandler.hasError(Default"
-    "ResponseErrorHandler.java:62)",
-    "\tat org.springframework.web.client.RestTemplate.handleResponse(RestTemplate.jav"
-    "a:941)",
-    "\tat org.springframework.web.client.RestTemplate.doExecute(RestTemplate.java:900"
-    ")",
-    "\t... 6 more",
-))
+_TRACE = "\n".join(
+    (
+        'Exception in thread "payment-retry-{n}" org.springframework.web.client.Resourc'
+        'eAccessException: I/O error on POST request for "http://payment-gateway.prod.sv'
+        'c.cluster.local:8080/v1/authorize": Read timed out',
+        "\tat org.springframework.web.client.RestTemplate.createResourceAccessException(R"
+        "estTemplate.java:926)",
+        "\tat org.springframework.web.client.RestTemplate.doExecute(RestTemplate.java:906)",
+        "\tat org.springframework.web.client.RestTemplate.execute(RestTemplate.java:801)",
+        "\tat org.springframework.web.client.RestTemplate.postForEntity(RestTemplate.java:534)",
+        "\tat com.example.checkout.payment.PaymentClient.authorize(PaymentClient.java:88)",
+        "\tat com.example.checkout.payment.PaymentRetryTask.run(PaymentRetryTask.java:41)",
+        "\tat java.base/java.util.concurrent.ThreadPoolExecutor.runWorker(ThreadPoolExecu"
+        "tor.java:1144)",
+        "\tat java.base/java.util.concurrent.ThreadPoolExecutor$Worker.run(ThreadPoolExec"
+        "utor.java:642)",
+        "\tat java.base/java.lang.Thread.run(Thread.java:1583)",
+        "Caused by: java.net.SocketTimeoutException: Read timed out",
+        "\tat java.base/sun.nio.ch.NioSocketImpl.timedFinishRead(NioSocketImpl.java:278)",
+        "\tat java.base/sun.nio.ch.NioSocketImpl.implRead(NioSocketImpl.java:304)",
+        "\tat java.base/sun.nio.ch.NioSocketImpl.read(NioSocketImpl.java:346)",
+        "\tat java.base/java.net.Socket$SocketInputStream.read(Socket.java:1099)",
+        "\tat java.base/java.io.BufferedInputStream.fill(BufferedInputStream.java:291)",
+        "\tat java.base/sun.net.www.http.HttpClient.parseHTTPHeader(HttpClient.java:827)",
+        "\tat java.base/sun.net.www.protocol.http.HttpURLConnection.getInputStream0(HttpU"
+        "RLConnection.java:1688)",
+        "\tat org.springframework.http.client.SimpleClientHttpResponse.getStatusCode(Simp"
+        "leClientHttpResponse.java:57)",
+        "\tat org.springframework.web.client.DefaultResponseErrorHandler.hasError(Default"
+        "ResponseErrorHandler.java:62)",
+        "\tat org.springframework.web.client.RestTemplate.handleResponse(RestTemplate.java:941)",
+        "\tat org.springframework.web.client.RestTemplate.doExecute(RestTemplate.java:900)",
+        "\t... 6 more",
+    )
+)
 
 
 def _startup(sink: LogSink, r: FastRandom, pod: Pod, start: int, ready: int, fresh: bool) -> None:
@@ -294,34 +328,53 @@ def _startup(sink: LogSink, r: FastRandom, pod: Pod, start: int, ready: int, fre
     name = pod.name
     if fresh:
         t = start - int(r.uniform(1.5, 3) * NS)
-        for msg, scope in (('FLAG: --concurrency="2"', ""),
-                           ("Version 1.23.2-c8bb5f7f4bb2e4c67b0dc4e7ad7bb8e1a0c1d932-Clean", ""),
-                           ("Starting SDS grpc server", "sds"),
-                           ("Readiness succeeded in 1.481s", ""),
-                           ("Envoy proxy is ready", "")):
+        for msg, scope in (
+            ('FLAG: --concurrency="2"', ""),
+            ("Version 1.23.2-c8bb5f7f4bb2e4c67b0dc4e7ad7bb8e1a0c1d932-Clean", ""),
+            ("Starting SDS grpc server", "sds"),
+            ("Readiness succeeded in 1.481s", ""),
+            ("Envoy proxy is ready", ""),
+        ):
             sink.add(t, name, "istio-proxy", _agent(t, "info", msg, scope))
             t += int(r.uniform(0.05, 0.6) * NS)
     t = start + int(0.2 * NS)
-    opts = ("Picked up JAVA_TOOL_OPTIONS: -XX:MaxRAMPercentage=75.0 -XX:+UseG1GC "
-            "-Xlog:gc:stdout:time,level,tags")
+    opts = (
+        "Picked up JAVA_TOOL_OPTIONS: -XX:MaxRAMPercentage=75.0 -XX:+UseG1GC "
+        "-Xlog:gc:stdout:time,level,tags"
+    )
     sink.add(t, name, "checkout", opts)
     boot = (ready - start) / NS - 6
     lines = (
-        (0.05, "com.example.checkout.CheckoutApplication",
-         f"Starting CheckoutApplication {VERSION} using Java 21.0.5 with PID 1 "
-         "(/app/checkout.jar started by app in /app)"),
-        (0.07, "com.example.checkout.CheckoutApplication",
-         'The following 1 profile is active: "prod"'),
+        (
+            0.05,
+            "com.example.checkout.CheckoutApplication",
+            f"Starting CheckoutApplication {VERSION} using Java 21.0.5 with PID 1 "
+            "(/app/checkout.jar started by app in /app)",
+        ),
+        (
+            0.07,
+            "com.example.checkout.CheckoutApplication",
+            'The following 1 profile is active: "prod"',
+        ),
         (0.09, "com.example.checkout.config.StartupDiagnostics", env_dump(DSN)),
         (0.55, "com.zaxxer.hikari.HikariDataSource", "HikariPool-1 - Starting..."),
-        (0.58, "com.zaxxer.hikari.pool.HikariPool",
-         f"HikariPool-1 - Added connection org.postgresql.jdbc.PgConnection@{r.hex(8)}"),
+        (
+            0.58,
+            "com.zaxxer.hikari.pool.HikariPool",
+            f"HikariPool-1 - Added connection org.postgresql.jdbc.PgConnection@{r.hex(8)}",
+        ),
         (0.59, "com.zaxxer.hikari.HikariDataSource", "HikariPool-1 - Start completed."),
-        (0.97, "org.springframework.boot.web.embedded.tomcat.TomcatWebServer",
-         "Tomcat started on port 8080 (http) with context path '/'"),
-        (1.0, "com.example.checkout.CheckoutApplication",
-         f"Started CheckoutApplication in {boot:.3f} seconds (process running for "
-         f"{boot + 2.4:.2f})"),
+        (
+            0.97,
+            "org.springframework.boot.web.embedded.tomcat.TomcatWebServer",
+            "Tomcat started on port 8080 (http) with context path '/'",
+        ),
+        (
+            1.0,
+            "com.example.checkout.CheckoutApplication",
+            f"Started CheckoutApplication in {boot:.3f} seconds (process running for "
+            f"{boot + 2.4:.2f})",
+        ),
     )
     for share, logger, msg in lines:
         t = start + int((2 + share * boot) * NS)
@@ -359,21 +412,40 @@ def _logs(m: _Model, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
             path = tpl.format(cart=r.uuid4())
             took = int(r.lognormal(np.log(70), 0.5) * p95[i] / 175)
             status = 201 if path.endswith("/items") else 200
-            suffix = f" (orderId={r.integers(5_400_000, 5_600_000)})" if path.endswith(
-                "checkout") else ""
-            add(t, name, "checkout", _java(
-                t, "info", "com.example.checkout.web.RequestLoggingFilter",
-                f"http-nio-8080-exec-{r.integers(1, 201)}",
-                f"{method} {path} completed {status} in {took} ms{suffix}"))
+            suffix = (
+                f" (orderId={r.integers(5_400_000, 5_600_000)})"
+                if path.endswith("checkout")
+                else ""
+            )
+            add(
+                t,
+                name,
+                "checkout",
+                _java(
+                    t,
+                    "info",
+                    "com.example.checkout.web.RequestLoggingFilter",
+                    f"http-nio-8080-exec-{r.integers(1, 201)}",
+                    f"{method} {path} completed {status} in {took} ms{suffix}",
+                ),
+            )
         # client errors (4xx) seen by the mesh
         for t in event_times(rng, bins, pod_rps * 0.004, 1):
-            status, method, path = r.choice((
-                (401, "POST", "/api/v1/checkout"), (404, "GET", "/api/v1/cart/{cart}"),
-                (409, "POST", "/api/v1/cart/{cart}/items"), (422, "POST", "/api/v1/shipping/quote"),
-            ))
+            status, method, path = r.choice(
+                (
+                    (401, "POST", "/api/v1/checkout"),
+                    (404, "GET", "/api/v1/cart/{cart}"),
+                    (409, "POST", "/api/v1/cart/{cart}/items"),
+                    (422, "POST", "/api/v1/shipping/quote"),
+                )
+            )
             path = path.format(cart=r.uuid4())
-            add(t, name, "istio-proxy",
-                _envoy(t, r, pod, method, path, status, "-", "via_upstream", r.integers(4, 60)))
+            add(
+                t,
+                name,
+                "istio-proxy",
+                _envoy(t, r, pod, method, path, status, "-", "via_upstream", r.integers(4, 60)),
+            )
         # JVM garbage collection, more often under load; a new JVM counts from GC(0)
         gc_rate = np.where(pod.alive(bins), (0.3 + 1.6 * load) / 25, 0.0)
         if restart is not None and pod.down is not None:
@@ -390,20 +462,47 @@ def _logs(m: _Model, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
         announced = False
         for t in periodic_times(rng, begin + 30 * NS, end, 60, 0.02):
             active = 412 if t < _d("17:04:00") else 413
-            add(t, name, "checkout", _java(
-                t, "info", "com.example.checkout.promo.PromotionCache", "scheduling-1",
-                f"Refreshed promotion rules: {active} active in {r.integers(18, 60)} ms"))
+            add(
+                t,
+                name,
+                "checkout",
+                _java(
+                    t,
+                    "info",
+                    "com.example.checkout.promo.PromotionCache",
+                    "scheduling-1",
+                    f"Refreshed promotion rules: {active} active in {r.integers(18, 60)} ms",
+                ),
+            )
             if active == 413 and not announced:
                 announced = True
-                add(t + NS // 100, name, "checkout", _java(
-                    t + NS // 100, "info", "com.example.checkout.promo.PromotionCache",
-                    "scheduling-1", "Promotion EARLY-ACCESS-NOV activated: 20% off, valid until "
-                    "2026-11-12T23:59:59Z"))
+                add(
+                    t + NS // 100,
+                    name,
+                    "checkout",
+                    _java(
+                        t + NS // 100,
+                        "info",
+                        "com.example.checkout.promo.PromotionCache",
+                        "scheduling-1",
+                        "Promotion EARLY-ACCESS-NOV activated: 20% off, valid until "
+                        "2026-11-12T23:59:59Z",
+                    ),
+                )
         for t in periodic_times(rng, begin + 60 * NS, end, 300, 0.02):
-            add(t, name, "checkout", _java(
-                t, "info", "com.example.checkout.cache.CacheMetrics", "scheduling-1",
-                f"Cache 'carts' stats: hitRate={r.uniform(0.88, 0.95):.2f}, evictions=0, "
-                f"size={r.integers(15000, 21000)}"))
+            add(
+                t,
+                name,
+                "checkout",
+                _java(
+                    t,
+                    "info",
+                    "com.example.checkout.cache.CacheMetrics",
+                    "scheduling-1",
+                    f"Cache 'carts' stats: hitRate={r.uniform(0.88, 0.95):.2f}, evictions=0, "
+                    f"size={r.integers(15000, 21000)}",
+                ),
+            )
 
         # overload: rejected (503), mesh timeouts (504 UT), payment timeouts (502)
         err = pod_rps * m.error_fraction[i0:i1]
@@ -418,51 +517,128 @@ def _logs(m: _Model, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
                 oid = r.integers(5_400_000, 5_600_000)
                 te = t + int(0.002 * NS)  # the sidecar logs right after the app answers
                 if kind == "503":
-                    add(t, name, "checkout", _java(
-                        t, "warning", "com.example.checkout.web.LoadShedder", thread,
-                        "worker pool saturated: 200/200 threads busy, queue 100/100; rejecting "
-                        "POST /api/v1/checkout with 503"))
-                    line = _envoy(te, r, pod, "POST", "/api/v1/checkout", 503, "-",
-                                  "via_upstream", r.integers(2, 40))
+                    add(
+                        t,
+                        name,
+                        "checkout",
+                        _java(
+                            t,
+                            "warning",
+                            "com.example.checkout.web.LoadShedder",
+                            thread,
+                            "worker pool saturated: 200/200 threads busy, queue 100/100; rejecting "
+                            "POST /api/v1/checkout with 503",
+                        ),
+                    )
+                    line = _envoy(
+                        te,
+                        r,
+                        pod,
+                        "POST",
+                        "/api/v1/checkout",
+                        503,
+                        "-",
+                        "via_upstream",
+                        r.integers(2, 40),
+                    )
                 elif kind == "504":
-                    line = _envoy(te, r, pod, "POST", "/api/v1/checkout", 504, "UT",
-                                  "response_timeout", 15000 + r.integers(0, 4))
+                    line = _envoy(
+                        te,
+                        r,
+                        pod,
+                        "POST",
+                        "/api/v1/checkout",
+                        504,
+                        "UT",
+                        "response_timeout",
+                        15000 + r.integers(0, 4),
+                    )
                 else:
                     if r.random() < 0.25:  # printed to stderr by the thread's default handler
                         add(t, name, "checkout", _TRACE.format(n=r.integers(1, 9)))
                     else:
-                        add(t, name, "checkout", _java(
-                            t, "error", "com.example.checkout.payment.PaymentClient", thread,
-                            f"payment-gateway returned 504 Gateway Timeout for order {oid}: "
-                            '{"error":"context deadline exceeded"}'))
-                    line = _envoy(te, r, pod, "POST", "/api/v1/checkout", 502, "-",
-                                  "via_upstream", r.integers(2000, 2100))
+                        add(
+                            t,
+                            name,
+                            "checkout",
+                            _java(
+                                t,
+                                "error",
+                                "com.example.checkout.payment.PaymentClient",
+                                thread,
+                                f"payment-gateway returned 504 Gateway Timeout for order {oid}: "
+                                '{"error":"context deadline exceeded"}',
+                            ),
+                        )
+                    line = _envoy(
+                        te,
+                        r,
+                        pod,
+                        "POST",
+                        "/api/v1/checkout",
+                        502,
+                        "-",
+                        "via_upstream",
+                        r.integers(2000, 2100),
+                    )
                 add(te, name, "istio-proxy", line)
 
     # planted secrets: a header dump on a failed payment call, a token in a URL
     first, third = m.pods[0], m.pods[2]
     for hms in ("17:08:03.412", "17:09:47.090"):
         t = _d(hms)
-        add(t, first.name, "checkout", _java(
-            t, "warning", "com.example.checkout.payment.PaymentClient", "http-nio-8080-exec-77",
-            "payment-gateway call failed after 2000 ms; request headers: {Authorization=Bearer "
-            f"{JWT}, Content-Type=application/json, X-Request-Id={r.uuid4()}}}"))
+        add(
+            t,
+            first.name,
+            "checkout",
+            _java(
+                t,
+                "warning",
+                "com.example.checkout.payment.PaymentClient",
+                "http-nio-8080-exec-77",
+                "payment-gateway call failed after 2000 ms; request headers: {Authorization=Bearer "
+                f"{JWT}, Content-Type=application/json, X-Request-Id={r.uuid4()}}}",
+            ),
+        )
     for hms, pod in (("16:27:31.554", first), ("17:41:02.118", third)):
         t = _d(hms)
         path = f"/api/v1/orders/export?token={URL_TOKEN}&format=csv"
-        add(t, pod.name, "istio-proxy",
-            _envoy(t, r, pod, "GET", path, 403, "-", "via_upstream", 11))
+        add(
+            t, pod.name, "istio-proxy", _envoy(t, r, pod, "GET", path, 403, "-", "via_upstream", 11)
+        )
     # a payment-gateway hiccup in the baseline: a burst of 502s inside one 15 s bin
     for k in range(9):
         pod = m.pods[k % 4]
         t = _d("16:22:31") + int(r.uniform(0, 12) * NS)
-        add(t, pod.name, "checkout", _java(
-            t, "error", "com.example.checkout.payment.PaymentClient", "http-nio-8080-exec-12",
-            "payment-gateway returned 502 Bad Gateway for order "
-            f"{r.integers(5_400_000, 5_600_000)}"))
-        add(t + int(0.002 * NS), pod.name, "istio-proxy",
-            _envoy(t + int(0.002 * NS), r, pod, "POST", "/api/v1/checkout", 502, "-",
-                    "via_upstream", 180))
+        add(
+            t,
+            pod.name,
+            "checkout",
+            _java(
+                t,
+                "error",
+                "com.example.checkout.payment.PaymentClient",
+                "http-nio-8080-exec-12",
+                "payment-gateway returned 502 Bad Gateway for order "
+                f"{r.integers(5_400_000, 5_600_000)}",
+            ),
+        )
+        add(
+            t + int(0.002 * NS),
+            pod.name,
+            "istio-proxy",
+            _envoy(
+                t + int(0.002 * NS),
+                r,
+                pod,
+                "POST",
+                "/api/v1/checkout",
+                502,
+                "-",
+                "via_upstream",
+                180,
+            ),
+        )
         errors.append(t)
     return sink.frame(), np.array(sorted(errors), dtype=np.int64)
 
@@ -505,11 +681,11 @@ def _metrics(m: _Model, seed: int, errors: np.ndarray):
     bins = grid(B0, W1, 15)
     idx = ((bins - m.b0) // NS).astype(int)
     err = bin_counts(errors, bins, 15).astype(float)
-    demand = np.array([m.demand[i:i + 15].mean() for i in idx])
+    demand = np.array([m.demand[i : i + 15].mean() for i in idx])
     hits = rng.poisson(demand * 15).astype(float)
     hits[int((_d("16:12:00") - m.b0) // (15 * NS))] *= 1.45
     p95s = m.latency_p95()
-    p95 = np.array([p95s[i:i + 15].max() for i in idx]) * np.exp(rng.normal(0, 0.07, bins.size))
+    p95 = np.array([p95s[i : i + 15].max() for i in idx]) * np.exp(rng.normal(0, 0.07, bins.size))
     p95 = np.minimum(p95, 15000 + rng.uniform(0, 4, bins.size))
     p95[int((_d("16:47:30") - m.b0) // (15 * NS))] = 1900 + rng.uniform(0, 80)
     cpu = np.zeros(bins.size)
@@ -528,15 +704,27 @@ def _metrics(m: _Model, seed: int, errors: np.ndarray):
     istio = "destination_workload:checkout,destination_workload_namespace:prod"
     k8s = "kube_deployment:checkout,kube_namespace:prod"
     series = [
-        ("request_rate", f"sum:istio.mesh.request.count.total{{{istio}}}.as_rate()", istio,
-         hits / 15),
-        ("error_rate", f"sum:istio.mesh.request.count.total{{{istio},response_code:5*}}.as_rate()",
-         istio + ",response_code:5*", err / 15),
+        (
+            "request_rate",
+            f"sum:istio.mesh.request.count.total{{{istio}}}.as_rate()",
+            istio,
+            hits / 15,
+        ),
+        (
+            "error_rate",
+            f"sum:istio.mesh.request.count.total{{{istio},response_code:5*}}.as_rate()",
+            istio + ",response_code:5*",
+            err / 15,
+        ),
         ("latency_p95", f"p95:istio.mesh.request.duration.milliseconds{{{istio}}}", istio, p95),
         ("cpu", f"sum:kubernetes.cpu.usage.total{{{k8s}}}", k8s, cpu),
         ("memory", f"sum:kubernetes.memory.usage{{{k8s}}}", k8s, mem),
-        ("db_connections", "sum:postgresql.connections{db:checkout,env:prod}",
-         "db:checkout,env:prod", conns),
+        (
+            "db_connections",
+            "sum:postgresql.connections{db:checkout,env:prod}",
+            "db:checkout,env:prod",
+            conns,
+        ),
     ]
     gaps = {
         "cpu": (_d("16:41:00"), _d("16:41:45")),
@@ -566,49 +754,97 @@ def _k8s_events(m: _Model, seed: int) -> pd.DataFrame:
         assert p.scheduled is not None
         if p.scheduled - p.created > NS:  # Pending until the cluster autoscaler added nodes
             for t in np.arange(p.created + int(0.1 * NS), p.scheduled, 45 * NS):
-                sink.add(int(t), "Warning", "FailedScheduling", obj,
-                         "0/4 nodes are available: 4 Insufficient cpu. preemption: 0/4 nodes are "
-                         "available: 4 No preemption victims found for incoming pod.")
-            sink.add(p.created + int(11.3 * NS), "Normal", "TriggeredScaleUp", obj,
-                     "pod triggered scale-up: [{eks-general-c2a81f04-6b1e-4c3d-9a5f-"
-                     "2d7e0b3c8f11 4->6 (max: 12)}]")
-        pod_start_events(sink, rng, p, [("istio-init", PROXY_IMAGE, p.pull),
-                                        ("istio-proxy", PROXY_IMAGE, False),
-                                        ("checkout", IMAGE, p.pull)],
-                         namespace=NAMESPACE, scheduled=p.scheduled)
-        sink.add(p.started + int(1.1 * NS), "Warning", "Unhealthy", obj,
-                 "Readiness probe failed: HTTP probe failed with statuscode: 503")
+                sink.add(
+                    int(t),
+                    "Warning",
+                    "FailedScheduling",
+                    obj,
+                    "0/4 nodes are available: 4 Insufficient cpu. preemption: 0/4 nodes are "
+                    "available: 4 No preemption victims found for incoming pod.",
+                )
+            sink.add(
+                p.created + int(11.3 * NS),
+                "Normal",
+                "TriggeredScaleUp",
+                obj,
+                "pod triggered scale-up: [{eks-general-c2a81f04-6b1e-4c3d-9a5f-"
+                "2d7e0b3c8f11 4->6 (max: 12)}]",
+            )
+        pod_start_events(
+            sink,
+            rng,
+            p,
+            [
+                ("istio-init", PROXY_IMAGE, p.pull),
+                ("istio-proxy", PROXY_IMAGE, False),
+                ("checkout", IMAGE, p.pull),
+            ],
+            namespace=NAMESPACE,
+            scheduled=p.scheduled,
+        )
+        sink.add(
+            p.started + int(1.1 * NS),
+            "Warning",
+            "Unhealthy",
+            obj,
+            "Readiness probe failed: HTTP probe failed with statuscode: 503",
+        )
         for t in np.arange(p.started + 20 * NS, p.ready - 5 * NS, 10 * NS):
-            sink.add(int(t), "Warning", "Unhealthy", obj,
-                     f'Readiness probe failed: Get "http://{p.ip}:8080/actuator/health/readiness"'
-                     f": dial tcp {p.ip}:8080: connect: connection refused")
+            sink.add(
+                int(t),
+                "Warning",
+                "Unhealthy",
+                obj,
+                f'Readiness probe failed: Get "http://{p.ip}:8080/actuator/health/readiness"'
+                f": dial tcp {p.ip}:8080: connect: connection refused",
+            )
     # saturated pods miss readiness probes (timeout 1 s)
     for p in m.pods:
         for t in np.arange(max(p.ready, m.w0) + int(rng.uniform(0, 10) * NS), m.w1, 10 * NS):
             i = int((t - m.b0) // NS)
             if m.rho[i] > 1.05 and p.serving(int(t)) and rng.random() < 0.35:
-                sink.add(int(t), "Warning", "Unhealthy", f"Pod/{p.name}",
-                         f'Readiness probe failed: Get "http://{p.ip}:8080/actuator/health/'
-                         'readiness": context deadline exceeded (Client.Timeout exceeded while '
-                         "awaiting headers)")
+                sink.add(
+                    int(t),
+                    "Warning",
+                    "Unhealthy",
+                    f"Pod/{p.name}",
+                    f'Readiness probe failed: Get "http://{p.ip}:8080/actuator/health/'
+                    'readiness": context deadline exceeded (Client.Timeout exceeded while '
+                    "awaiting headers)",
+                )
     oom = next(p for p in m.pods if p.down is not None)
     assert oom.down is not None
     kill = oom.down[0]
-    sink.add(kill - int(0.2 * NS), "Warning", "OOMKilling", f"Node/{oom.node}",
-             "Memory cgroup out of memory: Killed process 2741 (java) total-vm:5023412kB, "
-             "anon-rss:1046128kB, file-rss:24312kB, shmem-rss:0kB, UID:1000 pgtables:2464kB "
-             "oom_score_adj:984")
+    sink.add(
+        kill - int(0.2 * NS),
+        "Warning",
+        "OOMKilling",
+        f"Node/{oom.node}",
+        "Memory cgroup out of memory: Killed process 2741 (java) total-vm:5023412kB, "
+        "anon-rss:1046128kB, file-rss:24312kB, shmem-rss:0kB, UID:1000 pgtables:2464kB "
+        "oom_score_adj:984",
+    )
     restart = m.restarted_at(oom)
     assert restart is not None
     obj = f"Pod/{oom.name}"
-    sink.add(restart - int(0.6 * NS), "Normal", "Pulled", obj,
-             f'Container image "{IMAGE}" already present on machine')
+    sink.add(
+        restart - int(0.6 * NS),
+        "Normal",
+        "Pulled",
+        obj,
+        f'Container image "{IMAGE}" already present on machine',
+    )
     sink.add(restart - int(0.3 * NS), "Normal", "Created", obj, "Created container checkout")
     sink.add(restart, "Normal", "Started", obj, "Started container checkout")
     for t in np.arange(restart + 20 * NS, oom.down[1] - 5 * NS, 10 * NS):
-        sink.add(int(t), "Warning", "Unhealthy", obj,
-                 f'Readiness probe failed: Get "http://{oom.ip}:8080/actuator/health/readiness": '
-                 f"dial tcp {oom.ip}:8080: connect: connection refused")
+        sink.add(
+            int(t),
+            "Warning",
+            "Unhealthy",
+            obj,
+            f'Readiness probe failed: Get "http://{oom.ip}:8080/actuator/health/readiness": '
+            f"dial tcp {oom.ip}:8080: connect: connection refused",
+        )
     return sink.frame(since=m.w0)
 
 
@@ -618,15 +854,23 @@ def _pods_frame(m: _Model) -> pd.DataFrame:
         for c in (PROXY, CHECKOUT):
             main = c is CHECKOUT
             restarted = m.restarted_at(p) if main else None
-            rows.append({
-                "pod": p.name, "container": c.name, "node": p.node, "phase": "Running",
-                "ready": True, "restarts": p.restarts if main else 0,
-                "last_termination_reason": p.last_termination_reason if main else None,
-                "last_termination_at": p.last_termination_at if main else None,
-                "started_at": restarted or (p.started if main else p.started - int(1.6 * NS)),
-                "cpu_request": c.cpu_request, "cpu_limit": c.cpu_limit,
-                "memory_request": c.memory_request, "memory_limit": c.memory_limit,
-            })
+            rows.append(
+                {
+                    "pod": p.name,
+                    "container": c.name,
+                    "node": p.node,
+                    "phase": "Running",
+                    "ready": True,
+                    "restarts": p.restarts if main else 0,
+                    "last_termination_reason": p.last_termination_reason if main else None,
+                    "last_termination_at": p.last_termination_at if main else None,
+                    "started_at": restarted or (p.started if main else p.started - int(1.6 * NS)),
+                    "cpu_request": c.cpu_request,
+                    "cpu_limit": c.cpu_limit,
+                    "memory_request": c.memory_request,
+                    "memory_limit": c.memory_limit,
+                }
+            )
     return records_frame(rows, "pods", ["last_termination_at", "started_at"])
 
 
@@ -639,31 +883,73 @@ def _pod_usage(m: _Model, seed: int) -> pd.DataFrame:
         if not keep.any():
             continue
         for ctr, (cpu, mem) in _usage(p, m, minutes, rng).items():
-            parts.append(pd.DataFrame({
-                "time": pd.to_datetime(minutes[keep], unit="ns", utc=True), "pod": p.name,
-                "container": ctr, "cpu": np.round(cpu[keep], 4), "memory": np.round(mem[keep]),
-            }))
-    df = pd.concat(parts, ignore_index=True).sort_values(["time", "pod", "container"],
-                                                         kind="stable")
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "time": pd.to_datetime(minutes[keep], unit="ns", utc=True),
+                        "pod": p.name,
+                        "container": ctr,
+                        "cpu": np.round(cpu[keep], 4),
+                        "memory": np.round(mem[keep]),
+                    }
+                )
+            )
+    df = pd.concat(parts, ignore_index=True).sort_values(
+        ["time", "pod", "container"], kind="stable"
+    )
     return conform(df, "pod_usage")
 
 
 def _rollouts() -> pd.DataFrame:
     history = (
-        (17, "7b9d5c4f86", "v3.7.0", "2026-10-14T09:12:00Z",
-         "checkout v3.7.0: saved carts (#2210)"),
-        (18, "58c7f6d94b", "v3.7.1", "2026-10-21T14:03:00Z",
-         "checkout v3.7.1: fix rounding of shipping quotes (#2231)"),
-        (19, "6c4b8d7f59", "v3.8.0", "2026-10-28T10:37:00Z",
-         "checkout v3.8.0: promotion engine v2 (#2254)"),
-        (20, "9f6d7c5b48", "v3.8.1", "2026-11-04T11:20:00Z",
-         "checkout v3.8.1: payment client timeouts configurable (#2269)"),
-        (21, RS, VERSION, "2026-11-06T15:42:00Z",
-         "checkout v3.8.2: Java 21.0.5 base image (#2275)"),
+        (
+            17,
+            "7b9d5c4f86",
+            "v3.7.0",
+            "2026-10-14T09:12:00Z",
+            "checkout v3.7.0: saved carts (#2210)",
+        ),
+        (
+            18,
+            "58c7f6d94b",
+            "v3.7.1",
+            "2026-10-21T14:03:00Z",
+            "checkout v3.7.1: fix rounding of shipping quotes (#2231)",
+        ),
+        (
+            19,
+            "6c4b8d7f59",
+            "v3.8.0",
+            "2026-10-28T10:37:00Z",
+            "checkout v3.8.0: promotion engine v2 (#2254)",
+        ),
+        (
+            20,
+            "9f6d7c5b48",
+            "v3.8.1",
+            "2026-11-04T11:20:00Z",
+            "checkout v3.8.1: payment client timeouts configurable (#2269)",
+        ),
+        (
+            21,
+            RS,
+            VERSION,
+            "2026-11-06T15:42:00Z",
+            "checkout v3.8.2: Java 21.0.5 base image (#2275)",
+        ),
     )
     rows = [
-        rollout_row(SERVICE, rev, rs, f"registry.example.com/shop/checkout:{v}", when, when,
-                    cause, 10 if rev == 21 else 0, rev == 21)
+        rollout_row(
+            SERVICE,
+            rev,
+            rs,
+            f"registry.example.com/shop/checkout:{v}",
+            when,
+            when,
+            cause,
+            10 if rev == 21 else 0,
+            rev == 21,
+        )
         for rev, rs, v, when, cause in history
     ]
     return records_frame(rows, "rollouts", ["created_at", "deployed_at"])
@@ -697,28 +983,67 @@ NOTIFY = "@pagerduty-checkout-oncall @slack-checkout"
 
 def _monitor_events(series) -> pd.DataFrame:
     rows = [
-        ("16:31:00", "pgw", "warn", "payment-gateway is burning its 30-day error budget 4.1x "
-                                    "(warn 2x) over the last 1h"),
+        (
+            "16:31:00",
+            "pgw",
+            "warn",
+            "payment-gateway is burning its 30-day error budget 4.1x (warn 2x) over the last 1h",
+        ),
         ("16:36:00", "pgw", "ok", "payment-gateway error budget burn rate 1.2x over the last 1h"),
-        ("17:09:00", "restarts", "alert",
-         f"1 container restart of kube_deployment:checkout in the last 10m (alert > 0) {NOTIFY}"),
-        ("17:24:00", "restarts", "ok", "0 container restarts of kube_deployment:checkout in the "
-                                       "last 10m"),
-        ("17:13:00", "hpa", "warn", "HorizontalPodAutoscaler prod/checkout has been at its "
-                                    "maximum of 10 replicas for 5m (warn)"),
+        (
+            "17:09:00",
+            "restarts",
+            "alert",
+            f"1 container restart of kube_deployment:checkout in the last 10m (alert > 0) {NOTIFY}",
+        ),
+        (
+            "17:24:00",
+            "restarts",
+            "ok",
+            "0 container restarts of kube_deployment:checkout in the last 10m",
+        ),
+        (
+            "17:13:00",
+            "hpa",
+            "warn",
+            "HorizontalPodAutoscaler prod/checkout has been at its "
+            "maximum of 10 replicas for 5m (warn)",
+        ),
     ]
     checks = (
-        ("p95", "latency_p95", 3, 1000.0, 3000.0, "p95 latency of checkout is {s:.2f} s over the "
-         "last 3m", "{t:.0f} ms"),
-        ("5xx", "error_rate", 2, 1.0, 3.0, "5xx rate of checkout is {v:.2f} req/s over the last "
-         "2m", "{t:.1f} req/s"),
-        ("cpu", "cpu_of_limit", 2, 0.8, 0.9, "checkout containers use {p:.0f}% of their CPU limit "
-         "over the last 2m", "{t:.0%}"),
+        (
+            "p95",
+            "latency_p95",
+            3,
+            1000.0,
+            3000.0,
+            "p95 latency of checkout is {s:.2f} s over the last 3m",
+            "{t:.0f} ms",
+        ),
+        (
+            "5xx",
+            "error_rate",
+            2,
+            1.0,
+            3.0,
+            "5xx rate of checkout is {v:.2f} req/s over the last 2m",
+            "{t:.1f} req/s",
+        ),
+        (
+            "cpu",
+            "cpu_of_limit",
+            2,
+            0.8,
+            0.9,
+            "checkout containers use {p:.0f}% of their CPU limit over the last 2m",
+            "{t:.0%}",
+        ),
     )
     for key, metric, minutes, warn, alert, text, unit in checks:
         times, values = series[metric]
-        for t, state, v in evaluate_monitor(times, values, minutes=minutes, warn=warn,
-                                            alert=alert, start=W0, end=W1):
+        for t, state, v in evaluate_monitor(
+            times, values, minutes=minutes, warn=warn, alert=alert, start=W0, end=W1
+        ):
             msg = text.format(v=v, s=v / 1000, p=v * 100)
             if state != "ok":
                 msg += f" ({state} threshold {unit.format(t=alert if state == 'alert' else warn)})"
@@ -734,8 +1059,7 @@ _QUERIES = (
     "SELECT ci.sku, ci.qty, ci.unit_price_cents FROM cart_items ci WHERE ci.cart_id = $1",
     "INSERT INTO checkout_sessions (id, cart_id, status, created_at) VALUES ($1, $2, $3, $4)",
     "UPDATE carts SET updated_at = $1 WHERE id = $2",
-    "SELECT p.code, p.discount_pct, p.valid_until FROM promotions p WHERE p.code = $1 AND "
-    "p.active",
+    "SELECT p.code, p.discount_pct, p.valid_until FROM promotions p WHERE p.code = $1 AND p.active",
 )
 
 
@@ -756,15 +1080,40 @@ def _pg_activity(m: _Model, seed: int) -> pd.DataFrame:
         servers.append((pid, bouncers[k % 2], opened, closed))
     rows: list[dict] = []
 
-    def row(t, pid, user, app, client, state, start, xact, qstart, change, query,
-            wtype=None, wevent=None):
-        rows.append({
-            "sampled_at": t, "pid": pid, "datname": "checkout", "usename": user,
-            "application_name": app, "client_addr": client, "state": state,
-            "backend_start": start, "xact_start": xact, "query_start": qstart,
-            "state_change": change, "wait_event_type": wtype, "wait_event": wevent,
-            "blocking_pids": "", "query": query,
-        })
+    def row(
+        t,
+        pid,
+        user,
+        app,
+        client,
+        state,
+        start,
+        xact,
+        qstart,
+        change,
+        query,
+        wtype=None,
+        wevent=None,
+    ):
+        rows.append(
+            {
+                "sampled_at": t,
+                "pid": pid,
+                "datname": "checkout",
+                "usename": user,
+                "application_name": app,
+                "client_addr": client,
+                "state": state,
+                "backend_start": start,
+                "xact_start": xact,
+                "query_start": qstart,
+                "state_change": change,
+                "wait_event_type": wtype,
+                "wait_event": wevent,
+                "blocking_pids": "",
+                "query": query,
+            }
+        )
 
     for t in samples:
         t = int(t)
@@ -775,24 +1124,71 @@ def _pg_activity(m: _Model, seed: int) -> pd.DataFrame:
                 continue
             if r.random() < busy:
                 q0 = t - int(r.uniform(0.001, 0.03) * NS)
-                row(t, pid, "checkout", "checkout", client, "active", opened,
-                    q0 - int(0.004 * NS), q0, q0, r.choice(_QUERIES))
+                row(
+                    t,
+                    pid,
+                    "checkout",
+                    "checkout",
+                    client,
+                    "active",
+                    opened,
+                    q0 - int(0.004 * NS),
+                    q0,
+                    q0,
+                    r.choice(_QUERIES),
+                )
             else:
                 q0 = t - int(r.uniform(0.01, 5) * NS)
-                row(t, pid, "checkout", "checkout", client, "idle", opened, None, q0,
-                    q0 + int(0.001 * NS), "COMMIT")
+                row(
+                    t,
+                    pid,
+                    "checkout",
+                    "checkout",
+                    client,
+                    "idle",
+                    opened,
+                    None,
+                    q0,
+                    q0 + int(0.001 * NS),
+                    "COMMIT",
+                )
         q0 = t - int(r.uniform(0.5, 14) * NS)
-        row(t, 14077, "datadog", "datadog-agent", "10.0.21.5", "idle", _d("06:00:11"), None, q0,
-            q0 + int(0.003 * NS), "SELECT psd.datname, numbackends, xact_commit, xact_rollback "
-            "FROM pg_stat_database psd WHERE psd.datname not ilike 'template%'")
+        row(
+            t,
+            14077,
+            "datadog",
+            "datadog-agent",
+            "10.0.21.5",
+            "idle",
+            _d("06:00:11"),
+            None,
+            q0,
+            q0 + int(0.003 * NS),
+            "SELECT psd.datname, numbackends, xact_commit, xact_rollback "
+            "FROM pg_stat_database psd WHERE psd.datname not ilike 'template%'",
+        )
         if _d("16:40:00") <= t < _d("16:40:30"):
             s0 = _d("16:40:00.118")
-            row(t, 29377, "vault-admin", "vault", "10.0.9.14", "idle", s0, None, s0 + NS // 50,
-                s0 + NS // 40, f"ALTER ROLE \"v-checkout-analytics-ro-2NqP\" WITH PASSWORD "
-                f"'{VAULT_ROLE_PASSWORD}' VALID UNTIL '2026-11-11 16:40:00+00'")
+            row(
+                t,
+                29377,
+                "vault-admin",
+                "vault",
+                "10.0.9.14",
+                "idle",
+                s0,
+                None,
+                s0 + NS // 50,
+                s0 + NS // 40,
+                f'ALTER ROLE "v-checkout-analytics-ro-2NqP" WITH PASSWORD '
+                f"'{VAULT_ROLE_PASSWORD}' VALID UNTIL '2026-11-11 16:40:00+00'",
+            )
     return records_frame(
-        rows, "pg_activity",
-        ["sampled_at", "backend_start", "xact_start", "query_start", "state_change"], "us")
+        rows,
+        "pg_activity",
+        ["sampled_at", "backend_start", "xact_start", "query_start", "state_change"],
+        "us",
+    )
 
 
 def _pg_settings() -> pd.DataFrame:
@@ -817,8 +1213,11 @@ def incident() -> Incident:
     return resolved_record(
         TRUTH,
         title="checkout: slow checkouts and 5xx/504s",
-        roles={"incident_commander": "erik.larsen", "tech_lead": "fatima.haddad",
-               "scribe": "gustavo.pereira"},
+        roles={
+            "incident_commander": "erik.larsen",
+            "tech_lead": "fatima.haddad",
+            "scribe": "gustavo.pereira",
+        },
         impact=(
             "From about 17:07 to 17:14 UTC checkout was slow (p95 up to 15 s) and up to ~10 % "
             "of checkout requests failed with 502/503/504; customers had to retry. No data loss."
@@ -838,38 +1237,131 @@ def build(seed: int) -> list[Capture]:
         return W1.replace(second=seconds)
 
     return [
-        Capture("kubernetes", "rollouts", _rollouts(),
-                {"namespace": NAMESPACE, "deployment": SERVICE}, fetched(2)),
-        Capture("kubernetes", "events", _k8s_events(m, seed),
-                {"namespace": NAMESPACE, "since": since, "until": until,
-                 "involved_object_kinds": ["Deployment", "ReplicaSet", "Pod", "Node",
-                                           "HorizontalPodAutoscaler"]}, fetched(3)),
-        Capture("kubernetes", "pods", _pods_frame(m),
-                {"namespace": NAMESPACE, "label_selector": selector}, fetched(4)),
-        Capture("kubernetes", "pod_usage", _pod_usage(m, seed),
-                {"namespace": NAMESPACE, "label_selector": selector, "since": since,
-                 "until": until, "step": "60s"}, fetched(6)),
-        Capture("kubernetes", "logs", logs,
-                {"namespace": NAMESPACE, "label_selector": selector,
-                 "containers": ["checkout", "istio-proxy"], "since": since, "until": until,
-                 "timestamps": True, "previous": True}, fetched(11)),
-        Capture("datadog", "metrics", metrics,
-                {"site": "datadoghq.eu", "from": since, "to": until, "interval": "15s",
-                 "scope": "kube_deployment:checkout,kube_namespace:prod"}, fetched(15)),
-        Capture("datadog", "monitor_events", _monitor_events(series),
-                {"site": "datadoghq.eu", "from": since, "to": until,
-                 "monitor_tags": ["service:checkout", "team:checkout"]}, fetched(16)),
-        Capture("datadog", "events", _datadog_events(),
-                {"site": "datadoghq.eu", "from": since, "to": until,
-                 "query": "service:checkout -source:alert", "max_events": 10_000}, fetched(17)),
-        Capture("postgres", "activity", _pg_activity(m, seed),
-                {"host": "checkout-db.prod", "port": 5432, "dbname": "checkout",
-                 "since": since, "until": until, "interval": "30s",
-                 "query": PG_ACTIVITY_QUERY}, fetched(18)),
-        Capture("postgres", "settings", _pg_settings(),
-                {"host": "checkout-db.prod", "port": 5432, "dbname": "checkout",
-                 "names": PG_SETTINGS_NAMES},
-                fetched(19)),
+        Capture(
+            "kubernetes",
+            "rollouts",
+            _rollouts(),
+            {"namespace": NAMESPACE, "deployment": SERVICE},
+            fetched(2),
+        ),
+        Capture(
+            "kubernetes",
+            "events",
+            _k8s_events(m, seed),
+            {
+                "namespace": NAMESPACE,
+                "since": since,
+                "until": until,
+                "involved_object_kinds": [
+                    "Deployment",
+                    "ReplicaSet",
+                    "Pod",
+                    "Node",
+                    "HorizontalPodAutoscaler",
+                ],
+            },
+            fetched(3),
+        ),
+        Capture(
+            "kubernetes",
+            "pods",
+            _pods_frame(m),
+            {"namespace": NAMESPACE, "label_selector": selector},
+            fetched(4),
+        ),
+        Capture(
+            "kubernetes",
+            "pod_usage",
+            _pod_usage(m, seed),
+            {
+                "namespace": NAMESPACE,
+                "label_selector": selector,
+                "since": since,
+                "until": until,
+                "step": "60s",
+            },
+            fetched(6),
+        ),
+        Capture(
+            "kubernetes",
+            "logs",
+            logs,
+            {
+                "namespace": NAMESPACE,
+                "label_selector": selector,
+                "containers": ["checkout", "istio-proxy"],
+                "since": since,
+                "until": until,
+                "timestamps": True,
+                "previous": True,
+            },
+            fetched(11),
+        ),
+        Capture(
+            "datadog",
+            "metrics",
+            metrics,
+            {
+                "site": "datadoghq.eu",
+                "from": since,
+                "to": until,
+                "interval": "15s",
+                "scope": "kube_deployment:checkout,kube_namespace:prod",
+            },
+            fetched(15),
+        ),
+        Capture(
+            "datadog",
+            "monitor_events",
+            _monitor_events(series),
+            {
+                "site": "datadoghq.eu",
+                "from": since,
+                "to": until,
+                "monitor_tags": ["service:checkout", "team:checkout"],
+            },
+            fetched(16),
+        ),
+        Capture(
+            "datadog",
+            "events",
+            _datadog_events(),
+            {
+                "site": "datadoghq.eu",
+                "from": since,
+                "to": until,
+                "query": "service:checkout -source:alert",
+                "max_events": 10_000,
+            },
+            fetched(17),
+        ),
+        Capture(
+            "postgres",
+            "activity",
+            _pg_activity(m, seed),
+            {
+                "host": "checkout-db.prod",
+                "port": 5432,
+                "dbname": "checkout",
+                "since": since,
+                "until": until,
+                "interval": "30s",
+                "query": PG_ACTIVITY_QUERY,
+            },
+            fetched(18),
+        ),
+        Capture(
+            "postgres",
+            "settings",
+            _pg_settings(),
+            {
+                "host": "checkout-db.prod",
+                "port": 5432,
+                "dbname": "checkout",
+                "names": PG_SETTINGS_NAMES,
+            },
+            fetched(19),
+        ),
     ]
 
 

@@ -19,12 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInput, RunError
-from ..evidence import check_mode
-from ..findings import Finding, collect_findings, write_findings
-from ..redact import redact
-from ..workspace import Workspace
+from ..core.errors import InvalidInput, RunError
+from ..core.findings import Finding
+from ..infra.evidence import check_mode
+from ..infra.redact import redact
+from ..infra.workspace import Workspace
 from .execute import NotebookResult, execute_notebook
+from .findings import collect_findings, write_findings
 from .index import write_index
 from .parameters import plan_parameters
 from .render import HtmlRenderer

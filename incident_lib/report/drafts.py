@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from .._types import format_duration
-from ..incident import Incident
-from ..redact import redact
+from ..core.incident import Incident
+from ..core.time import format_duration
+from ..infra.redact import redact
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from jupyter_core.utils import run_sync
 
-from ..redact import redact, redact_notebook
+from ..infra.redact import redact, redact_notebook
 
 if TYPE_CHECKING:
     from jupyter_client.manager import AsyncKernelManager

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from .._types import format_duration
-from ..findings import Finding
-from ..incident import Incident
-from ..redact import redact
+from ..core.findings import Finding
+from ..core.incident import Incident
+from ..core.time import format_duration
+from ..infra.redact import redact
 from .execute import NotebookResult
 
 __all__ = ["write_index"]

@@ -6,10 +6,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._types import parse_time
-from ..errors import InvalidInput, InvalidParameter
-from ..redact import secret_reason
-from ..severity import IMPACTS
+from ..core.errors import InvalidInput, InvalidParameter
+from ..core.severity import IMPACTS
+from ..core.time import parse_time
+from ..infra.redact import secret_reason
 
 __all__ = ["RESERVED", "coerce_value", "notebook_parameters", "plan_parameters"]
 

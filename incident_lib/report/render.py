@@ -6,7 +6,7 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..redact import redact, redact_notebook
+from ..infra.redact import redact, redact_notebook
 
 if TYPE_CHECKING:
     from nbconvert import HTMLExporter

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidInput, SourceUnavailable
+from ..core.errors import InvalidInput, SourceUnavailable
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .._types import Window
-    from ..incident import Incident
+    from ..core.incident import Incident
+    from ..core.time import Window
 
 __all__ = ["METRICS_SOURCES", "check_metrics_source", "live_fetch"]
 

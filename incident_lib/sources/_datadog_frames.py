@@ -14,13 +14,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..redact import redact
-from ..schema import CONTRACTS, conform, empty_frame
+from ..core.schema import CONTRACTS, conform, empty_frame
+from ..infra.redact import redact
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .._types import Window
+    from ..core.time import Window
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -408,7 +408,7 @@ def event_row(event: Any) -> dict[str, Any] | None:
 def events_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Frame of :data:`EVENT_COLUMNS` (time UTC, the rest text), sorted by time.
 
-    Conformed to contract ``datadog_events`` once :mod:`incident_lib.schema` has it.
+    Conformed to contract ``datadog_events`` once :mod:`incident_lib.core.schema` has it.
     """
     import pandas as pd
 

@@ -3,7 +3,7 @@
 Private helper of :mod:`incident_lib.sources.datadog`. Everything a user may see
 (a :class:`SourceUnavailable` reason) is built here and scrubbed: the API and
 application keys are replaced wherever they would appear, and the rest passes
-through :func:`incident_lib.redact.redact`.
+through :func:`incident_lib.infra.redact.redact`.
 
 Retries
 -------
@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from ..errors import SourceUnavailable
-from ..redact import redact
+from ..core.errors import SourceUnavailable
+from ..infra.redact import redact
 
 if TYPE_CHECKING:
     from datadog_api_client import ApiClient, Configuration

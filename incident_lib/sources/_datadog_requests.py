@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .._types import Window
+    from ..core.time import Window
 
 __all__ = ["events_request", "iso", "logs_request", "ms", "timeseries_request"]
 

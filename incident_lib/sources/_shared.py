@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import SourceUnavailable
+from ..core.errors import SourceUnavailable
 
 __all__ = ["check_fetch_name", "progress_bar"]
 

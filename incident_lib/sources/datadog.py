@@ -4,7 +4,7 @@
 with an injected ``Configuration`` (:meth:`DatadogSource.from_environment` builds
 one from ``DD_API_KEY``, ``DD_APP_KEY`` and ``DD_SITE``; a ``host`` replaces the
 site's API host, for tests) and returns frames that meet the contracts of
-:mod:`incident_lib.schema`. Only read endpoints are called. Every failure a user
+:mod:`incident_lib.core.schema`. Only read endpoints are called. Every failure a user
 will meet becomes a :class:`SourceUnavailable` whose reason says what to do; the
 keys never appear in a frame, a note or a reason (see :mod:`._datadog_http` for
 retries: 429 and 5xx are retried at most 3 tries in all, sleeping
@@ -49,7 +49,7 @@ Decisions
   v2 events search, default query ``service:<service> -source:alert``, columns
   ``time, title, text, tags, source_type`` (text without markdown fences,
   redacted, at most 500 characters; tags comma-joined). There is no contract for
-  them in :mod:`incident_lib.schema` yet (``datadog_events`` would be it).
+  them in :mod:`incident_lib.core.schema` yet (``datadog_events`` would be it).
 * **Logs**: v2 ``LogsApi.list_logs`` (``POST /api/v2/logs/events/search``),
   default query ``service:<service>`` (every status: the signatures and the
   baseline comparison need the info lines too), newest first, page by page
@@ -67,7 +67,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..schema import empty_frame
+from ..core.schema import empty_frame
 from . import _datadog_frames as frames
 from ._datadog_frames import rollup_interval
 from ._datadog_http import (
@@ -87,8 +87,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from datadog_api_client import Configuration
 
-    from .._types import Window
-    from ..incident import Incident
+    from ..core.incident import Incident
+    from ..core.time import Window
 
 __all__ = [
     "DEFAULT_ENV",

@@ -27,16 +27,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .._types import Window
-from ..errors import InvalidInput, SourceUnavailable
-from ..schema import CONTRACTS, conform, empty_frame
+from ..core.errors import InvalidInput, SourceUnavailable
+from ..core.schema import CONTRACTS, conform, empty_frame
+from ..core.time import Window
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["COMMIT_COLUMNS", "commits"]
 
-#: columns of :func:`commits` (the ``commits`` contract in :mod:`incident_lib.schema`)
+#: columns of :func:`commits` (the ``commits`` contract in :mod:`incident_lib.core.schema`)
 COMMIT_COLUMNS: tuple[str, ...] = tuple(CONTRACTS["commits"].columns)
 _RS, _US = "\x1e", "\x1f"
 _FORMAT = f"--format={_RS}%H{_US}%h{_US}%aN{_US}%ct{_US}%s"

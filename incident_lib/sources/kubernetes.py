@@ -4,7 +4,7 @@ The service is a namespace plus a label selector (:attr:`Incident.label_selector
 :class:`KubernetesSource` talks to the API server through an injected
 ``kubernetes.client.ApiClient`` (:meth:`KubernetesSource.from_environment` builds
 one from ``KUBECONFIG`` / ``~/.kube/config`` or the in-cluster service account)
-and returns frames that meet the contracts of :mod:`incident_lib.schema`. Only
+and returns frames that meet the contracts of :mod:`incident_lib.core.schema`. Only
 read verbs are used (``get``, ``list``), every call carries a request timeout,
 and every failure a user will meet becomes a :class:`SourceUnavailable` whose
 reason says what to do; credentials never appear in a reason.
@@ -53,16 +53,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInput, SourceUnavailable
-from ..schema import conform, empty_frame
+from ..core.errors import InvalidInput, SourceUnavailable
+from ..core.schema import conform, empty_frame
 from ._shared import check_fetch_name, progress_bar
 
 if TYPE_CHECKING:
     import pandas as pd
     from kubernetes.client import ApiClient
 
-    from .._types import Window
-    from ..incident import Incident
+    from ..core.incident import Incident
+    from ..core.time import Window
 
 __all__ = [
     "DEFAULT_TIMEOUT",

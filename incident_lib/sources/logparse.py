@@ -2,7 +2,7 @@
 
 :func:`parse_pod_log` turns the text of one container's log, as served by
 ``GET .../pods/{pod}/log?timestamps=true``, into a frame meeting contract
-``logs`` of :mod:`incident_lib.schema`; :func:`parse_line` reads one line on
+``logs`` of :mod:`incident_lib.core.schema`; :func:`parse_line` reads one line on
 its own (for sources such as Datadog that already split events).
 
 Time
@@ -101,7 +101,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..errors import InvalidInput
+from ..core.errors import InvalidInput
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -633,7 +633,7 @@ def parse_pod_log(
     """
     import pandas as pd
 
-    from ..schema import conform, empty_frame
+    from ..core.schema import conform, empty_frame
 
     if max_events is not None and max_events < 1:
         raise InvalidInput(f"max_events must be at least 1 (or None), not {max_events}")

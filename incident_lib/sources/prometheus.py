@@ -4,7 +4,7 @@
 ``/api/v1/query``, ``/api/v1/alerts``) through an injected ``requests.Session``
 (:meth:`PrometheusSource.from_environment` reads ``PROMETHEUS_URL`` and an
 optional bearer token ``PROMETHEUS_TOKEN``). Query results become ``metrics``
-frames, alerts ``monitor_events`` frames (contracts in :mod:`incident_lib.schema`).
+frames, alerts ``monitor_events`` frames (contracts in :mod:`incident_lib.core.schema`).
 Every failure becomes a :class:`SourceUnavailable` whose reason says what went
 wrong; the token and any password in the URL never appear in a reason.
 
@@ -47,17 +47,17 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .._types import Window, format_duration, parse_time
-from ..errors import InvalidInput, SourceUnavailable
-from ..redact import redact
-from ..schema import conform, empty_frame
+from ..core.errors import InvalidInput, SourceUnavailable
+from ..core.schema import conform, empty_frame
+from ..core.time import Window, format_duration, parse_time
+from ..infra.redact import redact
 from ._shared import check_fetch_name
 
 if TYPE_CHECKING:
     import pandas as pd
     import requests
 
-    from ..incident import Incident
+    from ..core.incident import Incident
 
 __all__ = [
     "DEFAULT_TIMEOUT",

@@ -9,7 +9,7 @@ import pytest
 
 from incident_lib import Window
 from incident_lib.analysis import alerts, assess, changes, metrics
-from incident_lib.schema import conform, empty_frame
+from incident_lib.core.schema import conform, empty_frame
 
 T = pd.Timestamp("2026-11-03T14:00:00Z")
 WINDOW = Window(datetime(2026, 11, 3, 14, tzinfo=UTC), datetime(2026, 11, 3, 15, tzinfo=UTC))

@@ -15,8 +15,8 @@ from incident_lib.analysis.changes import (
     changes_timeline,
     rank_changes,
 )
-from incident_lib.errors import InvalidInput
-from incident_lib.schema import conform, empty_frame
+from incident_lib.core.errors import InvalidInput
+from incident_lib.core.schema import conform, empty_frame
 
 ONSET = pd.Timestamp("2026-11-03T14:19:00Z")
 MIN = pd.Timedelta("1min")
@@ -406,7 +406,7 @@ def _demo(
     """(ranked changes, truth, detected error-rate onset); ``datadog`` adds its events."""
     from incident_lib.analysis.onset import onset_table
     from incident_lib.demo import SCENARIOS
-    from incident_lib.evidence import EvidenceStore
+    from incident_lib.infra.evidence import EvidenceStore
 
     truth = SCENARIOS[scenario].truth
     store = EvidenceStore(demo_root / scenario)

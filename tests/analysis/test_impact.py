@@ -15,9 +15,10 @@ from incident_lib.analysis.impact import (
     impact_findings,
     response_times,
 )
+from incident_lib.core.incident import Incident
+from incident_lib.core.schema import conform, empty_frame
 from incident_lib.demo import SCENARIOS
-from incident_lib.incident import Incident
-from incident_lib.schema import conform, empty_frame
+from incident_lib.infra.workspace import read_incident
 
 BASELINE = Window(datetime(2026, 11, 3, 13, 50, tzinfo=UTC), datetime(2026, 11, 3, 14, tzinfo=UTC))
 WINDOW = Window(datetime(2026, 11, 3, 14, tzinfo=UTC), datetime(2026, 11, 3, 14, 10, tzinfo=UTC))
@@ -204,7 +205,7 @@ def test_demo_impact_matches_the_truth(demo_root, scenario, share):
 def test_demo_response_times(demo_root):
     truth = SCENARIOS["connection-leak"].truth
     times = response_times(
-        Incident.load(demo_root / "connection-leak"), impact_start=truth.onset_at
+        read_incident(demo_root / "connection-leak"), impact_start=truth.onset_at
     )
     assert times.time_to_detect == truth.detected_at - truth.onset_at
     assert times.time_to_resolve == truth.resolved_at - truth.detected_at

@@ -10,8 +10,8 @@ import pytest
 
 from incident_lib import Window
 from incident_lib.analysis.onset import Onset, detect_onset, onset_table
-from incident_lib.errors import InvalidInput
-from incident_lib.schema import conform
+from incident_lib.core.errors import InvalidInput
+from incident_lib.core.schema import conform
 
 WINDOW = Window(datetime(2026, 11, 3, 14, tzinfo=UTC), datetime(2026, 11, 3, 15, tzinfo=UTC))
 BASELINE = WINDOW.preceding()
@@ -231,7 +231,7 @@ def test_onset_table_empty_metrics():
 
 def _demo_onsets(demo_root, scenario: str) -> tuple[dict[str, pd.Timestamp], object]:
     from incident_lib.demo import SCENARIOS
-    from incident_lib.evidence import EvidenceStore
+    from incident_lib.infra.evidence import EvidenceStore
 
     truth = SCENARIOS[scenario].truth
     metrics = EvidenceStore(demo_root / scenario).read("datadog", "metrics")

@@ -14,9 +14,9 @@ from incident_lib.analysis.recovery import (
     RecoveryVerdict,
     check_recovery,
 )
+from incident_lib.core.errors import InvalidInput
+from incident_lib.core.schema import conform, empty_frame
 from incident_lib.demo import SCENARIOS
-from incident_lib.errors import InvalidInput
-from incident_lib.schema import conform, empty_frame
 
 BASELINE = Window(datetime(2026, 11, 3, 13, tzinfo=UTC), datetime(2026, 11, 3, 14, tzinfo=UTC))
 AS_OF = datetime(2026, 11, 3, 15, tzinfo=UTC)

@@ -20,8 +20,8 @@ from incident_lib.analysis.signatures import (
     signature_timeseries,
     signatures,
 )
-from incident_lib.errors import InvalidInput
-from incident_lib.schema import conform
+from incident_lib.core.errors import InvalidInput
+from incident_lib.core.schema import conform
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 
@@ -401,12 +401,22 @@ def test_a_filtered_logs_frame_keeps_each_event_its_own_time():
     from incident_lib.analysis.signatures import signature_timeseries, signatures
 
     times = pd.date_range("2026-11-03T14:00:00Z", periods=6, freq="10min")
-    logs = pd.DataFrame({
-        "time": times, "pod": "p", "container": "c",
-        "level": ["info", "error", "info", "error", "info", "error"],
-        "message": ["ok", "pool exhausted after 30s", "ok", "pool exhausted after 12s", "ok",
-                    "pool exhausted after 9s"],
-    })
+    logs = pd.DataFrame(
+        {
+            "time": times,
+            "pod": "p",
+            "container": "c",
+            "level": ["info", "error", "info", "error", "info", "error"],
+            "message": [
+                "ok",
+                "pool exhausted after 30s",
+                "ok",
+                "pool exhausted after 12s",
+                "ok",
+                "pool exhausted after 9s",
+            ],
+        }
+    )
     logs["raw"] = logs["message"]
     errors = logs[logs["level"] == "error"]  # index 1, 3, 5
     table = signatures(errors)

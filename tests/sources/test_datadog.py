@@ -21,10 +21,10 @@ import pandas as pd
 import pytest
 from dd_server import FakeDatadogServer, FakeSeries, event, log, monitor
 
-from incident_lib._types import Window
-from incident_lib.errors import SourceUnavailable
-from incident_lib.incident import Incident
-from incident_lib.schema import validate
+from incident_lib.core.errors import SourceUnavailable
+from incident_lib.core.incident import Incident
+from incident_lib.core.schema import validate
+from incident_lib.core.time import Window
 from incident_lib.sources import datadog as dd_source
 from incident_lib.sources._datadog_frames import (
     EVENT_COLUMNS,

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from incident_lib import Window
-from incident_lib.errors import InvalidInput
-from incident_lib.schema import validate
+from incident_lib.core.errors import InvalidInput
+from incident_lib.core.schema import validate
 from incident_lib.sources.git import COMMIT_COLUMNS, commits
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from incident_lib.errors import InvalidInput
-from incident_lib.schema import CONTRACTS, validate
+from incident_lib.core.errors import InvalidInput
+from incident_lib.core.schema import CONTRACTS, validate
 from incident_lib.sources.logparse import ParsedLog, parse_line, parse_pod_log
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -710,7 +710,7 @@ def _rebuild(raws: pd.Series, times: pd.Series) -> str:
 @pytest.mark.parametrize("scenario", ["connection-leak", "traffic-surge"])
 def test_demo_logs_round_trip(demo_root, scenario):
     """Each container's demo events, written back as kubelet text, parse to the same events."""
-    from incident_lib.evidence import EvidenceStore
+    from incident_lib.infra.evidence import EvidenceStore
 
     logs = EvidenceStore(demo_root / scenario).read("kubernetes", "logs")
     for (pod, container), want in logs.groupby(["pod", "container"], sort=False):

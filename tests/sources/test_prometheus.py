@@ -22,10 +22,10 @@ from prom_server import (  # the fixture is imported so that pytest finds it
     prometheus,  # noqa: F401
 )
 
-from incident_lib._types import Window
-from incident_lib.errors import InvalidInput, SourceUnavailable
-from incident_lib.incident import Incident
-from incident_lib.schema import validate
+from incident_lib.core.errors import InvalidInput, SourceUnavailable
+from incident_lib.core.incident import Incident
+from incident_lib.core.schema import validate
+from incident_lib.core.time import Window
 from incident_lib.sources import prometheus as prom
 from incident_lib.sources.prometheus import (
     PrometheusSource,

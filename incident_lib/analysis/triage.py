@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ._types import format_duration
-from .findings import Finding
-from .incident import Incident
-from .severity import ROLE_NAMES, SeverityAssessment, assess_severity, missing_roles
+from ..core.findings import Finding
+from ..core.incident import Incident
+from ..core.severity import ROLE_NAMES, SeverityAssessment, assess_severity, missing_roles
+from ..core.time import format_duration
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -1,22 +1,20 @@
-"""The incident record (``incident.yaml``): fields, validation, atomic load and save."""
+"""The incident record (``incident.yaml``): fields, validation, YAML text in and out.
+
+Reading and writing the file is the workspace's job (:mod:`incident_lib.infra.workspace`)."""
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from ._fs import atomic_write_text
-from ._types import Window, parse_time
 from .errors import InvalidIncident, InvalidInput
 from .severity import ROLE_NAMES, check_severity
+from .time import Window, parse_time
 
-__all__ = ["INCIDENT_FILE", "STATUSES", "Incident", "Roles", "Times"]
+__all__ = ["STATUSES", "Incident", "Roles", "Times"]
 
-INCIDENT_FILE = "incident.yaml"
 STATUSES = ("investigating", "identified", "monitoring", "resolved")
 MAX_WINDOW = timedelta(hours=24)
 
@@ -293,53 +291,33 @@ class Incident:
         return out
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Incident:
-        """Load and validate ``incident.yaml`` (``path`` may be the workspace folder).
+    def from_yaml(cls, text: str, *, origin: str = "incident.yaml") -> Incident:
+        """Parse and validate the YAML text of a record.
+
+        Timestamps stay text for :func:`parse_time`, which refuses naive ones.
 
         Raises
         ------
         InvalidIncident
-            Missing file, YAML syntax error or invalid fields, in one line.
+            YAML syntax error or invalid fields, in one line prefixed by ``origin``.
         """
         import yaml
 
-        file = Path(path)
-        if file.is_dir():
-            file = file / INCIDENT_FILE
-        if not file.exists():
-            raise InvalidIncident(
-                f"{file}: not found; open an incident with `incident new` or pass the "
-                "incident folder that holds incident.yaml"
-            )
         try:
-            data = yaml.load(file.read_text(), Loader=_StrictLoader)
+            data = yaml.load(text, Loader=_StrictLoader)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""
             problem = getattr(exc, "problem", None) or "invalid YAML"
-            raise InvalidIncident(f"{file}: YAML syntax error{where}: {problem}") from None
-        return cls.from_dict(data, origin=str(file))
+            raise InvalidIncident(f"{origin}: YAML syntax error{where}: {problem}") from None
+        return cls.from_dict(data, origin=origin)
 
-    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
-        """Write the record atomically (temporary file + rename).
-
-        Parameters
-        ----------
-        path
-            The workspace folder or the file path.
-        overwrite
-            Replace an existing file; by default an existing record is never touched.
-        """
+    def to_yaml(self) -> str:
+        """The record as YAML text, checked to load back (an invalid record is never written)."""
         import yaml
 
-        file = Path(path)
-        if file.suffix not in (".yaml", ".yml"):
-            file = file / INCIDENT_FILE
-        if file.exists() and not overwrite:
-            raise InvalidIncident(f"{file} already exists; refusing to overwrite it")
-        Incident.from_dict(self.to_dict())  # never write a record that would not load
-        text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
-        return atomic_write_text(file, text)
+        Incident.from_dict(self.to_dict())
+        return str(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
 
 
 def _strict_loader():

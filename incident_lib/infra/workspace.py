@@ -17,11 +17,23 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InvalidIncident, WorkspaceError
+from ..core.errors import InvalidIncident, WorkspaceError
+from ..core.incident import Incident
 from .evidence import EvidenceStore
-from .incident import INCIDENT_FILE, Incident
+from .files import atomic_write_text
 
-__all__ = ["Workspace", "create_workspace", "default_demo_root", "open_workspace"]
+__all__ = [
+    "INCIDENT_FILE",
+    "Workspace",
+    "create_workspace",
+    "default_demo_root",
+    "open_workspace",
+    "read_incident",
+    "write_incident",
+]
+
+#: the record's file name inside a workspace
+INCIDENT_FILE = "incident.yaml"
 
 #: marks a workspace that ``incident demo`` generated and may regenerate
 DEMO_MARKER = ".demo-scenario"
@@ -74,7 +86,7 @@ def open_workspace(path: str | os.PathLike[str]) -> Workspace:
             f"{folder} holds no {INCIDENT_FILE}; is it an incident workspace? "
             "open one with `incident new`"
         )
-    return Workspace(folder.resolve(), Incident.load(folder))
+    return Workspace(folder.resolve(), read_incident(folder))
 
 
 def create_workspace(incident: Incident, path: str | os.PathLike[str]) -> Workspace:
@@ -93,10 +105,51 @@ def create_workspace(incident: Incident, path: str | os.PathLike[str]) -> Worksp
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise WorkspaceError(f"cannot create {folder}: {exc.strerror}") from None
-    incident.save(folder)
+    write_incident(incident, folder)
     (folder / "evidence").mkdir(exist_ok=True)
     (folder / "runs").mkdir(exist_ok=True)
     return Workspace(folder.resolve(), incident)
+
+
+def read_incident(path: str | os.PathLike[str]) -> Incident:
+    """Load and validate ``incident.yaml`` (``path`` may be the workspace folder).
+
+    Raises
+    ------
+    InvalidIncident
+        Missing file, YAML syntax error or invalid fields, in one line.
+    """
+    file = Path(path)
+    if file.is_dir():
+        file = file / INCIDENT_FILE
+    if not file.exists():
+        raise InvalidIncident(
+            f"{file}: not found; open an incident with `incident new` or pass the "
+            "incident folder that holds incident.yaml"
+        )
+    return Incident.from_yaml(file.read_text(), origin=str(file))
+
+
+def write_incident(
+    incident: Incident, path: str | os.PathLike[str], *, overwrite: bool = False
+) -> Path:
+    """Write the record atomically (temporary file + rename) and return the file's path.
+
+    Parameters
+    ----------
+    incident
+        The record; one that would not load back is refused.
+    path
+        The workspace folder or the file path.
+    overwrite
+        Replace an existing file; by default an existing record is never touched.
+    """
+    file = Path(path)
+    if file.suffix not in (".yaml", ".yml"):
+        file = file / INCIDENT_FILE
+    if file.exists() and not overwrite:
+        raise InvalidIncident(f"{file} already exists; refusing to overwrite it")
+    return atomic_write_text(file, incident.to_yaml())
 
 
 def default_demo_root() -> Path:

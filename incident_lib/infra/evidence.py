@@ -30,8 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._fs import atomic_path
-from .errors import EvidenceIntegrityError, EvidenceNotFound, InvalidInput, WorkspaceError
+from ..core.errors import EvidenceIntegrityError, EvidenceNotFound, InvalidInput, WorkspaceError
+from .files import atomic_path
 from .redact import redact_frame, redact_obj
 
 if TYPE_CHECKING:
