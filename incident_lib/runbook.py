@@ -24,7 +24,7 @@ from .core.findings import Finding, Level
 from .core.incident import Incident
 from .core.schema import EVIDENCE_KINDS, empty_frame
 from .core.time import Window, parse_time
-from .infra.evidence import Mode, check_mode
+from .core.params import Mode, check_mode
 from .infra.redact import redact
 from .infra.workspace import Workspace, open_workspace
 from .report.findings import FindingsLog, finding_html

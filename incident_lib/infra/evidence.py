@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..core.params import Mode, check_mode
 from ..core.errors import EvidenceIntegrityError, EvidenceNotFound, InvalidInput, WorkspaceError
 from .files import atomic_path
 from .redact import redact_frame, redact_obj
@@ -37,22 +38,11 @@ from .redact import redact_frame, redact_obj
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["EvidenceStore", "ManifestEntry", "Mode", "VerifyReport", "check_mode"]
+__all__ = ["EvidenceStore", "ManifestEntry", "VerifyReport"]
 
-Mode = Literal["live", "offline"]
 GENESIS = "0" * 64
 MANIFEST = "manifest.jsonl"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
-
-
-def check_mode(mode: str) -> Mode:
-    """Return ``mode`` if it is ``'live'`` or ``'offline'``, else raise :class:`InvalidInput`."""
-    if mode not in ("live", "offline"):
-        raise InvalidInput(
-            f"mode {mode!r} is not known: use 'live' (query the sources and capture) "
-            "or 'offline' (read only the captured evidence)"
-        )
-    return mode  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)

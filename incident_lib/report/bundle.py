@@ -21,7 +21,7 @@ from typing import Any
 
 from ..core.errors import InvalidInput, RunError
 from ..core.findings import Finding
-from ..infra.evidence import check_mode
+from ..core.params import check_mode
 from ..infra.redact import redact
 from ..infra.workspace import Workspace
 from .execute import NotebookResult, execute_notebook

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import InvalidInput, InvalidParameter
+from ..core.params import METRICS_SOURCES, MODES
 from ..core.severity import IMPACTS
 from ..core.time import parse_time
 from ..infra.redact import secret_reason
@@ -61,10 +62,9 @@ def _directory(value: Any) -> str | None:
 
 def _value_checks() -> dict[str, Callable[[Any], str | None]]:
     """What a valid value is, for the parameters the notebooks share (checked up front)."""
-    from ..sources import METRICS_SOURCES
-
     return {
         "metrics_source": _one_of(METRICS_SOURCES),
+        "mode": _one_of(MODES),
         "verify_at": _time,
         "impact": _impacts,
         "levels": _levels,
