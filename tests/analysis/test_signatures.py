@@ -255,7 +255,10 @@ def test_signatures_level_pods_first_last_example():
     assert pool["pods"] == 2 and pool["pod_names"] == "api-1, api-2"
     assert pool["first_seen"] == T + pd.Timedelta(minutes=2)
     assert pool["last_seen"] == T + pd.Timedelta(minutes=3)
-    assert "hunter2" not in pool["example"] and "pool exhausted" in pool["example"]
+    # the example is the raw line as given: redaction happens at capture (EvidenceStore)
+    assert pool["example"] == (
+        "ERROR pool exhausted, dsn=postgresql://app:hunter2@db:5432/orders password=hunter2"
+    )
 
 
 def test_pod_names_are_capped():
@@ -423,3 +426,18 @@ def test_a_filtered_logs_frame_keeps_each_event_its_own_time():
     assert table.loc[0, "first_seen"] == times[1] and table.loc[0, "last_seen"] == times[5]
     series = signature_timeseries(errors, table, freq="10min")
     assert list(series.loc[series["count"] > 0, "time"]) == [times[1], times[3], times[5]]
+
+
+def test_examples_read_from_the_evidence_store_carry_no_secret(tmp_path):
+    """Redaction is the store's job at capture: an example shown from evidence is clean."""
+    from incident_lib import EvidenceStore
+
+    logs = _incident()
+    logs.loc[logs["message"].str.startswith("pool"), "raw"] = (
+        "ERROR pool exhausted, dsn=postgresql://app:hunter2@db:5432/orders password=hunter2"
+    )
+    store = EvidenceStore(tmp_path, create=True)
+    store.capture(logs, source="kubernetes", name="logs")
+    out = signatures(store.read("kubernetes", "logs"), window=WINDOW).set_index("template")
+    example = out.loc["pool exhausted: <NUM> of <NUM> connections in use", "example"]
+    assert "hunter2" not in example and "pool exhausted" in example

@@ -1,0 +1,50 @@
+"""Error signatures: turn log messages into templates and group lines by template.
+
+A *signature* is the template of a log message with its variable parts masked,
+plus a short stable id (a hash of the template's canonical form). Lines that
+differ only in ids, numbers, addresses, paths... share a signature, so an
+incident's thousands of error lines become a short table of distinct errors.
+
+One module per job; every public name is re-exported here:
+
+- :mod:`.masking`: variable parts -> placeholders (:func:`mask`; steps 1-2 of
+  how a message becomes a signature: headline, masking);
+- :mod:`.grouping`: the miner that groups masked templates into signatures
+  (:func:`signature_ids`, :data:`TOLERANCE_MIN_VALUES`,
+  :data:`TOLERANCE_MIN_CONSTANT`; steps 3-4: grouping, tolerance);
+- :mod:`.frames`: the frame API over a ``logs`` frame (:func:`signatures`,
+  :func:`signature_timeseries`, :data:`SIGNATURE_COLUMNS`,
+  :data:`TIMESERIES_COLUMNS`, :data:`NEW_RATE_RATIO`, :data:`POD_NAMES_CAP`);
+- :mod:`.findings`: findings from a signature table (:func:`signature_findings`).
+
+The frame-level functions import pandas inside them; the pure :func:`mask` /
+:func:`signature_ids` path needs no pandas.
+"""
+
+from __future__ import annotations
+
+from .findings import signature_findings
+from .frames import (
+    NEW_RATE_RATIO,
+    POD_NAMES_CAP,
+    SIGNATURE_COLUMNS,
+    TIMESERIES_COLUMNS,
+    signature_timeseries,
+    signatures,
+)
+from .grouping import TOLERANCE_MIN_CONSTANT, TOLERANCE_MIN_VALUES, signature_ids
+from .masking import mask
+
+__all__ = [
+    "NEW_RATE_RATIO",
+    "POD_NAMES_CAP",
+    "SIGNATURE_COLUMNS",
+    "TIMESERIES_COLUMNS",
+    "TOLERANCE_MIN_CONSTANT",
+    "TOLERANCE_MIN_VALUES",
+    "mask",
+    "signature_findings",
+    "signature_ids",
+    "signature_timeseries",
+    "signatures",
+]

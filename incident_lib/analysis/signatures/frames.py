@@ -1,0 +1,380 @@
+"""The frame API: signature tables and time series over a ``logs`` frame.
+
+:func:`signatures` groups the events of a ``logs`` frame (the contract of
+:mod:`incident_lib.core.schema`) by signature and compares the incident window
+with a baseline; :func:`signature_timeseries` counts the top signatures per time
+bin for charting. pandas is imported inside them, so the pure
+:func:`~incident_lib.analysis.signatures.mask` /
+:func:`~incident_lib.analysis.signatures.signature_ids` path needs no pandas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from ...core.errors import InvalidInput
+from .grouping import _group, _matcher, _skeleton
+from .masking import _keys, _masked
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "NEW_RATE_RATIO",
+    "POD_NAMES_CAP",
+    "SIGNATURE_COLUMNS",
+    "TIMESERIES_COLUMNS",
+    "signature_timeseries",
+    "signatures",
+]
+
+#: a signature is new when its baseline rate is at most this fraction of its incident rate
+NEW_RATE_RATIO = 0.1
+#: how many pod names ``pod_names`` lists before "(+N more)"
+POD_NAMES_CAP = 5
+
+#: columns of the :func:`signatures` frame, in order
+SIGNATURE_COLUMNS = (
+    "signature",
+    "template",
+    "count",
+    "level",
+    "first_seen",
+    "last_seen",
+    "pods",
+    "pod_names",
+    "example",
+    "baseline_count",
+    "rate_change",
+    "is_new",
+)
+#: columns of the :func:`signature_timeseries` frame, in order
+TIMESERIES_COLUMNS = ("time", "signature", "template", "count")
+
+_SIGNATURE_DTYPES = {
+    "signature": "str",
+    "template": "str",
+    "count": "int64",
+    "level": "str",
+    "first_seen": "datetime64[ns, UTC]",
+    "last_seen": "datetime64[ns, UTC]",
+    "pods": "int64",
+    "pod_names": "str",
+    "example": "str",
+    "baseline_count": "int64",
+    "rate_change": "float64",
+    "is_new": "bool",
+}
+
+# Most severe first; a level not listed ranks below all of them.
+_SEVERITY = {
+    name: rank
+    for rank, names in enumerate(
+        reversed(
+            [
+                ("emergency", "emerg", "panic"),
+                ("alert",),
+                ("fatal", "critical", "crit"),
+                ("error", "err", "severe"),
+                ("warning", "warn"),
+                ("notice",),
+                ("info", "information", "informational"),
+                ("debug",),
+                ("trace", "verbose"),
+            ]
+        )
+    )
+    for name in names
+}
+
+
+def _timestamp(value: object, what: str) -> pd.Timestamp:
+    import pandas as pd
+
+    from ...core.time import parse_time
+
+    return pd.Timestamp(parse_time(value, field=what))
+
+
+def _window(value: object, what: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """A ``(start, end)`` pair (or an object with ``start``/``end``) as UTC Timestamps."""
+    if value is None:
+        return None
+    if hasattr(value, "start") and hasattr(value, "end"):
+        value = (value.start, value.end)
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise InvalidInput(f"{what}: expected a (start, end) pair of timestamps, got {value!r}")
+    start, end = _timestamp(value[0], f"{what} start"), _timestamp(value[1], f"{what} end")
+    if not start < end:
+        raise InvalidInput(f"{what}: start {start} is not before end {end}")
+    return start, end
+
+
+_REQUIRED = ("time", "pod", "level", "message", "raw")
+
+
+def _checked_logs(logs: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
+    if not isinstance(logs, pd.DataFrame):
+        raise InvalidInput(f"logs: expected a DataFrame, got {type(logs).__name__}")
+    missing = [c for c in _REQUIRED if c not in logs.columns]
+    if missing:
+        raise InvalidInput(
+            f"logs frame is missing columns {missing}; it needs {list(_REQUIRED)} "
+            "(the 'logs' contract in incident_lib.core.schema)"
+        )
+    time = logs["time"]
+    if not isinstance(time.dtype, pd.DatetimeTZDtype):
+        raise InvalidInput(
+            f"logs: column 'time' must be timezone-aware datetimes (UTC), got {time.dtype}"
+        )
+    frame = logs[list(_REQUIRED)].reset_index(drop=True)
+    frame["time"] = frame["time"].dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    return frame
+
+
+def _minutes(window: tuple[pd.Timestamp, pd.Timestamp]) -> float:
+    return (window[1] - window[0]).total_seconds() / 60.0
+
+
+def _empty_signatures() -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(
+        {c: pd.Series(dtype=d) for c, d in _SIGNATURE_DTYPES.items()}, columns=SIGNATURE_COLUMNS
+    )
+
+
+def _pod_names(pods: pd.Series) -> str:
+    names = sorted({p for p in pods if isinstance(p, str) and p})
+    if len(names) <= POD_NAMES_CAP:
+        return ", ".join(names)
+    return f"{', '.join(names[:POD_NAMES_CAP])} (+{len(names) - POD_NAMES_CAP} more)"
+
+
+def signatures(
+    logs: pd.DataFrame,
+    *,
+    window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+    baseline: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+    levels: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Group log events into signatures and compare the incident window with a baseline.
+
+    Parameters
+    ----------
+    logs
+        A frame meeting the ``logs`` contract: ``time`` (``datetime64[ns, UTC]``),
+        ``pod``, ``container``, ``level`` (lower case), ``message``, ``raw``
+        (``container`` is not needed).
+    window
+        The incident window ``[start, end)`` (timezone-aware; an
+        :class:`incident_lib.core.time.Window` works too). None: from the first to
+        the last event that is not in ``baseline`` (at least one minute long).
+    baseline
+        The baseline window ``[start, end)``. None: the window of the same length
+        just before ``window``; no baseline when ``window`` is None as well. When
+        ``logs`` does not cover the baseline, every signature looks new.
+    levels
+        Keep only events with these levels (compared in lower case), e.g.
+        ``("error", "critical")``; a single string is one level. None: all levels.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per signature seen in the window, columns :data:`SIGNATURE_COLUMNS`:
+
+        - ``signature``: stable id (hash of the canonical template),
+        - ``template``: the masked template,
+        - ``count``: events in the window,
+        - ``level``: the most severe level seen in the window (fatal/critical >
+          error > warning > notice > info > debug > trace > anything else),
+        - ``first_seen``, ``last_seen``: first and last event in the window,
+        - ``pods``: distinct pods in the window; ``pod_names`` the first
+          :data:`POD_NAMES_CAP` of them sorted, comma-joined, ``(+N more)``,
+        - ``example``: the ``raw`` line (``message`` when ``raw`` is empty) of
+          the first event in the window, as given (frames reach analysis from
+          the evidence store, which redacted them at capture),
+        - ``baseline_count``: events in the baseline window,
+        - ``rate_change``: events per minute in the window divided by events
+          per minute in the baseline; ``inf`` when the baseline has none, NaN
+          without a baseline window,
+        - ``is_new``: the baseline rate is at most :data:`NEW_RATE_RATIO` (10 %)
+          of the window rate, which includes "absent from the baseline";
+          always False without a baseline window.
+
+        Sorted new signatures first, then by ``count`` descending (then
+        ``first_seen``). No events: an empty frame with the same columns.
+
+    Raises
+    ------
+    InvalidInput
+        A missing column, a ``time`` column without timezone, a malformed or
+        naive window.
+
+    Notes
+    -----
+    Lines in the window and in the baseline are grouped together in one call of
+    the grouping (see :mod:`.grouping`), so their ids agree.
+    """
+    import numpy as np
+    import pandas as pd
+
+    frame = _checked_logs(logs)
+    win = _window(window, "window")
+    base = _window(baseline, "baseline")
+    if isinstance(levels, str):
+        levels = (levels,)
+    if levels is not None:
+        wanted = {str(level).lower() for level in levels}
+        frame = frame[frame["level"].str.lower().isin(wanted)]
+    if frame.empty:
+        return _empty_signatures()
+    if win is None:
+        times = frame["time"]
+        if base is not None:
+            times = times[(times < base[0]) | (times >= base[1])]
+        if times.empty:
+            return _empty_signatures()
+        start = times.min()
+        win = (start, max(times.max() + pd.Timedelta(1, "ns"), start + pd.Timedelta(1, "min")))
+    elif base is None:
+        base = (win[0] - (win[1] - win[0]), win[0])
+
+    time = frame["time"]
+    in_win = ((time >= win[0]) & (time < win[1])).to_numpy()
+    in_base = (
+        ((time >= base[0]) & (time < base[1])).to_numpy()
+        if base is not None
+        else np.zeros(len(frame), dtype=bool)
+    )
+    rows = frame[in_win | in_base].sort_values("time", kind="stable")
+    if not in_win.any():
+        return _empty_signatures()
+    grouping = _group(rows["message"].tolist())
+    rows = rows.assign(signature=grouping.ids)
+    current = rows[((rows["time"] >= win[0]) & (rows["time"] < win[1])).to_numpy()]
+
+    by_sig = current.groupby("signature", sort=False)
+    out = by_sig.agg(
+        count=("time", "size"),
+        first_seen=("time", "min"),
+        last_seen=("time", "max"),
+        pods=("pod", "nunique"),
+    )
+    out["pod_names"] = by_sig["pod"].agg(_pod_names)
+    rank = current["level"].str.lower().map(_SEVERITY).fillna(-1)
+    most_severe = rank.groupby(current["signature"]).idxmax()  # signature -> row label
+    out["level"] = pd.Series(current["level"].loc[most_severe].to_numpy(), most_severe.index)
+    first = current.drop_duplicates("signature").set_index("signature")
+    example = first["raw"].where(first["raw"].fillna("") != "", first["message"]).fillna("")
+    out["example"] = example.map(str)
+    out["template"] = out.index.map(grouping.templates)
+
+    if base is not None:
+        in_base_rows = ((rows["time"] >= base[0]) & (rows["time"] < base[1])).to_numpy()
+        base_counts = rows[in_base_rows].groupby("signature").size()
+        out["baseline_count"] = base_counts.reindex(out.index, fill_value=0).astype("int64")
+        rate = out["count"] / _minutes(win)
+        base_rate = out["baseline_count"] / _minutes(base)
+        with np.errstate(divide="ignore"):
+            out["rate_change"] = np.where(base_rate > 0, rate / base_rate, np.inf)
+        out["is_new"] = base_rate <= NEW_RATE_RATIO * rate
+    else:
+        out["baseline_count"] = 0
+        out["rate_change"] = np.nan
+        out["is_new"] = False
+
+    out = out.reset_index().sort_values(
+        ["is_new", "count", "first_seen", "signature"],
+        ascending=[False, False, True, True],
+        kind="stable",
+    )
+    out = out[list(SIGNATURE_COLUMNS)].reset_index(drop=True)
+    return out.astype(_SIGNATURE_DTYPES)
+
+
+def signature_timeseries(
+    logs: pd.DataFrame,
+    signature_frame: pd.DataFrame,
+    *,
+    freq: str = "1min",
+    top: int | None = 5,
+) -> pd.DataFrame:
+    """Events per time bin of the top signatures, long format, for charting.
+
+    Parameters
+    ----------
+    logs
+        The ``logs`` frame (as for :func:`signatures`); filter it first (levels,
+        time range) to chart only part of it.
+    signature_frame
+        A frame from :func:`signatures`; its first ``top`` rows are charted, in
+        its order (new ones first, then by count): sort or filter it to choose.
+    freq
+        Bin width, a pandas frequency string (``"1min"``, ``"5min"``, ``"1h"``).
+    top
+        How many signatures; None for all rows of ``signature_frame``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`TIMESERIES_COLUMNS`: ``time`` (bin start, UTC),
+        ``signature``, ``template``, ``count`` (``int64``). Every chosen
+        signature has a row for every bin from the first to the last event of
+        ``logs`` (zeros included), so lines in a chart do not skip gaps. Events
+        are matched to a signature by their template, the same way
+        :func:`signatures` grouped them.
+
+    Raises
+    ------
+    InvalidInput
+        A malformed ``logs`` frame, a ``signature_frame`` without ``signature``
+        and ``template`` columns, a negative ``top`` or an unknown ``freq``.
+    """
+    import pandas as pd
+
+    frame = _checked_logs(logs)
+    if not {"signature", "template"} <= set(signature_frame.columns):
+        raise InvalidInput("signature_frame needs 'signature' and 'template' columns")
+    if top is not None and top < 0:
+        raise InvalidInput(f"top must be >= 0 or None, got {top}")
+    try:
+        pd.tseries.frequencies.to_offset(freq)
+    except ValueError:
+        raise InvalidInput(f"freq: {freq!r} is not a pandas frequency such as '1min'") from None
+    chosen = signature_frame if top is None else signature_frame.head(top)
+    templates = dict(zip(chosen["signature"], chosen["template"], strict=True))
+    empty = pd.DataFrame(
+        {
+            "time": pd.Series(dtype="datetime64[ns, UTC]"),
+            "signature": pd.Series(dtype="str"),
+            "template": pd.Series(dtype="str"),
+            "count": pd.Series(dtype="int64"),
+        }
+    )
+    if frame.empty or not templates:
+        return empty
+
+    match = _matcher(templates)
+    keys = _keys(frame["message"].tolist())
+    sig_of = {k: match(_skeleton(m)) for k, m in _masked(keys).items()}
+    sig = pd.Series(list(map(sig_of.__getitem__, keys)), index=frame.index, dtype="str")
+    bins = frame["time"].dt.floor(freq)
+    grid = pd.date_range(bins.min(), bins.max(), freq=freq)
+    hit = sig.notna()
+    counts = (
+        pd.DataFrame({"time": bins[hit], "signature": sig[hit]})
+        .groupby(["signature", "time"])
+        .size()
+    )
+    index = pd.MultiIndex.from_product([list(templates), grid], names=["signature", "time"])
+    counts = counts.reindex(index, fill_value=0)
+    out = counts.rename("count").reset_index()
+    out["template"] = out["signature"].map(templates)
+    out = out[list(TIMESERIES_COLUMNS)]
+    return out.astype(
+        {"time": "datetime64[ns, UTC]", "signature": "str", "template": "str", "count": "int64"}
+    )

@@ -1,0 +1,284 @@
+"""Masking: replace the variable parts of a log message by placeholders.
+
+This is the first half of turning a message into a signature (see
+:mod:`incident_lib.analysis.signatures`); :mod:`.grouping` groups the masked
+templates.
+
+1. **Headline.** A multi-line message (a stack trace folded into its event) is
+   reduced to its first line; for a Python traceback the final exception line
+   (``KeyError: 'x'``) is appended, so different exceptions stay apart.
+2. **Masking** (:func:`mask`). One combined regular expression replaces the
+   variable parts, leftmost match first, with these placeholders:
+
+   ==============  =======================================================
+   ``<TS>``        timestamps, dates and times (``2026-11-26T14:02:00Z``,
+                   ``14:02:00.123``, ``Nov 26 14:02:00``, ``26/11/2026``)
+   ``<UUID>``      UUIDs
+   ``<URL>``       URLs (``scheme://...``)
+   ``<EMAIL>``     e-mail addresses
+   ``<IP>``        IPv4 (with an optional ``:port``) and IPv6 addresses
+   ``<PATH>``      absolute file and URL paths (``/var/lib/x``, ``C:\\x``)
+   ``<HEX>``       ``0x1f`` and hex ids of 6+ characters with a digit and a
+                   letter (hashes, trace ids)
+   ``<DUR>``       durations (``250ms``, ``1h30m``, ``2.5 seconds``)
+   ``<SIZE>``      sizes (``512MB``, ``1.5 GiB``, ``256Mi``, ``850 B``, ``2364 bytes``)
+   ``<NUM>``       numbers (``42``, ``-7``, ``0.25``, ``1,024``, ``1e-5``)
+   ``'<*>'``       a quoted value without spaces (``'users'``, ``"abc"``) or a quoted
+                   user agent (``"Mozilla/5.0 (X11; Linux) ..."``, ``"curl/8.4.0"``);
+                   a quoted JSON/YAML key (followed by ``:`` or ``=``) stays
+   ``<*>``         any other word that contains a digit (``node7``, ``e02``)
+                   and, after grouping, a position where the grouped lines
+                   differ (see :mod:`.grouping`)
+   ==============  =======================================================
+
+   Every digit of a message ends up inside a placeholder. Masking runs after
+   each ASCII digit is replaced by ``0``, so the result depends only on *where*
+   the digits are, never on their values (``5x1f`` counts as ``0x1f``).
+   Comma-separated lists of one placeholder (``<IP>,<IP>``) and runs of the
+   same masked token (``blk_<NUM> blk_<NUM> ...``) collapse to one.
+
+Speed: a batch is masked once per distinct *key*: the headline with each ASCII
+digit replaced by ``0`` (:func:`_keys`, one ``str.translate`` and one ``split``
+over the whole batch), then with each UUID and long hex id replaced by a
+canonical one of the same shape (:func:`_masked`; neither changes the mask).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+__all__ = ["mask"]
+
+_DIGITS = str.maketrans("0123456789", "0000000000")
+_TRACEBACK = "Traceback (most recent call last)"
+
+
+_HEXC = "[0-9a-fA-F]"
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]{0,6}\.?"
+_CLOCK = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
+_ZONE = r"(?:\s?(?:Z|UTC|GMT)|[+-]\d{2}:?\d{2}(?![\d:]))?"
+# A path segment character: anything but whitespace, "/", quotes, brackets and list separators.
+_SEG = r"""[^\s/"'<>()\[\]{},;|]"""
+
+# (placeholder, pattern) in priority order for matches starting at the same position.
+# Every pattern is wrapped in alphanumeric boundaries (see _rx).
+_PATTERNS: tuple[tuple[str, str], ...] = (
+    (
+        "TS",
+        rf"\d{{4}}-\d{{2}}-\d{{2}}(?:[T ]{_CLOCK}{_ZONE})?"
+        rf"|\d{{4}}/\d{{1,2}}/\d{{1,2}}(?:[T ]{_CLOCK})?"
+        rf"|\d{{1,2}}/\d{{1,2}}/\d{{4}}(?:[T ]{_CLOCK})?"
+        rf"|{_MONTH}\s{{1,2}}\d{{1,2}}(?:,?\s\d{{4}})?(?:\s{_CLOCK}{_ZONE})?"
+        rf"|\d{{1,2}}:\d{{2}}:\d{{2}}(?:[.,]\d+)?{_ZONE}",
+    ),
+    ("UUID", rf"{_HEXC}{{8}}-{_HEXC}{{4}}-{_HEXC}{{4}}-{_HEXC}{{4}}-{_HEXC}{{12}}"),
+    ("URL", r"""[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>()\[\]{}]*(?<![.,:;])"""),
+    ("EMAIL", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
+    (
+        "IP",
+        r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?::\d{1,5})?"
+        rf"|(?:{_HEXC}{{1,4}}:){{7}}{_HEXC}{{1,4}}"
+        rf"|(?=[0-9a-fA-F:]*\d)(?:{_HEXC}{{1,4}}:){{1,6}}:(?:{_HEXC}{{1,4}}(?::{_HEXC}{{1,4}}){{0,5}})?"
+        rf"|::(?=[0-9a-fA-F:]*\d)(?:{_HEXC}{{1,4}}(?::{_HEXC}{{1,4}}){{0,6}})",
+    ),
+    (
+        "PATH",
+        # two or more segments, or one that does not start with a digit ("/10.0.0.1" is an IP)
+        rf"(?:[A-Za-z]:)?(?:/{_SEG}+){{2,}}/?(?<![.:,])"
+        rf"|/[A-Za-z_.~$@%+-]{_SEG}*/?(?<![.:,])"
+        r"|/(?=\s|$)"
+        r"|[A-Za-z]:\\[^\s\"'<>|]*",
+    ),
+    ("HEX", rf"0[xX]{_HEXC}+|(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*\d){_HEXC}{{6,}}"),
+    (
+        "DUR",
+        r"(?:\d++(?:\.\d++)?(?:ns|us|µs|ms|s|m|h|d))+"
+        r"|\d++(?:\.\d++)?\s?(?:msecs?|millis|milliseconds?|seconds?|secs?|minutes?|mins?"
+        r"|hours?|hrs?|days?)",
+    ),
+    ("SIZE", r"\d++(?:\.\d++)?\s?(?:[KMGTPE]i?B|[KMGTPE]i|[kKMGT]b|B|bytes?)"),
+    ("NUM", r"[-+]?\d+(?:[.,]\d+)*(?:[eE][-+]?\d+)?"),
+    # a quoted user agent: product/version tokens ("Mozilla/5.0 (...) ...", "curl/8.4.0"),
+    # which varies per client in access logs and says nothing about the failure
+    ("UA", r'"[A-Za-z][\w.+-]*/\d[^"]*"'),
+    # a quoted value without spaces; not a quoted key ("user": ...)
+    ("Q", r"""(?:'[^'\s]+'|"[^"\s]+")(?!\s*[:=])"""),
+    # any other word (alphanumeric run) that contains a digit
+    ("W", r"[A-Za-z]*\d[A-Za-z0-9]*"),
+)
+# The patterns that can start with each kind of character, in priority order. Trying only
+# those (and, for a letter, only when the word can start a match at all) is what makes the
+# combined expression fast: most positions of a line are in plain words.
+_LETTER_CAN_START = (
+    r"[A-Za-z0-9._%+-]*[0-9@:]|[0-9a-fA-F]{8}-|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
+)
+_BRANCHES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (r"(?=\d)", ("TS", "UUID", "EMAIL", "IP", "HEX", "DUR", "SIZE", "NUM", "W")),
+    (
+        rf"(?=[A-Za-z])(?={_LETTER_CAN_START})",
+        ("TS", "UUID", "URL", "EMAIL", "IP", "PATH", "HEX", "W"),
+    ),
+    ("(?=/)", ("PATH",)),
+    ("(?=['\"])", ("UA", "Q")),
+    ("(?=:)", ("IP",)),
+    ("(?=[._%+-])", ("EMAIL", "NUM")),
+)
+
+
+class _Regexes(NamedTuple):
+    mask: re.Pattern[str]
+    ids: re.Pattern[str]
+    lists: re.Pattern[str]
+    repeats: re.Pattern[str]
+    chunk: re.Pattern[str]
+    placeholder: re.Pattern[str]
+
+
+@functools.cache
+def _rx() -> _Regexes:
+    """Compile the patterns once, on first use (keeps ``import incident_lib`` fast)."""
+    edge, end = r"(?<![A-Za-z0-9])", r"(?![A-Za-z0-9])"
+    patterns = dict(_PATTERNS)
+    branches = []
+    for i, (first, names) in enumerate(_BRANCHES):
+        alternatives = "|".join(f"(?P<{name}_{i}>(?:{patterns[name]}){end})" for name in names)
+        branches.append(f"{first}(?:{alternatives})")
+    ph = r"<(?:[A-Z]+|\*)>"
+    delim = r"""\s:=,;"'()\[\]{}<>"""
+    ids = (
+        rf"{edge}(?:{patterns['UUID']}"
+        rf"|(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*\d){_HEXC}{{8,}}){end}"
+    )
+    return _Regexes(
+        mask=re.compile(f"{edge}(?:{'|'.join(branches)})"),
+        ids=re.compile(ids),
+        lists=re.compile(rf"({ph})(?:\s*,\s*\1)+"),
+        repeats=re.compile(r"(?<!\S)(\S*<(?:[A-Z]+|\*)>\S*)(?:\s+\1)+(?!\S)"),
+        chunk=re.compile(rf"(?<![^{delim}])(?:[^{delim}]|{ph})*{ph}(?:[^{delim}]|{ph})*"),
+        placeholder=re.compile(ph),
+    )
+
+
+# group name -> replacement; None for a quoted value (the quotes stay)
+_REPLACEMENT: dict[str | None, str | None] = {
+    f"{name}_{i}": {"W": "<*>", "Q": None, "UA": None}.get(name, f"<{name}>")
+    for i, (_, names) in enumerate(_BRANCHES)
+    for name in names
+}
+
+
+def _replace(match: re.Match[str]) -> str:
+    replacement = _REPLACEMENT[match.lastgroup]
+    if replacement is None:
+        quote = match.group()[0]
+        return f"{quote}<*>{quote}"
+    return replacement
+
+
+def _headline(message: str) -> str:
+    """First line of a multi-line message (+ the exception line of a Python traceback)."""
+    if "\n" not in message:
+        return message
+    lines = [line.rstrip() for line in message.split("\n") if line.strip()]
+    if not lines:
+        return ""
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith(_TRACEBACK):
+            tail = [t for t in lines[i + 1 :] if not t[:1].isspace()]
+            if tail:
+                return f"{lines[0]} {tail[-1]}"
+            break
+    return lines[0]
+
+
+# Keys are deduplicated once more after replacing each UUID, and each run of 8+ hex
+# characters with a letter and a digit, by a canonical one of the same shape. That changes
+# no mask: those runs are matched as a whole by <UUID> / <HEX> (or swallowed whole by an
+# earlier <PATH>, <URL>, ... whose character classes treat letters and digits alike), and
+# the canonical run keeps the length and the "has a letter / has a digit" properties the
+# patterns test. It makes lines that differ only in request ids or hashes share a key.
+_CANONICAL_UUID = "00000000-0000-0000-0000-000000000000"
+
+
+def _canonical_id(match: re.Match[str]) -> str:
+    text = match.group()
+    return _CANONICAL_UUID if "-" in text else "0" * (len(text) - 1) + "a"
+
+
+def _id_key(key: str) -> str:
+    """Replace UUIDs and long hex ids in a key by a canonical one (same mask, fewer keys)."""
+    return _rx().ids.sub(_canonical_id, key)
+
+
+def _mask_key(key: str) -> str:
+    """Mask a headline whose digits were already replaced by ``0``."""
+    rx = _rx()
+    text = rx.mask.sub(_replace, key)
+    if "<" in text:
+        text = rx.repeats.sub(r"\1", rx.lists.sub(r"\1", text))
+    return " ".join(text.split())
+
+
+def mask(message: str) -> str:
+    """Return the masked template of one log message.
+
+    Parameters
+    ----------
+    message
+        A log message; for a multi-line one only its headline is used (see the
+        module documentation).
+
+    Returns
+    -------
+    str
+        The message with variable parts replaced by placeholders (``<NUM>``,
+        ``<IP>``, ``<UUID>``, ``<HEX>``, ``<URL>``, ``<PATH>``, ``<DUR>``,
+        ``<SIZE>``, ``<EMAIL>``, ``<TS>``, ``'<*>'`` for a quoted value, ``<*>``
+        for another word with digits) and whitespace runs collapsed to one space.
+
+    Examples
+    --------
+    >>> mask("Took 2.31 seconds to spawn 0673dd71-34c5-4fbb-86c4-40623fbe45b4 on 10.0.0.7:8080")
+    'Took <DUR> to spawn <UUID> on <IP>'
+    """
+    return _mask_key(_headline(message).translate(_DIGITS))
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None or value != value:  # None, NaN, NA
+        return ""
+    return str(value)
+
+
+def _keys(messages: Sequence[object]) -> list[str]:
+    """Headline of each message with its ASCII digits replaced by ``0``."""
+    n = len(messages)
+    if n == 0:
+        return []
+    try:
+        text = "\n".join(messages)  # type: ignore[arg-type]
+    except TypeError:
+        messages = [_as_text(m) for m in messages]
+        text = "\n".join(messages)  # type: ignore[arg-type]
+    if text.count("\n") == n - 1:  # no multi-line message: one translate over the batch
+        text = text.translate(_DIGITS)  # (rebinding frees the joined text before the split)
+        return text.split("\n")
+    return [_headline(m).translate(_DIGITS) for m in messages]  # type: ignore[arg-type]
+
+
+def _masked(keys: Iterable[str]) -> dict[str, str]:
+    """Masked template of each distinct key, masking each distinct id-normalised key once."""
+    masked_of = dict.fromkeys(keys, "")  # each value is set below
+    by_id_key: dict[str, str] = {}
+    for key in masked_of:
+        id_key = _id_key(key)
+        masked = by_id_key.get(id_key)
+        if masked is None:
+            masked = by_id_key[id_key] = _mask_key(id_key)
+        masked_of[key] = masked
+    return masked_of
