@@ -29,6 +29,7 @@ _LAZY: dict[str, str] = {
     "Window": ".core.time",
     "parse_time": ".core.time",
     "format_duration": ".core.time",
+    "parse_list": ".core.params",
     "Incident": ".core.incident",
     "Roles": ".core.incident",
     "Times": ".core.incident",
@@ -87,6 +88,7 @@ __all__ = [
     "format_duration",
     "missing_roles",
     "open_workspace",
+    "parse_list",
     "parse_time",
     "redact",
     "run_bundle",
@@ -98,6 +100,7 @@ if TYPE_CHECKING:
     from .analysis.triage import Triage, triage
     from .core.findings import Finding
     from .core.incident import Incident, Roles, Times
+    from .core.params import parse_list
     from .core.severity import SeverityAssessment, assess_severity, missing_roles
     from .core.time import Window, format_duration, parse_time
     from .infra.evidence import EvidenceStore

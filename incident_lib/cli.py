@@ -10,9 +10,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .core.errors import IncidentError, InvalidInput, InvalidParameter
+from .core.errors import IncidentError, InvalidInput, InvalidParameter, WorkspaceError
 from .infra.redact import redact
+
+if TYPE_CHECKING:
+    from .report.execute import NotebookResult
 
 __all__ = ["main"]
 
@@ -26,7 +30,7 @@ def _parse_param(text: str) -> tuple[str, object]:
     return name.strip(), coerce_value(value)
 
 
-def _print_result(result) -> None:
+def _print_result(result: NotebookResult) -> None:
     mark = "ok" if result.ok else result.status.upper()
     extra = f"  {result.error}" if result.error else ""
     print(f"  {result.name:<16} {mark:<11} {result.seconds:6.1f} s{extra}", file=sys.stderr)
@@ -121,7 +125,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from .infra.evidence import EvidenceStore
-    from .infra.workspace import INCIDENT_FILE, WorkspaceError
+    from .infra.workspace import INCIDENT_FILE
 
     folder = Path(args.workspace)
     if (
@@ -232,7 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``incident`` command; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code: int = args.func(args)
+        return code
     except IncidentError as exc:
         print(f"incident: error: {redact(str(exc))}", file=sys.stderr)
         return 2 if isinstance(exc, InvalidInput) else 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ..core.errors import InvalidInput
 from ..core.findings import Finding
@@ -50,12 +50,14 @@ def _with_kind(rollouts: pd.DataFrame) -> pd.DataFrame:
     kinds = []
     for _, group in ordered.groupby("deployment", sort=False):
         seen: set[str] = set()
-        previous_live = None
-        for row in group.itertuples():
-            reused = previous_live is not None and row.created_at < previous_live
-            kinds.append("rollback" if row.images in seen or reused else "deploy")
-            seen.add(row.images)
-            previous_live = row.deployed_at
+        previous_live: pd.Timestamp | None = None
+        for created_at, deployed_at, images in zip(
+            group["created_at"], group["deployed_at"], group["images"], strict=True
+        ):
+            reused = previous_live is not None and created_at < previous_live
+            kinds.append("rollback" if images in seen or reused else "deploy")
+            seen.add(images)
+            previous_live = deployed_at
     ordered["kind"] = kinds
     return ordered
 
@@ -154,10 +156,18 @@ def _rollout_rows(rollouts: pd.DataFrame) -> list[dict[str, object]]:
             strict=True,
         )
     }
-    rows = []
-    for m in deploy_markers(rollouts).itertuples():
-        cause, version = causes.get((m.deployment, int(m.revision)), ("", ""))
-        row = _row(m.time, m.kind, f"{m.label} ({m.deployment} rev {int(m.revision)})", cause)
+    rows: list[dict[str, object]] = []
+    markers = deploy_markers(rollouts)
+    for time, kind, label, deployment, revision in zip(
+        markers["time"],
+        markers["kind"],
+        markers["label"],
+        markers["deployment"],
+        markers["revision"],
+        strict=True,
+    ):
+        cause, version = causes.get((deployment, int(revision)), ("", ""))
+        row = _row(time, kind, f"{label} ({deployment} rev {int(revision)})", cause)
         rows.append(row | {"_version": version})
     return rows
 
@@ -173,11 +183,14 @@ def _hpa_row(time: pd.Timestamp, hpa: str, message: str) -> dict[str, object]:
 
 def _scale_steps(events: pd.DataFrame) -> list[tuple[pd.Timestamp, str, str]]:
     """``(time, deployment, replica set)`` of every ScalingReplicaSet event."""
-    steps = []
-    for e in events[events["reason"] == "ScalingReplicaSet"].itertuples():
-        found = _SCALED_RS.search(_text(e.message))
+    steps: list[tuple[pd.Timestamp, str, str]] = []
+    scaling = events[events["reason"] == "ScalingReplicaSet"]
+    for first_seen, obj, message in zip(
+        scaling["first_seen"], scaling["object"], scaling["message"], strict=True
+    ):
+        found = _SCALED_RS.search(_text(message))
         if found:
-            steps.append((e.first_seen, _text(e.object).partition("/")[2], found["rs"]))
+            steps.append((first_seen, _text(obj).partition("/")[2], found["rs"]))
     return steps
 
 
@@ -231,42 +244,58 @@ def _event_rows(events: pd.DataFrame, rollouts: pd.DataFrame | None) -> list[dic
     hpa = list(events.loc[events["reason"] == "SuccessfulRescale", "first_seen"])
     steps = _scale_steps(events)
     rows: list[dict[str, object]] = []
-    for e in events.sort_values("first_seen", kind="stable").itertuples():
-        obj, message, reason = _text(e.object), _text(e.message), _text(e.reason)
+    ordered = events.sort_values("first_seen", kind="stable")
+    for first_seen, event_type, obj_value, message_value, reason_value in zip(
+        ordered["first_seen"],
+        ordered["type"],
+        ordered["object"],
+        ordered["message"],
+        ordered["reason"],
+        strict=True,
+    ):
+        obj, message, reason = _text(obj_value), _text(message_value), _text(reason_value)
         kind_name, _, name = obj.partition("/")
         found = _SCALED_RS.search(message) if reason == "ScalingReplicaSet" else None
         if reason == "SuccessfulRescale":
-            rows.append(_hpa_row(e.first_seen, name, message))
+            rows.append(_hpa_row(first_seen, name, message))
         elif found:
             live = (
                 list(rollouts.loc[rollouts["deployment"] == name, "deployed_at"])
                 if rollouts is not None and not rollouts.empty
                 else []
             )
-            if _explained(e.first_seen, name, found["rs"], live=live, steps=steps, hpa=hpa):
+            if _explained(first_seen, name, found["rs"], live=live, steps=steps, hpa=hpa):
                 continue
             since = f" from {found['before']}" if found["before"] else ""
             label = f"{kind_name} {name} scaled {found['way'].lower()} to {found['to']}{since}"
-            rows.append(_row(e.first_seen, "scale", label, message))
+            rows.append(_row(first_seen, "scale", label, message))
         else:
-            row = _config_row(e.first_seen, _text(e.type), obj, reason, message)
+            row = _config_row(first_seen, _text(event_type), obj, reason, message)
             rows += [row] if row else []
     return rows
 
 
 def _commit_rows(commits: pd.DataFrame) -> list[dict[str, object]]:
-    rows = []
-    for c in commits.itertuples():
-        subject = _text(c.subject)
+    rows: list[dict[str, object]] = []
+    for time, sha, short_sha, author, subject_value, files_changed in zip(
+        commits["time"],
+        commits["sha"],
+        commits["short_sha"],
+        commits["author"],
+        commits["subject"],
+        commits["files_changed"],
+        strict=True,
+    ):
+        subject = _text(subject_value)
         short = subject if len(subject) <= 60 else subject[:59] + "…"
-        files = int(c.files_changed)
+        files = int(files_changed)
         rows.append(
             {
-                "time": c.time,
+                "time": time,
                 "kind": "commit",
                 "source": "git",
-                "label": f"commit {c.short_sha} {short} ({_text(c.author)})",
-                "detail": f"{c.sha}: {files} file{'s' if files != 1 else ''} changed",
+                "label": f"commit {short_sha} {short} ({_text(author)})",
+                "detail": f"{sha}: {files} file{'s' if files != 1 else ''} changed",
             }
         )
     return rows
@@ -325,14 +354,23 @@ def _datadog_kind(title: str, tags: list[str], source_type: str) -> str:
 
 
 def _datadog_rows(events: pd.DataFrame) -> list[dict[str, object]]:
-    rows = []
-    for e in events.sort_values("time", kind="stable").itertuples():
-        title, text, source = _text(e.title).strip(), _text(e.text), _text(e.source_type).strip()
-        tags = [t.strip() for t in _text(e.tags).split(",") if t.strip()]
+    rows: list[dict[str, object]] = []
+    ordered = events.sort_values("time", kind="stable")
+    for time, title_value, text_value, source_value, tags_value in zip(
+        ordered["time"],
+        ordered["title"],
+        ordered["text"],
+        ordered["source_type"],
+        ordered["tags"],
+        strict=True,
+    ):
+        title, text = _text(title_value).strip(), _text(text_value)
+        source = _text(source_value).strip()
+        tags = [t.strip() for t in _text(tags_value).split(",") if t.strip()]
         first = text.strip().splitlines()[0].strip() if text.strip() else ",".join(tags)
         rows.append(
             {
-                "time": e.time,
+                "time": time,
                 "kind": _datadog_kind(title, tags, source),
                 "source": "datadog",
                 "label": _cut(title or first, _LABEL_CHARS),
@@ -354,9 +392,9 @@ def _same_rollout(
     """The rollout a Datadog deploy or rollback event reports, if it is listed."""
     if row["kind"] not in ("deploy", "rollback"):
         return None
-    moment: pd.Timestamp = row["time"]  # type: ignore[assignment]
+    moment = cast("pd.Timestamp", row["time"])
     for rollout in rollouts:
-        gap = abs((rollout["time"] - moment).total_seconds())  # type: ignore[operator]
+        gap = abs((cast("pd.Timestamp", rollout["time"]) - moment).total_seconds())
         version = str(rollout.get("_version") or "")
         if gap <= _SAME_DEPLOY_S and _mentions(str(row["_match"]), version):
             return rollout
@@ -496,7 +534,7 @@ def _weight(kind: str, label: str) -> float:
     return KIND_WEIGHTS.get(kind, 0.5)
 
 
-def _duration(value: object, name: str, *, zero_ok: bool = False) -> pd.Timedelta:
+def _duration(value: str | pd.Timedelta, name: str, *, zero_ok: bool = False) -> pd.Timedelta:
     import pandas as pd
 
     try:
@@ -508,7 +546,7 @@ def _duration(value: object, name: str, *, zero_ok: bool = False) -> pd.Timedelt
     return delta
 
 
-def _utc_timestamp(value: object, name: str) -> pd.Timestamp:
+def _utc_timestamp(value: pd.Timestamp | datetime, name: str) -> pd.Timestamp:
     import pandas as pd
 
     moment = pd.Timestamp(value)
@@ -573,8 +611,7 @@ def rank_changes(
         "half_life": _duration(half_life, "half_life"),
     }
     ranked = timeline.reset_index(drop=True).copy()
-    no_onset = onset is None or pd.isna(onset)
-    if no_onset:
+    if onset is None or pd.isna(onset):
         ranked["lead"] = pd.Series(pd.NaT, index=ranked.index, dtype="timedelta64[ns]")
         ranked["candidate"] = False
         ranked["score"] = 0.0
@@ -634,18 +671,27 @@ def change_findings(
             )
         ]
     out: list[Finding] = []
-    for row in ranked[ranked["candidate"] & (ranked["score"] >= 0.2)].head(3).itertuples():
-        minutes = row.lead / pd.Timedelta(minutes=1)
+    top = ranked[ranked["candidate"] & (ranked["score"] >= 0.2)].head(3)
+    for time, kind, label, detail, lead, score in zip(
+        top["time"],
+        top["kind"],
+        top["label"],
+        top["detail"],
+        top["lead"],
+        top["score"],
+        strict=True,
+    ):
+        minutes = lead / pd.Timedelta(minutes=1)
         when = f"{minutes:.0f} min before" if minutes >= 1 else "at"
-        strong = row.score >= 0.5
+        strong = score >= 0.5
         out.append(
             Finding(
-                title=f"{'Likely' if strong else 'Possible'} trigger: {row.label} "
+                title=f"{'Likely' if strong else 'Possible'} trigger: {label} "
                 f"{when} the {metric} onset",
                 severity="high" if strong else "medium",
-                summary=f"{row.label} at {row.time:%H:%M} UTC ({row.detail}); the {metric} left "
-                f"its baseline at {onset:%H:%M} UTC. Score {row.score:.2f}: "
-                f"{_NEXT_STEP.get(row.kind, _NEXT_STEP['deploy'])}",
+                summary=f"{label} at {time:%H:%M} UTC ({detail}); the {metric} left "
+                f"its baseline at {onset:%H:%M} UTC. Score {score:.2f}: "
+                f"{_NEXT_STEP.get(kind, _NEXT_STEP['deploy'])}",
                 ref=ref,
             )
         )

@@ -35,18 +35,20 @@ def pod_problems(pods: pd.DataFrame) -> pd.DataFrame:
         "last_termination_at",
         "problem",
     ]
-    rows = []
-    for r in pods.itertuples():
+    rows: list[dict[str, object]] = []
+    for values in zip(*(pods[c] for c in cols[:-1]), strict=True):
+        r = dict(zip(cols[:-1], values, strict=True))
+        phase, restarts, reason = r["phase"], r["restarts"], r["last_termination_reason"]
         reasons = []
-        if r.phase != "Running" and r.phase != "Succeeded":
-            reasons.append(f"phase {r.phase}")
-        if not r.ready and r.phase == "Running":
+        if phase != "Running" and phase != "Succeeded":
+            reasons.append(f"phase {phase}")
+        if not r["ready"] and phase == "Running":
             reasons.append("not ready")
-        if r.restarts:
-            why = r.last_termination_reason if isinstance(r.last_termination_reason, str) else ""
-            reasons.append(f"{r.restarts} restart(s)" + (f", last {why}" if why else ""))
+        if restarts:
+            why = reason if isinstance(reason, str) else ""
+            reasons.append(f"{restarts} restart(s)" + (f", last {why}" if why else ""))
         if reasons:
-            rows.append({c: getattr(r, c) for c in cols[:-1]} | {"problem": "; ".join(reasons)})
+            rows.append(r | {"problem": "; ".join(reasons)})
     out = pd.DataFrame(rows, columns=cols)
     return out.sort_values("restarts", ascending=False, kind="stable").reset_index(drop=True)
 
@@ -99,13 +101,19 @@ def limits_vs_usage(
     table["cpu_of_limit"] = table["cpu_peak"] / table["cpu_limit"]
     table["memory_of_limit"] = table["memory_peak"] / table["memory_limit"]
     flags = []
-    for r in table.itertuples():
+    for cpu_share, memory_share, cpu_limit, memory_limit in zip(
+        table["cpu_of_limit"],
+        table["memory_of_limit"],
+        table["cpu_limit"],
+        table["memory_limit"],
+        strict=True,
+    ):
         found = []
-        if r.cpu_of_limit >= NEAR_LIMIT:
+        if cpu_share >= NEAR_LIMIT:
             found.append("cpu at limit")
-        if r.memory_of_limit >= NEAR_LIMIT:
+        if memory_share >= NEAR_LIMIT:
             found.append("memory at limit")
-        if np.isnan(r.cpu_limit) or np.isnan(r.memory_limit):
+        if np.isnan(cpu_limit) or np.isnan(memory_limit):
             found.append("no limit")
         flags.append(", ".join(found))
     table["flag"] = flags

@@ -5,13 +5,18 @@ Reading and writing the file is the workspace's job (:mod:`incident_lib.infra.wo
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidIncident, InvalidInput
 from .severity import ROLE_NAMES, check_severity
 from .time import Window, parse_time
+
+if TYPE_CHECKING:
+    import yaml
 
 __all__ = ["STATUSES", "Incident", "Roles", "Times"]
 
@@ -132,7 +137,7 @@ class Incident:
             )
         problems: list[str] = []
 
-        def take(name: str, check) -> Any:
+        def take(name: str, check: Callable[[Any], Any]) -> Any:
             try:
                 return check(data.get(name))
             except InvalidInput as exc:
@@ -149,7 +154,8 @@ class Incident:
         severity = take("severity", _check_severity_field)
         status = take("status", _check_status)
         window = data.get("window")
-        start = end = None
+        start: datetime | None = None
+        end: datetime | None = None
         if not isinstance(window, dict) or "start" not in window:
             problems.append("window: give window.start (and window.end once known)")
         else:
@@ -209,6 +215,8 @@ class Incident:
         summary = take("summary", lambda v: _check_text(v, "summary", required=False))
         if problems:
             raise InvalidIncident(f"{origin}: " + "; ".join(problems))
+        # no problem means window.start was given and parsed
+        assert start is not None
         return cls(
             id=ident,
             title=title,
@@ -304,7 +312,7 @@ class Incident:
         import yaml
 
         try:
-            data = yaml.load(text, Loader=_StrictLoader)
+            data = yaml.load(text, Loader=_strict_loader())
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -320,7 +328,9 @@ class Incident:
         return str(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
 
 
-def _strict_loader():
+@cache
+def _strict_loader() -> type[yaml.SafeLoader]:
+    """The YAML loader class, built on first use so that importing this module stays cheap."""
     import yaml
 
     class Loader(yaml.SafeLoader):
@@ -331,20 +341,6 @@ def _strict_loader():
         for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
     return Loader
-
-
-class _LazyLoader:
-    """Build the YAML loader class on first use so that importing this module stays cheap."""
-
-    _cls = None
-
-    def __call__(self, stream):
-        if _LazyLoader._cls is None:
-            _LazyLoader._cls = _strict_loader()
-        return _LazyLoader._cls(stream)
-
-
-_StrictLoader = _LazyLoader()
 
 
 def _check_id(value: Any) -> str:
@@ -388,7 +384,7 @@ def _check_status(value: Any) -> str:
         return "investigating"
     if value not in STATUSES:
         raise InvalidInput(f"status {value!r} is not one of {', '.join(STATUSES)}")
-    return value
+    return str(value)
 
 
 def _check_roles(value: Any) -> Roles:

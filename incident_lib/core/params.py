@@ -7,7 +7,7 @@ that says what is wrong and how to fix it.
 
 from __future__ import annotations
 
-from typing import Literal, cast
+from typing import Literal
 
 from .errors import InvalidInput
 from .schema import EVIDENCE_KINDS
@@ -32,7 +32,7 @@ def check_mode(mode: str) -> Mode:
             f"mode {mode!r} is not known: use 'live' (query the sources and capture) "
             "or 'offline' (read only the captured evidence)"
         )
-    return cast(Mode, mode)
+    return mode
 
 
 def check_metrics_source(name: str) -> str:

@@ -331,7 +331,7 @@ _NAME_ALONE = frozenset({*_SECRET_PARTS, "authorization", "dsn"})
 
 def _credential_word(name: str) -> str | None:
     """The word of ``name`` that makes it a credential name, or None."""
-    words = [w.lower() for w in _NAME_WORDS.findall(name)]
+    words: list[str] = [w.lower() for w in _NAME_WORDS.findall(name)]
     for i, word in enumerate(words):
         if word in _NAME_ALONE or word.endswith(_NAME_ENDINGS):
             return word
@@ -476,14 +476,14 @@ def redact_frame(df: pd.DataFrame) -> pd.DataFrame:
         if not is_str and col.dtype != object:
             continue
         if _credential_word(str(name)):
-            out.isetitem(i, col.where(col.isna(), REDACTED))
+            out.isetitem(i, col.where(col.isna(), REDACTED).array)
         elif is_str:
             hinted = col.str.contains(_HINTS_PATTERN, case=False, regex=True, na=False)
             mask = hinted.to_numpy(dtype=bool)
             if mask.any():
                 new = col.copy()
                 new[mask] = [redact(v) for v in col[mask]]
-                out.isetitem(i, new)
+                out.isetitem(i, new.array)
         else:
             values = col.to_numpy(copy=True)
             changed = False
@@ -496,7 +496,7 @@ def redact_frame(df: pd.DataFrame) -> pd.DataFrame:
                     values[j] = redact_obj(value)
                     changed = True
             if changed:
-                out.isetitem(i, pd.Series(values, index=col.index, name=col.name, dtype=object))
+                out.isetitem(i, values)
     return out
 
 

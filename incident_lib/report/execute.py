@@ -87,14 +87,18 @@ def _mark_error(output: Path, status: Status, message: str) -> None:
     """Put a visible error cell at the top of the output notebook."""
     import nbformat
 
-    nb = nbformat.read(output, as_version=4) if output.exists() else nbformat.v4.new_notebook()
-    banner = nbformat.v4.new_markdown_cell(
+    nb = (
+        nbformat.read(output, as_version=4)  # type: ignore[no-untyped-call]
+        if output.exists()
+        else nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
+    )
+    banner = nbformat.v4.new_markdown_cell(  # type: ignore[no-untyped-call]
         f'<div class="incident-run-error"><b>This notebook did not finish ({status}).</b> '
         f"{message}</div>"
     )
     banner.metadata["tags"] = ["incident-run-error"]
     nb.cells.insert(0, banner)
-    nbformat.write(nb, output)
+    nbformat.write(nb, output)  # type: ignore[no-untyped-call]
 
 
 def _start_kernel(
@@ -276,8 +280,8 @@ def _redact_output(output: Path) -> None:
     import nbformat
 
     if output.exists():
-        nb = nbformat.read(output, as_version=4)
-        nbformat.write(redact_notebook(nb), output)
+        nb = nbformat.read(output, as_version=4)  # type: ignore[no-untyped-call]
+        nbformat.write(redact_notebook(nb), output)  # type: ignore[no-untyped-call]
 
 
 def _tidy_log(log: Path) -> None:
@@ -299,7 +303,7 @@ def _has_error_cell(output: Path) -> bool:
 
     if not output.exists():
         return False
-    nb = nbformat.read(output, as_version=4)
+    nb = nbformat.read(output, as_version=4)  # type: ignore[no-untyped-call]
     return any(
         o.get("output_type") == "error"
         for c in nb.cells

@@ -103,7 +103,13 @@ def coerce_value(text: str) -> Any:
 
 
 def _type_ok(value: Any, declared: str) -> bool:
-    expected = {"int": int, "float": (int, float), "bool": bool, "str": str}.get(declared)
+    types: dict[str, type | tuple[type, ...]] = {
+        "int": int,
+        "float": (int, float),
+        "bool": bool,
+        "str": str,
+    }
+    expected = types.get(declared)
     if expected is None:
         return True
     if declared in ("int", "float") and isinstance(value, bool):

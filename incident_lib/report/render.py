@@ -28,7 +28,7 @@ class HtmlRenderer:
         if self._exporter is None:
             from nbconvert import HTMLExporter
 
-            self._exporter = HTMLExporter(
+            self._exporter = HTMLExporter(  # type: ignore[no-untyped-call]
                 template_name="incident",
                 extra_template_basedirs=[str(TEMPLATES)],
                 exclude_input=True,
@@ -53,9 +53,9 @@ class HtmlRenderer:
         """
         import nbformat
 
-        nb = nbformat.read(notebook, as_version=4)
+        nb = nbformat.read(notebook, as_version=4)  # type: ignore[no-untyped-call]
         redact_notebook(nb)
-        nbformat.write(nb, notebook)
+        nbformat.write(nb, notebook)  # type: ignore[no-untyped-call]
         resources = {
             "metadata": {"name": notebook.stem},
             "incident_banner": banner,
