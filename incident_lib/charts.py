@@ -7,8 +7,10 @@ so notebooks compose them. matplotlib is imported inside the functions.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, cast
 
+from .core.metrics import metric_info
 from .core.time import Window
 
 if TYPE_CHECKING:
@@ -17,24 +19,13 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "METRIC_LABELS",
     "mark_changes",
     "metric_panels",
     "shade_window",
+    "signature_lines",
     "style",
     "usage_panels",
 ]
-
-#: canonical metric key -> (title, unit label)
-METRIC_LABELS: dict[str, tuple[str, str]] = {
-    "request_rate": ("Requests", "req/s"),
-    "error_rate": ("5xx errors", "errors/s"),
-    "error_ratio": ("5xx share of requests", "%"),
-    "latency_p95": ("p95 latency", "ms"),
-    "cpu": ("CPU used", "cores"),
-    "memory": ("Memory used", "GiB"),
-    "db_connections": ("DB connections", "connections"),
-}
 
 _WINDOW_COLOUR = "#f4c7c3"
 _DEPLOY_COLOUR = "#2d4f80"
@@ -48,6 +39,19 @@ _KIND_COLOUR = {
     "event": "#c2185b",
 }
 _LINE_COLOUR = "#333333"
+_ONSET_COLOUR = "#b3261e"
+
+
+def _x(moment: datetime | pd.Timestamp) -> float:
+    """A time as an x value: matplotlib converts it through its date units.
+
+    The stubs of ``axvline``/``axvspan`` only say ``float``; at run time a
+    Timestamp is converted like the plotted data (and sets date units on a
+    fresh axis), which a number from ``date2num`` would not do.
+    """
+    import pandas as pd
+
+    return cast(float, pd.Timestamp(moment))
 
 
 def style() -> None:
@@ -73,12 +77,25 @@ def style() -> None:
 
 
 def shade_window(ax: Axes, window: Window, *, label: str = "incident window") -> Axes:
-    """Shade the incident window on ``ax``."""
-    import pandas as pd
+    """Shade the incident window on ``ax``.
 
+    Parameters
+    ----------
+    ax
+        The axes, with a time x axis.
+    window
+        The span to shade.
+    label
+        Legend label of the shaded span.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        ``ax``.
+    """
     ax.axvspan(
-        pd.Timestamp(window.start),
-        pd.Timestamp(window.end),
+        _x(window.start),
+        _x(window.end),
         color=_WINDOW_COLOUR,
         alpha=0.35,
         lw=0,
@@ -92,18 +109,31 @@ def mark_changes(ax: Axes, markers: pd.DataFrame, *, labels: bool = True) -> Axe
     """Draw a vertical line per change (``time``, ``label``, ``kind`` columns).
 
     Colour by ``kind``: deploy blue, rollback green, config purple, scale grey, commit
-    gold, other events magenta; labels sit at the top.
-    """
-    import pandas as pd
+    gold, other events magenta; labels sit at the top. The x limits are kept.
 
+    Parameters
+    ----------
+    ax
+        The axes, with a time x axis.
+    markers
+        One row per change: ``time``, ``label``, ``kind``.
+    labels
+        Write each change's label at the top of the axes.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        ``ax``.
+    """
     lo, hi = ax.get_xlim()
-    for row in markers.itertuples():
-        colour = _KIND_COLOUR.get(row.kind, _DEPLOY_COLOUR)
-        ax.axvline(pd.Timestamp(row.time), color=colour, lw=1.2, ls="--", zorder=3)
+    for change in markers.to_dict("records"):
+        colour = _KIND_COLOUR.get(str(change["kind"]), _DEPLOY_COLOUR)
+        at = _x(change["time"])
+        ax.axvline(at, color=colour, lw=1.2, ls="--", zorder=3)
         if labels:
             ax.annotate(
-                row.label,
-                xy=(pd.Timestamp(row.time), 1.0),
+                str(change["label"]),
+                xy=(at, 1.0),
                 xycoords=("data", "axes fraction"),
                 xytext=(3, -2),
                 textcoords="offset points",
@@ -121,9 +151,10 @@ def mark_changes(ax: Axes, markers: pd.DataFrame, *, labels: bool = True) -> Axe
 def _time_axis(ax: Axes) -> None:
     import matplotlib.dates as mdates
 
-    locator = mdates.AutoDateLocator(minticks=4, maxticks=9)
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=9)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz="UTC"))
+    formatter = mdates.DateFormatter("%H:%M", tz="UTC")  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_formatter(formatter)
 
 
 def metric_panels(
@@ -138,40 +169,65 @@ def metric_panels(
 ) -> Figure:
     """Small multiples sharing the time axis, one panel per series.
 
+    Each panel is titled with the metric's display name and its y axis labelled
+    with the unit (:mod:`incident_lib.core.metrics`); values are shown in display
+    units (``memory`` in GiB). An empty series draws "no data".
+
     Parameters
     ----------
     series
-        Panel key (see :data:`METRIC_LABELS`) -> time-indexed series.
+        Metric key -> time-indexed series, in frame units (unknown keys get a
+        humanised title and no unit).
     window
         Shaded on every panel.
     markers
         Change markers (``time``, ``label``, ``kind``); labelled on the top panel.
     onsets
-        Panel key -> detected onset time, drawn as a red dot-dash line.
+        Panel key -> detected onset time (``None``/NaT: none), drawn as a red
+        dot-dash line.
     thresholds
-        Panel key -> a horizontal reference line (e.g. a pool maximum).
+        Panel key -> a horizontal reference line (e.g. a pool maximum), in frame
+        units like the series.
     axes
-        Draw into these axes instead of a new figure.
+        Draw into these axes (one per series) instead of a new figure.
+    width
+        Figure width in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure holding the panels.
+
+    Raises
+    ------
+    InvalidInput
+        No series, or ``axes`` of another length than ``series``.
     """
     import matplotlib.pyplot as plt
     import pandas as pd
 
+    from .core.errors import InvalidInput
+
     style()
     keys = list(series)
+    if not keys:
+        raise InvalidInput("metric_panels needs at least one series to draw")
+    panels: list[Axes]
     if axes is None:
-        fig, axes = plt.subplots(
+        fig, grid = plt.subplots(
             len(keys), 1, sharex=True, figsize=(width, 1.9 * len(keys) + 0.6), squeeze=False
         )
-        axes = [a[0] for a in axes]
+        panels = [row[0] for row in grid]
     else:
-        fig = axes[0].figure
-    for i, (key, ax) in enumerate(zip(keys, axes, strict=True)):
-        data = series[key]
-        title, unit = METRIC_LABELS.get(key, (key, ""))
-        if key == "memory":
-            data = data / 2**30
-        ax.set_title(title)
-        ax.set_ylabel(unit)
+        panels = list(axes)
+        if len(panels) != len(keys):
+            raise InvalidInput(f"metric_panels got {len(panels)} axes for {len(keys)} series")
+        fig = cast("Figure", panels[0].figure)
+    for i, (key, ax) in enumerate(zip(keys, panels, strict=True)):
+        info = metric_info(key)
+        data = series[key] / info.scale
+        ax.set_title(info.name)
+        ax.set_ylabel(info.unit)
         if data.empty:
             ax.text(
                 0.5,
@@ -190,14 +246,15 @@ def metric_panels(
         if window is not None:
             shade_window(ax, window)
         if thresholds and key in thresholds:
-            ax.axhline(thresholds[key], color="#b3261e", lw=0.9, ls=":")
-        if onsets and onsets.get(key) is not None and not pd.isna(onsets[key]):
-            ax.axvline(onsets[key], color="#b3261e", lw=1.3, ls="-.", zorder=4)
+            ax.axhline(thresholds[key] / info.scale, color=_ONSET_COLOUR, lw=0.9, ls=":")
+        onset = onsets.get(key) if onsets else None
+        if onset is not None and not pd.isna(onset):
+            ax.axvline(_x(onset), color=_ONSET_COLOUR, lw=1.3, ls="-.", zorder=4)
         if markers is not None and len(markers):
             mark_changes(ax, markers, labels=(i == 0))
         _time_axis(ax)
-    axes[-1].set_xlabel("time (UTC)")
-    fig.align_ylabels(axes)
+    panels[-1].set_xlabel("time (UTC)")
+    fig.align_ylabels(panels)
     fig.tight_layout()
     return fig
 
@@ -222,36 +279,45 @@ def usage_panels(
         The container to draw (usually the service's main container).
     window
         Shaded on both panels.
+    width
+        Figure width in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels, CPU (cores) above memory (GiB), named as in
+        :mod:`incident_lib.core.metrics`; "no data" when the container has no samples.
     """
     import matplotlib.pyplot as plt
 
     style()
     fig, (cpu_ax, mem_ax) = plt.subplots(2, 1, sharex=True, figsize=(width, 4.6))
+    cpu, memory = metric_info("cpu"), metric_info("memory")
     rows = usage[usage["container"] == container]
     limits = pods[pods["container"] == container]
     for pod, group in rows.groupby("pod"):
         group = group.sort_values("time")
-        cpu_ax.plot(group["time"], group["cpu"], lw=0.9, alpha=0.8)
-        mem_ax.plot(group["time"], group["memory"] / 2**30, lw=0.9, alpha=0.8, label=pod)
-    for ax, column, scale, title, unit in (
-        (cpu_ax, "cpu_limit", 1, f"CPU of {container!r} per pod", "cores"),
-        (mem_ax, "memory_limit", 2**30, f"Memory of {container!r} per pod", "GiB"),
-    ):
+        cpu_ax.plot(group["time"], group["cpu"] / cpu.scale, lw=0.9, alpha=0.8)
+        mem_ax.plot(
+            group["time"], group["memory"] / memory.scale, lw=0.9, alpha=0.8, label=str(pod)
+        )
+    for ax, column, info in ((cpu_ax, "cpu_limit", cpu), (mem_ax, "memory_limit", memory)):
         limit = limits[column].dropna()
         if len(limit):
-            ax.axhline(limit.max() / scale, color="#b3261e", lw=1, ls="--", label="limit")
+            top = float(limit.max()) / info.scale
+            ax.axhline(top, color=_ONSET_COLOUR, lw=1, ls="--", label="limit")
             ax.annotate(
                 "limit",
-                xy=(1, limit.max() / scale),
+                xy=(1, top),
                 xycoords=("axes fraction", "data"),
                 xytext=(-4, 3),
                 textcoords="offset points",
                 ha="right",
-                color="#b3261e",
+                color=_ONSET_COLOUR,
                 fontsize=8,
             )
-        ax.set_title(title)
-        ax.set_ylabel(unit)
+        ax.set_title(f"{info.name} of {container!r} per pod")
+        ax.set_ylabel(info.unit)
         ax.set_ylim(bottom=0)
         if window is not None:
             shade_window(ax, window)
@@ -275,6 +341,23 @@ def signature_lines(
 
     One line per signature, labelled with its template cut to 70 characters;
     the window shaded and changes marked.
+
+    Parameters
+    ----------
+    series
+        From :func:`incident_lib.analysis.signatures.signature_timeseries`:
+        ``time``, ``template``, ``count``.
+    window
+        Shaded, and left out of the legend.
+    markers
+        Change markers (``time``, ``label``, ``kind``).
+    width
+        Figure width in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes; "no error events" written on it when ``series`` is empty.
     """
     import matplotlib.pyplot as plt
 
@@ -283,7 +366,8 @@ def signature_lines(
     if series.empty:
         ax.text(0.5, 0.5, "no error events", transform=ax.transAxes, ha="center", color="#777")
     for template, group in series.groupby("template", sort=False):
-        label = template if len(template) <= 70 else template[:67] + "..."
+        text = str(template)
+        label = text if len(text) <= 70 else text[:67] + "..."
         ax.plot(group["time"], group["count"], lw=1.2, label=label)
     ax.set_title("Error events per minute, top signatures")
     ax.set_ylabel("events / min")

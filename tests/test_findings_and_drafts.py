@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from incident_lib import Finding, Incident, InvalidInput, InvalidParameter
@@ -139,3 +140,64 @@ def test_stakeholder_draft_and_no_secret():
         and "incident commander: ann" in text
     )
     assert "hunter2" not in text and "**Next update:** 14:50 UTC" in text
+
+
+@pytest.mark.parametrize(
+    ("severity", "due"),
+    [("SEV-1", "14:50"), ("SEV-2", "14:50"), ("SEV-3", "15:20"), ("SEV-4", "18:20")],
+)
+def test_next_update_follows_the_severity_cadence(severity, due):
+    from dataclasses import replace
+
+    from incident_lib.core.severity import SEVERITY_LEVELS, update_interval
+
+    incident = replace(INC, severity=severity)
+    at = drafts.next_update_at(incident, AS_OF.replace(second=42))
+    assert f"{at:%H:%M}" == due and at.second == 0
+    assert AS_OF + update_interval(severity) == at
+    assert update_interval(severity.lower()) == SEVERITY_LEVELS[severity].update_every
+    assert not hasattr(drafts, "UPDATE_EVERY")  # one cadence table: the severity's
+
+
+def _health(*rows: tuple[str, float, float, float, float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "metric": metric,
+                "baseline": base,
+                "peak": peak,
+                "peak_at": pd.Timestamp("2026-11-03T14:30:00Z"),
+                "latest": latest,
+                "peak_vs_baseline": ratio,
+            }
+            for metric, base, peak, latest, ratio in rows
+        ]
+    )
+
+
+def test_quick_facts_name_metrics_and_units_from_the_vocabulary():
+    health = _health(
+        ("latency_p95", 142, 30045, 149, 30045 / 142),
+        ("error_ratio", 0.0, 14.43, 0.28, float("nan")),  # no baseline: not a "move"
+        ("error_rate", 0.1, 3.5, 0.2, 35),  # the ratio tells it
+        ("cpu", 0.36, 0.4, 0.39, 1.1),  # too small a move
+        ("memory", 2**30, 2 * 2**30, 1.5 * 2**30, 2.0),
+        ("queue_depth", 2, 40, 3, 20),
+    )
+    empty = pd.DataFrame(columns=["time", "label", "deployment", "revision"])
+    alerts = pd.DataFrame(columns=["monitor", "firing"])
+    facts = drafts.quick_facts(health=health, markers=empty, alerts=alerts)
+    assert facts == [
+        "p95 latency peaked at 30,045 ms at 14:30 UTC (baseline 142 ms); latest 149 ms.",
+        "Memory usage peaked at 2.00 GiB at 14:30 UTC (baseline 1.00 GiB); latest 1.50 GiB.",
+        "Queue depth peaked at 40 at 14:30 UTC (baseline 2); latest 3.",
+    ]
+
+
+def test_quick_facts_when_nothing_moved():
+    facts = drafts.quick_facts(
+        health=_health(("cpu", 0.36, 0.4, 0.39, 1.1)),
+        markers=pd.DataFrame(columns=["time", "label", "deployment", "revision"]),
+        alerts=pd.DataFrame(columns=["monitor", "firing"]),
+    )
+    assert facts == ["No metric, change or alert has moved yet; still gathering evidence."]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any
 
 from ..core.findings import Finding
+from ..core.metrics import metric_info
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -15,9 +17,10 @@ __all__ = ["assessment_findings", "customer_impact"]
 MOVED_RATIO = 2.0
 
 
-def _row(health: pd.DataFrame, metric: str):
-    rows = health[health["metric"] == metric]
-    return None if rows.empty else rows.iloc[0]
+def _row(health: pd.DataFrame, metric: str) -> dict[Hashable, Any] | None:
+    """The health-table row of ``metric`` as a mapping, or ``None``."""
+    rows = health[health["metric"] == metric].to_dict("records")
+    return rows[0] if rows else None
 
 
 def assessment_findings(
@@ -26,7 +29,24 @@ def assessment_findings(
     """Findings from the health table, the changes in the window and the alerts.
 
     A deploy in the window is reported as a change to check, never as the cause:
-    ranking changes against the onset is the changes notebook's job.
+    ranking changes against the onset is the changes notebook's job. Metrics are
+    named and their values formatted from :mod:`incident_lib.core.metrics`.
+
+    Parameters
+    ----------
+    health
+        From :func:`incident_lib.analysis.metrics.health_table`.
+    markers
+        From :func:`incident_lib.analysis.changes.deploy_markers` (inside the window).
+    alerts
+        From :func:`incident_lib.analysis.alerts.alert_summary`.
+    ref
+        A chart the metric findings point to.
+
+    Returns
+    -------
+    list of Finding
+        The 5xx share and p95 latency when they moved, each change, the monitors.
     """
     out: list[Finding] = []
     errors = _row(health, "error_ratio")
@@ -35,35 +55,38 @@ def assessment_findings(
         and errors["peak"] >= 1.0
         and (not errors["baseline"] > 0 or errors["peak"] >= MOVED_RATIO * errors["baseline"])
     ):
+        share = metric_info("error_ratio")
         out.append(
             Finding(
-                title=f"5xx share of requests peaked at {errors['peak']:.1f} %",
+                title=f"{share.name} peaked at {errors['peak']:.1f} {share.unit}",
                 severity="critical" if errors["peak"] >= 25 else "high",
                 summary=f"At {errors['peak_at']:%H:%M} UTC, against a baseline of "
-                f"{errors['baseline']:.2f} %; latest {errors['latest']:.2f} %.",
+                f"{share.format(errors['baseline'])}; latest {share.format(errors['latest'])}.",
                 ref=ref,
             )
         )
     latency = _row(health, "latency_p95")
     if latency is not None and latency["peak_vs_baseline"] >= MOVED_RATIO:
+        p95 = metric_info("latency_p95")
         out.append(
             Finding(
-                title=f"p95 latency rose {latency['peak_vs_baseline']:.1f}× to "
-                f"{latency['peak']:.0f} ms",
+                title=f"{p95.name} rose {latency['peak_vs_baseline']:.1f}× to "
+                f"{p95.format(latency['peak'])}",
                 severity="high" if latency["peak_vs_baseline"] >= 4 else "medium",
                 summary=f"Peak at {latency['peak_at']:%H:%M} UTC (baseline "
-                f"{latency['baseline']:.0f} ms); latest {latency['latest']:.0f} ms.",
+                f"{p95.format(latency['baseline'])}); latest {p95.format(latency['latest'])}.",
                 ref=ref,
             )
         )
-    for row in markers.itertuples():
+    for change in markers.to_dict("records"):
+        label = str(change["label"])
         out.append(
             Finding(
-                title=f"{row.label[0].upper()}{row.label[1:]} at {row.time:%H:%M} UTC "
+                title=f"{label[:1].upper()}{label[1:]} at {change['time']:%H:%M} UTC "
                 "inside the incident window",
-                severity="medium" if row.kind == "deploy" else "info",
-                summary=f"{row.deployment} revision {row.revision}. Check it against the error "
-                "onset in 03_changes before blaming it.",
+                severity="medium" if change["kind"] == "deploy" else "info",
+                summary=f"{change['deployment']} revision {change['revision']}. Check it "
+                "against the error onset in 03_changes before blaming it.",
                 ref=ref,
             )
         )
@@ -75,8 +98,8 @@ def assessment_findings(
                 + (f", {len(firing)} still firing" if len(firing) else ", all recovered"),
                 severity="high" if len(firing) else "info",
                 summary="; ".join(
-                    f"{r.monitor} (first {r.first_fired:%H:%M}, now {r.state})"
-                    for r in alerts.itertuples()
+                    f"{a['monitor']} (first {a['first_fired']:%H:%M}, now {a['state']})"
+                    for a in alerts.to_dict("records")
                 ),
             )
         )
@@ -84,7 +107,21 @@ def assessment_findings(
 
 
 def customer_impact(health: pd.DataFrame, service: str) -> str:
-    """One customer-facing sentence on what users experience, from the health table."""
+    """One customer-facing sentence on what users experience, from the health table.
+
+    Parameters
+    ----------
+    health
+        From :func:`incident_lib.analysis.metrics.health_table`.
+    service
+        The service's name as customers know it.
+
+    Returns
+    -------
+    str
+        Failing requests (5xx share peaked at 1 % or more) and slowness (p95
+        latency at least :data:`MOVED_RATIO` × its baseline), or a holding line.
+    """
     failing = _row(health, "error_ratio")
     slow = _row(health, "latency_p95")
     parts = []

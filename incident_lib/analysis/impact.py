@@ -24,9 +24,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from ..core.findings import Finding
+from ..core.findings import Finding, Level
+from ..core.metrics import metric_info
 from ..core.time import Window, format_duration, parse_time
 from .metrics import error_ratio, metric_series
 
@@ -92,13 +93,13 @@ class Impact:
         )
         if not math.isnan(self.excess_failed):
             text += (
-                f", {_about(self.excess_failed)} more than the baseline error ratio "
+                f", {_about(self.excess_failed)} more than the baseline {_SHARE} "
                 f"({_percent(self.baseline_error_ratio)}) would explain"
             )
         text += "."
         if self.minutes_degraded > 0 and self.degraded_from and self.degraded_until:
             text += (
-                f" The error ratio was above {self.degraded_above:g} % for "
+                f" The {_SHARE} was above {self.degraded_above:g} % for "
                 f"{format_duration(timedelta(minutes=self.minutes_degraded))} "
                 f"({self.degraded_from:%H:%M}–{self.degraded_until:%H:%M} UTC), peaking at "
                 f"{_percent(self.peak_error_ratio)} at {self.peak_at:%H:%M} UTC."
@@ -106,6 +107,10 @@ class Impact:
         if self.coverage < 0.9:
             text += f" Request samples cover only {self.coverage:.0%} of the window."
         return text
+
+
+#: how the error ratio is named for people (the vocabulary's ``error_ratio``, lower case)
+_SHARE = metric_info("error_ratio").name.lower()
 
 
 def _about(count: float) -> str:
@@ -130,7 +135,7 @@ def _samples(series: pd.Series, window: Window) -> tuple[pd.Series, pd.Series]:
     import pandas as pd
 
     series = series.dropna().sort_index()
-    times = series.index.as_unit("ns").asi8
+    times = cast("pd.DatetimeIndex", series.index).as_unit("ns").asi8
     spacing = np.diff(times)
     step = int(np.median(spacing[spacing > 0])) if (spacing > 0).any() else 0
     to_next = np.append(spacing, step)
@@ -201,7 +206,7 @@ def estimate_impact(
         share_failed=failed / total * 100 if total > 0 else math.nan,
         baseline_error_ratio=base_ratio,
         peak_error_ratio=float(inside.max()) if len(inside) else math.nan,
-        peak_at=inside.idxmax() if len(inside) else None,
+        peak_at=cast("pd.Timestamp", inside.idxmax()) if len(inside) else None,
         degraded_above=degraded_above,
         minutes_degraded=minutes,
         degraded_from=since,
@@ -227,7 +232,7 @@ def impact_findings(impact: Impact, *, ref: str = "") -> list[Finding]:
         ]
     excess = impact.failed_requests if math.isnan(impact.excess_failed) else impact.excess_failed
     share = excess / impact.total_requests * 100
-    severity = (
+    severity: Level = (
         "high" if share >= 5 else "medium" if share >= 0.5 else "low" if share > 0 else "info"
     )
     found = [
@@ -245,7 +250,8 @@ def impact_findings(impact: Impact, *, ref: str = "") -> list[Finding]:
         duration = format_duration(timedelta(minutes=impact.minutes_degraded))
         found.append(
             Finding(
-                title=f"Error ratio above {impact.degraded_above:g} % for {duration}",
+                title=f"{_SHARE[:1].upper()}{_SHARE[1:]} above {impact.degraded_above:g} % "
+                f"for {duration}",
                 severity="high" if impact.minutes_degraded >= 15 else "medium",
                 summary=(
                     f"From {impact.degraded_from:%H:%M} to {impact.degraded_until:%H:%M} UTC, "

@@ -50,7 +50,7 @@ def health_table(
     """Baseline, peak and latest value per metric, with the peak's ratio to baseline.
 
     Columns: ``metric``, ``baseline`` (median over the baseline window), ``peak``
-    (max over the incident window, or min for request rate), ``peak_at``,
+    (max over the incident window, for every metric), ``peak_at``,
     ``latest`` (last value in the window), ``peak_vs_baseline`` (ratio).
     """
     import pandas as pd

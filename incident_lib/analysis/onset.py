@@ -38,12 +38,15 @@ Pure functions over pandas objects: no I/O, no plotting.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Literal
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import timedelta
+from typing import TYPE_CHECKING, cast
 
 from ..core.errors import InvalidInput
-from ..core.findings import Finding
+from ..core.findings import Finding, Level
+from ..core.metrics import METRICS, Direction, metric_info
 from ..core.time import Window
 from .metrics import error_ratio, metric_series
 
@@ -61,18 +64,9 @@ __all__ = [
     "onset_table",
 ]
 
-Direction = Literal["up", "down", "both"]
-
-#: direction checked per canonical metric in :func:`onset_table` (others: ``both``)
-DEFAULT_DIRECTIONS: dict[str, Direction] = {
-    "error_rate": "up",
-    "error_ratio": "up",
-    "latency_p95": "up",
-    "cpu": "up",
-    "memory": "up",
-    "db_connections": "up",
-    "request_rate": "both",
-}
+#: direction checked per canonical metric in :func:`onset_table`: the direction that is
+#: bad in the metric vocabulary (:data:`incident_lib.core.metrics.METRICS`); others ``both``
+DEFAULT_DIRECTIONS: dict[str, Direction] = {key: m.bad for key, m in METRICS.items()}
 
 _TABLE_DTYPES = {
     "metric": "str",
@@ -129,7 +123,7 @@ class Onset:
     moved: bool
 
 
-def _timedelta(value: object, name: str) -> pd.Timedelta:
+def _timedelta(value: pd.Timedelta | timedelta | str, name: str) -> pd.Timedelta:
     import pandas as pd
 
     try:
@@ -282,8 +276,8 @@ def detect_onset(
     )
     bar = max(threshold * scale, min_change * abs(level))
     deviation = inside.to_numpy() - level
-    times = inside.index.as_unit("ns").asi8
-    spacing = np.diff(values.index.as_unit("ns").asi8)
+    times = cast("pd.DatetimeIndex", inside.index).as_unit("ns").asi8
+    spacing = np.diff(cast("pd.DatetimeIndex", values.index).as_unit("ns").asi8)
     spacing = spacing[spacing > 0]
     step = int(np.median(spacing)) if spacing.size else 0
 
@@ -379,26 +373,44 @@ def onset_table(
     return table.drop(columns="order").reset_index(drop=True)
 
 
-def describe(found: Onset, *, label: str, unit: str = "") -> str:
-    """One sentence for a notebook: when ``label`` left its baseline, from what to what."""
-    import math
+def describe(found: Onset, *, label: str | None = None, unit: str | None = None) -> str:
+    """One sentence for a notebook: when a metric left its baseline, from what to what.
 
-    suffix = f" {unit}" if unit else ""
+    Parameters
+    ----------
+    found
+        From :func:`detect_onset`; its ``metric`` picks the name, unit and
+        rounding from the metric vocabulary (:mod:`incident_lib.core.metrics`).
+    label
+        Say this instead of the metric's display name (``"The 5xx share"``).
+    unit
+        Say this unit instead of the vocabulary's (``""``: none).
+
+    Returns
+    -------
+    str
+        Markdown, e.g. ``p95 latency left its baseline 142 ms at **14:13:45 UTC** and
+        peaked at 30,045 ms at 14:30 UTC.``
+    """
+    info = metric_info(found.metric)
+    if unit is not None:
+        info = replace(info, unit=unit)
+    name = label if label is not None else info.name
     base = (
         "no baseline data"
         if math.isnan(found.baseline_level)
-        else f"baseline {found.baseline_level:.2f}{suffix}"
+        else f"baseline {info.format(found.baseline_level)}"
     )
     if found.onset_at is None:
-        return f"{label} shows no sustained departure from its {base} in the incident window."
+        return f"{name} shows no sustained departure from its {base} in the incident window."
     return (
-        f"{label} left its {base} at **{found.onset_at:%H:%M:%S} UTC** and peaked at "
-        f"{found.peak:.2f}{suffix} at {found.peak_at:%H:%M} UTC."
+        f"{name} left its {base} at **{found.onset_at:%H:%M:%S} UTC** and peaked at "
+        f"{info.format(found.peak)} at {found.peak_at:%H:%M} UTC."
     )
 
 
-#: how loud a moved metric is in the findings
-_ONSET_SEVERITY = {
+#: how loud a moved metric is in the findings (others: ``low``)
+_ONSET_SEVERITY: dict[str, Level] = {
     "error_ratio": "high",
     "error_rate": "high",
     "latency_p95": "high",
@@ -409,36 +421,48 @@ _ONSET_SEVERITY = {
 }
 
 
-def _readable(value: float, metric: str) -> str:
-    """A value with its unit, rounded for reading: 30,045 ms, 1.56 GiB, 14.4."""
-    unit = {"memory": " GiB", "latency_p95": " ms", "error_ratio": " %"}.get(metric, "")
-    value = value / 2**30 if metric == "memory" else value
-    return (f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}") + unit
-
-
 def onset_findings(table: pd.DataFrame, *, ref: str = "") -> list[Finding]:
     """One finding per metric that moved, earliest first (from :func:`onset_table`).
 
-    ``error_rate`` is left out when ``error_ratio`` moved too (the same story
-    twice); the first metric to move is called out as where to look first.
+    Metrics are named by their display label (``p95 latency (ms) left its
+    baseline ...``) and values carry their unit (``Peak 30,045 ms``), from
+    :mod:`incident_lib.core.metrics`. ``error_rate`` is left out when
+    ``error_ratio`` moved too (the same story twice); the first metric to move is
+    called out as where to look first.
+
+    Parameters
+    ----------
+    table
+        From :func:`onset_table`.
+    ref
+        A chart or file the findings point to.
+
+    Returns
+    -------
+    list of Finding
+        Empty when nothing moved.
     """
     moved = table[table["moved"]]
     if {"error_rate", "error_ratio"} <= set(moved["metric"]):
         moved = moved[moved["metric"] != "error_rate"]
     out: list[Finding] = []
-    for i, row in enumerate(moved.itertuples()):
-        first = " — the first metric to move" if i == 0 and len(moved) > 1 else ""
+    rows = moved.to_dict("records")
+    for i, row in enumerate(rows):
+        key = str(row["metric"])
+        info = metric_info(key)
+        first = " — the first metric to move" if i == 0 and len(rows) > 1 else ""
+        ratio = float(row["ratio"])
         change = (
-            f"{row.ratio:.1f}× its baseline"
-            if row.ratio == row.ratio
-            else f"up from {_readable(row.baseline_level, row.metric)}"
+            f"{ratio:.1f}× its baseline"
+            if not math.isnan(ratio)
+            else f"up from {info.format(row['baseline_level'])}"
         )
         out.append(
             Finding(
-                title=f"{row.metric} left its baseline at {row.onset_at:%H:%M:%S} UTC{first}",
-                severity=_ONSET_SEVERITY.get(row.metric, "low"),  # type: ignore[arg-type]
-                summary=f"Peak {_readable(row.peak, row.metric)} at {row.peak_at:%H:%M} UTC, "
-                f"{change} (baseline {_readable(row.baseline_level, row.metric)}).",
+                title=f"{info.label} left its baseline at {row['onset_at']:%H:%M:%S} UTC{first}",
+                severity=_ONSET_SEVERITY.get(key, "low"),
+                summary=f"Peak {info.format(row['peak'])} at {row['peak_at']:%H:%M} UTC, "
+                f"{change} (baseline {info.format(row['baseline_level'])}).",
                 ref=ref,
             )
         )

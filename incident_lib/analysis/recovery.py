@@ -61,10 +61,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ..core.errors import InvalidInput
 from ..core.findings import Finding
+from ..core.metrics import metric_info
 from ..core.time import Window, format_duration, parse_time
 from .alerts import FIRING_STATES
 from .metrics import metric_series
@@ -172,7 +173,8 @@ class RecoveryThresholds:
             raise InvalidInput("stability and rate_window must be at least one minute")
         if not 0 < self.coverage <= 1:
             raise InvalidInput(f"coverage is a share in (0, 1], got {self.coverage}")
-        if isinstance(self.ignore_monitors, str):
+        monitors: object = self.ignore_monitors  # a caller may pass anything at run time
+        if isinstance(monitors, str):
             raise InvalidInput("ignore_monitors is a tuple of monitor names or ids, not a string")
 
 
@@ -330,14 +332,15 @@ def _success_check(
 def _error_check(
     errors: pd.Series, requests: pd.Series, thr: RecoveryThresholds, problem: str
 ) -> RecoveryCheck:
-    name, desc = "error rate", "5xx share of requests, held in every rolling window"
+    name = "error rate"
+    desc = f"{metric_info('error_ratio').name}, held in every rolling window"
     size = min(_bins_in(thr.rate_window), len(errors))
     label = format_duration(size * _MINUTE)
     threshold = f"≤ {thr.error_rate:g} % in every {label} window"
     ratios = _rolling_ratio(errors, requests, size).iloc[size - 1 :].dropna()
     if problem or ratios.empty:
         return _unknown(name, desc, threshold, problem or "no requests in the period")
-    worst_end = ratios.idxmax()
+    worst_end = cast("pd.Timestamp", ratios.idxmax())
     worst = float(ratios.max())
     window_start = worst_end - (size - 1) * _MINUTE
     observed = f"worst {label} window {worst:.3f} % (from {_at(window_start)})"
@@ -355,12 +358,13 @@ def _latency_check(
 ) -> RecoveryCheck:
     import pandas as pd
 
-    name, desc = "p95 latency", "every 1-min mean of p95 latency at or under the limit"
-    series = metric_series(metrics, "latency_p95")
+    p95 = metric_info("latency_p95")
+    name, desc = p95.name, f"every 1-min mean of {p95.name} at or under the limit"
+    series = metric_series(metrics, p95.key)
     bins = _minute_means(series, pd.Timestamp(period.start), pd.Timestamp(period.end))
     if thr.latency_p95_ms is not None:
         limit = thr.latency_p95_ms
-        threshold = f"≤ {limit:,.0f} ms"
+        threshold = f"≤ {p95.format(limit)}"
     else:
         threshold = f"within the baseline band (median + {thr.latency_band:g} robust SD)"
     problem = _coverage_problem(bins, series, thr.coverage)
@@ -371,8 +375,10 @@ def _latency_check(
         if math.isnan(level):
             return _unknown(name, desc, threshold, "no baseline data")
         limit = level + width
-        threshold = f"≤ {limit:,.0f} ms (baseline median {level:,.0f} ms + {width:,.0f} ms)"
-    worst_at = bins.idxmax()
+        threshold = (
+            f"≤ {p95.format(limit)} (baseline median {p95.format(level)} + {p95.format(width)})"
+        )
+    worst_at = cast("pd.Timestamp", bins.idxmax())
     worst = float(bins.max())
     passed = worst <= limit
     over = int((bins > limit).sum())
@@ -380,7 +386,7 @@ def _latency_check(
         name,
         desc,
         threshold,
-        f"worst 1-min mean {worst:,.0f} ms ({_at(worst_at)})",
+        f"worst 1-min mean {p95.format(worst)} ({_at(worst_at)})",
         worst,
         passed,
         "" if passed else f"{over} minute(s) over the limit",
@@ -392,8 +398,10 @@ def _db_check(
 ) -> RecoveryCheck:
     import pandas as pd
 
-    name, desc = "db connections", "every 1-min mean of DB connections within the baseline band"
-    series = metric_series(metrics, "db_connections")
+    db = metric_info("db_connections")
+    name = "db connections"  # the check's name, kept stable for callers
+    desc = f"every 1-min mean of {db.name} within the baseline band"
+    series = metric_series(metrics, db.key)
     bins = _minute_means(series, pd.Timestamp(period.start), pd.Timestamp(period.end))
     threshold = f"baseline median ± {thr.db_band:g} robust SD"
     problem = _coverage_problem(bins, series, thr.coverage)
@@ -404,7 +412,7 @@ def _db_check(
         return _unknown(name, desc, threshold, "no baseline data")
     threshold = f"{level - width:.4g} – {level + width:.4g} (baseline median {level:.4g})"
     deviation = (bins - level).abs()
-    worst_at = deviation.idxmax()
+    worst_at = cast("pd.Timestamp", deviation.idxmax())
     worst = float(bins[worst_at])
     passed = float(deviation.max()) <= width
     outside = int((deviation > width).sum())
@@ -477,18 +485,19 @@ def _pod_check(pods: pd.DataFrame, period: Window) -> RecoveryCheck:
             f"{_at(first)}); capture pods at the check time",
         )
     problems = []
-    for r in pods.itertuples():
+    for row in pods.to_dict("records"):
         why = []
-        if r.phase != "Running":
-            why.append(f"phase {r.phase}")
-        if not r.ready:
+        if row["phase"] != "Running":
+            why.append(f"phase {row['phase']}")
+        if not row["ready"]:
             why.append("not ready")
-        ended = r.last_termination_at
+        ended = row["last_termination_at"]
         if not pd.isna(ended) and start <= ended < end:
-            reason = r.last_termination_reason if isinstance(r.last_termination_reason, str) else ""
+            cause = row["last_termination_reason"]
+            reason = cause if isinstance(cause, str) else ""
             why.append(f"restarted at {_at(ended)}" + (f" ({reason})" if reason else ""))
         if why:
-            problems.append(f"{r.pod}/{r.container}: {', '.join(why)}")
+            problems.append(f"{row['pod']}/{row['container']}: {', '.join(why)}")
     total = len(pods)
     return RecoveryCheck(
         name,
@@ -526,7 +535,7 @@ def _recovery_began(
         first -= 1
     if not (ratios.iloc[:first] > thr.error_rate).any():
         return None  # never above the threshold in the data: nothing to recover from
-    return ratios.index[first] - (size - 1) * _MINUTE
+    return pd.Timestamp(ratios.index[first]) - (size - 1) * _MINUTE
 
 
 # -- the verdict ---------------------------------------------------------------------------

@@ -7,10 +7,12 @@ the engineer edits and sends them. Every draft passes through redaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ..core.incident import Incident
+from ..core.metrics import metric_info
+from ..core.severity import update_interval
 from ..core.time import format_duration
 from ..infra.redact import redact
 
@@ -25,13 +27,8 @@ __all__ = [
     "status_page_draft",
 ]
 
-#: how often updates go out while an incident is open
-UPDATE_EVERY = {
-    "SEV-1": timedelta(minutes=30),
-    "SEV-2": timedelta(minutes=30),
-    "SEV-3": timedelta(hours=1),
-    "SEV-4": timedelta(hours=4),
-}
+#: a metric counts as moved in the facts when its peak is this many times its baseline
+_MOVED_RATIO = 1.5
 
 _STATE_TEXT = {
     "investigating": "Investigating",
@@ -42,8 +39,23 @@ _STATE_TEXT = {
 
 
 def next_update_at(incident: Incident, as_of: datetime) -> datetime:
-    """When the next update is due: the severity's cadence from ``as_of``, on the minute."""
-    due = as_of + UPDATE_EVERY[incident.severity]
+    """When the next update is due: the severity's cadence from ``as_of``, on the minute.
+
+    Parameters
+    ----------
+    incident
+        The record; its severity sets the cadence,
+        :attr:`~incident_lib.core.severity.SeverityLevel.update_every` (SEV-1 and
+        SEV-2: 30 minutes, SEV-3: 1 hour, SEV-4: 4 hours).
+    as_of
+        The moment of the update being written.
+
+    Returns
+    -------
+    datetime.datetime
+        ``as_of`` plus the cadence, seconds dropped.
+    """
+    due = as_of + update_interval(incident.severity)
     return due.replace(second=0, microsecond=0)
 
 
@@ -131,32 +143,45 @@ def quick_facts(
 ) -> list[str]:
     """Plain sentences for the drafts from the assessment tables.
 
-    ``health`` from :func:`incident_lib.analysis.metrics.health_table`, ``markers``
-    from :func:`incident_lib.analysis.changes.deploy_markers` (inside the window),
-    ``alerts`` from :func:`incident_lib.analysis.alerts.alert_summary`, ``errors``
-    a signatures table (``template``, ``count``).
+    Metrics are named and their values formatted from the metric vocabulary
+    (:mod:`incident_lib.core.metrics`): "p95 latency peaked at 30,045 ms ...".
+
+    Parameters
+    ----------
+    health
+        From :func:`incident_lib.analysis.metrics.health_table`; a metric whose
+        peak is at least 1.5× its baseline becomes a fact (``error_rate`` is left
+        out when ``error_ratio`` is there: the same story twice).
+    markers
+        From :func:`incident_lib.analysis.changes.deploy_markers` (inside the window).
+    alerts
+        From :func:`incident_lib.analysis.alerts.alert_summary`.
+    errors
+        A signatures table (``template``, ``count``), most frequent first.
+
+    Returns
+    -------
+    list of str
+        One sentence per fact, or one sentence saying nothing has moved yet.
     """
     facts: list[str] = []
-    names = {
-        "error_ratio": ("5xx share of requests", "{:.1f} %"),
-        "latency_p95": ("p95 latency", "{:.0f} ms"),
-        "request_rate": ("request rate", "{:.0f} req/s"),
-        "cpu": ("CPU use", "{:.1f} cores"),
-        "db_connections": ("DB connections", "{:.0f}"),
-    }
-    for row in health.itertuples():
-        if row.metric not in names:
+    shown = set(health["metric"])
+    for row in health.to_dict("records"):
+        key = str(row["metric"])
+        if key == "error_rate" and "error_ratio" in shown:
+            continue  # the 5xx share tells the same story
+        ratio = float(row["peak_vs_baseline"])
+        if not ratio >= _MOVED_RATIO:  # NaN (no baseline) is not a move
             continue
-        label, fmt = names[row.metric]
-        moved = row.peak_vs_baseline == row.peak_vs_baseline and row.peak_vs_baseline >= 1.5
-        if moved:
-            facts.append(
-                f"{label} peaked at {fmt.format(row.peak)} at {row.peak_at:%H:%M} UTC "
-                f"(baseline {fmt.format(row.baseline)}); latest {fmt.format(row.latest)}."
-            )
-    for row in markers.itertuples():
+        info = metric_info(key)
         facts.append(
-            f"{row.label} at {row.time:%H:%M} UTC ({row.deployment}, revision {row.revision})."
+            f"{info.name} peaked at {info.format(row['peak'])} at {row['peak_at']:%H:%M} UTC "
+            f"(baseline {info.format(row['baseline'])}); latest {info.format(row['latest'])}."
+        )
+    for change in markers.to_dict("records"):
+        facts.append(
+            f"{change['label']} at {change['time']:%H:%M} UTC "
+            f"({change['deployment']}, revision {change['revision']})."
         )
     firing = alerts[alerts["firing"]] if len(alerts) else alerts
     if len(alerts):

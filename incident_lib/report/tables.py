@@ -1,10 +1,18 @@
-"""Readable tables for notebooks: units, rounding, times, a capped number of rows."""
+"""Readable tables for notebooks: display names, units, rounding, times.
+
+Metrics are named and their values rounded from the metric vocabulary
+(:mod:`incident_lib.core.metrics`): a row reads ``p95 latency (ms)``, never
+``latency_p95``. Missing values read ``—``. Every ``format_*`` function returns a
+frame with the same columns and index whether or not it has rows.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from ..charts import METRIC_LABELS
+from ..core.metrics import metric_info
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -18,42 +26,118 @@ __all__ = [
     "present",
 ]
 
-_FORMATS = {
-    "request_rate": "{:.0f}",
-    "error_ratio": "{:.2f}",
-    "latency_p95": "{:.0f}",
-    "cpu": "{:.2f}",
-    "memory": "{:.1f}",
-    "db_connections": "{:.0f}",
-}
+_MISSING = "—"
+
+
+def _is_missing(value: Any) -> bool:
+    """None, NaN, NaT or NA."""
+    import pandas as pd
+
+    return value is None or bool(pd.isna(value))
+
+
+def _clock(value: Any, fmt: str = "%H:%M") -> str:
+    """A time as ``HH:MM`` (or ``fmt``); ``—`` when missing."""
+    return _MISSING if _is_missing(value) else format(value, fmt)
+
+
+def _times(value: Any) -> str:
+    """A ratio as ``3.2×``; ``—`` when missing."""
+    return _MISSING if _is_missing(value) else f"{float(value):.1f}×"
+
+
+def _share(value: Any) -> str:
+    """A share (0-1) as a whole percentage; ``—`` when missing."""
+    return _MISSING if _is_missing(value) else f"{float(value):.0%}"
+
+
+def _frame(
+    rows: Sequence[Mapping[str, object]], columns: Sequence[str], index: str | list[str]
+) -> pd.DataFrame:
+    """``rows`` as a frame of ``columns`` indexed by ``index`` (the same shape when empty)."""
+    import pandas as pd
+
+    return pd.DataFrame(list(rows), columns=list(columns)).set_index(index)
+
+
+_HEALTH_COLUMNS = ("metric", "baseline", "peak", "peak at (UTC)", "latest", "peak vs baseline")
+_ONSET_COLUMNS = (
+    "metric",
+    "moved",
+    "onset (UTC)",
+    "baseline",
+    "peak",
+    "peak at (UTC)",
+    "× baseline",
+)
+_CHANGE_COLUMNS = (
+    "time (UTC)",
+    "kind",
+    "change",
+    "detail",
+    "to the onset",
+    "score",
+    "candidate",
+)
+_SIGNATURE_COLUMNS = (
+    "template",
+    "events",
+    "level",
+    "first (UTC)",
+    "last (UTC)",
+    "pods",
+    "baseline",
+    "vs baseline",
+)
 
 
 def format_health(health: pd.DataFrame) -> pd.DataFrame:
-    """The health table with labels, units, rounded values and HH:MM times."""
-    import pandas as pd
+    """The health table for reading: display names with units, rounded values, HH:MM times.
 
+    Parameters
+    ----------
+    health
+        From :func:`incident_lib.analysis.metrics.health_table`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``metric`` (``p95 latency (ms)``), with ``baseline``, ``peak``,
+        ``peak at (UTC)``, ``latest`` and ``peak vs baseline`` (``3.2×``) as text.
+    """
     rows = []
-    for r in health.itertuples():
-        title, unit = METRIC_LABELS.get(r.metric, (r.metric, ""))
-        fmt = _FORMATS.get(r.metric, "{:.2f}")
-        ratio = "—" if r.peak_vs_baseline != r.peak_vs_baseline else f"{r.peak_vs_baseline:.1f}×"
+    for row in health.to_dict("records"):
+        info = metric_info(str(row["metric"]))
         rows.append(
             {
-                "metric": f"{title} ({unit})" if unit else title,
-                "baseline": fmt.format(r.baseline),
-                "peak": fmt.format(r.peak),
-                "peak at (UTC)": f"{r.peak_at:%H:%M}",
-                "latest": fmt.format(r.latest),
-                "peak vs baseline": ratio,
+                "metric": info.label,
+                "baseline": info.format(row["baseline"], unit=False),
+                "peak": info.format(row["peak"], unit=False),
+                "peak at (UTC)": _clock(row["peak_at"]),
+                "latest": info.format(row["latest"], unit=False),
+                "peak vs baseline": _times(row["peak_vs_baseline"]),
             }
         )
-    return pd.DataFrame(rows).set_index("metric") if rows else pd.DataFrame()
+    return _frame(rows, _HEALTH_COLUMNS, "metric")
 
 
 def present(df: pd.DataFrame, *, index: str | None = None) -> pd.DataFrame:
-    """A copy for display: times as ``HH:MM`` (UTC; with the date when they span
-    several days), booleans as ✔, and the first column (or ``index``) as the row
-    labels instead of 0, 1, 2..."""
+    """A copy for display: times as ``HH:MM``, booleans as ✔, the first column as row labels.
+
+    Parameters
+    ----------
+    df
+        Any frame.
+    index
+        The column to use as row labels (default: the first column) instead of
+        0, 1, 2...; a frame with a single column keeps its index.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Times in UTC as ``HH:MM``, with the date when they span several days;
+        booleans as ``✔`` or empty.
+    """
     out = df.copy()
     times = [c for c in out.columns if str(out[c].dtype).startswith("datetime64")]
     days = {d for c in times for d in out[c].dropna().dt.date}
@@ -69,115 +153,167 @@ def present(df: pd.DataFrame, *, index: str | None = None) -> pd.DataFrame:
 
 
 def format_usage(limits: pd.DataFrame) -> pd.DataFrame:
-    """The limits-vs-usage table with cores, GiB and percentages of the limit."""
-    import pandas as pd
+    """The limits-vs-usage table with cores, GiB and percentages of the limit.
 
-    def pct(value: float) -> str:
-        return "—" if value != value else f"{value:.0%}"
+    Parameters
+    ----------
+    limits
+        From :func:`incident_lib.analysis.resources.limits_vs_usage` (CPU in
+        cores, memory in bytes).
 
-    def gib(value: float) -> str:
-        return "—" if value != value else f"{value / 2**30:.2f}"
-
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``pod`` and ``container``; CPU and memory columns carry their
+        unit (from :mod:`incident_lib.core.metrics`) in the column name.
+    """
+    cpu, memory = metric_info("cpu"), metric_info("memory")
+    columns = (
+        "pod",
+        "container",
+        f"CPU p95 ({cpu.unit})",
+        f"CPU peak ({cpu.unit})",
+        f"CPU limit ({cpu.unit})",
+        "CPU % of limit",
+        f"memory peak ({memory.unit})",
+        f"memory limit ({memory.unit})",
+        "memory % of limit",
+        "flag",
+    )
     rows = [
         {
-            "pod": r.pod,
-            "container": r.container,
-            "CPU p95 (cores)": f"{r.cpu_p95:.2f}",
-            "CPU peak": f"{r.cpu_peak:.2f}",
-            "CPU limit": "—" if r.cpu_limit != r.cpu_limit else f"{r.cpu_limit:g}",
-            "CPU % of limit": pct(r.cpu_of_limit),
-            "memory peak (GiB)": gib(r.memory_peak),
-            "memory limit": gib(r.memory_limit),
-            "memory % of limit": pct(r.memory_of_limit),
-            "flag": r.flag,
+            "pod": row["pod"],
+            "container": row["container"],
+            f"CPU p95 ({cpu.unit})": cpu.format(row["cpu_p95"], unit=False),
+            f"CPU peak ({cpu.unit})": cpu.format(row["cpu_peak"], unit=False),
+            f"CPU limit ({cpu.unit})": cpu.format(row["cpu_limit"], unit=False),
+            "CPU % of limit": _share(row["cpu_of_limit"]),
+            f"memory peak ({memory.unit})": memory.format(row["memory_peak"], unit=False),
+            f"memory limit ({memory.unit})": memory.format(row["memory_limit"], unit=False),
+            "memory % of limit": _share(row["memory_of_limit"]),
+            "flag": row["flag"],
         }
-        for r in limits.itertuples()
+        for row in limits.to_dict("records")
     ]
-    return pd.DataFrame(rows).set_index(["pod", "container"]) if rows else pd.DataFrame()
+    return _frame(rows, columns, ["pod", "container"])
+
+
+def _lead(value: Any) -> str:
+    """A change's lead to the onset in words: ``12 min before``, ``at the onset``."""
+    import pandas as pd
+
+    if _is_missing(value):  # NaT: no onset
+        return _MISSING
+    minutes = pd.Timedelta(value) / pd.Timedelta(minutes=1)
+    if abs(minutes) < 1:
+        return "at the onset"
+    if abs(minutes) >= 2 * 24 * 60:
+        text = f"{abs(minutes) / 1440:.0f} days"
+    elif abs(minutes) >= 120:
+        text = f"{abs(minutes) / 60:.1f} h"
+    else:
+        text = f"{abs(minutes):.0f} min"
+    return f"{text} {'before' if minutes > 0 else 'after'}"
 
 
 def format_changes(ranked: pd.DataFrame) -> pd.DataFrame:
-    """Ranked changes: time, what, lead to the onset in words, score, candidate mark."""
-    import pandas as pd
+    """Ranked changes: time, what, lead to the onset in words, score, candidate mark.
 
-    def lead(value: pd.Timedelta) -> str:
-        if value != value:  # NaT: no onset
-            return "—"
-        minutes = value / pd.Timedelta(minutes=1)
-        if abs(minutes) < 1:
-            return "at the onset"
-        text = f"{abs(minutes):.0f} min" if abs(minutes) < 120 else f"{abs(minutes) / 60:.1f} h"
-        if abs(minutes) >= 2 * 24 * 60:
-            text = f"{abs(minutes) / 1440:.0f} days"
-        return f"{text} {'before' if minutes > 0 else 'after'}"
+    Parameters
+    ----------
+    ranked
+        From :func:`incident_lib.analysis.changes.rank_changes`.
 
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``time (UTC)`` (date and time), with ``kind``, ``change``,
+        ``detail``, ``to the onset`` (``12 min before``, ``at the onset``),
+        ``score`` (two decimals) and ``candidate`` (``✔``).
+    """
     rows = [
         {
-            "time (UTC)": f"{r.time:%Y-%m-%d %H:%M}",
-            "kind": r.kind,
-            "change": r.label,
-            "detail": r.detail,
-            "to the onset": lead(r.lead),
-            "score": f"{r.score:.2f}",
-            "candidate": "✔" if r.candidate else "",
+            "time (UTC)": _clock(row["time"], "%Y-%m-%d %H:%M"),
+            "kind": row["kind"],
+            "change": row["label"],
+            "detail": row["detail"],
+            "to the onset": _lead(row["lead"]),
+            "score": f"{float(row['score']):.2f}",
+            "candidate": "✔" if row["candidate"] else "",
         }
-        for r in ranked.itertuples()
+        for row in ranked.to_dict("records")
     ]
-    return pd.DataFrame(rows).set_index("time (UTC)") if rows else pd.DataFrame()
+    return _frame(rows, _CHANGE_COLUMNS, "time (UTC)")
+
+
+def _rate_change(row: Mapping[Any, Any]) -> str:
+    """``new`` for a signature absent from the baseline, else its rate ratio as ``3.2×``."""
+    if row["is_new"] and not row["baseline_count"]:
+        return "new"
+    ratio = row["rate_change"]
+    if _is_missing(ratio):
+        return _MISSING
+    return "new" if math.isinf(float(ratio)) else _times(ratio)
 
 
 def format_signatures(table: pd.DataFrame) -> pd.DataFrame:
-    """Error signatures for reading: times as HH:MM, the rate change as ``new`` or ``3.2×``."""
-    import math
+    """Error signatures for reading: times as HH:MM, the rate change as ``new`` or ``3.2×``.
 
-    import pandas as pd
+    Parameters
+    ----------
+    table
+        A signatures table (``template``, ``count``, ``level``, ``first_seen``,
+        ``last_seen``, ``pods``, ``baseline_count``, ``is_new``, ``rate_change``).
 
-    def change(row) -> str:
-        if row.is_new and not row.baseline_count:
-            return "new"
-        ratio = row.rate_change
-        return "—" if ratio != ratio else ("new" if math.isinf(ratio) else f"{ratio:.1f}×")
-
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``template``, with ``events``, ``level``, ``first (UTC)``,
+        ``last (UTC)``, ``pods``, ``baseline`` and ``vs baseline``.
+    """
     rows = [
         {
-            "template": r.template,
-            "events": r.count,
-            "level": r.level,
-            "first (UTC)": f"{r.first_seen:%H:%M}",
-            "last (UTC)": f"{r.last_seen:%H:%M}",
-            "pods": r.pods,
-            "baseline": r.baseline_count,
-            "vs baseline": change(r),
+            "template": row["template"],
+            "events": row["count"],
+            "level": row["level"],
+            "first (UTC)": _clock(row["first_seen"]),
+            "last (UTC)": _clock(row["last_seen"]),
+            "pods": row["pods"],
+            "baseline": row["baseline_count"],
+            "vs baseline": _rate_change(row),
         }
-        for r in table.itertuples()
+        for row in table.to_dict("records")
     ]
-    return pd.DataFrame(rows).set_index("template") if rows else pd.DataFrame()
+    return _frame(rows, _SIGNATURE_COLUMNS, "template")
 
 
 def format_onsets(table: pd.DataFrame) -> pd.DataFrame:
-    """The onset table: metrics that moved first, times as HH:MM:SS, values rounded."""
-    import pandas as pd
+    """The onset table: metrics that moved first, times as HH:MM:SS, values rounded.
 
-    def num(value: float) -> str:
-        if value != value:
-            return "—"
-        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    Parameters
+    ----------
+    table
+        From :func:`incident_lib.analysis.onset.onset_table`.
 
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``metric`` (display name with unit), with ``moved`` (``✔``),
+        ``onset (UTC)``, ``baseline``, ``peak`` (display units, e.g. memory in
+        GiB), ``peak at (UTC)`` and ``× baseline``.
+    """
     rows = []
-    for r in table.itertuples():
-        title, unit = METRIC_LABELS.get(r.metric, (r.metric, ""))
-        scale = 2**30 if r.metric == "memory" else 1
+    for row in table.to_dict("records"):
+        info = metric_info(str(row["metric"]))
         rows.append(
             {
-                "metric": f"{title} ({unit})" if unit else title,
-                "moved": "✔" if r.moved else "",
-                "onset (UTC)": "—"
-                if r.onset_at is None or r.onset_at != r.onset_at
-                else f"{r.onset_at:%H:%M:%S}",
-                "baseline": num(r.baseline_level / scale),
-                "peak": num(r.peak / scale),
-                "peak at": "—" if r.peak_at != r.peak_at else f"{r.peak_at:%H:%M}",
-                "× baseline": "—" if r.ratio != r.ratio else f"{r.ratio:.1f}×",
+                "metric": info.label,
+                "moved": "✔" if row["moved"] else "",
+                "onset (UTC)": _clock(row["onset_at"], "%H:%M:%S"),
+                "baseline": info.format(row["baseline_level"], unit=False),
+                "peak": info.format(row["peak"], unit=False),
+                "peak at (UTC)": _clock(row["peak_at"]),
+                "× baseline": _times(row["ratio"]),
             }
         )
-    return pd.DataFrame(rows).set_index("metric") if rows else pd.DataFrame()
+    return _frame(rows, _ONSET_COLUMNS, "metric")

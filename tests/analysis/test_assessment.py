@@ -130,6 +130,16 @@ def test_assessment_findings_report_moves_deploys_and_alerts():
     assert any(t.startswith("2 monitor(s) fired, 1 still firing") for t in titles)
 
 
+def test_latency_finding_uses_the_metric_vocabulary():
+    frame = _metrics(latency_p95=[1000] * 6 + [1200, 4000, 8000, 3000, 1500, 1100])
+    health = metrics.health_table(frame, window=WINDOW, baseline=BASELINE)
+    empty = changes.deploy_markers(empty_frame("rollouts"))
+    fired = alerts.alert_summary(empty_frame("monitor_events"), as_of=WINDOW.end)
+    (found,) = assess.assessment_findings(health, empty, fired)
+    assert found.title == "p95 latency rose 8.0× to 8,000 ms" and found.severity == "high"
+    assert found.summary == "Peak at 14:20 UTC (baseline 1,000 ms); latest 1,100 ms."
+
+
 @pytest.mark.parametrize(
     ("errors", "expected"),
     [

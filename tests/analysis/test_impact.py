@@ -88,13 +88,14 @@ def test_baseline_errors_are_subtracted():
     assert (impact.degraded_from, impact.degraded_until) == (at("14:02"), at("14:06"))
     assert impact.summary() == (
         "About 516 of 6,000 requests (8.6 %) failed between 14:00 and 14:10 UTC, 456 more "
-        "than the baseline error ratio (1.0 %) would explain. The error ratio was above 1 % "
-        "for 4 min (14:02–14:06 UTC), peaking at 20.0 % at 14:02 UTC."
+        "than the baseline 5xx share of requests (1.0 %) would explain. The 5xx share of "
+        "requests was above 1 % for 4 min (14:02–14:06 UTC), peaking at 20.0 % at 14:02 UTC."
     )
     first, second = impact_findings(impact, ref="charts/05_metrics-error-rate.png")
     assert first.severity == "high" and first.title == "About 516 requests failed (8.6 %)"
     assert first.ref == "charts/05_metrics-error-rate.png"
-    assert second.title == "Error ratio above 1 % for 4 min" and second.severity == "medium"
+    assert second.title == "5xx share of requests above 1 % for 4 min"
+    assert second.severity == "medium"
 
 
 def test_fewer_errors_than_baseline_is_no_excess():

@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 
 from incident_lib import Window
-from incident_lib.analysis.onset import Onset, detect_onset, onset_table
+from incident_lib.analysis.onset import (
+    DEFAULT_DIRECTIONS,
+    Onset,
+    describe,
+    detect_onset,
+    onset_findings,
+    onset_table,
+)
 from incident_lib.core.errors import InvalidInput
 from incident_lib.core.schema import conform
 
@@ -224,6 +231,54 @@ def test_onset_table_orders_moved_metrics_by_onset():
 def test_onset_table_empty_metrics():
     table = onset_table(_long(cpu=_series(1)).iloc[:0], baseline=BASELINE, window=WINDOW)
     assert table.empty and "onset_at" in table.columns and "moved" in table.columns
+
+
+def test_default_directions_are_the_vocabularys_bad_directions():
+    assert DEFAULT_DIRECTIONS["request_rate"] == "both"
+    assert DEFAULT_DIRECTIONS["latency_p95"] == "up" and DEFAULT_DIRECTIONS["memory"] == "up"
+
+
+def _moved_table() -> pd.DataFrame:
+    memory = _series(2**30, 2**20, seed=4)
+    memory[memory.index >= START + 10 * MIN] = 1.5 * 2**30
+    latency = _series(150, 10, seed=2)
+    latency[latency.index >= START + 20 * MIN] = 30045
+    depth = _series(0)
+    depth[depth.index >= START + 30 * MIN] = 7
+    frame = _long(memory=memory, latency_p95=latency, queue_depth=depth)
+    return onset_table(frame, baseline=BASELINE, window=WINDOW)
+
+
+def test_onset_findings_name_metrics_by_display_label_with_units():
+    found = onset_findings(_moved_table(), ref="charts/x.png")
+    titles = [f.title for f in found]
+    assert titles[0].startswith("Memory usage (GiB) left its baseline at 14:10:")
+    assert titles[0].endswith("— the first metric to move")
+    assert titles[1].startswith("p95 latency (ms) left its baseline at 14:20:")
+    assert titles[2].startswith("Queue depth left its baseline at 14:30:")  # unknown key
+    assert not any("latency_p95" in t or "queue_depth" in t for t in titles)
+    assert found[1].summary.startswith("Peak 30,045 ms at ")
+    assert "(baseline 1.00 GiB)" in found[0].summary
+    assert found[2].summary.endswith("up from 0 (baseline 0).")
+    assert [f.severity for f in found] == ["medium", "high", "low"]
+
+
+def test_describe_defaults_to_the_vocabulary_and_accepts_overrides():
+    s = _series(100, 2)
+    s[s.index >= START + 20 * MIN] = 1500
+    s.name = "latency_p95"
+    found = _onset(s)
+    text = describe(found)
+    assert text.startswith("p95 latency left its baseline 100 ms at **14:20:")
+    assert text.endswith("peaked at 1,500 ms at 14:20 UTC.")
+    assert describe(found, label="Slowness", unit="").startswith(
+        "Slowness left its baseline 100 at"
+    )
+    flat = _onset(_series(3.0).rename("error_ratio"))
+    assert describe(flat, label="The 5xx share", unit="%") == (
+        "The 5xx share shows no sustained departure from its baseline 3.00 % "
+        "in the incident window."
+    )
 
 
 # --- the demo incidents ------------------------------------------------------------------
