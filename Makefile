@@ -1,4 +1,4 @@
-# incident-runbooks: `make demo`, `make test`, `make lab`, `make bench`.
+# incident-runbooks: `make demo`, `make test`, `make lint`, `make lab`, `make bench`.
 # Needs only Python 3.11+ and make; everything else goes into .venv.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -32,7 +32,10 @@ bench: install
 	$(BIN)/python benchmarks/bench_bundle.py
 
 lint: install
-	$(BIN)/ruff check incident_lib tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

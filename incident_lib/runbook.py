@@ -13,7 +13,7 @@ shows "unavailable: why" and returns an empty frame with the right columns.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 from .core.errors import EvidenceError, InvalidInput, SourceUnavailable
 from .core.findings import Finding, Level
 from .core.incident import Incident
+from .core.params import Mode, check_metrics_source, check_mode
 from .core.schema import EVIDENCE_KINDS, empty_frame
 from .core.time import Window, parse_time
-from .core.params import Mode, check_mode
 from .infra.redact import redact
 from .infra.workspace import Workspace, open_workspace
 from .report.findings import FindingsLog, finding_html
@@ -32,6 +32,8 @@ from .report.findings import FindingsLog, finding_html
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
+
+    from .sources.base import Source, SourceRegistry
 
 __all__ = ["Runbook", "start_runbook"]
 
@@ -44,7 +46,7 @@ def _display(obj: Any) -> None:
     except ImportError:  # plain Python: print instead
         print(obj)
         return
-    display(obj)
+    display(obj)  # type: ignore[no-untyped-call]
 
 
 def _html(text: str) -> Any:
@@ -52,7 +54,7 @@ def _html(text: str) -> Any:
         from IPython.display import HTML
     except ImportError:
         return text
-    return HTML(text)
+    return HTML(text)  # type: ignore[no-untyped-call]
 
 
 def _markdown(text: str) -> Any:
@@ -60,7 +62,7 @@ def _markdown(text: str) -> Any:
         from IPython.display import Markdown
     except ImportError:
         return text
-    return Markdown(text)
+    return Markdown(text)  # type: ignore[no-untyped-call]
 
 
 @dataclass(slots=True)
@@ -73,6 +75,10 @@ class Runbook:
     run_dir: Path | None
     findings: FindingsLog
     unavailable: dict[str, str] = field(default_factory=dict)
+    #: where metrics and monitor events come from (``"datadog"`` or ``"prometheus"``)
+    metrics_source: str = "datadog"
+    #: the live sources (live mode); None until the first live fetch builds the default
+    sources: SourceRegistry | None = None
 
     @property
     def incident(self) -> Incident:
@@ -90,8 +96,9 @@ class Runbook:
         inc = self.incident
         if self.mode == "live":
             return datetime.now(UTC)
-        if inc.end or inc.times.resolved:
-            return inc.end or inc.times.resolved
+        closed = inc.end or inc.times.resolved
+        if closed is not None:
+            return closed
         entries = self.workspace.evidence.entries()
         if entries:
             return max(parse_time(e.fetched_at, field="fetched_at") for e in entries)
@@ -113,13 +120,17 @@ class Runbook:
         """The baseline window (given, or the same length just before the incident)."""
         return self.incident.baseline or self.window.preceding()
 
+    @property
+    def view(self) -> Window:
+        """What charts and change lists show: the baseline through the incident window's end."""
+        return Window(min(self.baseline.start, self.window.start), self.window.end)
+
     def evidence(
         self,
         source: str,
         name: str,
         *,
-        fetch: Callable[[], pd.DataFrame] | None = None,
-        query: Mapping[str, Any] | None = None,
+        using: Source | None = None,
     ) -> pd.DataFrame:
         """The frame ``source``/``name``: fetched and captured (live) or read back (offline).
 
@@ -130,21 +141,26 @@ class Runbook:
         ----------
         source, name
             Which evidence (see :data:`incident_lib.core.schema.EVIDENCE_KINDS`).
-        fetch
-            In live mode, how to fetch it when the notebook knows better than the
-            configured source (e.g. git history of a repository given as a
-            parameter); offline, the capture is read as always.
-        query
-            The fetch's parameters, recorded in the manifest (never credentials).
+        using
+            In live mode, the source to ask for this one call instead of the
+            registry's (e.g. ``GitSource(repo)`` for a repository given as a
+            notebook parameter); offline, the capture is read as always.
+
+        Raises
+        ------
+        InvalidInput
+            Unknown evidence, or ``using`` is not the source ``source``.
         """
         kind = EVIDENCE_KINDS.get((source, name))
         if kind is None:
             known = ", ".join(f"{s}/{n}" for s, n in EVIDENCE_KINDS)
             raise InvalidInput(f"unknown evidence {source}/{name}; known: {known}")
+        if using is not None and using.name != source:
+            raise InvalidInput(f"using= is a {using.name} source, not {source}")
         store = self.workspace.evidence
         try:
             if self.mode == "live":
-                return self._live(source, name, fetch, query)
+                return self._live(source, name, using)
             return store.read(source, name)
         except (SourceUnavailable, EvidenceError, InvalidInput) as exc:
             # InvalidInput here comes from a source refusing its input (a `repo`
@@ -153,43 +169,19 @@ class Runbook:
             self._unavailable(source, name, reason)
             return empty_frame(kind)
 
-    def _live(
-        self,
-        source: str,
-        name: str,
-        fetch: Callable[[], pd.DataFrame] | None,
-        query: Mapping[str, Any] | None,
-    ) -> pd.DataFrame:
-        """Fetch and capture; when the source is down, fall back to an earlier capture."""
-        from .sources import live_fetch
+    def _live(self, source: str, name: str, using: Source | None) -> pd.DataFrame:
+        """Fetch and capture; when the source is down, fall back to an earlier capture.
 
+        The source is ``using``, else the registry's; its query is recorded in the
+        manifest and its notes are shown as "incomplete". The frame returned is
+        this capture read back (redacted), even if another capture landed since.
+        """
         store = self.workspace.evidence
         span = self.fetch_window
-        notes: list[str] = []
-
-        def fetch_and_note() -> pd.DataFrame:
-            frame = (
-                fetch
-                or (
-                    lambda: live_fetch(
-                        source, name, self.incident, span, progress=self.run_dir is None
-                    )
-                )
-            )()
-            notes.extend(frame.attrs.get("notes", []))
-            return frame
-
         try:
-            frame = store.fetch(
-                source=source,
-                name=name,
-                mode="live",
-                query=query or {"namespace": self.incident.namespace, "window": str(span)},
-                fetch=fetch_and_note,
-            )
-            if notes:  # truncated or unreadable parts: never silent
-                self._incomplete(source, name, notes)
-            return frame
+            live = using if using is not None else self._registry().resolve(source, name)
+            fetched = live.fetch(name, self.incident, span, progress=self.run_dir is None)
+            query = live.query(name, self.incident, span)
         except SourceUnavailable as exc:
             if not store.has(source, name):
                 raise
@@ -198,6 +190,19 @@ class Runbook:
                 source, name, f"{exc.reason}; showing the evidence captured at {captured}"
             )
             return store.read(source, name)
+        entry = store.capture(fetched.frame, source=source, name=name, query=query)
+        frame = store.read_entry(entry)
+        if fetched.notes:  # truncated or unreadable parts: never silent
+            self._incomplete(source, name, list(fetched.notes))
+        return frame
+
+    def _registry(self) -> SourceRegistry:
+        """The injected registry, else the default one (built on first live fetch)."""
+        if self.sources is None:
+            from .sources.base import default_registry
+
+            self.sources = default_registry()
+        return self.sources
 
     def _incomplete(self, source: str, name: str, notes: list[str]) -> None:
         """Say what part of a fetch was cut or unreadable, here and in the index."""
@@ -228,6 +233,16 @@ class Runbook:
         item = self.findings.add(title, severity=severity, summary=summary, ref=ref)
         _display(_html(finding_html(item)))
         return item
+
+    def record(self, findings: Iterable[Finding]) -> list[Finding]:
+        """Record and show each finding of ``findings`` (as returned by an analysis function).
+
+        Returns the recorded findings (redacted, with this notebook's name).
+        """
+        recorded = self.findings.extend(findings)
+        for item in recorded:
+            _display(_html(finding_html(item)))
+        return recorded
 
     def save_chart(self, fig: Figure, name: str) -> str:
         """Save ``fig`` as ``charts/<notebook>-<name>.png`` in the run folder.
@@ -276,6 +291,8 @@ def start_runbook(
     mode: str = "offline",
     run_dir: str | os.PathLike[str] = "",
     scenario: str = DEFAULT_SCENARIO,
+    metrics_source: str = "datadog",
+    sources: SourceRegistry | None = None,
 ) -> Runbook:
     """Open the runbook context for one notebook.
 
@@ -290,13 +307,24 @@ def start_runbook(
         ``"live"`` (query the sources and capture) or ``"offline"`` (captured evidence only).
     run_dir
         Where findings and charts go (set by ``incident run``); empty for interactive use.
+    scenario
+        The demo incident opened when ``workspace`` is empty.
+    metrics_source
+        Where metrics and monitor events come from: ``"datadog"`` or ``"prometheus"``
+        (:data:`incident_lib.core.params.METRICS_SOURCES`); kept as
+        :attr:`Runbook.metrics_source`.
+    sources
+        The live sources (see :class:`incident_lib.sources.SourceRegistry`); default:
+        :func:`incident_lib.sources.default_registry`, built on the first live fetch.
 
     Raises
     ------
     InvalidInput
-        Bad mode, missing workspace, invalid record: before any work starts.
+        Bad mode or metrics source, missing workspace, invalid record: before any
+        work starts.
     """
     checked_mode = check_mode(mode)
+    checked_source = check_metrics_source(metrics_source)
     _display_options()
     if not workspace:
         from .demo import ensure_demo
@@ -310,4 +338,6 @@ def start_runbook(
         mode=checked_mode,
         run_dir=run_path,
         findings=FindingsLog(notebook, run_path),
+        metrics_source=checked_source,
+        sources=sources,
     )

@@ -159,36 +159,32 @@ def test_failed_capture_leaves_nothing_behind(store, monkeypatch):
     assert store.verify().ok
 
 
-def test_offline_fetch_never_calls_the_source(store):
-    store.capture(_logs(), source="kubernetes", name="logs")
-
-    def boom():
-        raise AssertionError("offline must not fetch")
-
-    assert len(store.fetch(source="kubernetes", name="logs", mode="offline", fetch=boom)) == 3
+def test_the_store_captures_and_reads_but_never_fetches(store):
+    """The mode is the runbook's decision (tests/test_runbook_sources.py), not the store's."""
+    assert not hasattr(store, "fetch")
 
 
-def test_live_fetch_captures_and_returns_the_capture(store):
+def test_read_returns_the_capture(store):
     frame = _logs()
-    got = store.fetch(source="kubernetes", name="logs", mode="live", fetch=lambda: frame)
-    pd.testing.assert_frame_equal(got, frame)
+    store.capture(frame, source="kubernetes", name="logs")
+
+    pd.testing.assert_frame_equal(store.read("kubernetes", "logs"), frame)
+
+
+def test_capture_then_read_entry_returns_the_capture(store):
+    frame = _logs()
+    entry = store.capture(frame, source="kubernetes", name="logs")
+
+    pd.testing.assert_frame_equal(store.read_entry(entry), frame)
     assert store.has("kubernetes", "logs")
 
 
-def test_unknown_mode_is_refused(store):
-    with pytest.raises(InvalidInput, match="'live'"):
-        store.fetch(source="kubernetes", name="logs", mode="online")
-
-
-def test_live_fetch_returns_its_own_capture_even_if_another_lands(store):
+def test_read_entry_returns_its_own_capture_even_if_another_lands(store):
     """Parallel notebooks capture the same frame: each must get what it fetched."""
     mine, theirs = _logs(2), _logs(7)
 
-    def fetch_while_another_notebook_captures():
-        store.capture(theirs, source="kubernetes", name="logs")
-        return mine
+    entry = store.capture(mine, source="kubernetes", name="logs")
+    store.capture(theirs, source="kubernetes", name="logs")
 
-    got = store.fetch(
-        source="kubernetes", name="logs", mode="live", fetch=fetch_while_another_notebook_captures
-    )
-    pd.testing.assert_frame_equal(got, mine)
+    pd.testing.assert_frame_equal(store.read_entry(entry), mine)
+    pd.testing.assert_frame_equal(store.read("kubernetes", "logs"), theirs)

@@ -205,11 +205,10 @@ def triage(incident: Incident, *, as_of: datetime, impact: str | list[str] = "")
     classified = assess_severity(impact) if impact else None
     recorded = assess_severity(severity=incident.severity)
     chosen = classified if classified and classified.severity < recorded.severity else recorded
-    assigned: dict[str, str | None] = dict(incident.roles.assigned())
     return Triage(
         incident=incident,
         as_of=as_of,
         recorded=recorded,
         classified=classified,
-        missing_roles=tuple(missing_roles(chosen.severity, assigned)),
+        missing_roles=tuple(missing_roles(chosen.severity, incident.roles.assigned())),
     )

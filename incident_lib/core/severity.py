@@ -236,7 +236,7 @@ def update_interval(severity: str) -> timedelta:
     return SEVERITY_LEVELS[check_severity(severity)].update_every
 
 
-def missing_roles(severity: str, assigned: dict[str, str | None]) -> list[str]:
+def missing_roles(severity: str, assigned: Mapping[str, str | None]) -> list[str]:
     """Required roles for ``severity`` that nobody holds yet (human-readable names)."""
     missing = []
     for role in SEVERITY_LEVELS[check_severity(severity)].required_roles:

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, TypeVar
 
 from .errors import InvalidInput
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FrameT = TypeVar("FrameT", bound="pd.DataFrame")
 
 __all__ = ["Window", "format_duration", "parse_time", "utc"]
 
@@ -114,6 +120,14 @@ class Window:
     def contains(self, moment: datetime) -> bool:
         """Whether ``moment`` (aware) falls inside ``[start, end)``."""
         return self.start <= utc(moment) < self.end
+
+    def select(self, frame: FrameT, column: str = "time") -> FrameT:
+        """The rows of ``frame`` whose ``column`` (aware timestamps) falls inside the window.
+
+        Works on any pandas DataFrame; the index is kept.
+        """
+        times = frame[column]
+        return frame[(times >= self.start) & (times < self.end)]
 
     def widen(self, before: timedelta, after: timedelta | None = None) -> Window:
         """A window extended by ``before`` at the start and ``after`` (default same) at the end."""

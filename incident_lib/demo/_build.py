@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -30,7 +29,6 @@ from ._scenarios import SCENARIOS
 STAMP_FILE = ".demo-generator"
 GENERATOR_VERSION = "incident_lib.demo/3"
 DEFAULT_SEED = 7
-_MODULES = {"connection-leak": "_connection_leak", "traffic-surge": "_traffic_surge"}
 
 
 def check_scenario(scenario: object) -> str:
@@ -64,10 +62,13 @@ def _check_target(target: Path) -> None:
 
 
 def _write(scenario: str, folder: Path, seed: int) -> None:
-    module = importlib.import_module(f"{__package__}.{_MODULES[scenario]}")
-    write_incident(module.incident(), folder)
+    from ._model import build, incident  # numpy and pandas: only when generating
+    from ._specs import SPECS
+
+    spec = SPECS[scenario]
+    write_incident(incident(spec), folder)
     store = EvidenceStore(folder, create=True)
-    for cap in module.build(seed):
+    for cap in build(spec, seed):
         store.capture(
             cap.frame, source=cap.source, name=cap.name, query=cap.query, fetched_at=cap.fetched_at
         )

@@ -14,6 +14,11 @@ sha256 of the previous manifest line (64 zeros for the first). Files are
 written to a temporary name, fsynced and renamed before their manifest line
 is appended under a lock, so a crash never leaves a manifest line without its
 file, nor a torn file under a recorded name.
+
+The store captures and reads; it does not decide between them. The runbook
+does, once, from the mode checked where it entered: live, it captures what a
+source fetched and reads that capture back (:meth:`EvidenceStore.capture` then
+:meth:`EvidenceStore.read_entry`); offline, it reads (:meth:`EvidenceStore.read`).
 """
 
 from __future__ import annotations
@@ -24,13 +29,12 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from ..core.params import Mode, check_mode
 from ..core.errors import EvidenceIntegrityError, EvidenceNotFound, InvalidInput, WorkspaceError
 from .files import atomic_path
 from .redact import redact_frame, redact_obj
@@ -300,29 +304,6 @@ class EvidenceStore:
                 fh.flush()
                 os.fsync(fh.fileno())
         return entry
-
-    def fetch(
-        self,
-        *,
-        source: str,
-        name: str,
-        mode: Mode,
-        query: Mapping[str, Any] | None = None,
-        fetch: Callable[[], pd.DataFrame] | None = None,
-    ) -> pd.DataFrame:
-        """Live: call ``fetch()``, capture and return its frame. Offline: read the capture.
-
-        This is the one place where a source meets the store, so every live
-        fetch is captured and every offline read returns exactly the capture.
-        """
-        check_mode(mode)
-        if mode == "offline":
-            return self.read(source, name)
-        if fetch is None:
-            raise InvalidInput(f"live mode needs a fetch function for {source}/{name}")
-        df = fetch()
-        entry = self.capture(df, source=source, name=name, query=query)
-        return self.read_entry(entry)  # this capture, even if another landed since
 
     # -- verification ------------------------------------------------------------
     def verify(self) -> VerifyReport:

@@ -1,70 +1,19 @@
-"""Live data sources: one module per system, each returning contract frames.
+"""Live data sources: one per system, each returning contract frames.
 
-Sources are added one system at a time; :func:`live_fetch` is the single
-entry point the runbook context calls in live mode.
+Every source implements one protocol, :class:`~.base.Source` (the frames it
+provides, how it is built from the environment, how it fetches a frame for an
+incident and a window, the query it records in the manifest), and a
+:class:`~.base.SourceRegistry` finds them by name: :func:`~.base.default_registry`
+holds Kubernetes (:mod:`.kubernetes`), Datadog (:mod:`.datadog`), Prometheus
+(:mod:`.prometheus`) and git (:mod:`.git`). The runbook context asks the
+registry in live mode and captures what it returns.
+
+Sources import only :mod:`incident_lib.core`; client libraries and pandas are
+imported when a source is used, never at import.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from .base import Fetched, Source, SourceFactory, SourceRegistry, default_registry
 
-from ..core.errors import InvalidInput, SourceUnavailable
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from ..core.incident import Incident
-    from ..core.time import Window
-
-__all__ = ["METRICS_SOURCES", "check_metrics_source", "live_fetch"]
-
-#: sources that can provide the ``metrics`` and ``monitor_events`` frames
-METRICS_SOURCES = ("datadog", "prometheus")
-
-
-def check_metrics_source(name: str) -> str:
-    """Return ``name`` if it is a metrics source, else raise :class:`InvalidInput`."""
-    if name not in METRICS_SOURCES:
-        raise InvalidInput(
-            f"metrics_source {name!r} is not known: use one of {', '.join(METRICS_SOURCES)}"
-        )
-    return name
-
-
-def live_fetch(
-    source: str, name: str, incident: Incident, window: Window, *, progress: bool = False
-) -> pd.DataFrame:
-    """Fetch ``source``/``name`` for ``incident`` over ``window`` from the live system.
-
-    Parameters
-    ----------
-    source, name
-        Which frame, e.g. ``("kubernetes", "logs")``.
-    incident, window
-        What to fetch it for: namespace, label selector, time range.
-    progress
-        Show a progress bar where a fetch has many parts (pod logs).
-
-    Raises
-    ------
-    SourceUnavailable
-        The source is not configured, unreachable or refuses; the reason says which.
-        Sources not connected yet say so.
-    """
-    if source == "kubernetes":
-        from . import kubernetes
-
-        return kubernetes.fetch(name, incident, window, progress=progress)
-    if source == "datadog":
-        from . import datadog
-
-        return datadog.fetch(name, incident, window, progress=progress)
-    if source == "prometheus":
-        from . import prometheus
-
-        return prometheus.fetch(name, incident, window, progress=progress)
-    raise SourceUnavailable(
-        source,
-        f"no live {source} connector in this version of incident_lib; "
-        "run offline over captured evidence",
-    )
+__all__ = ["Fetched", "Source", "SourceFactory", "SourceRegistry", "default_registry"]

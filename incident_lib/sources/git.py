@@ -2,7 +2,9 @@
 
 Runs ``git log`` (read-only) with a timeout. Records are separated by ASCII
 record separators and fields by unit separators, so subjects with any
-punctuation parse safely.
+punctuation parse safely. :func:`commits` reads one clone; :class:`GitSource`
+is the :class:`~incident_lib.sources.base.Source` protocol over it, for the
+runbook (``rb.evidence("git", "commits", using=GitSource(repo))``).
 
 Choices
 -------
@@ -23,18 +25,26 @@ import math
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..core.errors import InvalidInput, SourceUnavailable
 from ..core.schema import CONTRACTS, conform, empty_frame
 from ..core.time import Window
+from .base import Fetched, check_frame
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["COMMIT_COLUMNS", "commits"]
+    from ..core.incident import Incident
+
+__all__ = ["COMMIT_COLUMNS", "FETCH_NAMES", "GitSource", "commits"]
+
+#: frames :class:`GitSource` provides (its ``schema.EVIDENCE_KINDS`` entries)
+FETCH_NAMES = ("commits",)
+#: most commits one fetch returns (the newest are kept)
+MAX_COMMITS = 500
 
 #: columns of :func:`commits` (the ``commits`` contract in :mod:`incident_lib.core.schema`)
 COMMIT_COLUMNS: tuple[str, ...] = tuple(CONTRACTS["commits"].columns)
@@ -42,7 +52,9 @@ _RS, _US = "\x1e", "\x1f"
 _FORMAT = f"--format={_RS}%H{_US}%h{_US}%aN{_US}%ct{_US}%s"
 
 
-def _run(git: str, repo: Path, args: Sequence[str], timeout: float) -> subprocess.CompletedProcess:
+def _run(
+    git: str, repo: Path, args: Sequence[str], timeout: float
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_PAGER": "cat"}
     try:
         return subprocess.run(
@@ -95,7 +107,7 @@ def commits(
     window: Window,
     *,
     paths: Sequence[str] = (),
-    max_commits: int = 500,
+    max_commits: int = MAX_COMMITS,
     git: str = "git",
     timeout: float = 30.0,
 ) -> pd.DataFrame:
@@ -164,3 +176,107 @@ def commits(
     frame = pd.DataFrame(rows, columns=list(COMMIT_COLUMNS))
     frame["time"] = pd.to_datetime(frame["time"], unit="s", utc=True)
     return conform(frame, "commits")
+
+
+class GitSource:
+    """The commits of one local clone, as a source the runbook can ask.
+
+    Parameters
+    ----------
+    repo
+        A local clone (or a folder inside its work tree, or a bare repository).
+        Nothing is checked until a fetch: offline, the captured commits are read
+        whatever the path.
+    paths
+        Only commits touching these paths (relative to the repository root).
+    max_commits
+        At most this many (the newest) commits.
+    git
+        The git executable.
+    timeout
+        Seconds each git command may take.
+    """
+
+    name: str = "git"
+    frames: tuple[str, ...] = FETCH_NAMES
+
+    def __init__(
+        self,
+        repo: str | os.PathLike[str],
+        *,
+        paths: Sequence[str] = (),
+        max_commits: int = MAX_COMMITS,
+        git: str = "git",
+        timeout: float = 30.0,
+    ) -> None:
+        self.repo = Path(repo).expanduser()
+        self.paths = tuple(paths)
+        self.max_commits = max_commits
+        self.git = git
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"GitSource({str(self.repo)!r})"
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> GitSource:
+        """The clone named by ``INCIDENT_GIT_REPO``.
+
+        Raises
+        ------
+        SourceUnavailable
+            ``INCIDENT_GIT_REPO`` is not set (pass the clone to the notebook's
+            ``repo`` parameter instead).
+        """
+        repo = (environ.get("INCIDENT_GIT_REPO") or "").strip()
+        if not repo:
+            raise SourceUnavailable(
+                "git",
+                "no repository given: set the notebook's repo parameter (or INCIDENT_GIT_REPO) "
+                "to the path of the service's git clone",
+            )
+        return cls(repo)
+
+    def query(self, frame: str, incident: Incident, window: Window) -> dict[str, Any]:
+        """The clone's path, the window and the limits of :meth:`fetch`."""
+        check_frame(self, frame)
+        query: dict[str, Any] = {
+            "repo": str(self.repo),
+            "window": str(window),
+            "max_commits": self.max_commits,
+        }
+        if self.paths:
+            query["paths"] = list(self.paths)
+        return query
+
+    def fetch(
+        self, frame: str, incident: Incident, window: Window, *, progress: bool = False
+    ) -> Fetched:
+        """The commits of the clone in ``window`` (see :func:`commits`).
+
+        When ``max_commits`` commits were returned, a note says older ones may be missing.
+
+        Raises
+        ------
+        InvalidInput
+            git is missing or the path is not a git repository.
+        SourceUnavailable
+            git failed or took too long, or ``frame`` is not ``commits``.
+        """
+        del incident, progress
+        check_frame(self, frame)
+        found = commits(
+            self.repo,
+            window,
+            paths=self.paths,
+            max_commits=self.max_commits,
+            git=self.git,
+            timeout=self.timeout,
+        )
+        notes: tuple[str, ...] = ()
+        if len(found) >= self.max_commits:
+            notes = (
+                f"commits truncated: kept the newest {self.max_commits} of the window in "
+                f"{self.repo}",
+            )
+        return Fetched(found, notes)

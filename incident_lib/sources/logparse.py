@@ -99,7 +99,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..core.errors import InvalidInput
 
@@ -260,7 +260,7 @@ def _iso(m: re.Match[str], year: str | None) -> str:
         y = year or str(datetime.now(UTC).year)
     elif len(y) == 2:
         y = "20" + y
-    text = f"{y}-{_MONTHS.get(mo, mo)}-{d.zfill(2)}T{h}:{mi}:{s}"
+    text = f"{y}-{_MONTHS.get(str(mo), mo)}-{str(d).zfill(2)}T{h}:{mi}:{s}"
     if frac:
         text += "." + frac
     if zone in ("Z", "UTC", "GMT"):
@@ -345,7 +345,7 @@ class _Head(NamedTuple):
     trace: str | None  # "python", "go" or "java": the line begins an exception report
 
 
-def _json_head(obj: dict, year: str | None, want_time: bool) -> _Head:
+def _json_head(obj: dict[str, Any], year: str | None, want_time: bool) -> _Head:
     """The head of a JSON object or a logfmt line."""
     nested = obj.get("log")
     level = nested.get("level") if isinstance(nested, dict) else None
@@ -468,6 +468,8 @@ def parse_line(line: str) -> ParsedLine:
 
     head = _head(line.rstrip("\r\n"), None)
     assert head is not None  # only strict reads return None
+    if head.time is None:
+        return ParsedLine(None, head.level, head.message)
     time = pd.to_datetime(head.time, utc=True, format="ISO8601", errors="coerce")
     return ParsedLine(None if pd.isna(time) else time, head.level, head.message)
 
@@ -672,6 +674,6 @@ def parse_pod_log(
     if dropped:
         df = df.iloc[:0]
     truncated = max_events is not None and len(df) > max_events
-    if truncated:
+    if max_events is not None and truncated:
         df = df.iloc[-max_events:]
     return ParsedLog(conform(df, "logs"), events, bool(truncated), len(rows), dropped)

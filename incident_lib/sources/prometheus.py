@@ -6,7 +6,9 @@
 optional bearer token ``PROMETHEUS_TOKEN``). Query results become ``metrics``
 frames, alerts ``monitor_events`` frames (contracts in :mod:`incident_lib.core.schema`).
 Every failure becomes a :class:`SourceUnavailable` whose reason says what went
-wrong; the token and any password in the URL never appear in a reason.
+wrong; the token, the headers' values and any password in the URL never appear
+in a reason. :class:`PrometheusConnector` is the
+:class:`~incident_lib.sources.base.Source` protocol the runbook uses.
 
 Decisions
 ---------
@@ -24,12 +26,13 @@ Decisions
   :data:`RETRY_DELAY` seconds; nothing else is retried.
 * **Errors**: a PromQL Prometheus rejects (``errorType`` ``bad_data``) is reported
   as ``bad PromQL for <key>: <Prometheus' message>``; a query that returns no
-  series is not an error: it is listed in ``frame.attrs["notes"]``, with any
+  series is not an error: it is listed in the notes of the result, with any
   ``warnings`` Prometheus sent.
 * **Alerts** are all the alerts the server holds (firing and pending), whatever
   the service: relating them to the service is analysis' job. ``time`` is the
   alert's ``activeAt``: when its expression first became true, that is when it
-  became *pending*; a rule with ``for:`` fires that much later.
+  became *pending*; a rule with ``for:`` fires that much later. Messages are
+  returned as Prometheus holds them; the evidence store redacts them on capture.
 * **Default queries** (:func:`default_queries`) follow common conventions
   (instrumented ``http_requests_total`` / ``http_request_duration_seconds``,
   cAdvisor, postgres_exporter); they are a starting point to override per
@@ -50,8 +53,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.errors import InvalidInput, SourceUnavailable
 from ..core.schema import conform, empty_frame
 from ..core.time import Window, format_duration, parse_time
-from ..infra.redact import redact
-from ._shared import check_fetch_name
+from .base import Fetched, check_frame, scrub_secrets
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,17 +67,18 @@ __all__ = [
     "MAX_POINTS",
     "NICE_STEPS",
     "TARGET_POINTS",
+    "PrometheusConnector",
     "PrometheusSource",
     "auto_step",
     "default_queries",
-    "fetch",
     "parse_step",
+    "safe_url",
 ]
 
 SOURCE = "prometheus"
 #: seconds to wait for each HTTP answer
 DEFAULT_TIMEOUT = 15.0
-#: names :func:`fetch` serves (the ``prometheus`` entries of ``schema.EVIDENCE_KINDS``)
+#: frames :class:`PrometheusConnector` provides (its ``schema.EVIDENCE_KINDS`` entries)
 FETCH_NAMES = ("metrics", "monitor_events")
 #: fewest points per series the automatic step aims for
 TARGET_POINTS = 120
@@ -120,7 +123,7 @@ class PrometheusSource:
     ) -> None:
         if not re.match(r"^https?://[^/]", url or ""):
             raise InvalidInput(
-                f"Prometheus URL must start with http:// or https://, got {_safe_url(url)!r}"
+                f"Prometheus URL must start with http:// or https://, got {safe_url(url)!r}"
             )
         if session is None:
             import requests
@@ -135,7 +138,7 @@ class PrometheusSource:
         self._headers = dict(headers or {})
 
     def __repr__(self) -> str:
-        return f"PrometheusSource(url={_safe_url(self.url)!r})"
+        return f"PrometheusSource(url={safe_url(self.url)!r})"
 
     # -- construction ------------------------------------------------------------
     @classmethod
@@ -175,7 +178,7 @@ class PrometheusSource:
     # -- frames ------------------------------------------------------------------
     def query_range(
         self, queries: Mapping[str, str], window: Window, *, step: str | None = None
-    ) -> pd.DataFrame:
+    ) -> Fetched:
         """Evaluate each PromQL query over ``window`` (contract ``metrics``).
 
         Parameters
@@ -191,9 +194,9 @@ class PrometheusSource:
 
         Returns
         -------
-        pandas.DataFrame
+        Fetched
             One row per sample, sorted by metric, scope and time. Queries that
-            returned no series are listed in ``frame.attrs["notes"]``.
+            returned no series, and Prometheus' warnings, are the notes.
 
         Raises
         ------
@@ -224,7 +227,7 @@ class PrometheusSource:
             frames.append(frame)
         return _finish(frames, notes)
 
-    def query(self, promql: str, at: datetime, *, metric: str | None = None) -> pd.DataFrame:
+    def query(self, promql: str, at: datetime, *, metric: str | None = None) -> Fetched:
         """Evaluate ``promql`` at one moment (instant query; contract ``metrics``).
 
         Parameters
@@ -238,9 +241,10 @@ class PrometheusSource:
 
         Returns
         -------
-        pandas.DataFrame
+        Fetched
             One row per series (a range selector such as ``x[5m]`` gives one row
-            per raw sample); a scalar gives one row with scope ``""``.
+            per raw sample); a scalar gives one row with scope ``""``. An empty
+            answer and Prometheus' warnings are the notes.
 
         Raises
         ------
@@ -264,8 +268,8 @@ class PrometheusSource:
         ``state`` is ``alert`` (firing) or ``warn`` (pending); ``monitor_id`` is a
         stable id of the alert name and all labels; ``monitor`` is the alert name
         with its key labels (service, namespace, job, instance, pod, deployment,
-        severity); ``message`` is the ``summary`` annotation, else ``description``,
-        redacted. Sorted by time.
+        severity); ``message`` is the ``summary`` annotation, else ``description``.
+        Sorted by time.
         """
         import pandas as pd
 
@@ -282,10 +286,26 @@ class PrometheusSource:
 
     # -- HTTP --------------------------------------------------------------------
     def _api(self, path: str, params: Mapping[str, Any], what: str) -> tuple[Any, list[str]]:
-        """GET ``path``, retrying once on a timeout or 502/503/504; the ``data`` and warnings."""
+        """GET ``path``, retrying once on a timeout or 502/503/504; the ``data`` and warnings.
+
+        Reasons and warnings never hold the configured header values (the token).
+        """
+        try:
+            data, warnings = self._get(path, params, what)
+        except SourceUnavailable as exc:
+            raise SourceUnavailable(SOURCE, self._scrub(exc.reason)) from None
+        return data, [self._scrub(w) for w in warnings]
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without the configured header values (nor a bearer token alone)."""
+        values = list(self._headers.values())
+        values += [v.split(" ", 1)[1] for v in values if " " in v]
+        return scrub_secrets(text, values)
+
+    def _get(self, path: str, params: Mapping[str, Any], what: str) -> tuple[Any, list[str]]:
         import requests
 
-        where = _safe_url(self.url)
+        where = safe_url(self.url)
         for attempt in (1, 2):
             try:
                 response = self.session.get(
@@ -461,7 +481,7 @@ def _frame(metric: str, promql: str, data: Any) -> pd.DataFrame:
     return conform(frame, "metrics")
 
 
-def _finish(frames: list[pd.DataFrame], notes: list[str]) -> pd.DataFrame:
+def _finish(frames: list[pd.DataFrame], notes: list[str]) -> Fetched:
     import pandas as pd
 
     kept = [f for f in frames if not f.empty]
@@ -471,8 +491,7 @@ def _finish(frames: list[pd.DataFrame], notes: list[str]) -> pd.DataFrame:
         frame = conform(frame, "metrics")
     else:
         frame = empty_frame("metrics")
-    frame.attrs["notes"] = notes
-    return frame
+    return Fetched(frame, tuple(notes))
 
 
 def _scope(labels: Mapping[str, str]) -> str:
@@ -492,7 +511,7 @@ def _alert_row(alert: Mapping[str, Any]) -> dict[str, Any]:
         "monitor_id": f"{name}-{digest}",
         "monitor": f"{name}{{{key}}}" if key else name,
         "state": "alert" if alert.get("state") == "firing" else "warn",
-        "message": redact(str(message)),
+        "message": str(message),
     }
 
 
@@ -509,11 +528,17 @@ def _shorten(text: str, limit: int = 60) -> str:
 
 def _one_line(text: str, limit: int = 300) -> str:
     line = next((ln.strip() for ln in str(text).splitlines() if ln.strip()), "")
-    return redact(line[:limit])
+    return line[:limit]
 
 
-def _safe_url(url: str) -> str:
-    """``url`` without a ``user:password@`` part, a query string or a fragment."""
+def safe_url(url: str) -> str:
+    """``url`` without a ``user:password@`` part, a query string or a fragment.
+
+    Examples
+    --------
+    >>> safe_url("https://bot:hunter2@prom.example:9090/api?x=1")
+    'https://prom.example:9090/api'
+    """
     from urllib.parse import urlsplit
 
     try:
@@ -523,7 +548,7 @@ def _safe_url(url: str) -> str:
     except ValueError:
         return "<unparsable URL>"
     if not host:
-        return redact(url or "")
+        return re.sub(r"//[^/@]*@", "//", url or "")
     return f"{parts.scheme}://{host}{port}{parts.path}".rstrip("/")
 
 
@@ -542,23 +567,63 @@ def _network_reason(exc: Exception, where: str) -> str:
     return f"request to {where} failed ({type(exc).__name__})"
 
 
-# -- live_fetch entry point ----------------------------------------------------------------
-def fetch(name: str, incident: Incident, window: Window, *, progress: bool = False) -> pd.DataFrame:
-    """Fetch ``name`` (one of :data:`FETCH_NAMES`) for ``incident`` from Prometheus.
+# -- the Source protocol ---------------------------------------------------------------
+class PrometheusConnector:
+    """Metrics and alerts of an incident's service, from the Prometheus at ``PROMETHEUS_URL``.
 
-    ``metrics`` evaluates :func:`default_queries` of the incident's service and
-    namespace over ``window``; ``monitor_events`` is :meth:`PrometheusSource.alerts`
-    (the alerts held now, whatever ``window``). ``progress`` is accepted for the
-    common signature (the handful of queries needs no progress bar).
-
-    Raises
-    ------
-    SourceUnavailable
-        Not configured, unreachable or refused, or ``name`` is not served here.
+    Parameters
+    ----------
+    environ
+        Where ``PROMETHEUS_URL`` and ``PROMETHEUS_TOKEN`` are read (at each fetch).
+    timeout
+        Seconds to wait for each answer.
     """
-    del progress
-    check_fetch_name(SOURCE, name, FETCH_NAMES)
-    with PrometheusSource.from_environment() as source:
-        if name == "metrics":
-            return source.query_range(default_queries(incident.service, incident.namespace), window)
-        return source.alerts()
+
+    name: str = SOURCE
+    frames: tuple[str, ...] = FETCH_NAMES
+
+    def __init__(
+        self, *, environ: Mapping[str, str] = os.environ, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        self.environ = environ
+        self.timeout = timeout
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> PrometheusConnector:
+        """The connector configured from ``environ`` (the URL is checked at the first fetch)."""
+        return cls(environ=environ)
+
+    def query(self, frame: str, incident: Incident, window: Window) -> dict[str, Any]:
+        """The server (without credentials) and the PromQL or endpoint a fetch uses."""
+        check_frame(self, frame)
+        base = {"url": safe_url((self.environ.get("PROMETHEUS_URL") or "").strip())}
+        if frame == "monitor_events":
+            return base | {"endpoint": "/api/v1/alerts", "states": ["firing", "pending"]}
+        return base | {
+            "window": str(window),
+            "step": f"{auto_step(window.duration)}s",
+            "queries": default_queries(incident.service, incident.namespace),
+        }
+
+    def fetch(
+        self, frame: str, incident: Incident, window: Window, *, progress: bool = False
+    ) -> Fetched:
+        """Fetch ``frame`` for ``incident`` from Prometheus.
+
+        ``metrics`` evaluates :func:`default_queries` of the incident's service and
+        namespace over ``window``; ``monitor_events`` is :meth:`PrometheusSource.alerts`
+        (the alerts held now, whatever ``window``). ``progress`` is accepted for the
+        protocol (the handful of queries needs no progress bar).
+
+        Raises
+        ------
+        SourceUnavailable
+            Not configured, unreachable or refused, or ``frame`` is not provided.
+        """
+        del progress
+        check_frame(self, frame)
+        with PrometheusSource.from_environment(self.environ, timeout=self.timeout) as source:
+            if frame == "metrics":
+                queries = default_queries(incident.service, incident.namespace)
+                return source.query_range(queries, window)
+            return Fetched(source.alerts())

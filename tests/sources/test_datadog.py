@@ -26,13 +26,14 @@ from incident_lib.core.incident import Incident
 from incident_lib.core.schema import validate
 from incident_lib.core.time import Window
 from incident_lib.sources import datadog as dd_source
-from incident_lib.sources._datadog_frames import (
+from incident_lib.sources.base import default_registry
+from incident_lib.sources.datadog import DatadogConnector, DatadogSource, default_queries
+from incident_lib.sources.datadog.frames import (
     EVENT_COLUMNS,
     monitor_transition,
     rollup_interval,
     scope_of,
 )
-from incident_lib.sources.datadog import DatadogSource, default_queries
 
 API_KEY = "3f2a9c41b7d84e0f9a6c1b2d3e4f5a6b"
 APP_KEY = "9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c"
@@ -205,7 +206,8 @@ def test_metrics_ask_every_query_in_one_request_with_the_rollup(dd, source):
 
 
 def test_metrics_frame_meets_the_contract_with_units_converted(source):
-    frame = source.metrics(WINDOW)
+    result = source.metrics(WINDOW)
+    frame = result.frame
 
     validate(frame, "metrics")
     assert str(frame["time"].dt.tz) == "UTC"
@@ -226,7 +228,7 @@ def test_metrics_frame_meets_the_contract_with_units_converted(source):
     assert errors["scope"] == "service:api,env:prod,http.status_class:5xx"
     cpu = frame[frame["metric"] == "cpu"].iloc[0]
     assert cpu["scope"] == "kube_deployment:api,kube_namespace:prod"
-    assert frame.attrs["notes"] == [f"no data for db_connections ({QUERIES['db_connections']})"]
+    assert list(result.notes) == [f"no data for db_connections ({QUERIES['db_connections']})"]
 
 
 def test_metrics_of_given_queries_keep_group_tags_in_the_scope(dd, source):
@@ -237,7 +239,8 @@ def test_metrics_of_given_queries_keep_group_tags_in_the_scope(dd, source):
         FakeSeries(minutes([7e8]), group_tags=("pod_name:api-2",), unit="nanocore"),
     )
 
-    frame = source.metrics(WINDOW, {"cpu": query}, interval=30)
+    result = source.metrics(WINDOW, {"cpu": query}, interval=30)
+    frame = result.frame
 
     assert body_of(dd, "/query/timeseries")["data"]["attributes"]["interval"] == 30_000
     assert frame["scope"].tolist() == [
@@ -245,29 +248,31 @@ def test_metrics_of_given_queries_keep_group_tags_in_the_scope(dd, source):
         "kube_namespace:prod,pod_name:api-2",
     ]
     assert frame["value"].round(6).tolist() == [0.5, 0.7]
-    assert frame.attrs["notes"] == []
+    assert list(result.notes) == []
 
 
 def test_metrics_with_many_queries_go_in_batches(dd, source):
     queries = {f"m{i}": f"sum:custom.metric{i}{{service:api}}" for i in range(12)}
     dd.add_series(queries["m11"], FakeSeries(minutes([1.0])))
 
-    frame = source.metrics(WINDOW, queries)
+    result = source.metrics(WINDOW, queries)
+    frame = result.frame
 
     bodies = [r.body["data"]["attributes"] for r in dd.paths("/query/timeseries")]
     assert [len(b["queries"]) for b in bodies] == [10, 2]
     assert frame["metric"].tolist() == ["m11"]
-    assert len(frame.attrs["notes"]) == 11
+    assert len(result.notes) == 11
 
 
 def test_a_unit_of_another_family_is_left_alone_and_noted(dd, source):
     query = "p95:trace.http.request{service:api,env:prod}.as_count()"
     dd.add_series(query, FakeSeries(minutes([3.0]), unit="percent"))
 
-    frame = source.metrics(WINDOW, {"latency_p95": query})
+    result = source.metrics(WINDOW, {"latency_p95": query})
+    frame = result.frame
 
     assert frame["value"].tolist() == [3.0]
-    assert frame.attrs["notes"] == [
+    assert list(result.notes) == [
         "latency_p95: Datadog reports unit 'percent', values left unconverted"
     ]
 
@@ -276,17 +281,15 @@ def test_without_a_reported_unit_the_default_query_unit_is_assumed(dd, source):
     query = "sum:kubernetes.cpu.usage.total{kube_deployment:api}"
     dd.add_series(query, FakeSeries(minutes([2.5e8])))
 
-    assert source.metrics(WINDOW, {"cpu": query})["value"].tolist() == [0.25]
+    assert source.metrics(WINDOW, {"cpu": query}).frame["value"].tolist() == [0.25]
 
 
 def test_errors_datadog_reports_with_the_answer_are_noted(dd, source):
     dd.timeseries_errors = "Error parsing query: unknown function as_ratez"
 
-    frame = source.metrics(WINDOW)
+    result = source.metrics(WINDOW)
 
-    assert (
-        "Datadog reported: Error parsing query: unknown function as_ratez" in (frame.attrs["notes"])
-    )
+    assert "Datadog reported: Error parsing query: unknown function as_ratez" in result.notes
 
 
 @pytest.mark.parametrize(
@@ -333,7 +336,8 @@ def test_default_queries(monkeypatch):
 
 # -- logs -------------------------------------------------------------------------------------
 def test_logs_search_body_and_cursor_pagination(dd, source):
-    frame = source.logs(WINDOW, page_size=3)
+    result = source.logs(WINDOW, page_size=3)
+    frame = result.frame
 
     requests = dd.paths("/api/v2/logs/events/search")
     assert [r.method for r in requests] == ["POST"] * 3
@@ -349,11 +353,12 @@ def test_logs_search_body_and_cursor_pagination(dd, source):
     assert requests[2].body["page"] == {"limit": 3, "cursor": "6"}
     assert len(frame) == 7
     assert frame["time"].is_monotonic_increasing
-    assert frame.attrs["notes"] == []
+    assert list(result.notes) == []
 
 
 def test_logs_rows_meet_the_contract_the_kubernetes_source_uses(source):
-    frame = source.logs(WINDOW)
+    result = source.logs(WINDOW)
+    frame = result.frame
 
     validate(frame, "logs")
     rows = frame.set_index(frame["time"].dt.strftime("%H:%M")).to_dict("index")
@@ -383,12 +388,13 @@ def test_logs_rows_meet_the_contract_the_kubernetes_source_uses(source):
 
 
 def test_logs_cap_keeps_the_newest_events_and_says_so(dd, source):
-    frame = source.logs(WINDOW, max_events=4, page_size=3)
+    result = source.logs(WINDOW, max_events=4, page_size=3)
+    frame = result.frame
 
     pages = [r.body["page"] for r in dd.paths("/logs/events/search")]
     assert pages == [{"limit": 3}, {"limit": 1, "cursor": "3"}]
     assert frame["time"].dt.strftime("%H:%M").tolist() == ["13:04", "13:05", "13:06", "13:07"]
-    assert frame.attrs["notes"] == [
+    assert list(result.notes) == [
         "logs truncated: kept the newest 4 events matching 'service:api'; older events of "
         "the window were not fetched"
     ]
@@ -397,14 +403,15 @@ def test_logs_cap_keeps_the_newest_events_and_says_so(dd, source):
 def test_logs_warnings_of_datadog_are_noted(dd, source):
     dd.log_warnings.append(("unknown_index", "indexes: foo", "One or several indexes are missing"))
 
-    frame = source.logs(WINDOW, query="service:api status:error")
+    result = source.logs(WINDOW, query="service:api status:error")
 
     assert body_of(dd, "/logs/events/search")["filter"]["query"] == "service:api status:error"
-    assert frame.attrs["notes"] == ["Datadog warned: indexes: foo"]
+    assert list(result.notes) == ["Datadog warned: indexes: foo"]
 
 
 def test_logs_of_nothing_is_an_empty_frame(dd, source):
-    frame = source.logs(WINDOW, query="service:nothing")
+    result = source.logs(WINDOW, query="service:nothing")
+    frame = result.frame
 
     validate(frame, "logs")
     assert frame.empty
@@ -412,7 +419,8 @@ def test_logs_of_nothing_is_an_empty_frame(dd, source):
 
 # -- monitors ---------------------------------------------------------------------------------
 def test_monitor_events_of_the_service_in_the_window(dd, source):
-    frame = source.monitor_events(WINDOW, now=at(18, 0))
+    result = source.monitor_events(WINDOW, now=at(18, 0))
+    frame = result.frame
 
     validate(frame, "monitor_events")
     got = [
@@ -430,7 +438,7 @@ def test_monitor_events_of_the_service_in_the_window(dd, source):
     assert frame["message"].iloc[1] == (
         "5xx rate of service:api is 2.5 req/s (alert threshold 0.8) @pagerduty-api"
     )
-    assert frame.attrs["notes"] == []
+    assert list(result.notes) == []
 
 
 def test_monitor_events_requests(dd, source):
@@ -454,7 +462,8 @@ def test_current_states_are_added_while_the_window_holds_the_present(dd, source)
     dd.monitors[0].overall_state = type(dd.monitors[0].overall_state)("Alert")
     dd.monitors[1].overall_state = type(dd.monitors[1].overall_state)("No Data")
 
-    frame = source.monitor_events(WINDOW, now=at(14, 45))
+    result = source.monitor_events(WINDOW, now=at(14, 45))
+    frame = result.frame
 
     last = frame.iloc[-1]
     assert (last["time"], last["monitor_id"], last["state"]) == (
@@ -468,7 +477,8 @@ def test_current_states_are_added_while_the_window_holds_the_present(dd, source)
 
 def test_no_monitor_of_the_service_is_an_empty_frame(dd):
     with DatadogSource(service="billing", configuration=dd.configuration()) as source:
-        frame = source.monitor_events(WINDOW)
+        result = source.monitor_events(WINDOW)
+        frame = result.frame
 
     validate(frame, "monitor_events")
     assert frame.empty
@@ -497,7 +507,8 @@ def test_monitor_transition_from_title_and_status(title, status, expected):
 
 # -- events -----------------------------------------------------------------------------------
 def test_events_of_the_service_in_the_window(dd, source):
-    frame = source.events(WINDOW)
+    result = source.events(WINDOW)
+    frame = result.frame
 
     assert body_of(dd, "/api/v2/events/search")["filter"]["query"] == "service:api -source:alert"
     assert tuple(frame.columns) == EVENT_COLUMNS
@@ -506,8 +517,19 @@ def test_events_of_the_service_in_the_window(dd, source):
     row = frame.iloc[0]
     assert row["tags"] == "service:api,env:prod,version:1.5.0"
     assert row["source_type"] == "my_apps"
+    assert row["text"].startswith("Deploy by **ci** password=hunter2 xxx")  # as Datadog gave it
+    assert len(row["text"]) == 500  # folded onto one line and cut
+
+
+def test_event_text_is_redacted_when_captured(source, tmp_path):
+    from incident_lib import EvidenceStore
+
+    store = EvidenceStore(tmp_path, create=True)
+    entry = store.capture(source.events(WINDOW).frame, source="datadog", name="events")
+
+    row = store.read_entry(entry).iloc[0]
     assert row["text"].startswith("Deploy by **ci** password=[REDACTED] xxx")
-    assert len(row["text"]) == 500 and "hunter2" not in row["text"]
+    assert "hunter2" not in row["text"]
 
 
 # -- failures ---------------------------------------------------------------------------------
@@ -522,7 +544,8 @@ RATE_LIMITED = {
 def test_rate_limited_then_answered_waits_for_the_reset(dd, source, sleeps):
     dd.fail(r"/query/timeseries$", 429, times=2, headers=RATE_LIMITED)
 
-    frame = source.metrics(WINDOW)
+    result = source.metrics(WINDOW)
+    frame = result.frame
 
     assert sleeps == [7.0, 7.0]
     assert len(dd.paths("/query/timeseries")) == 3
@@ -556,7 +579,8 @@ def test_a_long_reset_is_waited_for_at_most_max_wait(dd, sleeps):
 def test_a_server_error_is_retried(dd, source, sleeps):
     dd.fail(r"/events/search$", 503, times=1)
 
-    frame = source.events(WINDOW)
+    result = source.events(WINDOW)
+    frame = result.frame
 
     assert sleeps == [1.0] and len(frame) == 1
 
@@ -635,7 +659,8 @@ def test_a_key_echoed_by_the_server_is_hidden(dd, source):
 def test_a_dropped_connection_is_tried_again_at_once(dd, source, sleeps):
     dd.drop(r"/api/v1/monitor$", times=1)
 
-    frame = source.monitor_events(WINDOW, now=at(18, 0))
+    result = source.monitor_events(WINDOW, now=at(18, 0))
+    frame = result.frame
 
     assert len(frame) == 5 and sleeps == []
     assert len(dd.paths("/api/v1/monitor")) == 3
@@ -732,10 +757,10 @@ def test_from_environment_talks_to_the_host_with_the_keys(dd):
             source.events(WINDOW),
         ]
 
-    assert all(len(frame) for frame in outputs)
+    assert all(len(result.frame) for result in outputs)
     headers = {(r.headers["dd-api-key"], r.headers["dd-application-key"]) for r in dd.requests}
     assert headers == {(API_KEY, APP_KEY)}
-    text = "".join(frame.to_csv() + repr(frame.attrs) for frame in outputs)
+    text = "".join(r.frame.to_csv() + repr(r.frame.attrs) + repr(r.notes) for r in outputs)
     assert API_KEY not in text and APP_KEY not in text
 
 
@@ -763,7 +788,7 @@ INCIDENT = Incident.create(
 
 def test_fetch_of_an_unknown_name():
     with pytest.raises(SourceUnavailable, match="no live fetch named 'pods'"):
-        dd_source.fetch("pods", INCIDENT, WINDOW)
+        DatadogConnector().fetch("pods", INCIDENT, WINDOW)
 
 
 def test_fetch_without_keys_is_unavailable(monkeypatch):
@@ -771,19 +796,30 @@ def test_fetch_without_keys_is_unavailable(monkeypatch):
     monkeypatch.delenv("DD_APP_KEY", raising=False)
 
     with pytest.raises(SourceUnavailable, match="DD_API_KEY and DD_APP_KEY are not set"):
-        dd_source.fetch("metrics", INCIDENT, WINDOW)
+        default_registry().resolve("datadog", "metrics").fetch("metrics", INCIDENT, WINDOW)
+
+
+def test_fetch_uses_the_environment_and_returns_notes(dd):
+    environ = {"DD_API_KEY": API_KEY, "DD_APP_KEY": APP_KEY, "INCIDENT_DD_ENV": "prod"}
+    connector = DatadogConnector(environ=environ, host=dd.url)
+
+    result = connector.fetch("metrics", INCIDENT, WINDOW)
+
+    validate(result.frame, "metrics")
+    assert result.notes == (f"no data for db_connections ({QUERIES['db_connections']})",)
 
 
 def test_manifest_query_says_what_is_asked_without_keys():
     environ = {"DD_API_KEY": API_KEY, "DD_APP_KEY": APP_KEY, "DD_SITE": "datadoghq.eu"}
+    connector = DatadogConnector.from_environment(environ)
 
-    query = dd_source.manifest_query("metrics", INCIDENT, WINDOW, environ=environ)
+    query = connector.query("metrics", INCIDENT, WINDOW)
 
     assert query["site"] == "datadoghq.eu" and query["interval"] == "60s"
     assert query["queries"] == QUERIES
     assert API_KEY not in repr(query) and APP_KEY not in repr(query)
     for name in dd_source.FETCH_NAMES:
-        assert "from" in dd_source.manifest_query(name, INCIDENT, WINDOW, environ=environ)
+        assert "from" in connector.query(name, INCIDENT, WINDOW)
 
 
 def test_importing_the_source_imports_neither_the_client_nor_pandas():

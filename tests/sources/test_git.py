@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from incident_lib import Window
-from incident_lib.core.errors import InvalidInput
+from incident_lib.core.errors import InvalidInput, SourceUnavailable
 from incident_lib.core.schema import validate
-from incident_lib.sources.git import COMMIT_COLUMNS, commits
+from incident_lib.sources.git import COMMIT_COLUMNS, GitSource, commits
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
@@ -154,3 +154,56 @@ def test_timeline_row_from_a_commit(repo):
         timeline.loc[0, "label"].startswith("commit ")
         and "(Bob Builder)" in timeline.loc[0, "label"]
     )
+
+
+# -- the Source protocol ----------------------------------------------------------------------
+def _incident():
+    from incident_lib import Incident
+
+    return Incident.create(
+        id="INC-2026-0042",
+        title="5xx",
+        service="api",
+        namespace="prod",
+        severity="SEV-2",
+        start="2026-11-03T14:00:00Z",
+        end="2026-11-03T15:00:00Z",
+    )
+
+
+def test_git_source_fetches_the_commits_and_records_its_query(repo):
+    source = GitSource(repo, max_commits=100)
+
+    result = source.fetch("commits", _incident(), WINDOW)
+
+    pd.testing.assert_frame_equal(result.frame, commits(repo, WINDOW, max_commits=100))
+    assert result.notes == ()
+    assert source.query("commits", _incident(), WINDOW) == {
+        "repo": str(repo),
+        "window": str(WINDOW),
+        "max_commits": 100,
+    }
+
+
+def test_git_source_notes_a_cut_at_max_commits(repo):
+    result = GitSource(repo, max_commits=2, paths=["README"]).fetch("commits", _incident(), WINDOW)
+
+    assert len(result.frame) == 2
+    assert result.notes and "kept the newest 2" in result.notes[0]
+
+
+def test_git_source_from_the_environment(repo):
+    source = GitSource.from_environment({"INCIDENT_GIT_REPO": str(repo)})
+
+    assert source.repo == repo and source.name == "git" and source.frames == ("commits",)
+    with pytest.raises(SourceUnavailable, match="repo parameter"):
+        GitSource.from_environment({})
+
+
+def test_git_source_is_checked_only_when_it_fetches(tmp_path):
+    source = GitSource(tmp_path / "nowhere")  # offline, a path of another machine is fine
+
+    with pytest.raises(InvalidInput, match="not a folder"):
+        source.fetch("commits", _incident(), WINDOW)
+    with pytest.raises(SourceUnavailable, match="no live fetch named 'logs'"):
+        source.fetch("logs", _incident(), WINDOW)

@@ -12,6 +12,7 @@ show up.
 from __future__ import annotations
 
 import math
+import os
 import socket
 import sys
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,11 @@ from incident_lib.core.incident import Incident
 from incident_lib.core.schema import validate
 from incident_lib.core.time import Window
 from incident_lib.sources import kubernetes as k8s
-from incident_lib.sources.kubernetes import KubernetesSource, parse_quantity
+from incident_lib.sources.base import Fetched, default_registry
+from incident_lib.sources.kubernetes import KubernetesConnector, KubernetesSource, parse_quantity
+from incident_lib.sources.kubernetes import logs as k8s_logs
+from incident_lib.sources.kubernetes.errors import EXPIRED
+from incident_lib.sources.kubernetes.rollouts import activation_times
 
 TOKEN = "sekret-token-5f2b8c1d9e"
 NS = "prod"
@@ -521,7 +526,7 @@ def test_logs_truncation_keeps_the_newest_lines_and_is_reported(kube, source):
 
 
 def test_logs_byte_cap_is_reported(kube, source, monkeypatch):
-    monkeypatch.setattr(k8s, "LOG_BYTES_PER_LINE", 40)  # limitBytes = 10 x 40 bytes
+    monkeypatch.setattr(k8s_logs, "LOG_BYTES_PER_LINE", 40)  # limitBytes = 10 x 40 bytes
 
     fetched = source.logs(WINDOW, progress=False, max_lines_per_container=10)
 
@@ -609,7 +614,8 @@ def test_logs_forbidden_names_the_rbac_rule(kube, source):
 
 # -- rollouts -------------------------------------------------------------------------------
 def test_rollouts_revisions_current_and_deployed_at(kube, source):
-    rollouts = source.rollouts()
+    result = source.rollouts()
+    rollouts = result.frame
 
     validate(rollouts, "rollouts")
     assert list(rollouts["replicaset"]) == ["api-5d8f7", "api-7c9b2", "api-6b4f9"]
@@ -629,6 +635,7 @@ def test_rollouts_revisions_current_and_deployed_at(kube, source):
     old = by_rs.loc["api-6b4f9"]
     assert old["deployed_at"] == old["created_at"]  # no events left: creation time
 
+    assert result.notes == ()
     (deps,) = kube.paths("/deployments")
     assert deps.query["labelSelector"] == "app=api"
     (rss,) = kube.paths("/replicasets")
@@ -645,7 +652,7 @@ def test_rollouts_follow_owner_references_when_the_deployment_is_not_labelled(ku
         make_deployment("worker", "7"),
     ]
 
-    rollouts = other_source(kube).rollouts()
+    rollouts = other_source(kube).rollouts().frame
 
     assert list(rollouts["replicaset"]) == ["api-5d8f7", "api-7c9b2", "api-6b4f9"]
     assert list(rollouts["current"]) == [True, False, False]
@@ -654,15 +661,17 @@ def test_rollouts_follow_owner_references_when_the_deployment_is_not_labelled(ku
 def test_rollouts_without_readable_events_fall_back_to_creation_time(kube, source):
     kube.fail(r"/events$", 403)
 
-    rollouts = source.rollouts()
+    result = source.rollouts()
+    rollouts = result.frame
 
     assert (rollouts["deployed_at"] == rollouts["created_at"]).all()
-    assert "events not readable" in rollouts.attrs["notes"][0]
-    assert "RBAC must allow 'list' on 'events'" in rollouts.attrs["notes"][0]
+    assert "events not readable" in result.notes[0]
+    assert "RBAC must allow 'list' on 'events'" in result.notes[0]
+    assert "notes" not in rollouts.attrs  # notes travel in the result, not on the frame
 
 
 def test_rollouts_of_nothing_is_an_empty_frame(kube):
-    rollouts = other_source(kube, selector="app=nothing").rollouts()
+    rollouts = other_source(kube, selector="app=nothing").rollouts().frame
 
     validate(rollouts, "rollouts")
     assert rollouts.empty
@@ -683,7 +692,7 @@ def test_activation_time_with_old_style_aggregated_events():
         )
 
     # rs "b" deployed at 14:00, replaced at 14:32, deployed again at 14:50 (aggregated)
-    live = k8s._activation_times(
+    live = activation_times(
         [
             ev("Scaled up replica set api-b to 3", at(14, 0), at(14, 50)),
             ev("Scaled down replica set api-b to 0", at(14, 32), at(14, 32)),
@@ -751,7 +760,7 @@ def test_usage_without_metrics_server_is_unavailable(kube, source):
 @pytest.mark.parametrize(
     ("status", "expected"),
     [
-        (401, k8s._EXPIRED),
+        (401, EXPIRED),
         (
             403,
             "forbidden (403): RBAC must allow 'list' on 'pods' in namespace 'prod' for "
@@ -948,7 +957,7 @@ def test_from_environment_with_a_missing_kubeconfig_file(tmp_path):
         )
 
 
-# -- fetch (the live_fetch entry point) -----------------------------------------------------
+# -- the Source protocol (KubernetesConnector) ----------------------------------------------
 @pytest.fixture
 def incident():
     return Incident.create(
@@ -978,8 +987,10 @@ def test_fetch_builds_the_source_from_the_environment(
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     monkeypatch.setenv("INCIDENT_KUBE_CONTEXT", "incident-bot")
 
-    frame = k8s.fetch(name, incident, WINDOW)
+    result = default_registry().resolve("kubernetes", name).fetch(name, incident, WINDOW)
 
+    assert isinstance(result, Fetched)
+    frame = result.frame
     validate(frame, kind)
     assert len(frame) > 0
 
@@ -988,9 +999,9 @@ def test_fetch_reports_unreadable_logs(kubeconfig, incident, monkeypatch, kube):
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     kube.fail(rf"/{OOM_POD}/log$", 404)
 
-    frame = k8s.fetch("logs", incident, WINDOW, progress=False)
+    result = KubernetesConnector(environ=os.environ).fetch("logs", incident, WINDOW)
 
-    assert any(OOM_POD in note and "not found" in note for note in frame.attrs["notes"])
+    assert any(OOM_POD in note and "not found" in note for note in result.notes)
 
 
 def test_live_runbook_captures_and_reports_what_the_cluster_withheld(
@@ -1011,6 +1022,10 @@ def test_live_runbook_captures_and_reports_what_the_cluster_withheld(
     assert len(logs) > 0 and not rb.unavailable
     captured = EvidenceStore(ws.path).read("kubernetes", "logs")
     assert len(captured) == len(logs)
+    query = EvidenceStore(ws.path).latest("kubernetes", "logs").query
+    assert query["namespace"] == incident.namespace
+    assert query["selector"] == incident.label_selector and query["resource"] == "pods/log"
+    assert TOKEN not in repr(query)
     titles = [f.title for f in rb.findings.items]
     assert "kubernetes/logs incomplete" in titles
     assert TOKEN not in " ".join(f.summary for f in rb.findings.items)
@@ -1021,7 +1036,7 @@ def test_live_runbook_captures_and_reports_what_the_cluster_withheld(
 
 def test_fetch_of_an_unknown_name_is_unavailable(incident):
     with pytest.raises(SourceUnavailable, match="no live fetch named 'deploys'"):
-        k8s.fetch("deploys", incident, WINDOW)
+        KubernetesConnector().fetch("deploys", incident, WINDOW)
 
 
 def test_importing_the_module_loads_no_client_library():

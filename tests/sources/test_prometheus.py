@@ -26,7 +26,9 @@ from incident_lib.core.errors import InvalidInput, SourceUnavailable
 from incident_lib.core.incident import Incident
 from incident_lib.core.schema import validate
 from incident_lib.core.time import Window
+from incident_lib.infra.evidence import EvidenceStore
 from incident_lib.sources import prometheus as prom
+from incident_lib.sources.base import Fetched, default_registry
 from incident_lib.sources.prometheus import (
     PrometheusSource,
     auto_step,
@@ -56,8 +58,13 @@ def source(prometheus):  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def metrics(source) -> pd.DataFrame:
+def fetched(source) -> Fetched:
     return source.query_range(default_queries("api", "prod"), WINDOW)
+
+
+@pytest.fixture(scope="module")
+def metrics(fetched) -> pd.DataFrame:
+    return fetched.frame
 
 
 @pytest.fixture
@@ -77,13 +84,13 @@ def reason_of(excinfo: pytest.ExceptionInfo) -> str:
 
 
 # -- query_range -----------------------------------------------------------------------
-def test_default_queries_give_the_known_values_before_and_after_the_change(metrics):
+def test_default_queries_give_the_known_values_before_and_after_the_change(metrics, fetched):
     validate(metrics, "metrics")
     assert set(metrics["metric"]) == set(EXPECTED)
     for metric, (before, after) in EXPECTED.items():
         assert value_at(metrics, metric, BEFORE) == pytest.approx(before, rel=1e-6), metric
         assert value_at(metrics, metric, AFTER) == pytest.approx(after, rel=1e-6), metric
-    assert metrics.attrs["notes"] == []
+    assert fetched.notes == ()
 
 
 def test_rows_carry_key_query_and_aggregated_scope(metrics):
@@ -116,7 +123,7 @@ def test_automatic_step_is_60_s_over_two_hours_inside_the_half_open_window(metri
 def test_given_step_is_honoured(source, step, seconds):
     frame = source.query_range(
         {"memory": default_queries("api", "prod")["memory"]}, WINDOW, step=step
-    )
+    ).frame
     times = frame["time"]
     assert set(times.diff().dropna()) == {pd.Timedelta(seconds=seconds)}
     assert (times.astype("int64") // 10**9 % seconds == 0).all()  # aligned to the step
@@ -149,7 +156,7 @@ def test_several_queries_and_scope_labels_sorted_without_name(source):
             "raw": API,
         },
         WINDOW,
-    )
+    ).frame
     assert set(frame["metric"]) == {"by_code", "raw"}
     assert set(frame.loc[frame["metric"] == "by_code", "scope"]) == {
         "code=200,service=api",
@@ -173,24 +180,27 @@ def test_nan_and_infinite_values_are_dropped(source):
             "inf_before": f"1 / ({errors} - 0.5)",  # 1/0 before the change
         },
         WINDOW,
-    )
+    ).frame
     assert frame["time"].min() > pd.Timestamp(CHANGE)
     assert set(frame.loc[frame["metric"] == "nan_before", "value"]) == {1.0}
     assert value_at(frame, "inf_before", AFTER) == pytest.approx(1 / 9.5)
 
 
 def test_a_query_without_series_is_an_empty_frame_with_a_note(source):
-    frame = source.query_range({"db_connections": 'pg_stat_activity_count{datname="nope"}'}, WINDOW)
+    result = source.query_range(
+        {"db_connections": 'pg_stat_activity_count{datname="nope"}'}, WINDOW
+    )
+    frame = result.frame
     validate(frame, "metrics")
     assert frame.empty
-    assert frame.attrs["notes"] == [
+    assert list(result.notes) == [
         'db_connections: no data for pg_stat_activity_count{datname="nope"}'
     ]
 
 
 # -- instant query ------------------------------------------------------------------------
 def test_instant_query_one_row_per_series(source):
-    frame = source.query(API, AFTER)
+    frame = source.query(API, AFTER).frame
     validate(frame, "metrics")
     assert list(frame["scope"]) == ["code=200,service=api", "code=500,service=api"]
     assert set(frame["time"]) == {pd.Timestamp(AFTER)}
@@ -202,10 +212,10 @@ def test_instant_query_one_row_per_series(source):
 
 
 def test_instant_query_aggregate_and_scalar(source):
-    total = source.query(f"sum(rate({API}[1m]))", BEFORE, metric="request_rate")
+    total = source.query(f"sum(rate({API}[1m]))", BEFORE, metric="request_rate").frame
     assert list(total["metric"]) == ["request_rate"]
     assert list(total["value"]) == pytest.approx([50.5])
-    scalar = source.query("scalar(vector(3))", BEFORE)
+    scalar = source.query("scalar(vector(3))", BEFORE).frame
     assert list(scalar["scope"]) == [""] and list(scalar["value"]) == [3.0]
 
 
@@ -225,11 +235,20 @@ def test_alerts_map_firing_to_alert_and_pending_to_warn(source):
         "SlowBurn{service=api,severity=ticket}": "warn",
     }
     firing = frame[frame["state"] == "alert"]
-    assert set(firing["message"]) == {"api is failing; retry with password=[REDACTED]"}
+    assert set(firing["message"]) == {"api is failing; retry with password=hunter2"}  # as held
     pending = frame[frame["state"] == "warn"]
     assert list(pending["message"]) == ["error budget burning slowly"]  # description fallback
     now = pd.Timestamp.now(tz="UTC")
     assert ((now - frame["time"]) < pd.Timedelta(minutes=10)).all()  # activeAt: this run
+
+
+def test_alert_messages_are_redacted_when_captured(source, tmp_path):
+    store = EvidenceStore(tmp_path, create=True)
+    entry = store.capture(source.alerts(), source="prometheus", name="monitor_events")
+
+    captured = store.read_entry(entry)
+    firing = captured[captured["state"] == "alert"]
+    assert set(firing["message"]) == {"api is failing; retry with password=[REDACTED]"}
 
 
 def test_alert_ids_are_distinct_and_stable(source):
@@ -280,7 +299,7 @@ def test_connection_refused_names_the_url_never_the_password():
 def test_503_is_retried_once(no_retry_delay):
     ok = {"status": "success", "data": {"resultType": "vector", "result": []}}
     with ScriptedServer([(503, {}), (200, ok)]) as stub:
-        frame = PrometheusSource(url=stub.url).query("up", AFTER)
+        frame = PrometheusSource(url=stub.url).query("up", AFTER).frame
     assert frame.empty and len(stub.requests) == 2
 
 
@@ -335,6 +354,19 @@ def test_token_is_sent_as_bearer_and_never_shown():
     assert token not in reason_of(excinfo) and token not in shown
 
 
+def test_a_token_the_server_echoes_is_scrubbed_from_the_reason():
+    token = "tok-9f8e7d6c5b4a"
+    echo = {"status": "error", "errorType": "bad_data", "error": f"who is Bearer {token}?"}
+    with ScriptedServer([(400, echo)]) as stub:
+        environ = {"PROMETHEUS_URL": stub.url, "PROMETHEUS_TOKEN": token}
+        with (
+            PrometheusSource.from_environment(environ) as src,
+            pytest.raises(SourceUnavailable) as excinfo,
+        ):
+            src.query("up", AFTER, metric="up")
+    assert reason_of(excinfo) == "bad PromQL for up: who is [REDACTED]?"
+
+
 def test_a_401_without_error_json_points_at_the_token():
     with (
         ScriptedServer([(401, "Unauthorized")]) as stub,
@@ -368,10 +400,15 @@ def test_fetch_uses_the_environment(prometheus, monkeypatch):  # noqa: F811
             "window": {"start": "2026-11-03T13:00:00Z", "end": "2026-11-03T15:00:00Z"},
         }
     )
-    metrics = prom.fetch("metrics", incident, incident.window)
+    connector = default_registry().resolve("prometheus", "metrics")
+    result = connector.fetch("metrics", incident, incident.window)
+    metrics = result.frame
     assert set(metrics["metric"]) == set(EXPECTED)
     assert value_at(metrics, "error_rate", AFTER) == pytest.approx(10.0)
-    events = prom.fetch("monitor_events", incident, incident.window)
+    events = connector.fetch("monitor_events", incident, incident.window).frame
     assert set(events["state"]) == {"alert", "warn"}
     with pytest.raises(SourceUnavailable, match="no live fetch named 'logs'"):
-        prom.fetch("logs", incident, incident.window)
+        connector.fetch("logs", incident, incident.window)
+    query = connector.query("metrics", incident, incident.window)
+    assert query["url"] == prometheus.url and query["step"] == "60s"
+    assert query["queries"] == default_queries("api", "prod")

@@ -1,61 +1,8 @@
-"""Datadog source: metrics, monitor state changes, events and logs of one service.
+"""The Datadog façade: metrics, monitor state changes, events and logs of one service.
 
 :class:`DatadogSource` talks to the Datadog API through ``datadog-api-client``
-with an injected ``Configuration`` (:meth:`DatadogSource.from_environment` builds
-one from ``DD_API_KEY``, ``DD_APP_KEY`` and ``DD_SITE``; a ``host`` replaces the
-site's API host, for tests) and returns frames that meet the contracts of
-:mod:`incident_lib.core.schema`. Only read endpoints are called. Every failure a user
-will meet becomes a :class:`SourceUnavailable` whose reason says what to do; the
-keys never appear in a frame, a note or a reason (see :mod:`._datadog_http` for
-retries: 429 and 5xx are retried at most 3 tries in all, sleeping
-``min(X-RateLimit-Reset, 60 s)``; the sleep is injectable).
-
-Decisions
----------
-* **Metrics: v2** ``MetricsApi.query_timeseries_data`` (``POST
-  /api/v2/query/timeseries``), not v1 ``query_metrics``: one request carries every
-  query (one named query and one formula per canonical key, so ``query_index``
-  maps a series back to its key), the rollup is an explicit ``interval`` (ms)
-  rather than a ``.rollup()`` edited into each query string, ``from``/``to`` are
-  ms, each series reports its unit, and Datadog recommends it over
-  ``/api/v1/query``. At most :data:`QUERIES_PER_REQUEST` queries go in one request.
-* **Rollup**: the largest of 10 s, 20 s, 30 s, 1, 2, 5, 10, 15, 30 min, 1, 2, 4,
-  12, 24 h that still gives at least 120 points, never under 10 s: 15 min ->
-  10 s, 2 h -> 60 s, 24 h -> 600 s (:func:`rollup_interval`). Datadog may widen
-  it for very long windows.
-* **Units** (the canonical units of :data:`incident_lib.charts.METRIC_LABELS`):
-  ``latency_*`` -> milliseconds (APM durations are seconds: x 1000), ``cpu`` ->
-  cores (``kubernetes.cpu.usage.total`` is nanocores: x 1e-9), ``memory`` -> bytes.
-  The conversion follows the unit Datadog reports for the series (nanosecond,
-  millisecond, second, nanocore, millicore, byte, kibibyte, ...), and assumes the
-  default query's unit when none is reported; other keys are left as they come
-  (``.as_rate()`` counts are per second). Null points are dropped; ``scope`` is
-  the query's tag filter plus the series' group tags, comma-joined.
-* **Monitors**: the service's monitors are those tagged ``service:<service>``
-  (``list_monitors(monitor_tags=...)``) plus those whose name contains the service
-  as a word (``list_monitors(name=...)``). Their state changes come from the v2
-  events search (``source:alert``: every monitor transition is an event with
-  ``monitor_id`` and a title such as ``[Triggered] ...``, ``[Recovered] ...``,
-  ``[Warn] ...``, ``[No Data] ...``), kept for those monitors, not v1
-  ``list_events``: v2 gives ``monitor_id`` as a field and cursor pagination. The
-  search starts one window length (at least 1 h) before the window, and each
-  monitor's last change before the window is kept so its state when the window
-  opened is known. Renotifications (``[Re-Triggered]``) count only when the state
-  differs from the one before. When the window holds the present, each monitor's
-  current ``overall_state`` (Alert -> alert, Warn -> warn, OK -> ok, No Data ->
-  no_data) is added as a row stamped with the fetch time when it differs from its
-  last change (a monitor OK throughout adds nothing).
-* **Events** (:meth:`DatadogSource.events`, change evidence such as deploys):
-  v2 events search, default query ``service:<service> -source:alert``, columns
-  ``time, title, text, tags, source_type`` (text without markdown fences,
-  redacted, at most 500 characters; tags comma-joined). There is no contract for
-  them in :mod:`incident_lib.core.schema` yet (``datadog_events`` would be it).
-* **Logs**: v2 ``LogsApi.list_logs`` (``POST /api/v2/logs/events/search``),
-  default query ``service:<service>`` (every status: the signatures and the
-  baseline comparison need the info lines too), newest first, page by page
-  (``page[cursor]`` = ``meta.page.after``) up to :data:`LOG_CAP` events: like the
-  Kubernetes source, a cut keeps the *newest* events and says so in
-  ``frame.attrs["notes"]``. Rows are built by :func:`._datadog_frames.log_row`.
+with an injected ``Configuration``; the decisions are documented in
+:mod:`incident_lib.sources.datadog`.
 """
 
 from __future__ import annotations
@@ -67,43 +14,33 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..core.schema import empty_frame
-from . import _datadog_frames as frames
-from ._datadog_frames import rollup_interval
-from ._datadog_http import (
+from ...core.schema import empty_frame
+from ..base import Fetched, progress_bar
+from . import frames
+from .frames import rollup_interval
+from .http import (
     DEFAULT_TIMEOUT,
     MAX_TRIES,
     MAX_WAIT,
-    SOURCE,
     Caller,
     configuration_from_environment,
-    normalise_site,
     prepare_configuration,
 )
-from ._datadog_requests import events_request, iso, logs_request, timeseries_request
-from ._shared import check_fetch_name, progress_bar
+from .requests import events_request, logs_request, timeseries_request
 
 if TYPE_CHECKING:
-    import pandas as pd
     from datadog_api_client import Configuration
 
-    from ..core.incident import Incident
-    from ..core.time import Window
+    from ...core.time import Window
 
 __all__ = [
     "DEFAULT_ENV",
-    "DEFAULT_TIMEOUT",
-    "FETCH_NAMES",
+    "EVENT_CAP",
     "LOG_CAP",
     "DatadogSource",
     "default_queries",
-    "fetch",
-    "manifest_query",
-    "rollup_interval",
 ]
 
-#: names :func:`fetch` serves (``events`` has no contract yet)
-FETCH_NAMES = ("metrics", "monitor_events", "logs", "events")
 #: environment tag of the default queries, unless ``INCIDENT_DD_ENV`` says otherwise
 DEFAULT_ENV = "prod"
 #: most log events one fetch returns (the newest are kept)
@@ -262,7 +199,7 @@ class DatadogSource:
         queries: Mapping[str, str] | None = None,
         *,
         interval: int | None = None,
-    ) -> pd.DataFrame:
+    ) -> Fetched:
         """Metric series over ``window`` (contract ``metrics``), one request per 10 queries.
 
         Parameters
@@ -272,15 +209,15 @@ class DatadogSource:
         interval
             Rollup in seconds; default :func:`rollup_interval` of the window.
 
-        ``frame.attrs["notes"]`` names every key without data and what Datadog
-        reported (partial errors, unconvertible units).
+        The notes name every key without data and what Datadog reported
+        (partial errors, unconvertible units).
         """
         import pandas as pd
         from datadog_api_client.v2.api.metrics_api import MetricsApi
 
         chosen = dict(self.default_queries() if queries is None else queries)
         step = int(interval or rollup_interval(window))
-        api = MetricsApi(self.api_client)
+        api = MetricsApi(self.api_client)  # type: ignore[no-untyped-call]
         notes: list[str] = []
         parts = []
         items = list(chosen.items())
@@ -296,10 +233,9 @@ class DatadogSource:
         frame = pd.concat(parts, ignore_index=True) if parts else empty_frame("metrics")
         present = set(frame["metric"].unique())
         notes += [f"no data for {key} ({query})" for key, query in items if key not in present]
-        frame.attrs["notes"] = notes
-        return frame
+        return Fetched(frame, tuple(notes))
 
-    def monitor_events(self, window: Window, *, now: datetime | None = None) -> pd.DataFrame:
+    def monitor_events(self, window: Window, *, now: datetime | None = None) -> Fetched:
         """State changes of the service's monitors (contract ``monitor_events``).
 
         See the module notes; ``now`` (default: the current time) stamps the
@@ -308,9 +244,7 @@ class DatadogSource:
         """
         monitors = self._monitors()
         if not monitors:
-            empty = frames.monitor_frame([])
-            empty.attrs["notes"] = []
-            return empty
+            return Fetched(frames.monitor_frame([]))
         names = {ident: str(m.get("name") or ident) for ident, m in monitors.items()}
         alerts, notes = self._events_search(
             window.start - frames.lookback(window),
@@ -331,27 +265,23 @@ class DatadogSource:
                 )
                 if row:
                     rows.append(row)
-        frame = frames.monitor_frame(rows)
-        frame.attrs["notes"] = notes
-        return frame
+        return Fetched(frames.monitor_frame(rows), tuple(notes))
 
     def events(
         self, window: Window, *, query: str | None = None, max_events: int = EVENT_CAP
-    ) -> pd.DataFrame:
+    ) -> Fetched:
         """Events in ``window`` (deploys and other changes): time, title, text, tags, source_type.
 
         ``query`` defaults to ``service:<service> -source:alert`` (monitor
         transitions are :meth:`monitor_events`). The newest ``max_events`` are
-        kept; a cut is noted in ``frame.attrs["notes"]``.
+        kept; a cut is noted.
         """
         query = query or f"service:{self.service} -source:alert"
         found, notes = self._events_search(window.start, window.end, query, max_events)
         rows = [row for event in found if (row := frames.event_row(event)) is not None]
         frame = frames.events_frame(rows)
         frame = frame[(frame["time"] >= window.start) & (frame["time"] < window.end)]
-        frame = frame.reset_index(drop=True)
-        frame.attrs["notes"] = notes
-        return frame
+        return Fetched(frame.reset_index(drop=True), tuple(notes))
 
     def logs(
         self,
@@ -361,17 +291,17 @@ class DatadogSource:
         max_events: int = LOG_CAP,
         page_size: int = LOG_PAGE,
         progress: bool = False,
-    ) -> pd.DataFrame:
+    ) -> Fetched:
         """Log events in ``window`` (contract ``logs``, as the Kubernetes source gives).
 
         ``query`` defaults to ``service:<service>``. The newest ``max_events`` are
-        kept; a cut and Datadog's warnings are listed in ``frame.attrs["notes"]``.
+        kept; a cut and Datadog's warnings are the notes.
         ``progress`` shows a progress bar over the pages.
         """
         from datadog_api_client.v2.api.logs_api import LogsApi
 
         query = query or f"service:{self.service}"
-        api = LogsApi(self.api_client)
+        api = LogsApi(self.api_client)  # type: ignore[no-untyped-call]
         bar = progress_bar(max_events, enabled=progress, desc="datadog logs", unit="event")
         try:
             found, cut, warnings = self._paged(
@@ -392,15 +322,14 @@ class DatadogSource:
                 f"logs truncated: kept the newest {len(found):,} events matching '{query}'; "
                 "older events of the window were not fetched",
             )
-        frame.attrs["notes"] = notes
-        return frame
+        return Fetched(frame, tuple(notes))
 
     # -- API access --------------------------------------------------------------------
     def _monitors(self) -> dict[int, Any]:
         """The service's monitors by id: tagged ``service:<service>`` or named after it."""
         from datadog_api_client.v1.api.monitors_api import MonitorsApi
 
-        api = MonitorsApi(self.api_client)
+        api = MonitorsApi(self.api_client)  # type: ignore[no-untyped-call]
         word = re.compile(rf"(?<![\w-]){re.escape(self.service)}(?![\w-])", re.IGNORECASE)
         found: dict[int, Any] = {}
         for by_name, selector in (
@@ -430,7 +359,7 @@ class DatadogSource:
     ) -> tuple[list[Any], list[str]]:
         from datadog_api_client.v2.api.events_api import EventsApi
 
-        api = EventsApi(self.api_client)
+        api = EventsApi(self.api_client)  # type: ignore[no-untyped-call]
         found, cut, warnings = self._paged(
             "events search",
             api.search_events,
@@ -487,54 +416,3 @@ class DatadogSource:
 def _text(value: Any) -> str:
     """The text of an enum model (``MonitorOverallStates``) or a plain value."""
     return str(getattr(value, "value", value) or "")
-
-
-# -- live_fetch entry point ----------------------------------------------------------------
-def manifest_query(
-    name: str, incident: Incident, window: Window, *, environ: Mapping[str, str] = os.environ
-) -> dict[str, Any]:
-    """What :func:`fetch` asks Datadog for ``name``: for the evidence manifest (no keys)."""
-    site = normalise_site(environ.get("DD_SITE") or "datadoghq.com")
-    base: dict[str, Any] = {"site": site, "from": iso(window.start), "to": iso(window.end)}
-    service = incident.service
-    if name == "metrics":
-        env = environ.get("INCIDENT_DD_ENV") or DEFAULT_ENV
-        return base | {
-            "interval": f"{rollup_interval(window)}s",
-            "queries": default_queries(service, env, namespace=incident.namespace),
-        }
-    if name == "monitor_events":
-        return base | {
-            "monitor_tags": [f"service:{service}"],
-            "monitor_name": service,
-            "events_query": "source:alert",
-        }
-    if name == "logs":
-        return base | {"query": f"service:{service}", "max_events": LOG_CAP}
-    return base | {"query": f"service:{service} -source:alert", "max_events": EVENT_CAP}
-
-
-def fetch(name: str, incident: Incident, window: Window, *, progress: bool = False) -> pd.DataFrame:
-    """Fetch ``name`` (one of :data:`FETCH_NAMES`) for ``incident`` from Datadog.
-
-    The source is built from the environment (:meth:`DatadogSource.from_environment`)
-    for the incident's service and namespace. Truncation and partial answers are
-    listed in ``frame.attrs["notes"]``, which the runbook shows and records, so
-    they are never silent. ``progress`` shows a progress bar over the log pages.
-
-    Raises
-    ------
-    SourceUnavailable
-        Not configured, unreachable or refused, or ``name`` is not served here.
-    """
-    check_fetch_name(SOURCE, name, FETCH_NAMES)
-    with DatadogSource.from_environment(
-        service=incident.service, namespace=incident.namespace
-    ) as source:
-        if name == "metrics":
-            return source.metrics(window)
-        if name == "monitor_events":
-            return source.monitor_events(window)
-        if name == "logs":
-            return source.logs(window, progress=progress)
-        return source.events(window)

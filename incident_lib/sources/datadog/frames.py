@@ -1,8 +1,11 @@
 """Datadog API answers -> contract frames (pure functions, no I/O).
 
-Private helper of :mod:`incident_lib.sources.datadog`; the decisions are
-documented there. The functions take the client's model objects (or anything
-with the same ``get``) and return rows or frames.
+The decisions are documented in :mod:`incident_lib.sources.datadog`. The
+functions take the client's model objects (or anything with the same ``get``)
+and return rows or frames. Text is returned as Datadog gave it: the evidence
+store redacts text columns when a frame is captured. This module is public: the
+demo builds its Datadog evidence with these converters, so that it has the
+shapes of a live capture.
 """
 
 from __future__ import annotations
@@ -14,13 +17,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..core.schema import CONTRACTS, conform, empty_frame
-from ..infra.redact import redact
+from ...core.schema import CONTRACTS, conform, empty_frame
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..core.time import Window
+    from ...core.time import Window
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -230,7 +232,7 @@ def log_row(log: Any) -> dict[str, Any]:
     its event); raw: the message as Datadog holds it, or its attributes as JSON
     when it has no message.
     """
-    from .logparse import parse_line
+    from ..logparse import parse_line
 
     attributes = log.get("attributes")
     get = attributes.get if attributes is not None else (lambda *_: None)
@@ -308,10 +310,10 @@ def strip_title(title: str) -> str:
 
 
 def event_text(message: str | None, limit: int) -> str:
-    """An event's text on one line: markdown fences (``%%%``) gone, redacted, cut."""
+    """An event's text on one line: markdown fences (``%%%``) gone, cut at ``limit``."""
     text = re.sub(r"%%%", " ", str(message or ""))
     text = re.sub(r"\s+", " ", text).strip()
-    return redact(text)[:limit]
+    return text[:limit]
 
 
 def monitor_rows(
@@ -398,9 +400,9 @@ def event_row(event: Any) -> dict[str, Any] | None:
     source = get("source_type_name") or tag_map(tags).get("source")
     return {
         "time": outer.get("timestamp"),
-        "title": redact(title),
+        "title": title,
         "text": event_text(message, EVENT_TEXT_CHARS),
-        "tags": redact(",".join(tags)),
+        "tags": ",".join(tags),
         "source_type": source,
     }
 

@@ -1,7 +1,6 @@
 """Datadog request bodies (v2 timeseries, logs and events search) from a window.
 
-Private helper of :mod:`incident_lib.sources.datadog`: the client's model
-classes are imported when a body is built, never at module import.
+The client's model classes are imported when a body is built, never at module import.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..core.time import Window
+    from ...core.time import Window
 
 __all__ = ["events_request", "iso", "logs_request", "ms", "timeseries_request"]
 
@@ -59,7 +58,7 @@ def timeseries_request(window: Window, batch: list[tuple[str, str]], step: int) 
                 _from=ms(window.start),
                 to=ms(window.end),
                 interval=step * 1000,
-                queries=TimeseriesFormulaRequestQueries(queries),
+                queries=TimeseriesFormulaRequestQueries(queries),  # type: ignore[no-untyped-call]
                 formulas=[QueryFormula(formula=name) for name in names],
             ),
         )

@@ -1,9 +1,9 @@
 """Datadog transport: configuration, bounded retries and user-facing failure reasons.
 
-Private helper of :mod:`incident_lib.sources.datadog`. Everything a user may see
-(a :class:`SourceUnavailable` reason) is built here and scrubbed: the API and
-application keys are replaced wherever they would appear, and the rest passes
-through :func:`incident_lib.infra.redact.redact`.
+Everything a user may see (a :class:`SourceUnavailable` reason) is built here and
+scrubbed: the API and application keys are replaced wherever they would appear
+(:func:`incident_lib.sources.base.scrub_secrets`). Other redaction happens where
+reasons are shown (the runbook) and frames captured (the evidence store).
 
 Retries
 -------
@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from ..core.errors import SourceUnavailable
-from ..infra.redact import redact
+from ...core.errors import SourceUnavailable
+from ..base import scrub_secrets
 
 if TYPE_CHECKING:
     from datadog_api_client import ApiClient, Configuration
@@ -99,7 +99,7 @@ def configuration_from_environment(
 
     keys = {"apiKeyAuth": environ["DD_API_KEY"], "appKeyAuth": environ["DD_APP_KEY"]}
     site = normalise_site(environ.get("DD_SITE") or DEFAULT_SITE)
-    configuration = Configuration(host=host, api_key=keys, request_timeout=request_timeout)
+    configuration = Configuration(host=host, api_key=keys, request_timeout=request_timeout)  # type: ignore[no-untyped-call]
     # The client reads os.environ itself; ``environ`` is what counts here.
     configuration.server_variables = {"site": site}
     if host is None:
@@ -212,22 +212,21 @@ class Caller:
                 failure = self._failure(exc, what, tries)
                 if failure is None:
                     raise
-            if failure.retry_in is None:
+            wait = failure.retry_in
+            if wait is None:
                 break
             if tries >= self.max_tries:
                 failure = _Failure(failure.exhausted.format(tries=tries))
                 break
-            if failure.retry_in > 0:
-                self.sleep(failure.retry_in)
+            if wait > 0:
+                self.sleep(wait)
         # raised outside the handler: the client's exception (headers, body) is not chained
         raise SourceUnavailable(SOURCE, self.scrub(failure.reason))
 
     def scrub(self, text: str) -> str:
-        """``text`` with the configured keys and anything secret-shaped hidden."""
-        for key in (self.api_client.configuration.api_key or {}).values():
-            if key:
-                text = text.replace(str(key), "[REDACTED]")
-        return redact(text)
+        """``text`` with the configured API and application keys replaced by ``[REDACTED]``."""
+        keys = (self.api_client.configuration.api_key or {}).values()
+        return scrub_secrets(text, (str(key) for key in keys if key))
 
     # -- failure reasons ---------------------------------------------------------------
     def _failure(self, exc: Exception, what: str, tries: int) -> _Failure | None:

@@ -1,0 +1,118 @@
+"""The Kubernetes source as the runbook sees it: the :class:`~incident_lib.sources.base.Source`
+protocol over :class:`~.source.KubernetesSource`.
+
+Each fetch builds a client for the incident's namespace and label selector from
+the environment (see :mod:`.config`) and closes it afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..base import Fetched, check_frame
+from .errors import SOURCE
+from .source import DEFAULT_TIMEOUT, KubernetesSource
+
+if TYPE_CHECKING:
+    from ...core.incident import Incident
+    from ...core.time import Window
+
+__all__ = ["FETCH_NAMES", "RESOURCES", "KubernetesConnector"]
+
+#: frames it provides (the ``kubernetes`` entries of ``schema.EVIDENCE_KINDS``)
+FETCH_NAMES = ("logs", "rollouts", "events", "pods", "pod_usage")
+#: the API resources each frame reads (recorded in the manifest)
+RESOURCES: dict[str, str] = {
+    "logs": "pods/log",
+    "rollouts": "deployments.apps, replicasets.apps, events",
+    "events": "events",
+    "pods": "pods",
+    "pod_usage": "pods.metrics.k8s.io",
+}
+#: most lines read of each container log
+MAX_LINES_PER_CONTAINER = 50_000
+
+
+class KubernetesConnector:
+    """Pods, logs, rollouts, events and usage of an incident's service, from the cluster.
+
+    Parameters
+    ----------
+    environ
+        Where the kubeconfig, ``INCIDENT_KUBE_CONTEXT`` or the service account are found.
+    context
+        The kubeconfig context (default: ``INCIDENT_KUBE_CONTEXT``, else the current one).
+    request_timeout
+        ``(connect, read)`` seconds of every API call.
+    """
+
+    name: str = SOURCE
+    frames: tuple[str, ...] = FETCH_NAMES
+
+    def __init__(
+        self,
+        *,
+        environ: Mapping[str, str] = os.environ,
+        context: str | None = None,
+        request_timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.environ = environ
+        self.context = context
+        self.request_timeout = request_timeout
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> KubernetesConnector:
+        """The connector configured from ``environ`` (nothing is read until a fetch)."""
+        return cls(environ=environ)
+
+    def query(self, frame: str, incident: Incident, window: Window) -> dict[str, Any]:
+        """Namespace, selector, window and the API resources read (never credentials)."""
+        check_frame(self, frame)
+        query: dict[str, Any] = {
+            "namespace": incident.namespace,
+            "selector": incident.label_selector,
+            "window": str(window),
+            "resource": RESOURCES[frame],
+        }
+        context = self.context or self.environ.get("INCIDENT_KUBE_CONTEXT")
+        if context:
+            query["context"] = context
+        if frame == "logs":
+            query["max_lines_per_container"] = MAX_LINES_PER_CONTAINER
+        return query
+
+    def fetch(
+        self, frame: str, incident: Incident, window: Window, *, progress: bool = False
+    ) -> Fetched:
+        """Fetch ``frame`` of the incident's namespace and selector over ``window``.
+
+        For ``logs``, truncated and unreadable container logs are the notes;
+        ``progress`` shows a progress bar over the containers.
+
+        Raises
+        ------
+        SourceUnavailable
+            Not configured, unreachable or refused, or ``frame`` is not provided.
+        """
+        check_frame(self, frame)
+        with KubernetesSource.from_environment(
+            namespace=incident.namespace,
+            selector=incident.label_selector,
+            context=self.context,
+            environ=self.environ,
+            request_timeout=self.request_timeout,
+        ) as source:
+            if frame == "logs":
+                result = source.logs(
+                    window, max_lines_per_container=MAX_LINES_PER_CONTAINER, progress=progress
+                )
+                return Fetched(result.frame, tuple(result.notes()))
+            if frame == "rollouts":
+                return source.rollouts()
+            if frame == "events":
+                return Fetched(source.events(window))
+            if frame == "pods":
+                return Fetched(source.pods())
+            return Fetched(source.usage())

@@ -1,0 +1,411 @@
+"""The Kubernetes façade: pods, pod logs, rollouts, events and resource usage of one service.
+
+The service is a namespace plus a label selector (:attr:`Incident.label_selector`).
+:class:`KubernetesSource` talks to the API server through an injected
+``kubernetes.client.ApiClient`` (:meth:`KubernetesSource.from_environment` builds
+one, see :mod:`.config`) and returns frames that meet the contracts of
+:mod:`incident_lib.core.schema`. Only read verbs are used (``get``, ``list``),
+every call carries a request timeout, and every failure a user will meet becomes
+a :class:`SourceUnavailable` whose reason says what to do (:mod:`.errors`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ...core.errors import InvalidInput, SourceUnavailable
+from ...core.schema import conform, empty_frame
+from ..base import Fetched
+from .config import client_from_environment
+from .errors import SOURCE, api_reason
+from .logs import LogFetch, LogReader, concat_logs, log_targets
+from .pods import event_times, parse_quantity, pod_rows
+from .rollouts import REVISION, activation_times, annotation, owned_by, rollout_row
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from kubernetes.client import ApiClient
+
+    from ...core.time import Window
+
+__all__ = ["DEFAULT_TIMEOUT", "KubernetesSource"]
+
+#: (connect, read) seconds, on every API call
+DEFAULT_TIMEOUT: tuple[float, float] = (3.05, 20.0)
+
+
+class KubernetesSource:
+    """Read-only view of one service (namespace + label selector) in a cluster.
+
+    Parameters
+    ----------
+    namespace
+        The service's namespace.
+    selector
+        Label selector of the service's pods, e.g. ``"app=api"``.
+    api_client
+        A configured ``kubernetes.client.ApiClient`` (see :meth:`from_environment`).
+    request_timeout
+        ``(connect, read)`` seconds passed as ``_request_timeout`` on every call.
+    page_size
+        ``limit`` of each list request (lists are read page by page).
+    """
+
+    def __init__(
+        self,
+        *,
+        namespace: str,
+        selector: str,
+        api_client: ApiClient,
+        request_timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        page_size: int = 500,
+    ) -> None:
+        self.namespace = namespace
+        self.selector = selector
+        self.api_client = api_client
+        self.request_timeout = request_timeout
+        self.page_size = page_size
+        self._owns_client = False
+
+    # -- construction ------------------------------------------------------------
+    @classmethod
+    def from_environment(
+        cls,
+        *,
+        namespace: str,
+        selector: str,
+        context: str | None = None,
+        environ: Mapping[str, str] = os.environ,
+        request_timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    ) -> KubernetesSource:
+        """Build the source from the kubeconfig or the in-cluster service account.
+
+        The kubeconfig is ``KUBECONFIG`` (a path list is merged), else
+        ``$HOME/.kube/config``; the context is ``context``, else
+        ``INCIDENT_KUBE_CONTEXT``, else the kubeconfig's current context. Without a
+        kubeconfig, the in-cluster service account is used when
+        ``KUBERNETES_SERVICE_HOST`` is set. The client retries a failed request once.
+
+        Raises
+        ------
+        SourceUnavailable
+            No configuration, an unknown context or an unreadable kubeconfig.
+        """
+        api_client = client_from_environment(context=context, environ=environ)
+        source = cls(
+            namespace=namespace,
+            selector=selector,
+            api_client=api_client,
+            request_timeout=request_timeout,
+        )
+        source._owns_client = True
+        return source
+
+    def close(self) -> None:
+        """Release the connection pool (only of a client this source built itself)."""
+        if self._owns_client:
+            self.api_client.close()  # type: ignore[no-untyped-call]
+
+    def __enter__(self) -> KubernetesSource:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- frames ------------------------------------------------------------------
+    def pods(self) -> pd.DataFrame:
+        """The service's pods, one row per container (contract ``pods``).
+
+        Phase, readiness, restarts, the last termination (reason such as
+        ``OOMKilled`` and time), node, start of the running instance, and requests
+        and limits (CPU in cores, memory in bytes; NaN when not set). No matching
+        pod gives an empty frame.
+        """
+        import pandas as pd
+
+        rows = [row for pod in self._pods() for row in pod_rows(pod)]
+        if not rows:
+            return empty_frame("pods")
+        return conform(pd.DataFrame(rows), "pods")
+
+    def logs(
+        self,
+        window: Window,
+        *,
+        max_lines_per_container: int = 50_000,
+        workers: int = 8,
+        progress: bool = True,
+    ) -> LogFetch:
+        """Logs of every container of every matching pod over ``window``.
+
+        Containers that restarted also give the previous instance's log
+        (``previous=true``). Logs are fetched concurrently by at most ``workers``
+        threads, each capped at ``max_lines_per_container`` lines (see the module
+        notes); cuts and failures are reported in the result, never dropped.
+
+        Raises
+        ------
+        SourceUnavailable
+            No pod matches, the API refuses (401, 403), or no log could be read.
+        """
+        if workers < 1 or max_lines_per_container < 1:
+            raise InvalidInput("workers and max_lines_per_container must be at least 1")
+        targets = [t for pod in self._pods() for t in log_targets(pod)]
+        if not targets:
+            raise SourceUnavailable(
+                SOURCE, f"no pods match {self.selector} in namespace {self.namespace}"
+            )
+        reader = LogReader(self.api_client, self.namespace, self.request_timeout)
+        results, truncated, errors = reader.read(
+            targets, window, max_lines_per_container, workers, progress
+        )
+        if len(errors) == len(targets):
+            first = errors[min(errors)]
+            raise SourceUnavailable(
+                SOURCE, f"none of the {len(targets)} container logs could be read: {first}"
+            )
+        return LogFetch(
+            frame=concat_logs(results),
+            truncated=truncated,
+            errors=errors,
+            requested=len(targets),
+        )
+
+    def rollouts(self) -> Fetched:
+        """The service's Deployments and their revisions (contract ``rollouts``).
+
+        Deployments are those matching the selector; when none does, those owning
+        the service's pods (pod -> ReplicaSet -> Deployment owner references).
+        One row per ReplicaSet owned by a Deployment, newest revision first;
+        ``current`` marks the ReplicaSet of the Deployment's revision. See the
+        module notes for ``deployed_at``. When the Deployment's events cannot be
+        read, ``deployed_at`` falls back to ``created_at`` and a note says so.
+        """
+        import pandas as pd
+
+        deployments, replicasets = self._deployments_and_replicasets()
+        rows: list[dict[str, Any]] = []
+        notes: list[str] = []
+        for dep in deployments:
+            owned = [rs for rs in replicasets if owned_by(rs, dep)]
+            try:
+                live = activation_times(self._scaling_events(dep.metadata.name))
+            except SourceUnavailable as exc:
+                live = {}
+                notes.append(
+                    f"deployment {dep.metadata.name}: events not readable ({exc.reason}); "
+                    "deployed_at is the ReplicaSet creation time"
+                )
+            current = annotation(dep, REVISION)
+            rows.extend(rollout_row(dep, rs, current, live) for rs in owned)
+        frame = empty_frame("rollouts") if not rows else conform(pd.DataFrame(rows), "rollouts")
+        frame = frame.sort_values(
+            ["deployment", "revision"], ascending=[True, False], kind="stable"
+        ).reset_index(drop=True)
+        return Fetched(frame, tuple(notes))  # notes: shown by the runbook, never silent
+
+    def events(self, window: Window) -> pd.DataFrame:
+        """Events of the namespace that touch ``window`` (contract ``k8s_events``).
+
+        All objects, Normal and Warning; an event touches the window when it was
+        last seen at or after the start and first seen before the end.
+        """
+        import pandas as pd
+
+        rows = []
+        for ev in self._list("list", "events", _core(self).list_namespaced_event, self.namespace):
+            first, last, count = event_times(ev)
+            if first is None or last < window.start or first >= window.end:
+                continue
+            obj = ev.involved_object
+            rows.append(
+                {
+                    "first_seen": first,
+                    "last_seen": last,
+                    "type": ev.type,
+                    "reason": ev.reason,
+                    "object": f"{obj.kind}/{obj.name}" if obj is not None else None,
+                    "message": (ev.message or "").strip(),
+                    "count": count,
+                }
+            )
+        if not rows:
+            return empty_frame("k8s_events")
+        frame = conform(pd.DataFrame(rows), "k8s_events")
+        return frame.sort_values("first_seen", kind="stable").reset_index(drop=True)
+
+    def usage(self) -> pd.DataFrame:
+        """Current CPU (cores) and memory (bytes) of each container (contract ``pod_usage``).
+
+        From ``metrics.k8s.io/v1beta1`` PodMetrics, one sample per container.
+
+        Raises
+        ------
+        SourceUnavailable
+            The cluster does not serve ``metrics.k8s.io`` (no metrics-server), or
+            the API refuses.
+        """
+        import pandas as pd
+        from kubernetes import client
+
+        api = client.CustomObjectsApi(self.api_client)
+        result = self._call(
+            "list",
+            "pods.metrics.k8s.io",
+            api.list_namespaced_custom_object,
+            "metrics.k8s.io",
+            "v1beta1",
+            self.namespace,
+            "pods",
+            label_selector=self.selector,
+            not_found=(
+                "metrics.k8s.io is not served by this cluster (metrics-server not "
+                "installed); resource usage unavailable"
+            ),
+        )
+        rows = [
+            {
+                "time": item.get("timestamp"),
+                "pod": item.get("metadata", {}).get("name"),
+                "container": container.get("name"),
+                "cpu": parse_quantity(container.get("usage", {}).get("cpu")),
+                "memory": parse_quantity(container.get("usage", {}).get("memory")),
+            }
+            for item in result.get("items") or []
+            for container in item.get("containers") or []
+        ]
+        if not rows:
+            return empty_frame("pod_usage")
+        return conform(pd.DataFrame(rows), "pod_usage")
+
+    # -- API access --------------------------------------------------------------
+    def _pods(self) -> list[Any]:
+        return self._list(
+            "list",
+            "pods",
+            _core(self).list_namespaced_pod,
+            self.namespace,
+            label_selector=self.selector,
+        )
+
+    def _deployments_and_replicasets(self) -> tuple[list[Any], list[Any]]:
+        apps = _apps(self)
+
+        def replicasets(**selector: str) -> list[Any]:
+            return self._list(
+                "list",
+                "replicasets.apps",
+                apps.list_namespaced_replica_set,
+                self.namespace,
+                **selector,
+            )
+
+        deployments = self._list(
+            "list",
+            "deployments.apps",
+            apps.list_namespaced_deployment,
+            self.namespace,
+            label_selector=self.selector,
+        )
+        if deployments:
+            labelled = replicasets(label_selector=self.selector)
+            if all(any(owned_by(rs, d) for rs in labelled) for d in deployments):
+                return deployments, labelled
+            return deployments, replicasets()  # ReplicaSets not labelled like the pods
+        # Deployments not labelled like their pods: follow the pods' owner references.
+        rs_names = {
+            ref.name
+            for pod in self._pods()
+            for ref in pod.metadata.owner_references or []
+            if ref.kind == "ReplicaSet"
+        }
+        if not rs_names:
+            return [], []
+        everything = replicasets()
+        names = {
+            ref.name
+            for rs in everything
+            if rs.metadata.name in rs_names
+            for ref in rs.metadata.owner_references or []
+            if ref.kind == "Deployment"
+        }
+        if not names:
+            return [], []
+        listed = self._list(
+            "list", "deployments.apps", apps.list_namespaced_deployment, self.namespace
+        )
+        return [d for d in listed if d.metadata.name in names], everything
+
+    def _scaling_events(self, deployment: str) -> list[Any]:
+        return self._list(
+            "list",
+            "events",
+            _core(self).list_namespaced_event,
+            self.namespace,
+            field_selector=(
+                f"involvedObject.kind=Deployment,involvedObject.name={deployment},"
+                "reason=ScalingReplicaSet"
+            ),
+        )
+
+    def _list(
+        self, verb: str, resource: str, method: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> list[Any]:
+        """All items of a list call, page by page (``limit`` / ``continue``)."""
+        items: list[Any] = []
+        token: str | None = None
+        while True:
+            page = self._call(
+                verb, resource, method, *args, limit=self.page_size, _continue=token, **kwargs
+            )
+            items.extend(page.items or [])
+            token = page.metadata._continue if page.metadata is not None else None
+            if not token:
+                return items
+
+    def _call(
+        self,
+        verb: str,
+        resource: str,
+        method: Callable[..., Any],
+        *args: Any,
+        not_found: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Call ``method`` with the request timeout; turn failures into SourceUnavailable."""
+        try:
+            return method(*args, _request_timeout=self.request_timeout, **kwargs)
+        except Exception as exc:
+            reason = self._reason(exc, verb, resource, not_found=not_found)
+            if reason is None:
+                raise
+        # raised outside the handler: the client's exception (headers, body) is not chained
+        raise SourceUnavailable(SOURCE, reason)
+
+    def _reason(
+        self, exc: Exception, verb: str, resource: str, *, not_found: str | None = None
+    ) -> str | None:
+        """The user-facing reason for ``exc``, or None when it is not an API/network error."""
+        return api_reason(
+            exc,
+            verb=verb,
+            resource=resource,
+            namespace=self.namespace,
+            api_client=self.api_client,
+            timeout=self.request_timeout,
+            not_found=not_found,
+        )
+
+
+def _core(source: KubernetesSource) -> Any:
+    from kubernetes import client
+
+    return client.CoreV1Api(source.api_client)
+
+
+def _apps(source: KubernetesSource) -> Any:
+    from kubernetes import client
+
+    return client.AppsV1Api(source.api_client)
