@@ -55,17 +55,40 @@ def test_import_contracts_hold():
     assert "broken" not in result.stdout.lower().replace("0 broken", "")
 
 
-def test_contracts_catch_an_upward_import(tmp_path):
-    """Plant analysis -> report (an upward import) in a copy; the contracts must refuse it."""
-    shutil.copytree(
-        PACKAGE, tmp_path / "incident_lib", ignore=shutil.ignore_patterns("__pycache__")
-    )
+#: one planted import per rule: (module to create, its import, the rule it breaks)
+PLANTED = [
+    ("analysis/planted_up.py", "from ..report import findings", "upward: analysis -> report"),
+    ("core/planted_up.py", "from ..infra import files", "upward: core -> infra"),
+    ("analysis/planted_side.py", "from ..infra import files", "siblings: analysis -> infra"),
+    ("infra/planted_side.py", "from ..analysis import alerts", "siblings: infra -> analysis"),
+    ("sources/planted_side.py", "from .. import charts", "siblings: sources -> charts"),
+    ("report/planted_side.py", "from .. import demo", "siblings: report -> demo"),
+    ("sources/planted_infra.py", "from ..infra import redact", "sources import only core"),
+    ("sources/planted_analysis.py", "from ..analysis import alerts", "sources import only core"),
+    ("report/planted_sources.py", "from ..sources import base", "report never reaches sources"),
+    ("demo/planted_analysis.py", "from ..analysis import alerts", "demo never analyses"),
+]
+
+
+def test_contracts_catch_every_kind_of_violation(tmp_path):
+    """Plant one violation of each rule in a copy: every one must be reported, all contracts broken."""
+    shutil.copytree(PACKAGE, tmp_path / "incident_lib", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    planted = tmp_path / "incident_lib" / "analysis" / "planted.py"
-    planted.write_text("from ..report import findings  # an upward import\n")
+    for path, line, _ in PLANTED:
+        (tmp_path / "incident_lib" / path).write_text(f"{line}  # planted\n")
+    charts = tmp_path / "incident_lib" / "charts.py"  # charts -> infra: charts never touch the disk
+    charts.write_text(charts.read_text() + "\nfrom .infra import files  # planted\n")
     result = _lint_imports(tmp_path)
     assert result.returncode != 0
-    assert "incident_lib.analysis.planted -> incident_lib.report.findings" in result.stdout
+    report = " ".join(result.stdout.split())  # import-linter wraps long lines
+    missed = [
+        f"{rule} ({path})"
+        for path, _, rule in PLANTED
+        if f"incident_lib.{path.removesuffix('.py').replace('/', '.')} ->" not in report
+    ]
+    assert missed == []
+    assert "incident_lib.charts -> incident_lib.infra.files" in report
+    assert "Contracts: 0 kept, 5 broken." in report
 
 
 def test_no_module_imports_another_packages_private_module():

@@ -62,6 +62,11 @@ def _uses(tree: ast.AST) -> list[tuple[str, str]]:
     return pairs
 
 
+def _is_private(module: str) -> bool:
+    """A module whose dotted path has a private (``_name``) part."""
+    return any(part.startswith("_") for part in module.split("."))
+
+
 def _submodule(parent: ModuleType, name: str) -> ModuleType | None:
     """``parent.name`` when it is a module (imported on demand), else None."""
     value = getattr(parent, name, None)
@@ -92,9 +97,15 @@ def test_notebook_uses_only_public_names(path):
     private = sorted(
         f"{module}.{attr}"
         for module, attr in set(pairs)
-        if attr not in _public(importlib.import_module(module))
+        if _is_private(module) or attr not in _public(importlib.import_module(module))
     )
     assert private == [], f"{path.name} uses names missing from their module's __all__"
+
+
+def test_the_check_sees_a_private_module():
+    code = "from incident_lib.demo._specs import SPECS\nfrom incident_lib.demo import _build\n"
+    pairs = _uses(ast.parse(code))
+    assert any(_is_private(module) for module, _ in pairs)
 
 
 def test_the_check_sees_a_private_name():

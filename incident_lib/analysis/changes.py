@@ -463,7 +463,7 @@ def changes_timeline(
         <incident_lib.sources.datadog.DatadogSource.events>`), one row per event
         with source ``datadog``, labelled with the title (cut to 80 characters),
         detailed with ``"<source_type>: <first line of the text>"`` (at most 200
-        characters; the source has redacted it). The kind:
+        characters; the evidence store redacted it at capture). The kind:
 
         * ``deploy``: a deploy tool's event (``source_type`` ``deployment``,
           ``jenkins``, ``argocd``, ``spinnaker``, ...), a tag ``deploy`` /

@@ -291,8 +291,8 @@ def datadog_events_frame(
 
     Each event is shaped like an item of Datadog's v2 events search and read by
     the Datadog source's own converters (``event_row``, ``events_frame``), so the
-    markdown folding, the 500-character cut, redaction and dtypes are those of a
-    live capture.
+    markdown folding, the 500-character cut and dtypes are those of a live
+    fetch (redaction happens when the demo captures the frame, as in a live capture).
     """
     from ..sources.datadog import frames
 

@@ -244,6 +244,16 @@ def scrub_secrets(text: str, secrets: Iterable[str | None]) -> str:
     return text
 
 
+class ProgressBar(Protocol):
+    """What a fetch needs of a progress bar (``tqdm`` has both methods)."""
+
+    def update(self, n: int = 1) -> object:
+        """Advance by ``n`` steps."""
+
+    def close(self) -> None:
+        """Finish the bar."""
+
+
 class _NoBar:
     def update(self, n: int = 1) -> None:
         """Do nothing."""
@@ -252,7 +262,7 @@ class _NoBar:
         """Do nothing."""
 
 
-def progress_bar(total: int, *, enabled: bool, desc: str, unit: str) -> Any:
+def progress_bar(total: int, *, enabled: bool, desc: str, unit: str) -> ProgressBar:
     """A ``tqdm.auto`` bar (``update``/``close``), or a silent stand-in when disabled."""
     if not enabled:
         return _NoBar()
@@ -260,4 +270,5 @@ def progress_bar(total: int, *, enabled: bool, desc: str, unit: str) -> Any:
         from tqdm.auto import tqdm
     except ImportError:
         return _NoBar()
-    return tqdm(total=total, desc=desc, unit=unit)
+    bar: ProgressBar = tqdm(total=total, desc=desc, unit=unit)
+    return bar
