@@ -27,9 +27,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
 from ..core.findings import Finding, Level
-from ..core.metrics import metric_info
+from ..core.metrics import MIN_BASELINE_EVENTS, format_percent, metric_info
 from ..core.time import Window, format_duration, parse_time
-from .metrics import error_ratio, metric_series
+from .metrics import error_ratio, integrate, metric_series, sample_seconds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,6 +56,10 @@ class Impact:
         ``failed_requests / total_requests`` in percent (NaN without traffic).
     baseline_error_ratio
         Request-weighted error ratio of the baseline window, percent.
+    baseline_failed
+        Failed requests counted in the baseline window: below
+        :data:`~incident_lib.core.metrics.MIN_BASELINE_EVENTS` the baseline share
+        is stated with its count, not as a rate to compare with.
     peak_error_ratio, peak_at
         Highest per-sample error ratio in the window (percent) and when.
     degraded_above
@@ -74,6 +78,7 @@ class Impact:
     excess_failed: float
     share_failed: float
     baseline_error_ratio: float
+    baseline_failed: float
     peak_error_ratio: float
     peak_at: pd.Timestamp | None
     degraded_above: float
@@ -89,12 +94,13 @@ class Impact:
             return f"No requests were recorded {span}."
         text = (
             f"About {_about(self.failed_requests)} of {_about(self.total_requests)} requests "
-            f"({_percent(self.share_failed)}) failed {span}"
+            f"({format_percent(self.share_failed)}) failed {span}"
         )
         if not math.isnan(self.excess_failed):
             text += (
                 f", {_about(self.excess_failed)} more than the baseline {_SHARE} "
-                f"({_percent(self.baseline_error_ratio)}) would explain"
+                f"({format_percent(self.baseline_error_ratio)}{self._baseline_support()}) "
+                "would explain"
             )
         text += "."
         if self.minutes_degraded > 0 and self.degraded_from and self.degraded_until:
@@ -102,11 +108,18 @@ class Impact:
                 f" The {_SHARE} was above {self.degraded_above:g} % for "
                 f"{format_duration(timedelta(minutes=self.minutes_degraded))} "
                 f"({self.degraded_from:%H:%M}–{self.degraded_until:%H:%M} UTC), peaking at "
-                f"{_percent(self.peak_error_ratio)} at {self.peak_at:%H:%M} UTC."
+                f"{format_percent(self.peak_error_ratio)} at {self.peak_at:%H:%M} UTC."
             )
         if self.coverage < 0.9:
             text += f" Request samples cover only {self.coverage:.0%} of the window."
         return text
+
+    def _baseline_support(self) -> str:
+        """``, 1 failed request in the baseline`` when the baseline share rests on few events."""
+        count = round(self.baseline_failed)
+        if count >= MIN_BASELINE_EVENTS:
+            return ""
+        return f", {count} failed request{'' if count == 1 else 's'} in the baseline"
 
 
 #: how the error ratio is named for people (the vocabulary's ``error_ratio``, lower case)
@@ -121,43 +134,13 @@ def _about(count: float) -> str:
     return f"{round(count, digits):,.0f}"
 
 
-def _percent(value: float) -> str:
-    if value == 0:
-        return "0 %"
-    if value < 0.01:
-        return "< 0.01 %"
-    return f"{value:.2f} %" if value < 1 else f"{value:.1f} %"
-
-
-def _samples(series: pd.Series, window: Window) -> tuple[pd.Series, pd.Series]:
-    """The samples inside ``window`` and the seconds each stands for (see module docstring)."""
-    import numpy as np
-    import pandas as pd
-
-    series = series.dropna().sort_index()
-    times = cast("pd.DatetimeIndex", series.index).as_unit("ns").asi8
-    spacing = np.diff(times)
-    step = int(np.median(spacing[spacing > 0])) if (spacing > 0).any() else 0
-    to_next = np.append(spacing, step)
-    end = pd.Timestamp(window.end).as_unit("ns").value
-    seconds = np.minimum(np.minimum(to_next, step), end - times) / 1e9
-    inside = (times >= pd.Timestamp(window.start).as_unit("ns").value) & (times < end)
-    return series[inside], pd.Series(seconds[inside], index=series.index[inside])
-
-
-def _integrate(series: pd.Series, window: Window) -> tuple[float, float]:
-    """The rate integrated over ``window`` and the seconds of the window it covers."""
-    values, seconds = _samples(series, window)
-    return float((values * seconds).sum()), float(seconds.sum())
-
-
 def _degraded(
     ratio: pd.Series, window: Window, above: float
 ) -> tuple[float, pd.Timestamp | None, pd.Timestamp | None]:
     """Minutes above ``above``, the first degraded sample, the end of the last one."""
     import pandas as pd
 
-    values, seconds = _samples(ratio, window)
+    values, seconds = sample_seconds(ratio, window)
     hits = seconds[values > above]
     if hits.empty:
         return 0.0, None, None
@@ -189,14 +172,14 @@ def estimate_impact(
     """
     requests = metric_series(metrics, "request_rate")
     errors = metric_series(metrics, "error_rate")
-    total, covered = _integrate(requests, window)
-    failed, _ = _integrate(errors, window)
-    base_total, _ = _integrate(requests, baseline)
-    base_failed, _ = _integrate(errors, baseline)
+    total, covered = integrate(requests, window)
+    failed, _ = integrate(errors, window)
+    base_total, _ = integrate(requests, baseline)
+    base_failed, _ = integrate(errors, baseline)
     base_ratio = base_failed / base_total * 100 if base_total > 0 else math.nan
     excess = max(failed - base_ratio / 100 * total, 0.0) if base_total > 0 else math.nan
     ratio = error_ratio(metrics)
-    inside, _ = _samples(ratio, window)
+    inside, _ = sample_seconds(ratio, window)
     minutes, since, until = _degraded(ratio, window, degraded_above)
     return Impact(
         window=window,
@@ -205,6 +188,7 @@ def estimate_impact(
         excess_failed=excess,
         share_failed=failed / total * 100 if total > 0 else math.nan,
         baseline_error_ratio=base_ratio,
+        baseline_failed=base_failed,
         peak_error_ratio=float(inside.max()) if len(inside) else math.nan,
         peak_at=cast("pd.Timestamp", inside.idxmax()) if len(inside) else None,
         degraded_above=degraded_above,
@@ -239,7 +223,7 @@ def impact_findings(impact: Impact, *, ref: str = "") -> list[Finding]:
         Finding(
             title=(
                 f"About {_about(impact.failed_requests)} requests failed "
-                f"({_percent(impact.share_failed)})"
+                f"({format_percent(impact.share_failed)})"
             ),
             severity=severity,
             summary=impact.summary(),
@@ -255,7 +239,7 @@ def impact_findings(impact: Impact, *, ref: str = "") -> list[Finding]:
                 severity="high" if impact.minutes_degraded >= 15 else "medium",
                 summary=(
                     f"From {impact.degraded_from:%H:%M} to {impact.degraded_until:%H:%M} UTC, "
-                    f"peaking at {_percent(impact.peak_error_ratio)} at "
+                    f"peaking at {format_percent(impact.peak_error_ratio)} at "
                     f"{impact.peak_at:%H:%M} UTC."
                 ),
                 ref=ref,

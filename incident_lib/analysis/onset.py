@@ -39,16 +39,16 @@ Pure functions over pandas objects: no I/O, no plotting.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, cast
 
 from ..core.errors import InvalidInput
 from ..core.findings import Finding, Level
-from ..core.metrics import METRICS, Direction, metric_info
+from ..core.metrics import METRICS, Direction, Metric, format_growth, metric_info
 from ..core.time import Window
-from .metrics import error_ratio, metric_series
+from .metrics import RATE_COUNTS, baseline_events, error_ratio, metric_series
 
 if TYPE_CHECKING:
     import numpy as np
@@ -79,6 +79,7 @@ _TABLE_DTYPES = {
     "change": "float64",
     "ratio": "float64",
     "moved": "bool",
+    "baseline_events": "float64",
 }
 _MAD_TO_SIGMA = 1.4826
 _REL_SCALE_FLOOR = 0.01
@@ -344,8 +345,11 @@ def onset_table(
     Returns
     -------
     pandas.DataFrame
-        Columns: the fields of :class:`Onset`. Metrics that moved come first,
-        ordered by ``onset_at``; the others follow in the order checked.
+        Columns: the fields of :class:`Onset`, then ``baseline_events``: what the
+        baseline level rests on (events in the baseline for a rate, else samples;
+        see :func:`incident_lib.analysis.metrics.baseline_events`). Metrics that
+        moved come first, ordered by ``onset_at``; the others follow in the order
+        checked.
     """
     import pandas as pd
 
@@ -365,8 +369,8 @@ def onset_table(
             direction=chosen.get(key, "both"),
             sustain=sustain,
         )
-        rows.append(asdict(onset))
-    columns = [f.name for f in fields(Onset)]
+        rows.append(asdict(onset) | {"baseline_events": baseline_events(metrics, key, baseline)})
+    columns = [f.name for f in fields(Onset)] + ["baseline_events"]
     table = pd.DataFrame(rows, columns=columns).astype(_TABLE_DTYPES)
     table["order"] = range(len(table))
     table = table.sort_values(["moved", "onset_at", "order"], ascending=[False, True, True])
@@ -421,6 +425,27 @@ _ONSET_SEVERITY: dict[str, Level] = {
 }
 
 
+def _amount(info: Metric, value: float) -> str:
+    """A value with its unit; a metric without one is named: ``queue depth 7``."""
+    if info.unit or info.noun:
+        return info.format(value)
+    return f"{info.name[:1].lower()}{info.name[1:]} {info.format(value)}"
+
+
+def _growth(info: Metric, row: Mapping[Hashable, object]) -> str:
+    """``3.2× its baseline``, or what the baseline rests on when it is too thin for a ratio."""
+    ratio = float(cast("float", row["ratio"]))
+    events = row.get("baseline_events")
+    counted = float(cast("float", events)) if events is not None else math.nan
+    noun = RATE_COUNTS.get(info.key, "sample")
+    text = format_growth(ratio, baseline_events=counted, noun=noun)
+    if text.endswith("×"):
+        return f"{text} its baseline"
+    if text == "—":
+        return f"up from {info.format(cast('float', row['baseline_level']))}"
+    return text
+
+
 def onset_findings(table: pd.DataFrame, *, ref: str = "") -> list[Finding]:
     """One finding per metric that moved, earliest first (from :func:`onset_table`).
 
@@ -428,7 +453,10 @@ def onset_findings(table: pd.DataFrame, *, ref: str = "") -> list[Finding]:
     baseline ...``) and values carry their unit (``Peak 30,045 ms``), from
     :mod:`incident_lib.core.metrics`. ``error_rate`` is left out when
     ``error_ratio`` moved too (the same story twice); the first metric to move is
-    called out as where to look first.
+    called out as where to look first, and metrics that moved at the same sample
+    are called out as a tie (``first to move, tied with DB connections``). A
+    growth ratio is stated only when the baseline holds enough events
+    (:func:`~incident_lib.core.metrics.format_growth`).
 
     Parameters
     ----------
@@ -447,22 +475,25 @@ def onset_findings(table: pd.DataFrame, *, ref: str = "") -> list[Finding]:
         moved = moved[moved["metric"] != "error_rate"]
     out: list[Finding] = []
     rows = moved.to_dict("records")
-    for i, row in enumerate(rows):
+    earliest = min((row["onset_at"] for row in rows), default=None)
+    tied = [str(row["metric"]) for row in rows if row["onset_at"] == earliest]
+    for row in rows:
         key = str(row["metric"])
         info = metric_info(key)
-        first = " — the first metric to move" if i == 0 and len(rows) > 1 else ""
-        ratio = float(row["ratio"])
-        change = (
-            f"{ratio:.1f}× its baseline"
-            if not math.isnan(ratio)
-            else f"up from {info.format(row['baseline_level'])}"
-        )
+        first = ""
+        if len(rows) > 1 and key in tied:
+            others = [metric_info(k).name for k in tied if k != key]
+            first = (
+                f" — first to move, tied with {' and '.join(others)}"
+                if others
+                else " — the first metric to move"
+            )
         out.append(
             Finding(
                 title=f"{info.label} left its baseline at {row['onset_at']:%H:%M:%S} UTC{first}",
                 severity=_ONSET_SEVERITY.get(key, "low"),
-                summary=f"Peak {info.format(row['peak'])} at {row['peak_at']:%H:%M} UTC, "
-                f"{change} (baseline {info.format(row['baseline_level'])}).",
+                summary=f"Peak {_amount(info, row['peak'])} at {row['peak_at']:%H:%M} UTC, "
+                f"{_growth(info, row)} (baseline {info.format(row['baseline_level'])}).",
                 ref=ref,
             )
         )

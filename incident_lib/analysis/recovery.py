@@ -12,15 +12,25 @@ from the period start. A real recovery is not failed by one noisy 15 s sample,
 and a minute without samples is simply not covered. A metric check needs at
 least ``coverage`` (80 %) of the period's minutes covered, else it is unknown.
 
-**Success rate** (``>= 99.5 %``): the share of requests that did not fail over
-the whole period, request-weighted (``1 - Σ errors / Σ requests`` from the
-``error_rate`` and ``request_rate`` series): the usual availability SLI.
+**Thresholds are relative to the baseline** unless the responder sets one: a
+service whose normal 5xx share is 0.5 % is back to normal at 0.5 %, not at an
+absolute 0.1 % it never met.
 
-**Error rate** (``<= 0.1 %``): the 5xx share of requests in *every* rolling
-window of ``rate_window`` (5 min, stepping by a minute) inside the period; the
-observed value is the worst window. Per-minute ratios cannot carry a 0.1 %
+**Success rate**: the share of requests that did not fail over the whole
+period, request-weighted (``1 - Σ errors / Σ requests`` from the ``error_rate``
+and ``request_rate`` series): the usual availability SLI. At least
+``success_rate`` when set; else the failed share may be at most
+``max(error_factor × the baseline's failed share, failure_floor)`` (99.5 % for a
+clean baseline).
+
+**Error rate**: the 5xx share of requests in *every* rolling window of
+``rate_window`` (5 min, stepping by a minute) inside the period; the observed
+value is the worst window. At most ``error_rate`` when set; else at most
+``max(error_factor × p95 of the baseline's rolling windows, error_floor)``
+(0.1 % for a clean baseline). Per-minute ratios cannot carry a 0.1 %
 threshold: at 25 req/s two failed requests in one minute are already 0.13 %.
 Five minutes smooth that counting noise while a real relapse still fails.
+Without baseline traffic the floors apply, and the threshold says so.
 
 **p95 latency**: every 1-minute mean at or below ``latency_p95_ms`` when
 given; otherwise back inside the baseline band, ``median + max(k × scale,
@@ -33,17 +43,24 @@ an onset".
 **DB connections**: every 1-minute mean of ``db_connections`` within
 ``median ± max(k × scale, band_floor × median)`` of the baseline (``k = db_band``);
 too few connections (clients that cannot connect) is not a recovery either.
+A service with no ``db_connections`` metric at all (no database) *skips* the
+check: it is listed as skipped and does not block the verdict. (A metrics frame
+that is empty altogether leaves every check unknown: that is missing evidence.)
 
 **Monitors**: from ``monitor_events``, each monitor's state through the period
 (the last change before the period start, then every change inside it). Fails
 when any monitor is ``alert`` / ``warn`` at ``as_of`` *or* was at any moment
 of the period. Monitors named in ``ignore_monitors`` (name or id) are left out:
-a known, accepted warning such as a capacity alert kept as a follow-up.
+a known, accepted warning such as a capacity alert kept as a follow-up. The
+verdict names the monitors still firing and how to accept them.
 
 **Pods**: the ``pods`` snapshot: every container ``Running`` and ready, and no
-container terminated (restarted) during the period. A snapshot holding a
-container started at or after ``as_of`` was taken later than the check time and
-says nothing about ``as_of``: unknown.
+container terminated (restarted) during the period. Restarts in the whole
+incident window (when given) are counted and named too, so a pod OOMKilled
+during the incident is never reported as "0 restarts"; only those inside the
+period fail the check. A snapshot holding a container started at or after
+``as_of`` was taken later than the check time and says nothing about ``as_of``:
+unknown.
 
 **recovery_began**: the start of the final continuous run of passing
 error-rate windows (the rolling windows above, over all data before ``as_of``),
@@ -65,7 +82,8 @@ from typing import TYPE_CHECKING, cast
 
 from ..core.errors import InvalidInput
 from ..core.findings import Finding
-from ..core.metrics import metric_info
+from ..core.metrics import format_percent, metric_info
+from ..core.text import md_code, shorten
 from ..core.time import Window, format_duration, parse_time
 from .alerts import FIRING_STATES
 from .metrics import metric_series
@@ -85,6 +103,8 @@ __all__ = [
 
 _MINUTE = timedelta(minutes=1)
 _STATUS = {True: "✔", False: "✘", None: "?"}
+_SKIPPED = "–"
+_TITLE_WIDTH = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +127,11 @@ class RecoveryCheck:
         ``True`` / ``False``; ``None`` when unknown (no or too little data).
     detail
         Why, in a few words (``"no data"``, the offending monitors, ...).
+    skipped
+        The check does not apply (its metric does not exist for this service);
+        ``passed`` is then ``None`` and the check does not block the verdict.
+    firing
+        Monitors still firing at the check time (the monitors check only).
     """
 
     name: str
@@ -116,11 +141,13 @@ class RecoveryCheck:
     value: float
     passed: bool | None
     detail: str = ""
+    skipped: bool = False
+    firing: tuple[str, ...] = ()
 
     @property
     def status(self) -> str:
-        """``✔`` passed, ``✘`` failed, ``?`` unknown."""
-        return _STATUS[self.passed]
+        """``✔`` passed, ``✘`` failed, ``?`` unknown, ``–`` skipped."""
+        return _SKIPPED if self.skipped else _STATUS[self.passed]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,9 +157,18 @@ class RecoveryThresholds:
     Attributes
     ----------
     success_rate
-        Minimum share of successful requests over the period, percent.
+        Minimum share of successful requests over the period, percent; ``None``
+        (or 0): relative to the baseline.
     error_rate
-        Maximum 5xx share of requests in every ``rate_window``, percent.
+        Maximum 5xx share of requests in every ``rate_window``, percent; ``None``
+        (or 0): relative to the baseline.
+    error_factor
+        Relative thresholds: how many times the baseline's level (failed share;
+        p95 of its rolling-window 5xx shares) is still normal.
+    error_floor
+        The relative error-rate threshold is never below this, percent.
+    failure_floor
+        The relative success-rate threshold allows at least this failed share, percent.
     rate_window
         Length of the rolling windows of the error-rate check.
     latency_p95_ms
@@ -151,8 +187,11 @@ class RecoveryThresholds:
         Monitor names or ids that do not block recovery (accepted warnings).
     """
 
-    success_rate: float = 99.5
-    error_rate: float = 0.1
+    success_rate: float | None = None
+    error_rate: float | None = None
+    error_factor: float = 1.5
+    error_floor: float = 0.1
+    failure_floor: float = 0.5
     rate_window: timedelta = timedelta(minutes=5)
     latency_p95_ms: float | None = None
     latency_band: float = 4.0
@@ -163,8 +202,13 @@ class RecoveryThresholds:
     ignore_monitors: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not 0 <= self.success_rate <= 100 or not 0 <= self.error_rate <= 100:
-            raise InvalidInput("success_rate and error_rate are percentages between 0 and 100")
+        for value in (self.success_rate, self.error_rate, self.error_floor, self.failure_floor):
+            if value is not None and not 0 <= value <= 100:
+                raise InvalidInput(
+                    "success_rate, error_rate and the floors are percentages between 0 and 100"
+                )
+        if not self.error_factor >= 1:
+            raise InvalidInput(f"error_factor must be 1 or more, got {self.error_factor}")
         if self.latency_p95_ms is not None and not self.latency_p95_ms > 0:
             raise InvalidInput(f"latency_p95_ms must be above zero, got {self.latency_p95_ms}")
         if min(self.latency_band, self.db_band, self.band_floor) < 0:
@@ -206,8 +250,9 @@ class RecoveryVerdict:
 
     @property
     def resolved(self) -> bool:
-        """Whether every check passed (an unknown check is not a pass)."""
-        return all(c.passed is True for c in self.checks)
+        """Whether every check passed or was skipped (an unknown check is not a pass)."""
+        applied = [c for c in self.checks if not c.skipped]
+        return bool(applied) and all(c.passed is True for c in applied)
 
     @property
     def failing(self) -> tuple[str, ...]:
@@ -216,8 +261,18 @@ class RecoveryVerdict:
 
     @property
     def unknown(self) -> tuple[str, ...]:
-        """Names of the checks that could not be evaluated."""
-        return tuple(c.name for c in self.checks if c.passed is None)
+        """Names of the checks that could not be evaluated (skipped checks excluded)."""
+        return tuple(c.name for c in self.checks if c.passed is None and not c.skipped)
+
+    @property
+    def skipped(self) -> tuple[str, ...]:
+        """Names of the checks that do not apply (their metric does not exist)."""
+        return tuple(c.name for c in self.checks if c.skipped)
+
+    @property
+    def firing(self) -> tuple[str, ...]:
+        """Monitors still firing at ``as_of`` (not ignored), by name."""
+        return tuple(name for c in self.checks for name in c.firing)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per check: ``check``, ``threshold``, ``observed``, ``status``, ``detail``."""
@@ -228,27 +283,47 @@ class RecoveryVerdict:
             columns=["check", "threshold", "observed", "status", "detail"],
         )
 
+    def override_hint(self) -> str:
+        """How to accept the monitors still firing, as Markdown (empty when none fire)."""
+        if not self.firing:
+            return ""
+        names = ",".join(self.firing)
+        which = "it is a known" if len(self.firing) == 1 else "they are known"
+        return (
+            f" If {which}, accepted warning, run 10_verify again with "
+            f"{md_code(f'ignore_monitors={names!r}')}."
+        )
+
     def summary(self) -> str:
-        """One sentence: the verdict, what blocks it, and since when errors are back down."""
+        """Markdown: the verdict, what blocks it (monitors by name), since when errors are down.
+
+        Monitor names are quoted (:func:`~incident_lib.core.text.md_code`): they come
+        from the monitoring system, not from us.
+        """
         held = format_duration(self.period.duration)
         began = (
             f" Error rate back under its threshold since {self.recovery_began:%H:%M} UTC."
             if self.recovery_began is not None
             else ""
         )
+        skipped = f" Skipped (does not apply): {', '.join(self.skipped)}." if self.skipped else ""
         if self.resolved:
+            applied = len(self.checks) - len(self.skipped)
             return (
-                f"Resolved: all {len(self.checks)} recovery checks held for {held} "
-                f"up to {self.as_of:%H:%M} UTC.{began}"
+                f"Resolved: all {applied} recovery checks held for {held} "
+                f"up to {self.as_of:%H:%M} UTC.{began}{skipped}"
             )
         parts = []
         if self.failing:
             parts.append(f"failing: {', '.join(self.failing)}")
         if self.unknown:
             parts.append(f"unknown: {', '.join(self.unknown)}")
+        firing = (
+            f" Still firing: {', '.join(md_code(m) for m in self.firing)}." if self.firing else ""
+        )
         return (
             f"Not resolved as of {self.as_of:%H:%M} UTC ({held} stability period); "
-            f"{'; '.join(parts)}.{began}"
+            f"{'; '.join(parts)}.{firing}{self.override_hint()}{began}{skipped}"
         )
 
 
@@ -257,6 +332,10 @@ class RecoveryVerdict:
 
 def _unknown(name: str, description: str, threshold: str, detail: str) -> RecoveryCheck:
     return RecoveryCheck(name, description, threshold, "—", math.nan, None, detail)
+
+
+def _skipped(name: str, description: str, detail: str) -> RecoveryCheck:
+    return RecoveryCheck(name, description, "—", "—", math.nan, None, detail, skipped=True)
 
 
 def _minute_means(series: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
@@ -317,35 +396,94 @@ def _rolling_ratio(errors: pd.Series, requests: pd.Series, size: int) -> pd.Seri
     return (err / req.where(req > 0)) * 100
 
 
+@dataclass(frozen=True, slots=True)
+class _RateLimits:
+    """The success-rate and error-rate thresholds in force, and how they were set."""
+
+    success: float
+    success_basis: str
+    error: float
+    error_basis: str
+
+
+def _rate_limits(metrics: pd.DataFrame, baseline: Window, thr: RecoveryThresholds) -> _RateLimits:
+    """Explicit thresholds where set, else relative to the baseline (see the module docstring)."""
+    import pandas as pd
+
+    errors, requests = _rate_bins(metrics, pd.Timestamp(baseline.start), pd.Timestamp(baseline.end))
+    total = float(requests.sum())
+    size = min(_bins_in(thr.rate_window), max(len(errors), 1))
+    windows = _rolling_ratio(errors, requests, size).iloc[size - 1 :].dropna()
+    factor = f"{thr.error_factor:g} ×"
+    if thr.success_rate:
+        success, success_basis = thr.success_rate, "set by the responder"
+    elif total > 0:
+        failed_share = 100 * float(errors.sum()) / total
+        allowed = max(thr.error_factor * failed_share, thr.failure_floor)
+        success = 100 - allowed
+        success_basis = (
+            f"{factor} the baseline's failed share {format_percent(failed_share)}"
+            if allowed > thr.failure_floor
+            else f"the floor; baseline failed share {format_percent(failed_share)}"
+        )
+    else:
+        success, success_basis = 100 - thr.failure_floor, "the floor: no baseline traffic"
+    if thr.error_rate:
+        error, error_basis = thr.error_rate, "set by the responder"
+    elif not windows.empty:
+        level = float(windows.quantile(0.95))
+        error = max(thr.error_factor * level, thr.error_floor)
+        error_basis = (
+            f"{factor} the baseline's p95 {format_percent(level)}"
+            if error > thr.error_floor
+            else f"the floor; baseline p95 {format_percent(level)}"
+        )
+    else:
+        error, error_basis = thr.error_floor, "the floor: no baseline traffic"
+    return _RateLimits(success, success_basis, error, error_basis)
+
+
 def _success_check(
-    errors: pd.Series, requests: pd.Series, thr: RecoveryThresholds, problem: str
+    errors: pd.Series,
+    requests: pd.Series,
+    thr: RecoveryThresholds,
+    limits: _RateLimits,
+    problem: str,
 ) -> RecoveryCheck:
     name, desc = "success rate", "share of requests that succeeded over the period"
-    threshold = f"≥ {thr.success_rate:g} % over {format_duration(thr.stability)}"
+    threshold = (
+        f"≥ {format_percent(limits.success)} over {format_duration(thr.stability)} "
+        f"({limits.success_basis})"
+    )
     total = float(requests.sum())
     if problem or total <= 0:
         return _unknown(name, desc, threshold, problem or "no requests in the period")
     rate = 100 * (1 - float(errors.sum()) / total)
-    return RecoveryCheck(name, desc, threshold, f"{rate:.3f} %", rate, rate >= thr.success_rate, "")
+    passed = rate >= limits.success
+    return RecoveryCheck(name, desc, threshold, format_percent(rate), rate, passed, "")
 
 
 def _error_check(
-    errors: pd.Series, requests: pd.Series, thr: RecoveryThresholds, problem: str
+    errors: pd.Series,
+    requests: pd.Series,
+    thr: RecoveryThresholds,
+    limits: _RateLimits,
+    problem: str,
 ) -> RecoveryCheck:
     name = "error rate"
     desc = f"{metric_info('error_ratio').name}, held in every rolling window"
     size = min(_bins_in(thr.rate_window), len(errors))
     label = format_duration(size * _MINUTE)
-    threshold = f"≤ {thr.error_rate:g} % in every {label} window"
+    threshold = f"≤ {format_percent(limits.error)} in every {label} window ({limits.error_basis})"
     ratios = _rolling_ratio(errors, requests, size).iloc[size - 1 :].dropna()
     if problem or ratios.empty:
         return _unknown(name, desc, threshold, problem or "no requests in the period")
     worst_end = cast("pd.Timestamp", ratios.idxmax())
     worst = float(ratios.max())
     window_start = worst_end - (size - 1) * _MINUTE
-    observed = f"worst {label} window {worst:.3f} % (from {_at(window_start)})"
-    passed = worst <= thr.error_rate
-    detail = "" if passed else f"{int((ratios > thr.error_rate).sum())} window(s) over"
+    observed = f"worst {label} window {format_percent(worst)} (from {_at(window_start)})"
+    passed = worst <= limits.error
+    detail = "" if passed else f"{int((ratios > limits.error).sum())} window(s) over"
     return RecoveryCheck(name, desc, threshold, observed, worst, passed, detail)
 
 
@@ -402,6 +540,12 @@ def _db_check(
     name = "db connections"  # the check's name, kept stable for callers
     desc = f"every 1-min mean of {db.name} within the baseline band"
     series = metric_series(metrics, db.key)
+    if series.empty and not metrics.empty:
+        return _skipped(
+            name,
+            desc,
+            f"no {db.key} metric for this service (no database, or it is not measured)",
+        )
     bins = _minute_means(series, pd.Timestamp(period.start), pd.Timestamp(period.end))
     threshold = f"baseline median ± {thr.db_band:g} robust SD"
     problem = _coverage_problem(bins, series, thr.coverage)
@@ -410,7 +554,10 @@ def _db_check(
     level, width = _band(series, baseline, thr.db_band, thr.band_floor)
     if math.isnan(level):
         return _unknown(name, desc, threshold, "no baseline data")
-    threshold = f"{level - width:.4g} – {level + width:.4g} (baseline median {level:.4g})"
+    threshold = (
+        f"{db.format(level - width, unit=False)} – {db.format(level + width)} "
+        f"(baseline median {db.format(level)})"
+    )
     deviation = (bins - level).abs()
     worst_at = cast("pd.Timestamp", deviation.idxmax())
     worst = float(bins[worst_at])
@@ -420,7 +567,7 @@ def _db_check(
         name,
         desc,
         threshold,
-        f"furthest 1-min mean {worst:.4g} ({_at(worst_at)})",
+        f"furthest 1-min mean {db.format(worst)} ({_at(worst_at)})",
         worst,
         passed,
         "" if passed else f"{outside} minute(s) outside the band",
@@ -444,6 +591,7 @@ def _monitor_check(
         & ~monitor_events["monitor_id"].isin(ignored)
     ].sort_values("time", kind="stable")
     firing_now: list[str] = []
+    firing_names: list[str] = []
     fired: list[str] = []
     for _, group in events.groupby("monitor_id", sort=False):
         label = str(group["monitor"].iloc[-1])
@@ -452,6 +600,7 @@ def _monitor_check(
         was_firing = len(before) > 0 and before["state"].iloc[-1] in FIRING_STATES
         if group["state"].iloc[-1] in FIRING_STATES:
             firing_now.append(f"{label} ({group['state'].iloc[-1]})")
+            firing_names.append(label)
         elif was_firing or during["state"].isin(FIRING_STATES).any():
             fired.append(f"{label} (ok since {_at(group['time'].iloc[-1])})")
     count = len(firing_now) + len(fired)
@@ -463,14 +612,23 @@ def _monitor_check(
     observed = "none firing" if not count else f"{len(firing_now)} firing, {len(fired)} recovered"
     note = f"ignored: {', '.join(sorted(ignored))}" if ignored else ""
     detail = "; ".join(parts + ([note] if note else []))
-    return RecoveryCheck(name, desc, threshold, observed, float(count), count == 0, detail)
+    return RecoveryCheck(
+        name,
+        desc,
+        threshold,
+        observed,
+        float(count),
+        count == 0,
+        detail,
+        firing=tuple(firing_names),
+    )
 
 
-def _pod_check(pods: pd.DataFrame, period: Window) -> RecoveryCheck:
+def _pod_check(pods: pd.DataFrame, period: Window, window: Window | None) -> RecoveryCheck:
     import pandas as pd
 
     name, desc = "pods", "every container Running and ready, none restarted in the period"
-    threshold = "all running and ready, 0 restarts"
+    threshold = f"all running and ready, no restart in the last {format_duration(period.duration)}"
     if pods.empty:
         return _unknown(name, desc, threshold, "no data")
     start, end = pd.Timestamp(period.start), pd.Timestamp(period.end)
@@ -485,6 +643,7 @@ def _pod_check(pods: pd.DataFrame, period: Window) -> RecoveryCheck:
             f"{_at(first)}); capture pods at the check time",
         )
     problems = []
+    earlier: list[str] = []
     for row in pods.to_dict("records"):
         why = []
         if row["phase"] != "Running":
@@ -492,26 +651,44 @@ def _pod_check(pods: pd.DataFrame, period: Window) -> RecoveryCheck:
         if not row["ready"]:
             why.append("not ready")
         ended = row["last_termination_at"]
+        cause = row["last_termination_reason"]
+        reason = cause if isinstance(cause, str) else ""
+        restarted = (
+            ""
+            if pd.isna(ended)
+            else f"restarted at {_at(ended)}" + (f" ({reason})" if reason else "")
+        )
         if not pd.isna(ended) and start <= ended < end:
-            cause = row["last_termination_reason"]
-            reason = cause if isinstance(cause, str) else ""
-            why.append(f"restarted at {_at(ended)}" + (f" ({reason})" if reason else ""))
+            why.append(restarted)
+        elif (
+            window is not None and not pd.isna(ended) and pd.Timestamp(window.start) <= ended < end
+        ):
+            earlier.append(f"{row['pod']}/{row['container']} {restarted}")
         if why:
             problems.append(f"{row['pod']}/{row['container']}: {', '.join(why)}")
     total = len(pods)
+    restarted_in = len(earlier) + sum("restarted at" in p for p in problems)
+    observed = f"{total - len(problems)}/{total} containers healthy"
+    if window is not None:
+        observed += (
+            f"; {restarted_in} container(s) restarted in the incident window"
+            if restarted_in
+            else "; no restart in the incident window"
+        )
+    details = problems + ([f"earlier in the incident: {', '.join(earlier)}"] if earlier else [])
     return RecoveryCheck(
         name,
         desc,
         threshold,
-        f"{total - len(problems)}/{total} containers healthy",
+        observed,
         float(len(problems)),
         not problems,
-        "; ".join(problems[:5]) + (f"; … {len(problems) - 5} more" if len(problems) > 5 else ""),
+        "; ".join(details[:5]) + (f"; +{len(details) - 5} more" if len(details) > 5 else ""),
     )
 
 
 def _recovery_began(
-    metrics: pd.DataFrame, period: Window, thr: RecoveryThresholds
+    metrics: pd.DataFrame, period: Window, thr: RecoveryThresholds, limit: float
 ) -> pd.Timestamp | None:
     """Start of the final continuous run of passing error-rate windows before ``as_of``."""
     import pandas as pd
@@ -527,13 +704,13 @@ def _recovery_began(
     errors, requests = _rate_bins(metrics, start, end)
     size = _bins_in(thr.rate_window)
     ratios = _rolling_ratio(errors, requests, size)
-    passing = (ratios <= thr.error_rate).to_numpy()
+    passing = (ratios <= limit).to_numpy()
     if not passing[-1]:
         return None
     first = len(passing) - 1
     while first > 0 and passing[first - 1]:
         first -= 1
-    if not (ratios.iloc[:first] > thr.error_rate).any():
+    if not (ratios.iloc[:first] > limit).any():
         return None  # never above the threshold in the data: nothing to recover from
     return pd.Timestamp(ratios.index[first]) - (size - 1) * _MINUTE
 
@@ -549,6 +726,7 @@ def check_recovery(
     baseline: Window,
     as_of: datetime,
     thresholds: RecoveryThresholds = DEFAULT_THRESHOLDS,
+    window: Window | None = None,
 ) -> RecoveryVerdict:
     """Run every recovery check over the stability period before ``as_of``.
 
@@ -563,11 +741,15 @@ def check_recovery(
     pods
         ``pods`` contract frame: a snapshot taken at (or just before) ``as_of``.
     baseline
-        The window that defines normal latency and DB connections.
+        The window that defines normal: latency, DB connections, and the relative
+        success-rate and error-rate thresholds.
     as_of
         The check time (aware); the period is ``[as_of - stability, as_of)``.
     thresholds
         See :class:`RecoveryThresholds`.
+    window
+        The incident window: restarts inside it are counted and named by the pods
+        check (only those inside the stability period fail it).
 
     Returns
     -------
@@ -585,49 +767,109 @@ def check_recovery(
         if any(s.empty for s in inputs)
         else _coverage_problem(requests, inputs[1], thresholds.coverage)
     )
+    limits = _rate_limits(metrics, baseline, thresholds)
     checks = (
-        _success_check(errors, requests, thresholds, rate_problem),
-        _error_check(errors, requests, thresholds, rate_problem),
+        _success_check(errors, requests, thresholds, limits, rate_problem),
+        _error_check(errors, requests, thresholds, limits, rate_problem),
         _latency_check(metrics, baseline, period, thresholds),
         _monitor_check(monitor_events, period, thresholds),
-        _pod_check(pods, period),
+        _pod_check(pods, period, window),
         _db_check(metrics, baseline, period, thresholds),
     )
     return RecoveryVerdict(
         as_of=moment,
         period=period,
         checks=checks,
-        recovery_began=_recovery_began(metrics, period, thresholds),
+        recovery_began=_recovery_began(metrics, period, thresholds, limits.error),
     )
 
 
-def recovery_findings(verdict: RecoveryVerdict, *, ref: str = "") -> list[Finding]:
-    """The verdict as findings: resolved (info), or not yet with each failing check (high)."""
+def recovery_findings(
+    verdict: RecoveryVerdict, *, ref: str = "", status: str | None = None
+) -> list[Finding]:
+    """The verdict as findings: resolved (info), or not yet with each failing check (high).
+
+    Parameters
+    ----------
+    verdict
+        From :func:`check_recovery`.
+    ref
+        A chart or file the findings point to.
+    status
+        The incident record's status: a record that says ``resolved`` while the
+        checks say not yet is itself a finding (the record contradicts the evidence).
+
+    Returns
+    -------
+    list of Finding
+        A "not yet" finding names the monitors still firing and how to accept them
+        (``ignore_monitors``); skipped checks are listed as skipped.
+    """
+    skipped = (
+        f" Skipped: {', '.join(f'{c.name} ({c.detail})' for c in verdict.checks if c.skipped)}."
+        if verdict.skipped
+        else ""
+    )
     if verdict.resolved:
         began = (
             f"; errors back down since {verdict.recovery_began:%H:%M} UTC"
             if verdict.recovery_began is not None
             else ""
         )
+        applied = len(verdict.checks) - len(verdict.skipped)
         return [
             Finding(
                 title=f"Recovery verified at {verdict.as_of:%H:%M} UTC",
                 severity="info",
-                summary=f"All {len(verdict.checks)} checks held for "
-                f"{format_duration(verdict.period.duration)}{began}.",
+                summary=f"All {applied} checks held for "
+                f"{format_duration(verdict.period.duration)}{began}.{skipped}",
                 ref=ref,
             )
         ]
-    blocking = [c for c in verdict.checks if c.passed is not True]
-    return [
+    blocking = [c for c in verdict.checks if c.passed is not True and not c.skipped]
+    names = [
+        f"monitor(s) {', '.join(verdict.firing)} still firing"
+        if c.name == "monitors" and verdict.firing
+        else c.name
+        for c in blocking
+    ]
+    override = (
+        f" To accept {'it' if len(verdict.firing) == 1 else 'them'} as a known warning, "
+        f'run 10_verify with ignore_monitors="{",".join(verdict.firing)}".'
+        if verdict.firing
+        else ""
+    )
+    found = [
         Finding(
-            title=f"Not resolved yet at {verdict.as_of:%H:%M} UTC: "
-            + ", ".join(c.name for c in blocking),
+            title=shorten(
+                f"Not resolved yet at {verdict.as_of:%H:%M} UTC: " + ", ".join(names),
+                _TITLE_WIDTH,
+            ),
             severity="high",
             summary="; ".join(
-                f"{c.name}: observed {c.observed}, needs {c.threshold}" for c in blocking
+                f"{c.name}: observed {c.observed}, needs {c.threshold}"
+                + (f" ({c.detail})" if c.detail else "")
+                for c in blocking
             )
-            + ".",
+            + "."
+            + override
+            + skipped,
             ref=ref,
         )
     ]
+    if status == "resolved":
+        found.append(
+            Finding(
+                title=shorten(
+                    "The incident record says resolved, but the recovery checks say not yet",
+                    _TITLE_WIDTH,
+                ),
+                severity="high",
+                summary=f"As of {verdict.as_of:%H:%M} UTC: "
+                + ", ".join(names)
+                + ". Either the incident is not over (reopen it), or what still blocks "
+                "the verdict is accepted (say so with the thresholds)." + override,
+                ref=ref,
+            )
+        )
+    return found

@@ -17,6 +17,13 @@ memory             Memory usage             GiB       2           up    bytes
 db_connections     DB connections           —         0           up    count
 =================  =======================  ========  ==========  ====  ============
 
+A plain count has no unit but says what it counts when a value stands alone
+(``87 connections``). One formatter per unit: every percentage of the 5xx share,
+success rate or threshold goes through :func:`format_percent` (``0.06 %``,
+``< 0.01 %``), every share of a limit through :func:`format_share` (``93%``),
+every growth figure through :func:`format_growth`, which refuses a ratio that
+rests on too few baseline events (``1 event in the baseline``).
+
 A key not in the table (a live source may bring others) gets a readable
 fallback from :func:`metric_info`: the key humanised (``queue_depth`` ->
 ``Queue depth``), no unit, values rounded to three significant figures, and
@@ -33,8 +40,12 @@ from typing import Literal
 
 __all__ = [
     "METRICS",
+    "MIN_BASELINE_EVENTS",
     "Direction",
     "Metric",
+    "format_growth",
+    "format_percent",
+    "format_share",
     "metric_info",
     "metric_label",
 ]
@@ -62,6 +73,9 @@ class Metric:
         Which direction of change is bad: ``up``, ``down`` or ``both``.
     scale
         Frame values are divided by this for display (bytes -> GiB: ``2**30``).
+    noun
+        What a unitless count counts (``connections``), said after a value that
+        stands alone; never in the label.
     """
 
     key: str
@@ -70,6 +84,7 @@ class Metric:
     decimals: int | None = None
     bad: Direction = "both"
     scale: float = 1.0
+    noun: str = ""
 
     @property
     def label(self) -> str:
@@ -83,22 +98,32 @@ class Metric:
     def format(self, value: float | None, *, unit: bool = True) -> str:
         """A frame value for reading: ``30,045 ms``, ``1.56 GiB``; ``—`` when missing.
 
+        A value that is not zero never reads as zero: ``< 0.01 %``; a percentage
+        just under 100 never reads 100: ``> 99.99 %``.
+
         Parameters
         ----------
         value
             The value as stored in frames (before :attr:`scale`); ``None`` or NaN
             reads ``—``.
         unit
-            Append the unit (tables that carry it in the row label leave it off).
+            Append the unit, or for a unitless count its :attr:`noun` (tables that
+            carry it in the row label leave it off).
         """
         if value is None or math.isnan(value):
             return "—"
         shown = self.display(value)
         if self.decimals is not None:
             text = f"{shown:,.{self.decimals}f}"
+            step = 10.0**-self.decimals
+            if shown != 0 and float(text.replace(",", "")) == 0:
+                text = f"{'> -' if shown < 0 else '< '}{step:.{self.decimals}f}"
+            elif self.unit == "%" and 100 - step < shown < 100:
+                text = f"> {100 - step:.{self.decimals}f}"
         else:
             text = f"{shown:,.0f}" if abs(shown) >= 100 else f"{shown:.3g}"
-        return f"{text} {self.unit}" if unit and self.unit else text
+        suffix = self.unit or self.noun
+        return f"{text} {suffix}" if unit and suffix else text
 
 
 _TABLE = (
@@ -108,7 +133,7 @@ _TABLE = (
     Metric("latency_p95", "p95 latency", "ms", 0, "up"),
     Metric("cpu", "CPU usage", "cores", 2, "up"),
     Metric("memory", "Memory usage", "GiB", 2, "up", scale=2**30),
-    Metric("db_connections", "DB connections", "", 0, "up"),
+    Metric("db_connections", "DB connections", "", 0, "up", noun="connections"),
 )
 
 #: canonical metric key -> :class:`Metric` (read-only)
@@ -142,3 +167,68 @@ def metric_info(key: str) -> Metric:
 def metric_label(key: str) -> str:
     """``name (unit)`` of ``key`` (see :attr:`Metric.label`), e.g. ``p95 latency (ms)``."""
     return metric_info(key).label
+
+
+#: fewer baseline events than this and a growth ratio (``205×``) says nothing
+MIN_BASELINE_EVENTS = 10
+
+_PERCENT = METRICS["error_ratio"]
+
+
+def format_percent(value: float | None) -> str:
+    """A percentage (0-100) for reading, the one way every percentage is written.
+
+    Parameters
+    ----------
+    value
+        A percentage such as a 5xx share, a success rate or a threshold.
+
+    Returns
+    -------
+    str
+        Two decimals and the unit (``0.06 %``, ``12.50 %``), ``< 0.01 %`` for a
+        value above zero that would round to zero, ``> 99.99 %`` just under 100,
+        ``—`` when missing.
+    """
+    return _PERCENT.format(value)
+
+
+def format_share(share: float | None) -> str:
+    """A share of a limit (0-1) as a whole percentage: ``93%``; ``—`` when missing."""
+    if share is None or math.isnan(share):
+        return "—"
+    return f"{share:.0%}"
+
+
+def format_growth(
+    ratio: float | None, *, baseline_events: float | None = None, noun: str = "event"
+) -> str:
+    """A growth ratio (``3.2×``), or why there is none worth stating.
+
+    Parameters
+    ----------
+    ratio
+        Value now / value in the baseline.
+    baseline_events
+        How many events (or samples) the baseline value rests on; below
+        :data:`MIN_BASELINE_EVENTS` the ratio is not stated, the count is:
+        ``1 event in the baseline``. ``None``: not known, the ratio is shown.
+    noun
+        What was counted (``event``, ``failed request``, ``sample``).
+
+    Returns
+    -------
+    str
+        ``3.2×``, ``2 events in the baseline``, ``none in the baseline``, or ``—``.
+    """
+    if baseline_events is not None and not math.isnan(baseline_events):
+        count = round(baseline_events)
+        if count == 0:
+            return "none in the baseline"
+        if count < MIN_BASELINE_EVENTS:
+            return f"{count} {noun}{'' if count == 1 else 's'} in the baseline"
+    if ratio is None or math.isnan(ratio):
+        return "—"
+    if math.isinf(ratio):
+        return "none in the baseline"
+    return f"{ratio:.1f}×"

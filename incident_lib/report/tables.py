@@ -12,7 +12,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..core.metrics import metric_info
+from ..analysis.metrics import RATE_COUNTS
+from ..core.metrics import format_growth, format_share, metric_info
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,14 +42,21 @@ def _clock(value: Any, fmt: str = "%H:%M") -> str:
     return _MISSING if _is_missing(value) else format(value, fmt)
 
 
-def _times(value: Any) -> str:
-    """A ratio as ``3.2×``; ``—`` when missing."""
-    return _MISSING if _is_missing(value) else f"{float(value):.1f}×"
+def _times(value: Any, row: Mapping[Any, Any] | None = None, key: str = "") -> str:
+    """A ratio as ``3.2×``; ``—`` when missing; the baseline count when it is too thin.
+
+    ``row`` may carry ``baseline_events`` (what the baseline rests on): a ratio over
+    fewer events reads ``1 failed request in the baseline`` instead.
+    """
+    events = None if row is None else row.get("baseline_events")
+    counted = None if events is None or _is_missing(events) else float(events)
+    ratio = None if _is_missing(value) else float(value)
+    return format_growth(ratio, baseline_events=counted, noun=RATE_COUNTS.get(key, "sample"))
 
 
 def _share(value: Any) -> str:
     """A share (0-1) as a whole percentage; ``—`` when missing."""
-    return _MISSING if _is_missing(value) else f"{float(value):.0%}"
+    return format_share(None if _is_missing(value) else float(value))
 
 
 def _frame(
@@ -115,7 +123,7 @@ def format_health(health: pd.DataFrame) -> pd.DataFrame:
                 "peak": info.format(row["peak"], unit=False),
                 "peak at (UTC)": _clock(row["peak_at"]),
                 "latest": info.format(row["latest"], unit=False),
-                "peak vs baseline": _times(row["peak_vs_baseline"]),
+                "peak vs baseline": _times(row["peak_vs_baseline"], row, str(row["metric"])),
             }
         )
     return _frame(rows, _HEALTH_COLUMNS, "metric")
@@ -165,7 +173,9 @@ def format_usage(limits: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Indexed by ``pod`` and ``container``; CPU and memory columns carry their
-        unit (from :mod:`incident_lib.core.metrics`) in the column name.
+        unit (from :mod:`incident_lib.core.metrics`) in the column name. A deleted
+        pod's limit reads ``unknown`` when its template was not found, and the
+        ``flag`` says whose limit it was compared with when it was.
     """
     cpu, memory = metric_info("cpu"), metric_info("memory")
     columns = (
@@ -180,21 +190,30 @@ def format_usage(limits: pd.DataFrame) -> pd.DataFrame:
         "memory % of limit",
         "flag",
     )
-    rows = [
-        {
-            "pod": row["pod"],
-            "container": row["container"],
-            f"CPU p95 ({cpu.unit})": cpu.format(row["cpu_p95"], unit=False),
-            f"CPU peak ({cpu.unit})": cpu.format(row["cpu_peak"], unit=False),
-            f"CPU limit ({cpu.unit})": cpu.format(row["cpu_limit"], unit=False),
-            "CPU % of limit": _share(row["cpu_of_limit"]),
-            f"memory peak ({memory.unit})": memory.format(row["memory_peak"], unit=False),
-            f"memory limit ({memory.unit})": memory.format(row["memory_limit"], unit=False),
-            "memory % of limit": _share(row["memory_of_limit"]),
-            "flag": row["flag"],
-        }
-        for row in limits.to_dict("records")
-    ]
+    rows = []
+    for row in limits.to_dict("records"):
+        unknown = "limit unknown" in str(row["flag"])
+        source = str(row.get("limit_source") or "")
+        rows.append(
+            {
+                "pod": row["pod"],
+                "container": row["container"],
+                f"CPU p95 ({cpu.unit})": cpu.format(row["cpu_p95"], unit=False),
+                f"CPU peak ({cpu.unit})": cpu.format(row["cpu_peak"], unit=False),
+                f"CPU limit ({cpu.unit})": "unknown"
+                if unknown
+                else cpu.format(row["cpu_limit"], unit=False),
+                "CPU % of limit": "unknown" if unknown else _share(row["cpu_of_limit"]),
+                f"memory peak ({memory.unit})": memory.format(row["memory_peak"], unit=False),
+                f"memory limit ({memory.unit})": "unknown"
+                if unknown
+                else memory.format(row["memory_limit"], unit=False),
+                "memory % of limit": "unknown" if unknown else _share(row["memory_of_limit"]),
+                "flag": "; ".join(
+                    part for part in (str(row["flag"]), "" if unknown else source) if part
+                ),
+            }
+        )
     return _frame(rows, columns, ["pod", "container"])
 
 
@@ -313,7 +332,7 @@ def format_onsets(table: pd.DataFrame) -> pd.DataFrame:
                 "baseline": info.format(row["baseline_level"], unit=False),
                 "peak": info.format(row["peak"], unit=False),
                 "peak at (UTC)": _clock(row["peak_at"]),
-                "× baseline": _times(row["ratio"]),
+                "× baseline": _times(row["ratio"], row, str(row["metric"])),
             }
         )
     return _frame(rows, _ONSET_COLUMNS, "metric")

@@ -87,12 +87,12 @@ def test_baseline_errors_are_subtracted():
     assert impact.minutes_degraded == pytest.approx(4)  # 1 % itself is not above 1 %
     assert (impact.degraded_from, impact.degraded_until) == (at("14:02"), at("14:06"))
     assert impact.summary() == (
-        "About 516 of 6,000 requests (8.6 %) failed between 14:00 and 14:10 UTC, 456 more "
-        "than the baseline 5xx share of requests (1.0 %) would explain. The 5xx share of "
-        "requests was above 1 % for 4 min (14:02–14:06 UTC), peaking at 20.0 % at 14:02 UTC."
+        "About 516 of 6,000 requests (8.60 %) failed between 14:00 and 14:10 UTC, 456 more "
+        "than the baseline 5xx share of requests (1.00 %) would explain. The 5xx share of "
+        "requests was above 1 % for 4 min (14:02–14:06 UTC), peaking at 20.00 % at 14:02 UTC."
     )
     first, second = impact_findings(impact, ref="charts/05_metrics-error-rate.png")
-    assert first.severity == "high" and first.title == "About 516 requests failed (8.6 %)"
+    assert first.severity == "high" and first.title == "About 516 requests failed (8.60 %)"
     assert first.ref == "charts/05_metrics-error-rate.png"
     assert second.title == "5xx share of requests above 1 % for 4 min"
     assert second.severity == "medium"
@@ -127,7 +127,7 @@ def test_large_numbers_are_rounded_for_people():
     errors = _constant(0.0).mask(_during("14:00", "14:10"), 20.575)
     impact = estimate_impact(_metrics(_constant(163.7), errors), window=WINDOW, baseline=BASELINE)
     assert impact.summary().startswith(
-        "About 12,300 of 98,200 requests (12.6 %) failed between 14:00 and 14:10 UTC"
+        "About 12,300 of 98,200 requests (12.57 %) failed between 14:00 and 14:10 UTC"
     )
 
 
@@ -210,3 +210,29 @@ def test_demo_response_times(demo_root):
     )
     assert times.time_to_detect == truth.detected_at - truth.onset_at
     assert times.time_to_resolve == truth.resolved_at - truth.detected_at
+
+
+# -- issue 8: one formatter per unit, growth from few baseline events ---------------------
+
+
+def test_the_baseline_share_reads_the_same_in_the_health_table_and_the_impact():
+    from incident_lib.analysis.metrics import health_table
+    from incident_lib.report.tables import format_health
+
+    errors = _constant(0.0).mask(_during("13:55", "13:55:15"), 0.4)  # 6 failed requests
+    errors = errors.mask(_during("14:02", "14:06"), 2.0)
+    frame = _metrics(_constant(10), errors)
+    impact = estimate_impact(frame, window=WINDOW, baseline=BASELINE)
+    health = health_table(frame, window=WINDOW, baseline=BASELINE, keys=["error_ratio"])
+    shown = format_health(health).iloc[0]
+    assert f"({shown['baseline']} %, 6 failed requests in the baseline)" in impact.summary()
+    assert shown["baseline"] == "0.10"  # request-weighted, not the median of zeros
+    assert shown["peak vs baseline"] == "6 failed requests in the baseline"  # not "200.0×"
+    assert (
+        "< 0.01 %"
+        in estimate_impact(
+            _metrics(_constant(1000), _constant(0.0).mask(_during("14:00", "14:00:15"), 0.01)),
+            window=WINDOW,
+            baseline=BASELINE,
+        ).summary()
+    )

@@ -314,3 +314,59 @@ def test_traffic_surge_onsets(demo_root):
     assert _near(onsets["latency_p95"], truth.onset_at, 2)
     assert _near(onsets["error_rate"], truth.onset_at, 2)
     assert pd.isna(onsets["db_connections"])  # the database is not involved
+
+
+# -- issue 8: ties, units, growth that rests on too few baseline events -------------------
+
+
+def test_metrics_that_moved_at_the_same_sample_are_a_tie():
+    memory = _series(2**30)
+    memory[memory.index >= START + 10 * MIN] = 1.5 * 2**30
+    connections = _series(10)
+    connections[connections.index >= START + 10 * MIN] = 90
+    latency = _series(150)
+    latency[latency.index >= START + 20 * MIN] = 3000
+    table = onset_table(
+        _long(memory=memory, db_connections=connections, latency_p95=latency),
+        baseline=BASELINE,
+        window=WINDOW,
+    )
+    titles = [f.title for f in onset_findings(table)]
+    assert not any("the first metric to move" in t for t in titles)
+    assert titles[0].endswith("— first to move, tied with DB connections")
+    assert titles[1].startswith("DB connections left its baseline at 14:10:00 UTC")
+    assert titles[1].endswith("— first to move, tied with Memory usage")
+    assert titles[2].endswith("UTC")  # latency moved later: no call-out
+
+
+def test_a_unitless_peak_says_what_it_counts():
+    connections = _series(10)
+    connections[connections.index >= START + 10 * MIN] = 90
+    table = onset_table(_long(db_connections=connections), baseline=BASELINE, window=WINDOW)
+    (found,) = onset_findings(table)
+    assert found.summary.startswith("Peak 90 connections at ")
+
+
+def test_growth_from_a_single_baseline_event_is_not_stated_as_a_ratio():
+    requests = _series(10)
+    errors = _series(0.0)
+    errors[errors.index >= START + 10 * MIN] = 2.0
+    # a baseline error rate 205 times lower than the peak: 35 failed requests in the hour
+    errors[(errors.index >= BASELINE.start) & (errors.index < pd.Timestamp(BASELINE.end))] = (
+        2.0 / 205
+    )
+    table = onset_table(
+        _long(request_rate=requests, error_rate=errors),
+        baseline=BASELINE,
+        window=WINDOW,
+        metrics_to_check=["error_rate"],
+    )
+    row = table.iloc[0]
+    assert row["ratio"] == pytest.approx(205)
+    assert row["baseline_events"] == pytest.approx(2.0 / 205 * 3600)  # 35 failed requests
+    few = table.assign(baseline_events=1.0)
+    (found,) = onset_findings(few)
+    assert "205" not in found.summary
+    assert "1 failed request in the baseline" in found.summary
+    (enough,) = onset_findings(table)
+    assert "205.0× its baseline" in enough.summary

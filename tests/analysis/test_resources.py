@@ -141,3 +141,130 @@ def test_empty_inputs():
         )
         == []
     )
+
+
+# -- issue 8: deleted pods, "+N more", whose warnings --------------------------------------
+
+
+def _pod_row(pod: str, container: str = "api", memory_limit: float = 2**30, started=T) -> dict:
+    return {
+        "pod": pod,
+        "container": container,
+        "node": "n1",
+        "phase": "Running",
+        "ready": True,
+        "restarts": 0,
+        "last_termination_reason": None,
+        "last_termination_at": pd.NaT,
+        "started_at": started,
+        "cpu_request": 0.5,
+        "cpu_limit": 1.0,
+        "memory_request": 2**29,
+        "memory_limit": memory_limit,
+    }
+
+
+def _usage_of(peaks: dict[str, float]) -> pd.DataFrame:
+    rows = [
+        (T + pd.Timedelta(minutes=m), pod, "api", 0.1, peak)
+        for pod, peak in peaks.items()
+        for m in range(3)
+    ]
+    return conform(
+        pd.DataFrame(rows, columns=["time", "pod", "container", "cpu", "memory"]), "pod_usage"
+    )
+
+
+def test_deleted_pods_are_compared_with_their_templates_limit_and_ranked_first():
+    pods = conform(
+        pd.DataFrame(
+            [
+                _pod_row("api-6f9c7b5d48-pb445", started=T),
+                _pod_row("api-6f9c7b5d48-zcxn6", started=T + pd.Timedelta(minutes=5)),
+                _pod_row("api-7d4b8c9f6-q4d9p", memory_limit=2**29),
+            ]
+        ),
+        "pods",
+    )
+    usage = _usage_of(
+        {
+            "api-6f9c7b5d48-pb445": 0.93 * 2**30,  # a survivor at 93 %
+            "api-7d4b8c9f6-2cwdm": 2**29,  # deleted; its sibling q4d9p survives: 100 %
+            "api-5b8d9c7f4-x6ldj": 0.97 * 2**30,  # deleted; whole ReplicaSet gone: newest pod
+            "worker-55d8c9f6b7-abcde": 2**28,  # deleted; nothing of its deployment left
+        }
+    )
+    table = resources.limits_vs_usage(pods, usage, window=WINDOW)
+    by_pod = table.set_index("pod")
+    assert "no limit" not in " ".join(table["flag"])  # a deleted pod's limit is not absent
+    sibling = by_pod.loc["api-7d4b8c9f6-2cwdm"]
+    assert sibling["memory_limit"] == 2**29 and sibling["memory_of_limit"] == 1.0
+    assert "sibling api-7d4b8c9f6-q4d9p" in sibling["limit_source"]
+    newest = by_pod.loc["api-5b8d9c7f4-x6ldj"]
+    assert "api-6f9c7b5d48-zcxn6, the newest pod of api" in newest["limit_source"]
+    gone = by_pod.loc["worker-55d8c9f6b7-abcde"]
+    assert gone["flag"] == "limit unknown" and np.isnan(gone["memory_of_limit"])
+    assert by_pod.loc["api-6f9c7b5d48-pb445", "limit_source"] == ""
+    # ranked by share of the limit, unknown last: the pods that hit the limit come first
+    assert list(table["pod"]) == [
+        "api-7d4b8c9f6-2cwdm",
+        "api-5b8d9c7f4-x6ldj",
+        "api-6f9c7b5d48-pb445",
+        "worker-55d8c9f6b7-abcde",
+    ]
+    found = resources.resource_findings(
+        resources.pod_problems(pods), table, resources.warning_events(empty_frame("k8s_events"))
+    )
+    memory = next(f for f in found if "memory limit" in f.title)
+    assert memory.title == "3 container(s) at their memory limit, 2 of them in pods deleted since"
+    assert memory.summary.startswith("api-7d4b8c9f6-2cwdm/api 100% (pod deleted")
+    assert any(f.title == "1 deleted container(s) with an unknown limit" for f in found)
+
+
+def test_every_count_lists_all_or_says_how_many_more():
+    pods = conform(pd.DataFrame([_pod_row(f"api-6f9c7b5d48-p{i:04d}") for i in range(10)]), "pods")
+    rows = [(T, f"api-6f9c7b5d48-p{i:04d}", "api", 0.99, 2**20) for i in range(10)]
+    usage = conform(
+        pd.DataFrame(rows, columns=["time", "pod", "container", "cpu", "memory"]), "pod_usage"
+    )
+    table = resources.limits_vs_usage(pods, usage, window=WINDOW)
+    (cpu,) = [
+        f
+        for f in resources.resource_findings(
+            resources.pod_problems(pods), table, resources.warning_events(empty_frame("k8s_events"))
+        )
+        if "cpu limit" in f.title
+    ]
+    assert cpu.title == "10 container(s) at their cpu limit"
+    assert cpu.summary.count("/api 99%") == 6 and "+4 more" in cpu.summary
+
+
+def test_warnings_of_other_services_are_counted_separately():
+    rows = [
+        (T, T, "Warning", "Unhealthy", "Pod/api-6f9c7b5d48-pb445", "Readiness probe failed", 5),
+        (T, T, "Warning", "Unhealthy", "Pod/api-gateway-5d7f8b9c6-xk2lp", "Readiness", 40),
+        (T, T, "Warning", "Unhealthy", "Pod/payments-7c9d8f6b5-abcde", "Liveness", 29),
+        (T, T, "Warning", "FailedGetScale", "HorizontalPodAutoscaler/api", "no metrics", 2),
+        (T, T, "Warning", "OOMKilling", "Node/n1", "Memory cgroup out of memory", 1),
+        (T, T, "Warning", "OOMKilling", "Node/n9", "Memory cgroup out of memory", 1),
+    ]
+    cols = ["first_seen", "last_seen", "type", "reason", "object", "message", "count"]
+    events = conform(pd.DataFrame(rows, columns=cols), "k8s_events")
+    pods = conform(pd.DataFrame([_pod_row("api-6f9c7b5d48-pb445")]), "pods")
+    grouped = resources.warning_events(events, window=WINDOW, service="api", pods=pods)
+    ours = grouped[grouped["scope"] == "api"].set_index("reason")
+    assert ours.loc["Unhealthy", "count"] == 5 and ours.loc["Unhealthy", "objects"] == 1
+    assert ours.loc["FailedGetScale", "count"] == 2 and ours.loc["OOMKilling", "count"] == 1
+    other = grouped[grouped["scope"] == "other"].set_index("reason")
+    assert other.loc["Unhealthy", "count"] == 69 and other.loc["OOMKilling", "count"] == 1
+    assert list(grouped["scope"])[-2:] == ["other", "other"]  # the service's first
+    titles = [
+        f.title
+        for f in resources.resource_findings(
+            resources.pod_problems(pods),
+            resources.limits_vs_usage(pods, empty_frame("pod_usage")),
+            grouped,
+        )
+    ]
+    assert "5 Unhealthy warning event(s) on 1 object(s) of api" in titles
+    assert "70 warning event(s) on objects of other services (not counted above)" in titles

@@ -286,3 +286,32 @@ def test_present_times_booleans_and_index():
     ]
     assert tables.present(frame, index="firing").index.tolist() == ["", "✔"]
     assert frame["firing"].dtype == bool  # the input is left alone
+
+
+# -- issue 8: one formatter per unit, growth only over enough baseline events -------------
+
+
+def test_one_percent_formatter_and_growth_figures():
+    from incident_lib.core.metrics import format_growth, format_percent
+
+    share = metric_info("error_ratio")
+    assert [format_percent(v) for v in (0.0, 0.004, 0.0613, 12.5, 99.996)] == [
+        "0.00 %",
+        "< 0.01 %",
+        "0.06 %",
+        "12.50 %",
+        "> 99.99 %",
+    ]
+    assert share.format(0.0613) == format_percent(0.0613)
+    assert metric_info("db_connections").format(87) == "87 connections"
+    assert format_growth(205.0, baseline_events=1, noun="failed request") == (
+        "1 failed request in the baseline"
+    )
+    assert format_growth(3.24, baseline_events=50) == "3.2×"
+    onsets = _onsets().assign(baseline_events=[240.0, 1.0, 240.0])
+    onsets.loc[1, "ratio"] = 205.0
+    table = tables.format_onsets(onsets)
+    assert table.loc["5xx error rate (errors/s)", "× baseline"] == (
+        "1 failed request in the baseline"
+    )
+    assert table.loc["Memory usage (GiB)", "× baseline"] == "1.8×"
