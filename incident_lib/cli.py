@@ -1,7 +1,9 @@
 """The ``incident`` command: open incidents, run the notebook set, verify evidence, demo.
 
-Exit codes: 0 success; 1 a notebook failed or evidence did not verify; 2 invalid
-input (one line saying what is wrong, nothing written); 70 an internal error.
+Exit codes: 0 success (sources that did not answer are listed, the bundle is still
+valid); 1 a notebook failed, evidence did not verify, or a source named by
+``--require`` did not answer; 2 invalid input (one line saying what is wrong,
+nothing written); 70 an internal error.
 """
 
 from __future__ import annotations
@@ -16,9 +18,30 @@ from .core.errors import IncidentError, InvalidInput, InvalidParameter, Workspac
 from .infra.redact import redact
 
 if TYPE_CHECKING:
+    from .report.availability import Availability
     from .report.execute import NotebookResult
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
+
+EXIT_CODES = """exit codes:
+  0   success; sources that did not answer are listed (the bundle is still valid)
+  1   a notebook failed (the bundle is still written), the evidence does not verify,
+      or a source named by --require did not answer
+  2   invalid input: one line says what and how to fix it; nothing is written
+  70  internal error
+  130 interrupted"""
+
+CREDENTIALS = """credentials (environment only, never parameters):
+  kubernetes  KUBECONFIG (or ~/.kube/config, or the in-cluster service account),
+              INCIDENT_KUBE_CONTEXT
+  datadog     DD_API_KEY, DD_APP_KEY, DD_SITE (default datadoghq.com), INCIDENT_DD_ENV
+  prometheus  PROMETHEUS_URL, PROMETHEUS_TOKEN (with -p metrics_source=prometheus)
+  git         INCIDENT_GIT_REPO or -p repo=PATH (03_changes)
+other variables:
+  INCIDENT_NOTEBOOKS  the notebook folder (default: notebooks/ beside the package)"""
+
+#: sources --require accepts (the live sources of this version, plus postgres evidence)
+REQUIRABLE = ("kubernetes", "datadog", "prometheus", "git", "postgres")
 
 
 def _parse_param(text: str) -> tuple[str, object]:
@@ -36,10 +59,41 @@ def _print_result(result: NotebookResult) -> None:
     print(f"  {result.name:<16} {mark:<11} {result.seconds:6.1f} s{extra}", file=sys.stderr)
 
 
+def _check_required(names: Sequence[str] | None) -> list[str]:
+    """``--require`` names: a source (``kubernetes``) or one frame (``kubernetes/logs``)."""
+    from .core.schema import EVIDENCE_KINDS
+
+    checked = []
+    for name in names or []:
+        source, sep, frame = name.partition("/")
+        known = (source, frame) in EVIDENCE_KINDS if sep else source in REQUIRABLE
+        if not known:
+            raise InvalidInput(
+                f"--require {name!r} is not a source or source/frame; sources: "
+                f"{', '.join(REQUIRABLE)} (or one frame, e.g. kubernetes/logs)"
+            )
+        checked.append(name)
+    return checked
+
+
+def _print_sources(availability: Availability) -> None:
+    """The sources that did not answer, once each, with the fix (stderr)."""
+    if not availability.problems:
+        return
+    print(
+        f"{len(availability.problems)} source problem(s); what they would show is unknown, "
+        "not absent:",
+        file=sys.stderr,
+    )
+    for problem in availability.problems:
+        print(f"  {problem.line()}", file=sys.stderr)
+
+
 def _run(workspace_path: str, args: argparse.Namespace, *, mode: str) -> int:
     from .infra.workspace import open_workspace
     from .report.bundle import run_bundle
 
+    required = _check_required(getattr(args, "require", None))
     ws = open_workspace(workspace_path)
     params = dict(_parse_param(p) for p in args.param or [])
 
@@ -61,13 +115,17 @@ def _run(workspace_path: str, args: argparse.Namespace, *, mode: str) -> int:
         on_result=_print_result,
     )
     failed = [r.name for r in result.results if not r.ok]
+    _print_sources(result.availability)
     print(
         f"bundle written in {result.seconds:.1f} s"
         + (f"; FAILED: {', '.join(failed)}" if failed else f"; {len(result.results)} notebooks ok"),
         file=sys.stderr,
     )
+    missing = result.availability.failed(required)
+    for name, why in missing.items():
+        print(f"REQUIRED source {name} did not answer: {redact(why)}", file=sys.stderr)
     print(result.index)
-    return 0 if result.ok else 1
+    return 0 if result.ok and not missing else 1
 
 
 def cmd_new(args: argparse.Namespace) -> int:
@@ -102,6 +160,12 @@ def cmd_new(args: argparse.Namespace) -> int:
             "level) until 01_triage classifies it",
             file=sys.stderr,
         )
+    print(
+        "next: capture the evidence and build the bundle (sources come from the environment, "
+        "see `incident run --help`):\n"
+        f"  incident run {ws.path} --mode live",
+        file=sys.stderr,
+    )
     print(ws.path)
     return 0
 
@@ -159,75 +223,166 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Each option's default after its help (unless the help says it); the epilog as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if "default" in text or default in (None, False, argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _sub(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    *,
+    help: str,
+    epilog: str = EXIT_CODES,
+) -> argparse.ArgumentParser:
+    return sub.add_parser(
+        name,
+        help=help,
+        description=help[:1].upper() + help[1:] + ".",
+        epilog=epilog,
+        formatter_class=_Formatter,
+    )
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--notebooks",
         nargs="+",
         metavar="NAME",
-        help="run only these notebooks (e.g. 01_triage 02)",
+        help="run only these notebooks (e.g. 01_triage 02); default: all",
     )
+    p.add_argument("--parallel", type=int, default=2, metavar="N", help="notebooks running at once")
     p.add_argument(
-        "--parallel", type=int, default=2, metavar="N", help="notebooks running at once (default 2)"
-    )
-    p.add_argument(
-        "--timeout",
-        type=float,
-        default=600,
-        metavar="S",
-        help="seconds allowed per notebook (default 600)",
+        "--timeout", type=float, default=600, metavar="S", help="seconds allowed per notebook"
     )
     p.add_argument(
         "-p",
         "--param",
         action="append",
         metavar="NAME=VALUE",
-        help="notebook parameter (repeatable); never credentials",
+        help="notebook parameter (repeatable), e.g. -p top_errors=10 -p "
+        "metrics_source=prometheus; never credentials",
     )
-    p.add_argument("--notebook-dir", metavar="DIR", help="where the notebooks are")
+    p.add_argument(
+        "--notebook-dir",
+        metavar="DIR",
+        help="where the notebooks are (default: $INCIDENT_NOTEBOOKS, else notebooks/ beside "
+        "the package)",
+    )
+    p.add_argument(
+        "--require",
+        nargs="+",
+        metavar="SOURCE",
+        help=f"sources that must answer ({', '.join(REQUIRABLE)}, or one frame such as "
+        "kubernetes/logs): exit 1 naming each that did not; default: none (exit 0 and "
+        "list them)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``incident`` command."""
+    from .core.params import MODES
+    from .core.severity import IMPACTS, SEVERITY_LEVELS
+    from .demo import SCENARIOS
+
     parser = argparse.ArgumentParser(
-        prog="incident", description="Incident runbooks: notebooks, evidence and bundles."
+        prog="incident",
+        description="Incident runbooks: notebooks, evidence and bundles.\n\n"
+        "Start with `incident new ...`, then `incident run WORKSPACE --mode live` to capture "
+        "evidence;\n`incident run WORKSPACE` (offline, the default) re-reads what was captured.",
+        epilog=f"{EXIT_CODES}\n\n{CREDENTIALS}",
+        formatter_class=_Formatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("new", help="open a new incident workspace")
+    p = _sub(
+        sub,
+        "new",
+        help="open a new incident workspace (then capture with `incident run WS --mode live`)",
+        epilog="exit codes:\n  0   created: its path on stdout, the next command to run on stderr\n"
+        "  2   invalid input: one line says what; nothing is written\n  70  internal error",
+    )
     p.add_argument("--id", required=True, help="incident id, e.g. INC-2026-0042")
-    p.add_argument("--title", required=True)
+    p.add_argument("--title", required=True, help="one line, what is broken for whom")
     p.add_argument("--service", required=True, help="Kubernetes name of the affected service")
-    p.add_argument("--namespace", required=True)
+    p.add_argument("--namespace", required=True, help="its Kubernetes namespace")
     p.add_argument("--start", required=True, help="window start, ISO 8601 with timezone")
-    p.add_argument("--end", help="window end (omit while ongoing)")
-    p.add_argument("--severity", help="SEV-1..SEV-4")
-    p.add_argument("--impact", nargs="+", help="classify severity from impact category(ies)")
+    p.add_argument("--end", help="window end, ISO 8601 with timezone (omit while ongoing)")
+    p.add_argument(
+        "--severity",
+        help=f"one of {', '.join(SEVERITY_LEVELS)}; default: from --impact, else SEV-2 "
+        "until 01_triage classifies it",
+    )
+    p.add_argument(
+        "--impact",
+        nargs="+",
+        metavar="IMPACT",
+        help=f"classify the severity from impact category(ies): {', '.join(IMPACTS)}",
+    )
     p.add_argument("--detected", help="detection time (default: the window start)")
     p.add_argument(
         "--allow-long-window", action="store_true", help="accept a window longer than 24 h"
     )
-    p.add_argument("--workspace", help="incident folder (default incidents/<ID>)")
+    p.add_argument("--workspace", help="incident folder (default: incidents/<ID>)")
     p.set_defaults(func=cmd_new)
 
-    p = sub.add_parser("run", help="run the notebook set into runs/<run-id>/")
+    p = _sub(
+        sub,
+        "run",
+        help="run the notebook set into WORKSPACE/runs/<run-id>/ (offline unless --mode live)",
+        epilog=f"{EXIT_CODES}\n\n{CREDENTIALS}",
+    )
     p.add_argument("workspace", help="the incident folder")
-    p.add_argument("--mode", default="offline", choices=("offline", "live"))
+    p.add_argument(
+        "--mode",
+        default="offline",
+        choices=MODES,
+        help="offline: read only the evidence already captured (refused when there is none); "
+        "live: query the sources and capture what they return",
+    )
     _add_run_options(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("demo", help="generate a demo incident and run the notebook set over it")
-    p.add_argument("--scenario", default="connection-leak")
-    p.add_argument("--workspace", help="where to generate it (default incidents/demo-<scenario>)")
+    p = _sub(
+        sub,
+        "demo",
+        help="generate a demo incident and run the notebook set over it (offline)",
+    )
+    p.add_argument("--scenario", default="connection-leak", help=f"one of {', '.join(SCENARIOS)}")
+    p.add_argument("--workspace", help="where to generate it (default: incidents/demo-<scenario>)")
     _add_run_options(p)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("evidence", help="inspect the evidence store")
+    p = _sub(
+        sub,
+        "evidence",
+        help="inspect the evidence store",
+        epilog="exit codes: see `incident evidence verify --help` and "
+        "`incident evidence list --help`",
+    )
     esub = p.add_subparsers(dest="evidence_command", required=True, metavar="ACTION")
-    v = esub.add_parser("verify", help="check every file hash and the manifest chain")
-    v.add_argument("workspace")
+    v = _sub(
+        esub,
+        "verify",
+        help="check every file hash and the manifest chain",
+        epilog="exit codes: 0 every hash and the chain verify; 1 they do not (each problem "
+        "is listed); 2 not an incident workspace",
+    )
+    v.add_argument("workspace", help="the incident folder")
     v.set_defaults(func=cmd_verify)
-    v = esub.add_parser("list", help="list the captures")
-    v.add_argument("workspace")
+    v = _sub(
+        esub,
+        "list",
+        help="list the captures",
+        epilog="exit codes: 0 listed (nothing when there are no captures); 70 internal error",
+    )
+    v.add_argument("workspace", help="the incident folder")
     v.set_defaults(func=cmd_list)
     return parser
 

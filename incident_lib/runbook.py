@@ -7,26 +7,35 @@ A notebook's first code cell is::
 and then it asks ``rb`` for frames (``rb.evidence("kubernetes", "rollouts")``),
 records findings (``rb.finding(...)``) and saves charts (``rb.save_chart(fig, "errors")``).
 A source that is down or missing degrades only its own section: ``evidence``
-shows "unavailable: why" and returns an empty frame with the right columns.
+shows "unavailable: why" and returns an empty frame with the right columns, and
+the run lists the source once (``availability/<notebook>.json``, merged into
+``run.json`` and the index's sources box), never as a finding.
+
+Absence of evidence is never shown as evidence of absence: a table or a
+statement built on evidence that could not be read names that evidence
+(``rb.table(frame, empty="No monitor fired.", evidence="datadog/monitor_events")``,
+``rb.show(text, evidence=...)``) and then says "unknown" instead of its empty message.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .core.errors import EvidenceError, InvalidInput, SourceUnavailable
+from .core.errors import EvidenceError, EvidenceNotFound, InvalidInput, SourceUnavailable
 from .core.findings import Finding, Level
 from .core.incident import Incident
 from .core.params import Mode, check_metrics_source, check_mode
 from .core.schema import EVIDENCE_KINDS, empty_frame
+from .core.text import md_code, md_text
 from .core.time import Window, parse_time
 from .infra.redact import redact
 from .infra.workspace import Workspace, open_workspace
+from .report.availability import AvailabilityLog, EvidenceRead, fix_for
 from .report.findings import FindingsLog, finding_html
 
 if TYPE_CHECKING:
@@ -74,7 +83,15 @@ class Runbook:
     mode: Mode
     run_dir: Path | None
     findings: FindingsLog
+    #: ``source/name`` -> why it could not be read fresh (including fallbacks to a capture)
     unavailable: dict[str, str] = field(default_factory=dict)
+    #: ``source/name`` -> why: evidence that could not be read at all (its frame is empty
+    #: because nothing is known, not because nothing happened)
+    missing: dict[str, str] = field(default_factory=dict)
+    #: every evidence read of this notebook, for the run's sources summary
+    reads: AvailabilityLog | None = None
+    #: ``source/name`` of every evidence this notebook asked for, in order
+    asked: list[str] = field(default_factory=list)
     #: where metrics and monitor events come from (``"datadog"`` or ``"prometheus"``)
     metrics_source: str = "datadog"
     #: the live sources (live mode); None until the first live fetch builds the default
@@ -135,7 +152,9 @@ class Runbook:
         """The frame ``source``/``name``: fetched and captured (live) or read back (offline).
 
         When the source is unavailable, shows "unavailable: why" and returns an
-        empty frame with the contract's columns so that the rest of the notebook runs.
+        empty frame with the contract's columns so that the rest of the notebook runs;
+        the evidence is then in :attr:`missing` (pass it as ``evidence=`` to
+        :meth:`table` and :meth:`show` so that they say "unknown").
 
         Parameters
         ----------
@@ -155,22 +174,40 @@ class Runbook:
         if kind is None:
             known = ", ".join(f"{s}/{n}" for s, n in EVIDENCE_KINDS)
             raise InvalidInput(f"unknown evidence {source}/{name}; known: {known}")
+        if f"{source}/{name}" not in self.asked:
+            self.asked.append(f"{source}/{name}")
         if using is not None and using.name != source:
             raise InvalidInput(f"using= is a {using.name} source, not {source}")
         store = self.workspace.evidence
         try:
             if self.mode == "live":
-                return self._live(source, name, using)
-            return store.read(source, name)
+                frame, fresh = self._live(source, name, using)
+            else:
+                frame, fresh = store.read(source, name), True
         except (SourceUnavailable, EvidenceError, InvalidInput) as exc:
             # InvalidInput here comes from a source refusing its input (a `repo`
             # that is not a git clone): that section cannot run, the others can.
             reason = exc.reason if isinstance(exc, SourceUnavailable) else str(exc)
-            self._unavailable(source, name, reason)
+            short = "no evidence captured" if isinstance(exc, EvidenceNotFound) else reason
+            self._unavailable(source, name, reason, short=short)
+            self.missing[f"{source}/{name}"] = self.unavailable[f"{source}/{name}"]
             return empty_frame(kind)
+        if fresh:
+            key = f"{source}/{name}"
+            self.unavailable.pop(key, None)
+            self.missing.pop(key, None)
+            self._log(EvidenceRead(key, ok=True))
+        return frame
 
-    def _live(self, source: str, name: str, using: Source | None) -> pd.DataFrame:
+    @staticmethod
+    def provides(source: str, name: str) -> bool:
+        """Whether ``source`` has evidence ``name`` at all (e.g. Prometheus has no ``events``)."""
+        return (source, name) in EVIDENCE_KINDS
+
+    def _live(self, source: str, name: str, using: Source | None) -> tuple[pd.DataFrame, bool]:
         """Fetch and capture; when the source is down, fall back to an earlier capture.
+
+        Returns the frame and whether it is fresh (False: an earlier capture).
 
         The source is ``using``, else the registry's; its query is recorded in the
         manifest and its notes are shown as "incomplete". The frame returned is
@@ -187,14 +224,18 @@ class Runbook:
                 raise
             captured = store.latest(source, name).fetched_at
             self._unavailable(
-                source, name, f"{exc.reason}; showing the evidence captured at {captured}"
+                source,
+                name,
+                f"{exc.reason}; showing the evidence captured at {captured}",
+                short=exc.reason,
+                fallback=captured,
             )
-            return store.read(source, name)
+            return store.read(source, name), False
         entry = store.capture(fetched.frame, source=source, name=name, query=query)
         frame = store.read_entry(entry)
         if fetched.notes:  # truncated or unreadable parts: never silent
             self._incomplete(source, name, list(fetched.notes))
-        return frame
+        return frame, True
 
     def _registry(self) -> SourceRegistry:
         """The injected registry, else the default one (built on first live fetch)."""
@@ -207,38 +248,141 @@ class Runbook:
     def _incomplete(self, source: str, name: str, notes: list[str]) -> None:
         """Say what part of a fetch was cut or unreadable, here and in the index."""
         text = redact("; ".join(notes))
-        _display(_markdown(f"> ⚠️ **{source}/{name} incomplete:** {text}"))
+        _display(_markdown(f"> ⚠️ **{source}/{name} incomplete:** {md_text(text)}"))
         self.findings.add(f"{source}/{name} incomplete", severity="low", summary=text)
 
-    def _unavailable(self, source: str, name: str, reason: str) -> None:
-        """Say so in this section and in the bundle index (as a low finding)."""
-        reason = redact(reason)
-        self.unavailable[f"{source}/{name}"] = reason
-        _display(_markdown(f"> ⚠️ **{source}/{name} unavailable:** {reason}"))
-        self.findings.add(f"{source}/{name} unavailable", severity="low", summary=reason)
+    def _unavailable(
+        self, source: str, name: str, reason: str, *, short: str = "", fallback: str = ""
+    ) -> None:
+        """Say so in this section and log it for the run's sources summary (not a finding).
 
-    def table(self, frame: pd.DataFrame, *, empty: str, limit: int = 15) -> pd.DataFrame | None:
+        ``short`` is the reason as the summary groups it (without this store's path).
+        """
+        reason = redact(reason)
+        key = f"{source}/{name}"
+        self.unavailable[key] = reason
+        _display(_markdown(f"> ⚠️ **{key} unavailable:** {md_text(reason)}"))
+        fix = fix_for(source, self.mode, str(self.workspace.path))
+        self._log(EvidenceRead(key, ok=False, reason=short or reason, fix=fix, fallback=fallback))
+
+    def _log(self, read: EvidenceRead) -> None:
+        if self.reads is None:
+            self.reads = AvailabilityLog(self.notebook, self.run_dir)
+        self.reads.add(read)
+
+    def unknown(self, evidence: str | Sequence[str]) -> list[str]:
+        """Of ``evidence`` (``"source/name"`` or several), what could not be read at all.
+
+        Raises
+        ------
+        InvalidInput
+            A name that is not ``source/name`` of a known evidence kind (a typo
+            would otherwise hide the missing evidence for ever).
+        """
+        names = [evidence] if isinstance(evidence, str) else list(evidence)
+        for item in names:
+            source, _, name = item.partition("/")
+            if (source, name) not in EVIDENCE_KINDS:
+                known = ", ".join(f"{s}/{n}" for s, n in EVIDENCE_KINDS)
+                raise InvalidInput(f"unknown evidence {item!r}; known: {known}")
+        return [item for item in names if item in self.missing]
+
+    def _unknown_note(self, missing: list[str]) -> str:
+        named = ", ".join(md_code(m) for m in missing)
+        were = "were" if len(missing) > 1 else "was"
+        return (
+            f"_**Unknown:** {named} {were} unavailable (see above), so this cannot be "
+            "checked; it does not mean there was nothing._"
+        )
+
+    def table(
+        self,
+        frame: pd.DataFrame,
+        *,
+        empty: str,
+        evidence: str | Sequence[str] = (),
+        limit: int = 15,
+    ) -> pd.DataFrame | None:
         """``frame`` for display: its first ``limit`` rows (saying how many more there
-        are), or a short note saying ``empty`` when it has no rows."""
+        are), or a short note saying ``empty`` when it has no rows.
+
+        Parameters
+        ----------
+        frame
+            The table to show.
+        empty
+            What an empty table means, e.g. ``"No monitor fired in the window."``:
+            shown only when the evidence behind it was read.
+        evidence
+            The evidence the table is built from (``"kubernetes/logs"``, or several).
+            When one could not be read, an empty table says "unknown" instead of
+            ``empty``, and a non-empty one says it may be incomplete.
+        limit
+            The most rows shown.
+
+        Raises
+        ------
+        InvalidInput
+            ``evidence`` names an unknown evidence kind.
+        """
+        missing = self.unknown(evidence)
         if not len(frame):
-            _display(_markdown(f"_{empty}_"))
+            _display(_markdown(self._unknown_note(missing) if missing else f"_{empty}_"))
             return None
+        if missing:
+            named = ", ".join(md_code(m) for m in missing)
+            _display(_markdown(f"_Possibly incomplete: {named} could not be read._"))
         if len(frame) > limit:
             _display(_markdown(f"_Showing the first {limit} of {len(frame)} rows._"))
             return frame.head(limit)
         return frame
 
-    def finding(self, title: str, *, severity: Level, summary: str, ref: str = "") -> Finding:
-        """Record a finding for the bundle index and show it."""
+    def finding(
+        self,
+        title: str,
+        *,
+        severity: Level,
+        summary: str,
+        ref: str = "",
+        evidence: str | Sequence[str] = (),
+    ) -> Finding | None:
+        """Record a finding for the bundle index and show it.
+
+        ``evidence``: what the finding concludes from (as in :meth:`record`);
+        when one could not be read, nothing is recorded and ``None`` is returned.
+        """
+        missing = self.unknown(evidence)
+        if missing:
+            _display(_markdown(self._unknown_note(missing)))
+            return None
         item = self.findings.add(title, severity=severity, summary=summary, ref=ref)
         _display(_html(finding_html(item)))
         return item
 
-    def record(self, findings: Iterable[Finding]) -> list[Finding]:
+    def record(
+        self, findings: Iterable[Finding], *, evidence: str | Sequence[str] = ()
+    ) -> list[Finding]:
         """Record and show each finding of ``findings`` (as returned by an analysis function).
 
-        Returns the recorded findings (redacted, with this notebook's name).
+        Parameters
+        ----------
+        findings
+            The findings.
+        evidence
+            What they conclude from (``"kubernetes/logs"``, or several). When one
+            could not be read, none is recorded ("No request traffic recorded"
+            from metrics that were never fetched would be a false fact) and the
+            section says "unknown" instead.
+
+        Returns
+        -------
+        list of Finding
+            The recorded findings (redacted, with this notebook's name).
         """
+        missing = self.unknown(evidence)
+        if missing:
+            _display(_markdown(self._unknown_note(missing)))
+            return []
         recorded = self.findings.extend(findings)
         for item in recorded:
             _display(_html(finding_html(item)))
@@ -258,17 +402,48 @@ class Runbook:
         fig.savefig(target, dpi=110, bbox_inches="tight")
         return str(rel)
 
-    def show(self, obj: Any) -> None:
-        """Display a frame, a finding or markdown text."""
+    def show(self, obj: Any, *, evidence: str | Sequence[str] = ()) -> None:
+        """Display a frame, a finding or markdown text.
+
+        ``evidence``: what ``obj`` states facts from (as in :meth:`table`); when
+        one could not be read, "unknown" is shown instead of ``obj`` (a summary
+        over an empty frame would state "no traffic" as a fact).
+        """
+        missing = self.unknown(evidence)
+        if missing:
+            _display(_markdown(self._unknown_note(missing)))
+            return
         _display(_markdown(obj) if isinstance(obj, str) else obj)
 
+    def status_line(self) -> str:
+        """The record's status as the header shows it: whose word it is, and its times.
+
+        The status is the incident record's, not a conclusion of this notebook:
+        ``record status **resolved** (mitigated 14:35 UTC, resolved 14:50 UTC)``;
+        an open record says what it still awaits. ``10_verify`` checks it against
+        the evidence.
+        """
+        inc = self.incident
+        times = inc.times
+        when = [
+            f"{label} {moment:%H:%M} UTC"
+            for label, moment in (("mitigated", times.mitigated), ("resolved", times.resolved))
+            if moment is not None
+        ]
+        times_text = f" ({', '.join(when)})" if when else ""
+        return f"record status **{md_text(inc.status)}**{times_text}"
+
     def header(self) -> None:
-        """Show the incident header: id, title, severity, status, windows, as-of time."""
+        """Show the incident header: id, title, severity, status, windows, as-of time.
+
+        Every text of the record is quoted (:func:`~incident_lib.core.text.md_text`):
+        a title is data, never markup. The status is labelled as the record's.
+        """
         inc = self.incident
         self.show(
-            f"### {inc.id} — {inc.title}\n"
-            f"**{inc.severity}** · status **{inc.status}** · service `{inc.service}` "
-            f"in `{inc.namespace}` · mode **{self.mode}**  \n"
+            f"### {md_text(inc.id)} — {md_text(inc.title)}\n"
+            f"**{md_text(inc.severity)}** · {self.status_line()} · service "
+            f"{md_code(inc.service)} in {md_code(inc.namespace)} · mode **{self.mode}**  \n"
             f"Incident window {self.window} · baseline {self.baseline} · "
             f"as of {self.as_of:%Y-%m-%d %H:%M}Z"
         )
@@ -338,6 +513,7 @@ def start_runbook(
         mode=checked_mode,
         run_dir=run_path,
         findings=FindingsLog(notebook, run_path),
+        reads=AvailabilityLog(notebook, run_path),
         metrics_source=checked_source,
         sources=sources,
     )

@@ -234,7 +234,15 @@ def test_plain_papermill_runs_the_notebooks(demo_root, tmp_path):
         assert proc.returncode == 0, proc.stderr[-2000:]
 
 
-def test_a_workspace_without_evidence_degrades_each_section(tmp_path, capsys):
+def test_a_workspace_without_evidence_degrades_each_section(tmp_path, capsys, monkeypatch):
+    """Offline over nothing is refused; live with nothing configured degrades each section.
+
+    A section whose source did not answer says "unknown", never its empty message, and
+    the run lists the source (not a finding). The whole set is in test_live_unconfigured.
+    """
+    for name in ("KUBECONFIG", "DD_API_KEY", "DD_APP_KEY", "PROMETHEUS_URL", "INCIDENT_GIT_REPO"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
     ws = tmp_path / "INC"
     assert (
         main(
@@ -259,7 +267,9 @@ def test_a_workspace_without_evidence_degrades_each_section(tmp_path, capsys):
         == 0
     )
     capsys.readouterr()
-    assert main(["run", str(ws)]) == 0
+    assert main(["run", str(ws)]) == 2  # offline over no evidence: refused, says --mode live
+    assert "--mode live" in capsys.readouterr().err
+    assert main(["run", str(ws), "--mode", "live", "--notebooks", "02"]) == 0
     run_dir = Path(capsys.readouterr().out.strip()).parent
     page = (run_dir / "02_assess.html").read_text()
     for source in (
@@ -269,9 +279,12 @@ def test_a_workspace_without_evidence_degrades_each_section(tmp_path, capsys):
         "datadog/monitor_events",
     ):
         assert f"{source} unavailable" in page
-    assert "No rollouts captured." in page and "No monitor fired in the window." in page
+    assert "No rollouts captured." not in page and "No monitor fired in the window." not in page
+    assert page.count("does not mean there was nothing") == 4  # metrics, rollouts, logs, alerts
     titles = [f["title"] for f in json.loads((run_dir / "findings.json").read_text())]
-    assert "kubernetes/logs unavailable" in titles
+    assert not [t for t in titles if "unavailable" in t]
+    sources = json.loads((run_dir / "run.json").read_text())["sources"]["unavailable"]
+    assert any("kubernetes/logs" in s["evidence"] for s in sources)
 
 
 def test_live_mode_with_a_source_down_falls_back_to_captured_evidence(demo_copy, capsys):
@@ -281,6 +294,9 @@ def test_live_mode_with_a_source_down_falls_back_to_captured_evidence(demo_copy,
     page = (run_dir / "02_assess.html").read_text()
     assert "kubernetes/rollouts unavailable" in page and "showing the evidence captured at" in page
     assert "rollback" in page  # the captured rollouts are still shown
+    sources = json.loads((run_dir / "run.json").read_text())["sources"]["unavailable"]
+    assert any(s["source"] == "kubernetes" and s["fallback"] for s in sources)
+    assert "earlier captures shown instead" in (run_dir / "index.html").read_text()
 
 
 def test_changes_notebook_captures_git_history_when_given_a_repository(demo_copy, tmp_path, capsys):

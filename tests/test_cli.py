@@ -205,3 +205,70 @@ def test_new_refuses_a_file_as_workspace_and_mixed_severity(tmp_path, capsys):
     assert code == 2
     assert_one_line_error(err, "is before window.start")
     assert not (tmp_path / "w").exists()
+
+
+def test_new_prints_the_next_command(tmp_path, capsys):
+    ws = tmp_path / "INC"
+    code, out, err = run(capsys, *NEW, "--severity", "SEV-2", "--workspace", str(ws))
+    assert code == 0 and out.strip() == str(ws.resolve())
+    assert f"incident run {ws.resolve()} --mode live" in err
+
+
+def test_offline_run_without_evidence_is_refused_before_running(tmp_path, capsys):
+    """An offline run over nothing would build an all-empty bundle: say how to capture."""
+    ws = tmp_path / "INC"
+    run(capsys, *NEW, "--workspace", str(ws))
+    code, out, err = run(capsys, "run", str(ws))
+    assert code == 2 and out == ""
+    assert_one_line_error(err, "has no evidence captured")
+    assert f"incident run {ws.resolve()} --mode live" in err and "KUBECONFIG" in err
+    assert not (ws / "runs").exists() or not any((ws / "runs").iterdir())
+
+
+def test_require_names_known_sources_only(demo_copy, capsys):
+    ws = demo_copy("connection-leak")
+    code, _, err = run(capsys, "run", str(ws), "--require", "kubernets")
+    assert code == 2
+    assert_one_line_error(err, "--require 'kubernets' is not a source")
+    assert not any((ws / "runs").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragments"),
+    [
+        ((), ["exit codes:", "KUBECONFIG", "DD_API_KEY", "PROMETHEUS_URL", "--mode live"]),
+        (
+            ("new",),
+            ["exit codes:", "SEV-1, SEV-2", "complete-outage", "default: incidents/<ID>"],
+        ),
+        (
+            ("run",),
+            [
+                "{live,offline}",
+                "(default: offline)",
+                "(default: 2)",
+                "(default: 600",
+                "--require",
+                "exit codes:",
+                "  2 ",
+                "KUBECONFIG",
+                "DD_APP_KEY",
+                "PROMETHEUS_TOKEN",
+                "INCIDENT_GIT_REPO",
+            ],
+        ),
+        (
+            ("demo",),
+            ["connection-leak, traffic-surge", "(default: connection-leak)", "exit codes:"],
+        ),
+        (("evidence", "verify"), ["exit codes:"]),
+        (("evidence", "list"), ["exit codes:"]),
+    ],
+)
+def test_help_shows_defaults_choices_credentials_and_exit_codes(capsys, argv, fragments):
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for fragment in fragments:
+        assert " ".join(fragment.split()) in text, fragment

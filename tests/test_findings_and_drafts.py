@@ -201,3 +201,195 @@ def test_quick_facts_when_nothing_moved():
         alerts=pd.DataFrame(columns=["monitor", "firing"]),
     )
     assert facts == ["No metric, change or alert has moved yet; still gathering evidence."]
+
+
+# --- drafts follow the record's status and what was done ----------------------------------
+
+RESOLVED = Incident.from_dict(
+    {
+        "id": "DEMO-LEAK-0001",
+        "title": "api: elevated 5xx errors",
+        "service": "api",
+        "namespace": "prod",
+        "severity": "SEV-2",
+        "status": "resolved",
+        "window": {"start": "2026-11-03T14:00:00Z", "end": "2026-11-03T15:00:00Z"},
+        "times": {
+            "detected": "2026-11-03T14:21:00Z",
+            "mitigated": "2026-11-03T14:35:00Z",
+            "resolved": "2026-11-03T14:50:00Z",
+        },
+    }
+)
+END = datetime(2026, 11, 3, 15, tzinfo=UTC)
+
+
+def _markers(*rows: tuple[str, str, str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "time": pd.Timestamp(f"2026-11-03T{at}:00Z"),
+                "label": label,
+                "kind": kind,
+                "deployment": "api",
+                "revision": 42 + i,
+            }
+            for i, (at, label, kind) in enumerate(rows)
+        ],
+        columns=["time", "label", "kind", "deployment", "revision"],
+    )
+
+
+ROLLED_BACK = _markers(
+    ("14:10", "deploy v2.34", "deploy"), ("14:33", "rollback to v2.33", "rollback")
+)
+
+
+def test_drafts_of_a_resolved_rolled_back_incident_do_not_say_investigating():
+    done = drafts.mitigations(RESOLVED, ROLLED_BACK)
+    assert [m.at.strftime("%H:%M") for m in done] == ["14:33"]  # the record's 14:35 is that
+    page = drafts.status_page_draft(RESOLVED, as_of=END, impact="Orders failed.", done=done)
+    note = drafts.stakeholder_draft(
+        RESOLVED, as_of=END, facts=["x"], impact="Orders failed.", done=done
+    )
+    for text in (page, note):
+        assert "nvestigating" not in text and "reparing a mitigation" not in text
+    assert page.startswith("**Resolved**") and "rolled back a recent change at 14:33 UTC" in page
+    assert "Next update" not in page and "v2" not in page  # no internal versions in public
+    assert "— resolved**" in note and "**What we have done**" in note
+    assert "Rollback to v2\\.33 of `api` at 14:33 UTC" in note
+    assert "resolved 14:50 UTC, 29 min later" in note
+    assert drafts.status_check(RESOLVED, done) is None
+
+
+def test_an_open_record_with_a_rollback_says_what_was_done_and_flags_the_status():
+    from dataclasses import replace
+
+    open_record = replace(RESOLVED, status="investigating")
+    done = drafts.mitigations(open_record, ROLLED_BACK)
+    page = drafts.status_page_draft(open_record, as_of=END, impact="Orders fail.", done=done)
+    assert "We rolled back a recent change at 14:33 UTC" in page and "Next update by" in page
+    note = drafts.stakeholder_draft(open_record, as_of=END, facts=[], impact="x", done=done)
+    assert "reparing a mitigation" not in note and "10_verify" in note
+    check = drafts.status_check(open_record, done)
+    assert check is not None and "investigating" in check and "monitoring" in check
+    # nothing done yet: the investigating wording stays
+    nothing = drafts.mitigations(
+        replace(open_record, times=replace(open_record.times, mitigated=None)), _markers()
+    )
+    assert nothing == []
+    assert "Our engineers are investigating" in drafts.status_page_draft(
+        open_record, as_of=END, impact="x", done=nothing
+    )
+
+
+def test_untrusted_text_in_drafts_stays_text():
+    import mistune
+
+    errors = pd.DataFrame(
+        {
+            "template": ["QueuePool limit of size <NUM> overflow <NUM> `x` ![i](/etc/hostname)"],
+            "count": [1474],
+        }
+    )
+    facts = drafts.quick_facts(
+        health=_health(("cpu", 0.36, 0.4, 0.39, 1.1)),
+        markers=_markers(("14:33", "rollback to <b>v2.33</b>", "rollback")),
+        alerts=pd.DataFrame({"monitor": ["<script>alert(1)</script>"], "firing": [True]}),
+        errors=errors,
+    )
+    page = mistune.html(
+        drafts.stakeholder_draft(
+            INC, as_of=AS_OF, facts=facts, impact="[x](javascript:a)", actions=[]
+        )
+    )
+    assert "QueuePool limit of size &lt;NUM&gt; overflow &lt;NUM&gt;" in page
+    assert "<num>" not in page.lower() and "<script" not in page and "<b>" not in page
+    assert "<img" not in page and 'href="javascript' not in page
+    assert "(1,474 events)" in " ".join(facts)  # a number carries its unit
+
+
+def test_quick_facts_never_claim_nothing_moved_when_evidence_is_missing():
+    facts = drafts.quick_facts(
+        health=_health(("cpu", 0.36, 0.4, 0.39, 1.1)),
+        markers=_markers(),
+        alerts=pd.DataFrame(columns=["monitor", "firing"]),
+        unknown=["datadog/metrics", "kubernetes/logs"],
+    )
+    text = " ".join(facts)
+    assert "No metric" not in text and "unknown" in text and "`datadog/metrics`" in text
+
+
+# --- sources that did not answer: once each, with the fix ---------------------------------
+
+
+def _unconfigured_run(run_dir: Path) -> None:
+    from incident_lib.report.availability import AvailabilityLog, EvidenceRead, fix_for
+
+    kube = "no kubeconfig found (set KUBECONFIG) and not running in a cluster"
+    dd = "DD_API_KEY and DD_APP_KEY are not set"
+    reads = {
+        "02_assess": ["datadog/metrics", "kubernetes/rollouts", "kubernetes/logs"],
+        "04_logs": ["kubernetes/logs", "kubernetes/rollouts"],
+        "07_resources": ["kubernetes/pods", "kubernetes/pod_usage", "kubernetes/events"],
+    }
+    for notebook, names in reads.items():
+        log = AvailabilityLog(notebook, run_dir)
+        for name in names:
+            source = name.split("/")[0]
+            log.add(
+                EvidenceRead(
+                    name,
+                    ok=False,
+                    reason=kube if source == "kubernetes" else dd,
+                    fix=fix_for(source, "live"),
+                )
+            )
+    AvailabilityLog("01_triage", run_dir).add(EvidenceRead("git/commits", ok=True))
+
+
+def test_unavailable_sources_are_merged_once_per_source(tmp_path):
+    from incident_lib.report.availability import collect_availability
+
+    _unconfigured_run(tmp_path)
+    found = collect_availability(tmp_path)
+    assert [p.source for p in found.problems] == ["datadog", "kubernetes"]
+    kube = found.problems[1]
+    assert kube.evidence == (
+        "kubernetes/events",
+        "kubernetes/logs",
+        "kubernetes/pod_usage",
+        "kubernetes/pods",
+        "kubernetes/rollouts",
+    )
+    assert kube.notebooks == ("02_assess", "04_logs", "07_resources")
+    assert "KUBECONFIG" in kube.fix and "fix:" in kube.line()
+    assert found.answered == {"git"}
+    assert found.failed(["git", "kubernetes", "prometheus", "kubernetes/logs"]) == {
+        "kubernetes": kube.reason,
+        "prometheus": "not asked by any notebook run",
+        "kubernetes/logs": kube.reason,
+    }
+    assert found.as_dict()["unavailable"][1]["source"] == "kubernetes"
+
+
+def test_index_shows_the_sources_box_once_and_no_source_findings(tmp_path):
+    from incident_lib.report.availability import collect_availability
+    from incident_lib.report.index import write_index
+
+    _unconfigured_run(tmp_path)
+    page = write_index(
+        tmp_path,
+        RESOLVED,
+        [],
+        [],
+        run_id="r1",
+        mode="live",
+        started=END,
+        seconds=1.0,
+        availability=collect_availability(tmp_path),
+    ).read_text()
+    assert page.count("id='sources'") == 1
+    assert page.count("<b>kubernetes</b>") == 1 and page.count("<b>datadog</b>") == 1
+    assert "unknown</b>, not absent" in page and "Fix: set KUBECONFIG" in page
+    assert "No findings were recorded." in page and "record status <b>resolved</b>" in page

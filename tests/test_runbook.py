@@ -97,10 +97,13 @@ def test_missing_evidence_degrades_its_section_only(tmp_path):
     assert list(logs.columns) == list(CONTRACTS[EVIDENCE_KINDS[("kubernetes", "logs")]].columns)
     assert "kubernetes/logs" in rb.unavailable
     assert "no evidence captured" in rb.unavailable["kubernetes/logs"]
-    written = json.loads((run_dir / "findings" / "04_logs.json").read_text())
-    assert [(f["title"], f["severity"]) for f in written] == [
-        ("kubernetes/logs unavailable", "low")
-    ]
+    assert rb.missing == {"kubernetes/logs": rb.unavailable["kubernetes/logs"]}
+    # an unavailable source is a fact about the run, not a finding about the incident
+    assert json.loads((run_dir / "findings" / "04_logs.json").read_text()) == []
+    (read,) = json.loads((run_dir / "availability" / "04_logs.json").read_text())
+    assert read["evidence"] == "kubernetes/logs" and not read["ok"]
+    assert read["reason"] == "no evidence captured"
+    assert f"incident run {ws} --mode live" in read["fix"]
 
 
 def test_unknown_evidence_is_refused(tmp_path):
@@ -149,3 +152,97 @@ def test_save_chart_writes_into_the_run_folder(tmp_path):
     interactive = start_runbook("05_metrics", workspace=ws)
     assert interactive.save_chart(fig, "key-metrics") == ""
     plt.close(fig)
+
+
+class _Screen:
+    """What a notebook displayed (the text of each Markdown or HTML object)."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def __call__(self, obj) -> None:
+        self.items.append(str(getattr(obj, "data", obj)))
+
+    def take(self) -> str:
+        out, self.items = "\n".join(self.items), []
+        return out
+
+
+@pytest.fixture
+def screen(monkeypatch) -> _Screen:
+    import incident_lib.runbook as runbook
+
+    seen = _Screen()
+    monkeypatch.setattr(runbook, "_display", seen)
+    return seen
+
+
+def test_an_empty_table_over_missing_evidence_says_unknown_not_none(tmp_path, screen):
+    """Absence of evidence is never shown as evidence of absence."""
+    ws = _workspace(tmp_path, end=START + timedelta(hours=1))
+    EvidenceStore(ws).capture(
+        pd.DataFrame({"x": [1]}), source="kubernetes", name="pods", fetched_at=START
+    )
+    rb = start_runbook("02_assess", workspace=ws)
+    logs = rb.evidence("kubernetes", "logs")  # never captured
+    screen.take()
+    empty = "No error or critical log events in the window."
+
+    assert rb.table(logs, empty=empty, evidence="kubernetes/logs") is None
+    out = screen.take()
+    assert "Unknown" in out and "kubernetes/logs" in out and "No error" not in out
+
+    rb.table(logs.iloc[:0], empty="No pods.", evidence=["kubernetes/pods"])
+    assert "No pods." in screen.take()  # read and empty: then it is a fact
+
+    shown = rb.table(
+        pd.DataFrame({"n": [1]}), empty="x", evidence=("kubernetes/pods", "kubernetes/logs")
+    )
+    assert shown is not None and "Possibly incomplete" in screen.take()
+
+
+def test_statements_and_findings_over_missing_evidence_are_not_made(tmp_path, screen):
+    ws = _workspace(tmp_path, end=START + timedelta(hours=1))
+    run_dir = tmp_path / "run"
+    rb = start_runbook("05_metrics", workspace=ws, run_dir=run_dir)
+    rb.evidence("datadog", "metrics")
+    screen.take()
+
+    rb.show("No request traffic recorded.", evidence="datadog/metrics")
+    out = screen.take()
+    assert "No request traffic" not in out and "Unknown" in out
+
+    made = rb.record(
+        [Finding(title="No request traffic recorded", severity="info", summary="none")],
+        evidence="datadog/metrics",
+    )
+    assert made == [] and "Unknown" in screen.take()
+    assert rb.finding("x", severity="low", summary="y", evidence="datadog/metrics") is None
+    assert json.loads((run_dir / "findings" / "05_metrics.json").read_text()) == []
+
+
+def test_a_misspelt_evidence_name_is_refused(tmp_path):
+    ws = _workspace(tmp_path, end=START + timedelta(hours=1))
+    rb = start_runbook("02_assess", workspace=ws)
+    with pytest.raises(InvalidInput, match="unknown evidence 'kubernetes/log'"):
+        rb.table(pd.DataFrame(), empty="x", evidence="kubernetes/log")
+
+
+def test_header_labels_the_status_as_the_records_and_quotes_the_title(tmp_path, screen):
+    ws = _workspace(
+        tmp_path,
+        title="Pool size <NUM> ![x](/etc/hostname) [y](javascript:alert(1))",
+        end=START + timedelta(hours=1),
+        status="resolved",
+        times={
+            "detected": START,
+            "mitigated": START + timedelta(minutes=33),
+            "resolved": START + timedelta(minutes=50),
+        },
+    )
+    rb = start_runbook("02_assess", workspace=ws)
+    rb.header()
+    out = screen.take()
+    assert "record status **resolved** (mitigated 14:33 UTC, resolved 14:50 UTC)" in out
+    assert "<NUM>" not in out and "![x](" not in out and "](javascript:" not in out
+    assert r"\<NUM\>" in out

@@ -140,7 +140,13 @@ def test_an_unavailable_source_degrades_to_an_empty_frame(workspace, tmp_path):
     assert frame.empty and list(frame.columns) == list(CONTRACTS["pg_settings"].columns)
     reason = rb.unavailable["postgres/settings"]
     assert reason.startswith("connection refused") and "hunter2" not in reason
-    assert [f.title for f in rb.findings.items] == ["postgres/settings unavailable"]
+    assert rb.missing == {"postgres/settings": reason}
+    # listed once for the run (with the fix), not recorded as a finding
+    assert rb.findings.items == []
+    assert rb.reads is not None
+    (read,) = rb.reads.items
+    assert (read.evidence, read.ok, read.fallback) == ("postgres/settings", False, "")
+    assert "hunter2" not in read.reason and read.fix
     assert not EvidenceStore(workspace).has("postgres", "settings")
 
 
@@ -155,6 +161,21 @@ def test_a_source_that_is_down_falls_back_to_an_earlier_capture(workspace, tmp_p
     assert rb.unavailable["postgres/settings"] == (
         f"timed out; showing the evidence captured at {entry.fetched_at}"
     )
+    assert rb.missing == {}  # an earlier capture is shown: the section is not unknown
+    assert rb.reads is not None
+    (read,) = rb.reads.items
+    assert (read.ok, read.reason, read.fallback) == (False, "timed out", entry.fetched_at)
+
+
+def test_a_source_that_answers_later_is_no_longer_missing(workspace, tmp_path):
+    fake = FakePostgres(down="timed out")
+    rb = _live(workspace, fake, tmp_path)
+    rb.evidence("postgres", "settings")
+    assert "postgres/settings" in rb.missing
+    fake.down = ""
+    rb.evidence("postgres", "settings")
+    assert rb.missing == {} and rb.unavailable == {}
+    assert rb.reads is not None and [r.ok for r in rb.reads.items] == [False, True]
 
 
 def test_an_unknown_source_says_there_is_no_live_connector(workspace, tmp_path):

@@ -106,7 +106,11 @@ def assessment_findings(
     return out
 
 
-def customer_impact(health: pd.DataFrame, service: str) -> str:
+#: record statuses after a mitigation: the impact is told in the past tense
+_PAST = ("monitoring", "resolved")
+
+
+def customer_impact(health: pd.DataFrame, service: str, *, state: str = "investigating") -> str:
     """One customer-facing sentence on what users experience, from the health table.
 
     Parameters
@@ -115,6 +119,9 @@ def customer_impact(health: pd.DataFrame, service: str) -> str:
         From :func:`incident_lib.analysis.metrics.health_table`.
     service
         The service's name as customers know it.
+    state
+        The record's status: ``monitoring`` and ``resolved`` tell the impact in
+        the past tense ("requests failed"), never as still going on.
 
     Returns
     -------
@@ -122,13 +129,19 @@ def customer_impact(health: pd.DataFrame, service: str) -> str:
         Failing requests (5xx share peaked at 1 % or more) and slowness (p95
         latency at least :data:`MOVED_RATIO` × its baseline), or a holding line.
     """
+    past = state in _PAST
     failing = _row(health, "error_ratio")
     slow = _row(health, "latency_p95")
     parts = []
     if failing is not None and failing["peak"] >= 1.0:
-        parts.append("some requests are failing")
+        parts.append("some requests failed" if past else "some requests are failing")
     if slow is not None and slow["peak_vs_baseline"] >= MOVED_RATIO:
-        parts.append("responses are slower than usual")
+        parts.append(
+            "responses were slower than usual" if past else "responses are slower than usual"
+        )
     if not parts:
+        if past:
+            return f"Some users of {service} may have had problems with it."
         return f"We are looking into reports of problems with {service}."
-    return f"Some users of {service} may notice that " + " and ".join(parts) + "."
+    verb = "may have noticed" if past else "may notice"
+    return f"Some users of {service} {verb} that " + " and ".join(parts) + "."

@@ -2,7 +2,9 @@
 
 ``runs/<run-id>/`` receives every executed notebook, its HTML page, the charts,
 ``findings.json``, ``run.json`` and ``index.html``. Notebooks run in parallel;
-one failing, hanging or losing its kernel never loses the others.
+one failing, hanging or losing its kernel never loses the others. The sources
+that did not answer are listed once each, with the fix, in ``run.json`` and the
+index (see :mod:`incident_lib.report.availability`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from ..core.findings import Finding
 from ..core.params import check_mode
 from ..infra.redact import redact
 from ..infra.workspace import Workspace
+from .availability import Availability, collect_availability
 from .execute import NotebookResult, execute_notebook
 from .findings import collect_findings, write_findings
 from .index import write_index
@@ -43,6 +46,8 @@ class RunResult:
     results: tuple[NotebookResult, ...]
     findings: tuple[Finding, ...]
     seconds: float
+    #: which sources answered and which did not (once each, with the fix)
+    availability: Availability = field(default_factory=Availability.empty)
 
     @property
     def ok(self) -> bool:
@@ -155,6 +160,13 @@ def run_bundle(
     plan = plan_parameters(dict(parameters or {}), paths, base=base)
     store = workspace.evidence
     store.verify().raise_for_problems(store.root)
+    if checked_mode == "offline" and not store.entries():
+        raise InvalidInput(
+            f"{workspace.path} has no evidence captured, and an offline run reads only "
+            f"captured evidence; capture it with `incident run {workspace.path} --mode live` "
+            "(sources come from the environment: KUBECONFIG, DD_API_KEY and DD_APP_KEY, "
+            "PROMETHEUS_URL; see `incident run --help`)"
+        )
 
     run_id, run_dir = _new_run_dir(workspace)
     for stem in plan:
@@ -203,6 +215,7 @@ def run_bundle(
                 on_result(result)
     findings = collect_findings(run_dir)
     write_findings(run_dir, findings)
+    availability = collect_availability(run_dir)
     seconds = time.monotonic() - began
     results.sort(key=lambda r: r.name)
     (run_dir / "run.json").write_text(
@@ -222,6 +235,7 @@ def run_bundle(
                     }
                     for r in results
                 ],
+                "sources": availability.as_dict(),
             },
             indent=2,
         )
@@ -235,6 +249,7 @@ def run_bundle(
         mode=checked_mode,
         started=started,
         seconds=seconds,
+        availability=availability,
     )
     return RunResult(
         run_id=run_id,
@@ -243,4 +258,5 @@ def run_bundle(
         results=tuple(results),
         findings=tuple(findings),
         seconds=seconds,
+        availability=availability,
     )

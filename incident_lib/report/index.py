@@ -1,4 +1,8 @@
-"""The bundle index: incident header, each notebook's status and link, every finding."""
+"""The bundle index: incident header, the sources box, each notebook's status, every finding.
+
+The sources box lists each source that did not answer once, with why and the fix;
+sources are not findings (an unconfigured source says nothing about the incident).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from ..core.findings import Finding
 from ..core.incident import Incident
 from ..core.time import format_duration
 from ..infra.redact import redact
+from .availability import Availability
 from .execute import NotebookResult
 
 __all__ = ["write_index"]
@@ -40,6 +45,9 @@ th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid #e2e2e2;
          vertical-align: top; }
 th { background: #f5f5f5; font-weight: 600; } td.num { text-align: right; white-space: nowrap; }
 .empty { color: #666; font-style: italic; } code { font-size: 12px; }
+.sources { border-left: 4px solid #a15c00; background: #fdf6ec; padding: 8px 12px; }
+.sources.ok { border-left-color: #1e7b34; background: #f1f8f2; }
+.sources ul { margin: 4px 0 0 0; padding-left: 18px; } .sources li { margin: 4px 0; }
 """
 
 
@@ -49,6 +57,34 @@ def _e(text: object) -> str:
 
 def _ts(moment: datetime | None) -> str:
     return "—" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _sources_box(availability: Availability) -> str:
+    """The "sources" box: each source that did not answer, once, with the fix."""
+    answered = ", ".join(sorted(availability.answered)) or "none"
+    if not availability.problems:
+        return (
+            f"<div class='sources ok' id='sources'>Every source asked answered "
+            f"({_e(answered)}).</div>"
+        )
+    items = []
+    for p in availability.problems:
+        frames = ", ".join(e.split("/", 1)[1] for e in p.evidence)
+        state = (
+            "down; earlier captures shown instead"
+            if p.fallback
+            else "unavailable: what it would show is <b>unknown</b>, not absent"
+        )
+        items.append(
+            f"<li><b>{_e(p.source)}</b> {state} ({_e(frames)}; in "
+            f"{_e(', '.join(p.notebooks))}).<br>Why: {_e(p.reason)}<br>"
+            f"Fix: {_e(p.fix)}</li>"
+        )
+    return (
+        "<div class='sources' id='sources'>"
+        f"<b>{len(availability.problems)} source problem(s)</b>; answered: {_e(answered)}."
+        f"<ul>{''.join(items)}</ul></div>"
+    )
 
 
 def write_index(
@@ -61,8 +97,13 @@ def write_index(
     mode: str,
     started: datetime,
     seconds: float,
+    availability: Availability | None = None,
 ) -> Path:
-    """Write ``index.html`` in ``run_dir`` and return its path."""
+    """Write ``index.html`` in ``run_dir`` and return its path.
+
+    ``availability``: the sources that answered and those that did not (the
+    sources box); omitted, the box is left out.
+    """
     inc = incident
     window = f"{_ts(inc.start)} → {_ts(inc.end) if inc.end else 'ongoing'}"
     failed = [r for r in results if not r.ok]
@@ -108,7 +149,7 @@ def write_index(
 <body>
 <h1>{_e(inc.id)} — {_e(inc.title)}</h1>
 <p class="meta"><span class="sev" style="background:#b3261e">{_e(inc.severity)}</span>
- status <b>{_e(inc.status)}</b> · service <code>{_e(inc.service)}</code> in
+ record status <b>{_e(inc.status)}</b> · service <code>{_e(inc.service)}</code> in
  <code>{_e(inc.namespace)}</code><br>
  window {_e(window)} · detected {_e(_ts(inc.times.detected))} ·
  resolved {_e(_ts(inc.times.resolved))}<br>
@@ -116,6 +157,7 @@ def write_index(
 <p class="meta">Run <code>{_e(run_id)}</code> ({_e(mode)}) started {_e(_ts(started))},
  took {_e(format_duration_seconds(seconds))}: {overall}.
  Findings: <a href="findings.json">findings.json</a>.</p>
+{"<h2>Sources</h2>" + _sources_box(availability) if availability is not None else ""}
 <h2>Findings, most severe first</h2>
 {findings_html}
 <h2>Notebooks</h2>

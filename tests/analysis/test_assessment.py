@@ -161,3 +161,19 @@ def test_renumbered_rollback_is_recognised():
     history.loc[2, "created_at"] = pd.Timestamp("2026-11-01T09:00:00Z")
     markers = changes.deploy_markers(history, within=WINDOW)
     assert list(markers["label"]) == ["deploy v2.34", "rollback to v2.33"]
+
+
+@pytest.mark.parametrize(
+    ("state", "expected", "never"),
+    [
+        ("investigating", "may notice that some requests are failing", "failed"),
+        ("monitoring", "may have noticed that some requests failed", "are failing"),
+        ("resolved", "may have noticed that some requests failed", "are failing"),
+    ],
+)
+def test_customer_impact_follows_the_records_status(state, expected, never):
+    """A resolved incident's draft never says requests *are* failing."""
+    frame = _metrics(request_rate=[100] * 12, error_rate=[0.1] * 6 + [20] * 6)
+    health = metrics.health_table(frame, window=WINDOW, baseline=BASELINE)
+    text = assess.customer_impact(health, "api", state=state)
+    assert expected in text and never not in text
