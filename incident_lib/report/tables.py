@@ -282,16 +282,25 @@ def format_signatures(table: pd.DataFrame) -> pd.DataFrame:
     ----------
     table
         A signatures table (``template``, ``count``, ``level``, ``first_seen``,
-        ``last_seen``, ``pods``, ``baseline_count``, ``is_new``, ``rate_change``).
+        ``last_seen``, ``pods``, ``baseline_count``, ``is_new``, ``rate_change``),
+        or one ranked by :func:`incident_lib.analysis.signatures.rank_signatures`
+        (``rank``, ``same_as`` and the words of ``change`` are shown then).
 
     Returns
     -------
     pandas.DataFrame
         Indexed by ``template``, with ``events``, ``level``, ``first (UTC)``,
-        ``last (UTC)``, ``pods``, ``baseline`` and ``vs baseline``.
+        ``last (UTC)``, ``pods``, ``baseline`` and ``vs baseline``; a ranked
+        table starts with ``#`` and ``same as`` (the failure it repeats).
     """
-    rows = [
-        {
+    ranked = "rank" in table.columns
+    rows = []
+    for row in table.to_dict("records"):
+        out: dict[str, object] = {}
+        if ranked:
+            out["#"] = row["rank"]
+            out["same as"] = f"#{row['same_as']}" if row.get("same_as") else ""
+        out |= {
             "template": row["template"],
             "events": row["count"],
             "level": row["level"],
@@ -299,11 +308,11 @@ def format_signatures(table: pd.DataFrame) -> pd.DataFrame:
             "last (UTC)": _clock(row["last_seen"]),
             "pods": row["pods"],
             "baseline": row["baseline_count"],
-            "vs baseline": _rate_change(row),
+            "vs baseline": row["change"] if "change" in row else _rate_change(row),
         }
-        for row in table.to_dict("records")
-    ]
-    return _frame(rows, _SIGNATURE_COLUMNS, "template")
+        rows.append(out)
+    columns = ("#", "same as", *_SIGNATURE_COLUMNS) if ranked else _SIGNATURE_COLUMNS
+    return _frame(rows, columns, "template")
 
 
 def format_onsets(table: pd.DataFrame) -> pd.DataFrame:

@@ -34,7 +34,7 @@ Level
 Levels are ``debug``, ``info``, ``warning``, ``error`` and ``critical``:
 ``trace``/``fine``/``verbose`` -> ``debug``, ``notice`` -> ``info``, ``warn``
 -> ``warning``, ``err``/``severe`` -> ``error``, ``fatal``/``crit``/``panic``/
-``emerg``/``alert`` -> ``critical`` (any case); pino/bunyan numbers 10, 20, 30,
+``dpanic``/``emerg``/``alert`` -> ``critical`` (any case); pino/bunyan numbers 10, 20, 30,
 40, 50, 60 -> ``debug``, ``debug``, ``info``, ``warning``, ``error``,
 ``critical``. JSON lines take it from ``level``, ``lvl``, ``severity``,
 ``log.level`` (flat or nested) or ``levelname``; logfmt lines from ``level``
@@ -51,26 +51,44 @@ for a Go ``panic:`` / ``fatal error:``); anything else is ``info``.
 
 Message
 -------
-JSON and logfmt: ``msg``, ``message``, ``event`` or ``log`` (else the whole
-object); when ``error``, ``err``, ``exception``, ``exc_info``, ``stack_trace``
-or ``stack`` holds text (or an object with a ``message``), its first line (the
-exception line, for a Python traceback) is appended as ``<message> | <error>``
-unless the message already contains it. Plain text: the line without its
-timestamp and level token, the separators around them and trailing blanks; a
-pid, ``[thread]`` or logger name is kept: it helps tell signatures apart.
+JSON and logfmt lines are read by field: ``msg``, ``message``, ``event`` or
+``log`` (else the whole object), behind the logger (``logger``,
+``logger_name``, ``loggerName``, ``log.logger`` flat or nested; a dotted name
+longer than 32 characters abbreviated as logback does,
+``c.e.c.p.PaymentClient``) as ``<logger>: <message>``, like the logger a plain
+line keeps; when ``error``, ``err``, ``exception``, ``exc_info``,
+``stack_trace`` or ``stack`` holds text (or an object with a ``type`` and
+``message``, or a ``stack_trace``), or a flattened ``error.*`` /
+``exception.*`` object does (ECS, OpenTelemetry: ``error.type``,
+``error.message``, ``error.stack_trace``, ``error.stack``), its first line
+(the exception line, for a Python traceback) is appended as ``<message> |
+<error>`` unless the message already contains it. Plain text: the line without
+its timestamp and level token, the separators around them and trailing blanks;
+a pid, ``[thread]`` or logger name is kept: it helps tell signatures apart.
 
 Multi-line events
 -----------------
+One logged failure is one event: the line that logged it and its whole trace.
 A line folds into the event before it when it is blank or indented (stack
 frames, ``\tat ...``, ``\t... 5 more``), a Java ``Caused by:`` /
-``Suppressed:`` / ``... N more`` line, a Python chain line (``During handling
-of the above exception...``, ``The above exception was the direct cause...``),
-a Go ``goroutine 1 [running]:`` line or, after a plain-text line, a Java
-exception line (``java.lang.IllegalStateException: ...``). A ``Traceback (most
-recent call last):`` line folds into a plain-text event of level ``warning``
-or worse that holds no trace yet (``logger.exception``); otherwise it starts an
-event of its own. Inside a Python traceback or a Go panic every line folds
-until one starts an event: a timestamp, a JSON object, an upper-case or
+``Suppressed:`` / ``... N more`` line, a block header of Reactor
+(``Error has been observed at the following site(s):``, ``Original Stack
+Trace:``, ``Assembly trace from producer ...``), a Python chain line (``During
+handling of the above exception...``, ``The above exception was the direct
+cause...``), a Go ``goroutine 1 [running]:`` line, or a Java exception line
+(``java.lang.IllegalStateException: ...``) after a plain-text line, or after
+a JSON line of level ``warning`` or worse that holds no trace yet (a JSON log
+line followed by the raw trace it logged). In an event that holds a Java trace,
+frames and Reactor checkpoints fold even without their indentation (``at
+...(X.java:1)``, ``*__checkpoint ⇢ ...``, ``|_ checkpoint ⇢ ...``, ``Stack
+trace:``). A Go ``panic:`` / ``fatal error:`` line folds into a ``critical``
+event that holds no trace yet (zap's ``Panic`` writes its line, then panics),
+and so does its goroutine dump. A ``Traceback (most recent call last):`` line
+folds into a plain-text event of level ``warning`` or worse that holds no
+trace yet (``logger.exception``); otherwise, also after a JSON line (a JSON
+formatter writes the traceback into a field), it starts an event of its own.
+Inside a Python traceback or a Go panic every line folds until one starts an
+event: a timestamp, a JSON object, an upper-case or
 bracketed level, an uncaught Java exception or Go panic, a ``Traceback`` line
 not announced by a chain line. The kubelet prefix of every line is stripped,
 folded or not. ``raw`` holds the event's lines joined by ``\n`` (trailing
@@ -80,9 +98,9 @@ The message of a folded event is its first line's message, plus
 `` | <exception line>`` for a Python traceback (the final exception, i.e. the
 one raised last in a chain, e.g. ``api.app: Exception on /v1/orders [POST] |
 sqlalchemy.exc.OperationalError: ... too many clients already``) or for a Java
-exception line right after the log line. A bare traceback's message is its
-exception line (``ValueError: bad batch 7``); an uncaught Java exception and a
-Go panic keep their first line.
+exception line or a Go panic (unless it repeats the message) right after the
+log line. A bare traceback's message is its exception line (``ValueError: bad
+batch 7``); an uncaught Java exception and a Go panic keep their first line.
 
 Truncation keeps the *newest* ``max_events`` events: in an incident the
 recent end matters most, and the caller reports how many older ones were cut
@@ -116,7 +134,8 @@ _LEVELS = {
     **dict.fromkeys(("warn", "warning"), "warning"),
     **dict.fromkeys(("err", "error", "severe"), "error"),
     **dict.fromkeys(
-        ("fatal", "crit", "critical", "panic", "emerg", "emergency", "alert"), "critical"
+        ("fatal", "crit", "critical", "panic", "dpanic", "emerg", "emergency", "alert"),
+        "critical",
     ),
 }
 _GLOG_LEVELS = {"I": "info", "W": "warning", "E": "error", "F": "critical"}
@@ -125,6 +144,11 @@ _JSON_LEVEL_KEYS = ("level", "lvl", "severity", "log.level", "levelname")
 _JSON_TIME_KEYS = ("time", "ts", "timestamp", "@timestamp", "date")
 _JSON_MESSAGE_KEYS = ("msg", "message", "event", "log")
 _JSON_ERROR_KEYS = ("error", "err", "exception", "exc_info", "stack_trace", "stack")
+#: flattened error objects (ECS ``error.*``, OpenTelemetry ``exception.*``)
+_JSON_ERROR_PREFIXES = ("error.", "exception.")
+_JSON_LOGGER_KEYS = ("logger", "logger_name", "loggerName", "log.logger")
+#: a logger name longer than this is abbreviated the way logback does (``c.e.c.PaymentClient``)
+_LOGGER_WIDTH = 32
 _decode = json.JSONDecoder().raw_decode
 
 
@@ -232,12 +256,19 @@ _EXC_START = re.compile(
 _CHAIN = re.compile(
     r"During handling of the above exception|The above exception was the direct cause"
 )
-#: lines that always continue the event before them
+#: lines that always continue the event before them (Java, Reactor, Python, Go)
 _CONTINUATION = re.compile(
     r"Caused by: |Suppressed: |\.\.\. \d+ (?:more|common frames omitted)"
+    r"|Error has been observed at the following site|Original Stack Trace:"
+    r"|Assembly trace from producer "
     r"|During handling of the above exception|The above exception was the direct cause"
     r"|goroutine \d+ \["
 )
+#: lines that continue an event already holding a Java trace, also when a shipper stripped
+#: their indentation: frames, Reactor's checkpoints and its older ``Stack trace:`` header
+_JAVA_CONTINUATION = re.compile(r"at [\w$./<>-]+\(|Stack trace:|\*__|\|_ ")
+#: a Go panic printed after the line that logged it (zap's ``Panic``, klog's ``Fatal``)
+_GO_PANIC = ("panic: ", "fatal error: ")
 
 
 # -- one line -----------------------------------------------------------------------
@@ -318,13 +349,33 @@ def _error_text(value: object) -> str | None:
         kind = value.get("type") or value.get("kind")
         text = value.get("message") or value.get("msg")
         parts = [str(p) for p in (kind, text) if p]
-        return ": ".join(parts) or None
+        if parts:
+            return ": ".join(parts)
+        stack = value.get("stack_trace") or value.get("stacktrace") or value.get("stack")
+        return _error_text(stack) if isinstance(stack, str) else None
     if not isinstance(value, str) or not value.strip():
         return None
     lines = value.strip().split("\n")
     if lines[0].startswith(_TRACEBACK):
         return _python_exception(lines) or lines[0]
     return lines[0].strip()
+
+
+def _flat_error(obj: dict[str, Any]) -> str | None:
+    """The summary of a flattened error (``error.type``/``error.message``/``error.stack_trace``)."""
+    for prefix in _JSON_ERROR_PREFIXES:
+        value = {k[len(prefix) :]: v for k, v in obj.items() if k.startswith(prefix)}
+        if value and (detail := _error_text(value)):
+            return detail
+    return None
+
+
+def _abbreviated(logger: str) -> str:
+    """A long dotted logger name with its packages cut to one letter, as logback prints it."""
+    if len(logger) <= _LOGGER_WIDTH or "." not in logger:
+        return logger
+    *packages, name = logger.split(".")
+    return ".".join([*(p[:1] for p in packages), name])
 
 
 def _join(message: str, detail: str | None) -> str:
@@ -348,10 +399,16 @@ class _Head(NamedTuple):
 def _json_head(obj: dict[str, Any], year: str | None, want_time: bool) -> _Head:
     """The head of a JSON object or a logfmt line."""
     nested = obj.get("log")
-    level = nested.get("level") if isinstance(nested, dict) else None
+    level = logger = None
+    if isinstance(nested, dict):
+        level, logger = nested.get("level"), nested.get("logger")
     for key in _JSON_LEVEL_KEYS:
         if key in obj:
             level = obj[key]
+            break
+    for key in _JSON_LOGGER_KEYS:
+        if key in obj:
+            logger = obj[key]
             break
     time = None
     for key in _JSON_TIME_KEYS if want_time else ():
@@ -365,11 +422,17 @@ def _json_head(obj: dict[str, Any], year: str | None, want_time: bool) -> _Head:
             break
     if message is None:
         message = json.dumps(obj, ensure_ascii=False)
+    elif isinstance(logger, str) and (logger := logger.strip()):
+        logger = _abbreviated(logger)
+        if not message.startswith(logger):
+            message = f"{logger}: {message}"
+    detail = None
     for key in _JSON_ERROR_KEYS:
         if key in obj and (detail := _error_text(obj[key])):
-            message = _join(message, detail)
             break
-    return _Head(time, _level_of(level), message, False, None)
+    if detail is None and "." in "".join(obj):
+        detail = _flat_error(obj)
+    return _Head(time, _level_of(level), _join(message, detail), False, None)
 
 
 def _unquote(value: str) -> str:
@@ -530,7 +593,7 @@ class _Folder:
             elif _head(content, self.year, want_time=False, strict=True) is not None:
                 return False
             trace = False
-        elif _CONTINUATION.match(content):
+        elif _CONTINUATION.match(content) or (self.traced and _JAVA_CONTINUATION.match(content)):
             trace = True
             if content.startswith("goroutine"):
                 self.mode = "go"
@@ -538,8 +601,13 @@ class _Folder:
             if head.level not in _SEVERE or self.traced:
                 return False
             trace, self.mode = True, "python"
-        elif head.plain and _JAVA_EXC.match(content):
+        elif _JAVA_EXC.match(content):
+            # after plain text always; after JSON when it logged a problem and holds no trace
+            if not head.plain and (head.level not in _SEVERE or self.traced):
+                return False
             trace = True
+        elif content.startswith(_GO_PANIC) and head.level == "critical" and not self.traced:
+            trace, self.mode = True, "go"
         else:
             return False
         self.lines.append(content)
@@ -560,8 +628,12 @@ class _Folder:
         if self.mode == "python" or head.trace == "python":
             exc = _python_exception(lines)
             message = (exc or message) if head.trace == "python" else _join(message, exc)
-        elif head.plain and head.trace is None and len(lines) > 1 and _JAVA_EXC.match(lines[1]):
+        elif head.trace is None and len(lines) > 1 and _JAVA_EXC.match(lines[1]):
             message = _join(message, lines[1].strip())
+        elif self.mode == "go" and head.trace is None and lines[1].startswith(_GO_PANIC):
+            panic = lines[1].strip()
+            if panic.partition(": ")[2] not in message:
+                message = _join(message, panic)
         self.times.append(self.time)
         self.levels.append(head.level or ("error" if self.traced else "info"))
         self.messages.append(message)

@@ -441,3 +441,218 @@ def test_examples_read_from_the_evidence_store_carry_no_secret(tmp_path):
     out = signatures(store.read("kubernetes", "logs"), window=WINDOW).set_index("template")
     example = out.loc["pool exhausted: <NUM> of <NUM> connections in use", "example"]
     assert "hunter2" not in example and "pool exhausted" in example
+
+
+# -- ranking, findings, access logs (issue 8) ------------------------------------------
+
+
+def _spread(start: float, n: int, pod: str, level: str, message: str) -> list:
+    """``n`` events of one message, 0.05 min apart from ``start`` minutes after T."""
+    return [(start + i * 0.05, pod, level, message.format(i=i)) for i in range(n)]
+
+
+def test_a_new_warning_outranks_errors_that_were_always_there():
+    from incident_lib.analysis.signatures import rank_signatures
+
+    logs = _logs(
+        # steady errors: 100 in the baseline, 100 in the window
+        *_spread(-9.9, 100, "api-0", "error", "payment provider returned 502 for order {i}"),
+        *_spread(0.1, 100, "api-0", "error", "payment provider returned 502 for order {i}"),
+        # the cause: a warning absent from the baseline
+        *_spread(1, 60, "api-1", "warning", "batch {i} flush aborted: order has a pending auth"),
+        # grew 3x from enough baseline events
+        *_spread(-9, 10, "api-2", "warning", "slow query took {i}.5 seconds"),
+        *_spread(2, 30, "api-2", "warning", "slow query took {i}.5 seconds"),
+    )
+    table = rank_signatures(signatures(logs, window=WINDOW, levels=["warning", "error"]))
+    assert table["template"].tolist() == [
+        "batch <NUM> flush aborted: order has a pending auth",
+        "slow query took <DUR>",
+        "payment provider returned <NUM> for order <NUM>",
+    ]
+    assert table["rank"].tolist() == [1, 2, 3]
+    assert table["change"].tolist() == ["new", "3.0× the baseline rate", "1.0× the baseline rate"]
+    assert table["score"].is_monotonic_decreasing
+
+
+def test_growth_from_a_few_baseline_events_is_said_as_a_count():
+    from incident_lib.analysis.signatures import change_text, rank_signatures
+
+    logs = _logs(
+        (-5, "api-0", "error", "cache miss storm on shard 3"),
+        *_spread(0, 100, "api-0", "error", "cache miss storm on shard {i}"),
+    )
+    table = rank_signatures(signatures(logs, window=WINDOW))
+    row = table.iloc[0]
+    assert row["baseline_count"] == 1 and row["rate_change"] == pytest.approx(100.0)
+    assert row["change"] == "1 event in the baseline"
+    assert change_text(3, 50.0) == "3 events in the baseline"
+    assert change_text(0, math.inf) == "new" and change_text(0, math.nan) == "no baseline"
+
+
+def test_new_means_absent_from_the_baseline_in_finding_titles():
+    from incident_lib.analysis.signatures import signature_findings
+
+    logs = _logs(
+        # 9 baseline events, 300 in the window: grew, not new
+        *_spread(-9.9, 9, "api-0", "error", "upstream connect error or disconnect {i}"),
+        *_spread(0, 200, "api-0", "error", "upstream connect error or disconnect {i}"),
+        # one baseline event, then 100: "1 event in the baseline", never "100×"
+        (-5, "api-1", "warning", "retry budget exhausted for client 7"),
+        *_spread(0, 100, "api-1", "warning", "retry budget exhausted for client {i}"),
+        # absent from the baseline: new
+        *_spread(1, 5, "api-2", "critical", "database pool exhausted: 30/30 checked out"),
+    )
+    table = signatures(logs, window=WINDOW, levels=["warning", "error", "critical"])
+    findings = {f.summary.split("Template: ")[1]: f for f in signature_findings(table, _NO_CHANGES)}
+    grew = findings["upstream connect error or disconnect <NUM>"]
+    assert not grew.title.startswith("New")
+    assert "22× the baseline rate" in grew.title and "22× the baseline rate" in grew.summary
+    few = findings["retry budget exhausted for client <NUM>"]
+    assert not few.title.startswith("New") and "1 event in the baseline" in few.title
+    assert "100×" not in few.title + few.summary and few.severity == "low"
+    new = findings["database pool exhausted: <NUM>/<NUM> checked out"]
+    assert new.title.startswith("New critical signature:") and "none in the baseline" in new.summary
+
+
+_NO_CHANGES = pd.DataFrame(
+    {"time": pd.Series(dtype="datetime64[ns, UTC]"), "label": [], "kind": []}
+)
+
+
+def test_finding_titles_cut_at_word_boundaries_and_summaries_hold_the_template():
+    from incident_lib.analysis.signatures import TITLE_WIDTH, signature_findings
+
+    message = (
+        "(psycopg2.OperationalError) connection to server at orders-db port 5432 failed: "
+        "FATAL: remaining connection slots are reserved for non-replication superuser connections"
+    )
+    logs = _logs(*_spread(1, 3, "api-0", "error", message))
+    [finding] = signature_findings(signatures(logs, window=WINDOW), _NO_CHANGES)
+    template = signatures(logs, window=WINDOW)["template"][0]
+    shown = finding.title.split(": ", 1)[1]
+    assert shown.endswith("…") and len(shown) <= TITLE_WIDTH
+    assert template.startswith(shown[:-1])
+    assert not template[len(shown) - 1].isalnum()  # cut at a word boundary, never inside
+    assert finding.summary.endswith(f"Template: {template}")
+
+
+def test_a_new_signature_after_a_deploy_is_high_and_names_it():
+    from incident_lib.analysis.signatures import signature_findings
+
+    logs = _logs(*_spread(4, 5, "api-0", "warning", "batch {i} flush aborted"))
+    changes = pd.DataFrame(
+        {"time": [T + pd.Timedelta(minutes=1)], "label": ["deploy v2.34"], "kind": ["deploy"]}
+    )
+    [finding] = signature_findings(signatures(logs, window=WINDOW), changes)
+    assert finding.severity == "high"
+    assert finding.title.startswith("New warning signature after deploy v2.34: batch <NUM>")
+    assert "first seen 3 min after deploy v2.34" in finding.summary
+
+
+def test_one_failure_logged_by_several_callers_is_one_finding():
+    from incident_lib.analysis.signatures import rank_signatures, signature_findings
+
+    error = "QueuePool limit of size 20 overflow 10 reached, connection timed out, timeout 30"
+    logs = _logs(
+        *_spread(1, 50, "api-0", "error", error),
+        *_spread(1, 20, "api-0", "error", "[batch-worker] flush of batch {i} failed: " + error),
+        *_spread(1, 10, "api-1", "error", "Exception on /v1/orders [GET] | TimeoutError: " + error),
+        *_spread(2, 5, "api-1", "critical", "database pool exhausted: 30/30 checked out"),
+    )
+    table = rank_signatures(signatures(logs, window=WINDOW))
+    assert table[["template", "same_as"]].values.tolist() == [
+        [mask(error), 0],
+        ["database pool exhausted: <NUM>/<NUM> checked out", 0],
+        [mask("[batch-worker] flush of batch 1 failed: " + error), 1],
+        [mask("Exception on /v1/orders [GET] | TimeoutError: " + error), 1],
+    ]
+    findings = signature_findings(table, _NO_CHANGES)
+    assert len(findings) == 2
+    pool = next(f for f in findings if "QueuePool" in f.title)
+    assert pool.title.startswith("New error signature: QueuePool limit")
+    assert "Also logged as 2 other signature(s) with 30 events" in pool.summary
+
+
+#: one line of each access-log format, as the log parser leaves them in ``message``
+ENVOY = (
+    '"POST /api/v1/checkout HTTP/1.1" 503 UO upstream_reset_before_response_started{overflow} '
+    '- "-" 1478 91 0 - "198.51.100.23" "shop-android/5.12.0 (Pixel 8; Android 15)" '
+    '"0ee603cb-d33a-44a3-ac23-2032320d7f51" "shop.example.com" "-" '
+    "inbound|8080|| - 10.0.21.158:8080 10.0.20.24:0 outbound_.8080_._.checkout.prod.svc"
+    ".cluster.local default"
+)
+NGINX = (
+    '10.0.20.24 - - "GET /api/v1/cart/5418620 HTTP/1.1" 504 167 "https://shop.example.com/" '
+    '"Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0"'
+)
+ALB = (
+    "https app/shop-prod/50dc6c495c0c9188 203.0.113.9:2817 10.0.21.158:8080 0.000 30.001 "
+    '-1 502 - 1478 293 "POST https://shop.example.com:443/api/v1/checkout HTTP/1.1" '
+    '"curl/8.4.0" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 '
+    "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/checkout/73e2d6bc24d8a067 "
+    '"Root=1-58337262-36d228ad5d99923122bbe354" "shop.example.com" "-" 0 '
+    '2026-11-26T10:01:00.000000Z "forward" "-" "-" "10.0.21.158:8080" "502" "-" "-"'
+)
+
+
+def test_access_log_lines_are_counted_not_ranked_as_signatures():
+    from incident_lib.analysis.access_logs import ACCESS_COLUMNS, access_summary, is_access_log
+
+    rows = [
+        *[(1 + i * 0.1, "checkout-0", "error", ENVOY) for i in range(30)],
+        *[(2 + i * 0.1, "checkout-0", "error", NGINX) for i in range(5)],
+        *[(3 + i * 0.1, "checkout-0", "error", ALB) for i in range(4)],
+        (-3, "checkout-0", "error", ENVOY),
+        *_spread(2, 3, "checkout-0", "warning", "worker pool saturated: 200/200 threads busy"),
+        (4, "checkout-0", "error", 'client sent "GET /x HTTP/1.1" then hung up'),
+    ]
+    logs = _logs(*rows)
+    assert is_access_log(logs["message"]).tolist() == [True] * 40 + [False] * 4
+    table = signatures(logs, window=WINDOW, levels=["warning", "error"])
+    assert table["template"].tolist() == [
+        "worker pool saturated: <NUM>/<NUM> threads busy",
+        'client sent "GET <PATH> HTTP/<NUM>" then hung up',
+    ]
+    assert len(signatures(logs, window=WINDOW, access_logs=True)) == 5
+    summary = access_summary(logs, window=WINDOW, baseline=(T - pd.Timedelta(minutes=10), T))
+    assert tuple(summary.columns) == ACCESS_COLUMNS
+    assert summary.to_dict("records") == [
+        {
+            "method": "POST",
+            "status": "5xx",
+            "requests": 34,
+            "baseline_requests": 1,
+            "codes": "503 ×30, 502 ×4",
+        },
+        {
+            "method": "GET",
+            "status": "5xx",
+            "requests": 5,
+            "baseline_requests": 0,
+            "codes": "504 ×5",
+        },
+    ]
+    assert access_summary(logs.iloc[-3:], window=WINDOW).empty
+
+
+def test_timeseries_labels_tell_signatures_with_a_long_common_beginning_apart():
+    from incident_lib.analysis.signatures import LABEL_WIDTH, rank_signatures
+
+    head = "sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) connection to server at"
+    logs = _logs(
+        *_spread(1, 6, "api-0", "error", head + " orders-db port 5432 failed: too many clients"),
+        *_spread(1, 4, "api-0", "error", head + " orders-db port 5432 failed: slots reserved"),
+    )
+    table = rank_signatures(signatures(logs, window=WINDOW))
+    series = signature_timeseries(logs, table, freq="5min", labels=True)
+    labels = list(dict.fromkeys(series["template"]))
+    assert labels == table["label"].tolist()
+    assert len(set(labels)) == 2 and all(len(lab) <= LABEL_WIDTH <= 70 for lab in labels)
+    assert [lab.split(" ")[0] for lab in labels] == ["#1", "#2"]
+    assert series.groupby("template")["count"].sum().to_dict() == {labels[0]: 6, labels[1]: 4}
+    # unranked tables are ranked on the way
+    assert (
+        list(dict.fromkeys(signature_timeseries(logs, signatures(logs), labels=True)["template"]))
+        == labels
+    )

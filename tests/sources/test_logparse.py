@@ -747,3 +747,197 @@ def test_loghub_levels_times_and_messages(system):
     for message, content in zip(frame.message, truth.Content, strict=True):
         assert message.endswith(str(content).strip()), (message, content)
     assert frame.time.dt.year.between(2005, 2017).all()
+
+
+# -- one logged failure is one event (issue 8) -----------------------------------------
+
+#: Spring WebFlux with logstash-logback's JSON encoder: the JSON line, then the raw trace
+#: with Reactor's checkpoint block and the original stack trace.
+WEBFLUX = r"""{"@timestamp":"2026-11-10T17:07:25.326Z","@version":"1","message":"[7f3a1c2e-118] 500 Server Error for HTTP POST \"/api/v1/checkout\"","logger_name":"org.springframework.boot.autoconfigure.web.reactive.error.AbstractErrorWebExceptionHandler","thread_name":"reactor-http-epoll-3","level":"ERROR","level_value":40000}
+org.springframework.web.reactive.function.client.WebClientRequestException: Connection refused: payment-gateway.prod.svc.cluster.local/10.0.31.7:8080
+	at org.springframework.web.reactive.function.client.ExchangeFunctions$DefaultExchangeFunction.lambda$wrapException$9(ExchangeFunctions.java:136)
+	Suppressed: reactor.core.publisher.FluxOnAssembly$OnAssemblyException: 
+Error has been observed at the following site(s):
+	*__checkpoint ⇢ Request to POST http://payment-gateway.prod.svc.cluster.local:8080/v1/authorize [DefaultWebClient]
+	*__checkpoint ⇢ Handler com.example.checkout.web.CheckoutController#checkout(CheckoutRequest) [DispatcherHandler]
+	*__checkpoint ⇢ HTTP POST "/api/v1/checkout" [ExceptionHandlingWebHandler]
+Original Stack Trace:
+		at org.springframework.web.reactive.function.client.ExchangeFunctions$DefaultExchangeFunction.lambda$wrapException$9(ExchangeFunctions.java:136)
+		at reactor.core.publisher.MonoErrorSupplied.subscribe(MonoErrorSupplied.java:55)
+		at reactor.core.publisher.Mono.subscribe(Mono.java:4512)
+Caused by: io.netty.channel.AbstractChannel$AnnotatedConnectException: Connection refused: payment-gateway.prod.svc.cluster.local/10.0.31.7:8080
+Caused by: java.net.ConnectException: Connection refused
+	at java.base/sun.nio.ch.Net.pollConnect(Native Method)
+	at java.base/sun.nio.ch.Net.pollConnectNow(Net.java:672)
+	at io.netty.channel.socket.nio.NioSocketChannel.doFinishConnect(NioSocketChannel.java:337)
+	... 1 common frames omitted"""  # noqa: E501, W291
+
+#: the same failure through a shipper that strips leading whitespace, Reactor 3.4's
+#: assembly-trace form (``*__Mono.error``, ``|_ Mono.map``) and a ``... N more`` line
+WEBFLUX_FLAT = r"""{"@timestamp":"2026-11-10T17:07:26.001Z","message":"payment authorization failed for order 5418621","logger_name":"com.example.checkout.payment.PaymentClient","level":"WARN"}
+reactor.core.Exceptions$ReactiveException: java.util.concurrent.TimeoutException: Did not observe any item or terminal signal within 5000ms in 'flatMap' (and no fallback has been configured)
+at reactor.core.Exceptions.propagate(Exceptions.java:410)
+Suppressed: reactor.core.publisher.FluxOnAssembly$OnAssemblyException: 
+Assembly trace from producer [reactor.core.publisher.MonoTimeout] :
+	reactor.core.publisher.Mono.timeout(Mono.java:4822)
+	com.example.checkout.payment.PaymentClient.authorize(PaymentClient.java:88)
+Error has been observed at the following site(s):
+*__Mono.timeout ⇢ at com.example.checkout.payment.PaymentClient.authorize(PaymentClient.java:88)
+|_     Mono.map ⇢ at com.example.checkout.web.CheckoutController.checkout(CheckoutController.java:52)
+Original Stack Trace:
+at reactor.core.publisher.BlockingSingleSubscriber.blockingGet(BlockingSingleSubscriber.java:87)
+Caused by: java.util.concurrent.TimeoutException: Did not observe any item or terminal signal within 5000ms in 'flatMap' (and no fallback has been configured)
+	at reactor.core.publisher.FluxTimeout$TimeoutMainSubscriber.handleTimeout(FluxTimeout.java:296)
+	... 12 more"""  # noqa: E501, W291
+
+NEXT_JSON = (
+    '{"@timestamp":"2026-11-10T17:07:27.412Z","message":"checkout completed for order 5418620",'
+    '"logger_name":"com.example.checkout.web.CheckoutController","level":"INFO"}'
+)
+
+
+@pytest.mark.parametrize("kubelet", [False, True])
+def test_json_line_and_its_raw_java_trace_with_reactor_blocks_are_one_event(kubelet):
+    lines = [*WEBFLUX.split("\n"), *WEBFLUX_FLAT.split("\n"), NEXT_JSON]
+    text = prefixed(*lines) if kubelet else "\n".join(lines) + "\n"
+    frame = parse(text, timestamps=kubelet).frame
+    assert len(frame) == 3, frame.message.tolist()
+    assert frame.level.tolist() == ["error", "warning", "info"]
+    assert frame.raw.tolist() == [WEBFLUX, WEBFLUX_FLAT, NEXT_JSON]
+    # fields, not one opaque string: the logger (abbreviated as logback does), the message
+    # and the exception line the JSON line logged
+    assert frame.message[0] == (
+        "o.s.b.a.w.r.e.AbstractErrorWebExceptionHandler: [7f3a1c2e-118] 500 Server Error for "
+        'HTTP POST "/api/v1/checkout" | org.springframework.web.reactive.function.client.'
+        "WebClientRequestException: Connection refused: "
+        "payment-gateway.prod.svc.cluster.local/10.0.31.7:8080"
+    )
+    assert frame.message[1].startswith(
+        "c.e.c.p.PaymentClient: payment authorization failed for order 5418621 | "
+        "reactor.core.Exceptions$ReactiveException: java.util.concurrent.TimeoutException"
+    )
+    assert frame.message[2] == "c.e.c.w.CheckoutController: checkout completed for order 5418620"
+    assert frame.time.tolist() == [
+        ts("2026-11-10T17:07:25.326Z") if not kubelet else ts(T),
+        ts("2026-11-10T17:07:26.001Z") if not kubelet else ts(T),
+        ts("2026-11-10T17:07:27.412Z") if not kubelet else ts(T),
+    ]
+
+
+def test_a_java_exception_after_an_info_json_line_is_not_folded_into_it():
+    text = "\n".join(
+        [
+            '{"ts":"2026-11-10T17:07:25Z","level":"info","msg":"shutting down"}',
+            "java.lang.IllegalStateException: executor already terminated",
+            "\tat com.example.Pool.submit(Pool.java:12)",
+        ]
+    )
+    frame = parse(text).frame
+    assert frame.level.tolist() == ["info", "error"]
+    assert frame.message[1] == "java.lang.IllegalStateException: executor already terminated"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"logger": "api.payments"}, "api.payments: charge failed"),
+        ({"logger_name": "com.example.checkout.Pay"}, "com.example.checkout.Pay: charge failed"),
+        ({"log.logger": "org.example.billing.internal.Charger"}, "o.e.b.i.Charger: charge failed"),
+        ({"log": {"logger": "billing", "level": "error"}}, "billing: charge failed"),
+        (
+            {"error.type": "TimeoutError", "error.message": "pool exhausted"},
+            "charge failed | TimeoutError: pool exhausted",
+        ),
+        (
+            {"error.stack": "TypeError: x is undefined\n    at f (/app/a.js:1:1)"},
+            "charge failed | TypeError: x is undefined",
+        ),
+        (
+            {"error": {"stack_trace": "java.io.IOException: broken pipe\n\tat a.B(B.java:1)"}},
+            "charge failed | java.io.IOException: broken pipe",
+        ),
+        (
+            {"exception.type": "ValueError", "exception.message": "bad amount"},
+            "charge failed | ValueError: bad amount",
+        ),
+    ],
+)
+def test_json_fields_logger_and_flattened_errors(fields, message):
+    row = one(json.dumps({"severity": "ERROR", "msg": "charge failed", **fields}))
+    assert (row.level, row.message) == ("error", message)
+
+
+PY_JSON_TRACE = [
+    "2026-11-03 14:02:11,120 ERROR [batch-worker] orders.batch: flush of batch 7 failed",
+    "Traceback (most recent call last):",
+    '  File "/app/orders/batch.py", line 88, in flush',
+    "    session.commit()",
+    '  File "/usr/local/lib/python3.12/site-packages/sqlalchemy/orm/session.py", line 1969, in '
+    "commit",
+    "    trans.commit(_to_root=True)",
+    "sqlalchemy.exc.TimeoutError: QueuePool limit of size 20 overflow 10 reached, connection "
+    "timed out, timeout 30.00 (Background on this error at: https://sqlalche.me/e/20/3o7r)",
+    "",
+    "During handling of the above exception, another exception occurred:",
+    "",
+    "Traceback (most recent call last):",
+    '  File "/app/orders/batch.py", line 91, in flush',
+    "    session.rollback()",
+    "sqlalchemy.exc.PendingRollbackError: Can't reconnect until invalid transaction is rolled "
+    "back.",
+]
+
+
+def test_python_traceback_with_a_chain_is_one_event_of_its_log_line():
+    text = prefixed(*PY_JSON_TRACE, '{"level":"info","msg":"next batch"}')
+    frame = parse(text, timestamps=True).frame
+    assert len(frame) == 2
+    assert frame.raw[0] == "\n".join(PY_JSON_TRACE)
+    assert frame.message[0] == (
+        "[batch-worker] orders.batch: flush of batch 7 failed | sqlalchemy.exc."
+        "PendingRollbackError: Can't reconnect until invalid transaction is rolled back."
+    )
+
+
+#: zap's ``logger.Panic``: the JSON line, then the runtime's panic and goroutine dump
+ZAP_PANIC = [
+    '{"level":"panic","ts":1793714531.123,"caller":"server/handler.go:88",'
+    '"msg":"nil order in checkout handler","order_id":"o-77"}',
+    "panic: nil order in checkout handler",
+    "",
+    "goroutine 42 [running]:",
+    "go.uber.org/zap/zapcore.CheckWriteAction.OnWrite(0x2, 0xc000132000, {0x0, 0x0, 0x0})",
+    "\t/go/pkg/mod/go.uber.org/zap@v1.27.0/zapcore/entry.go:196 +0x54",
+    "go.uber.org/zap.(*Logger).Panic(0xc0001a4000, {0xa2b3c4, 0x1f}, {0x0, 0x0, 0x0})",
+    "\t/go/pkg/mod/go.uber.org/zap@v1.27.0/logger.go:285 +0x51",
+    "main.(*Handler).Checkout(0xc0001b0000, {0xb1c2d0, 0xc0002a0000}, 0xc0002b4000)",
+    "\t/app/server/handler.go:88 +0x1a5",
+    "created by net/http.(*Server).Serve in goroutine 1",
+    "\t/usr/local/go/src/net/http/server.go:3285 +0x4b4",
+    "",
+    "goroutine 1 [IO wait]:",
+    "internal/poll.runtime_pollWait(0x7f1c2e1d8e08, 0x72)",
+    "\t/usr/local/go/src/runtime/netpoll.go:351 +0x85",
+]
+
+
+def test_a_go_panic_logged_by_zap_is_one_event_with_its_goroutine_dump():
+    text = prefixed(*ZAP_PANIC, '{"level":"info","ts":1793714540.0,"msg":"starting server"}')
+    frame = parse(text, timestamps=True).frame
+    assert frame.level.tolist() == ["critical", "info"]
+    assert frame.raw[0] == "\n".join(ZAP_PANIC)  # blank lines inside the dump included
+    assert frame.message[0] == "nil order in checkout handler"
+
+
+def test_a_go_panic_after_an_error_line_it_did_not_log_is_its_own_event():
+    text = prefixed(
+        '{"level":"error","msg":"payment call failed"}',
+        "panic: runtime error: index out of range [3] with length 3",
+        "",
+        "goroutine 7 [running]:",
+        "main.pick(...)",
+        "\t/app/main.go:20",
+    )
+    frame = parse(text, timestamps=True).frame
+    assert frame.level.tolist() == ["error", "critical"]
+    assert frame.raw[1].count("\n") == 4

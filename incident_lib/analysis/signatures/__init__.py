@@ -15,7 +15,13 @@ One module per job; every public name is re-exported here:
 - :mod:`.frames`: the frame API over a ``logs`` frame (:func:`signatures`,
   :func:`signature_timeseries`, :data:`SIGNATURE_COLUMNS`,
   :data:`TIMESERIES_COLUMNS`, :data:`NEW_RATE_RATIO`, :data:`POD_NAMES_CAP`);
-- :mod:`.findings`: findings from a signature table (:func:`signature_findings`).
+- :mod:`.ranking`: the rank score (new, growth with enough baseline events,
+  level, count), the words for a change and distinct labels
+  (:func:`rank_signatures`, :func:`change_text`, :data:`MIN_BASELINE_EVENTS`,
+  :data:`LEVEL_SCORES`, :data:`NEW_SCORE`, :data:`RANK_COLUMNS`,
+  :data:`LABEL_WIDTH`);
+- :mod:`.findings`: findings from a signature table: the top new or grown
+  failures (:func:`signature_findings`, :data:`GROWTH_MIN`, :data:`TITLE_WIDTH`).
 
 The frame-level functions import pandas inside them; the pure :func:`mask` /
 :func:`signature_ids` path needs no pandas.
@@ -23,7 +29,7 @@ The frame-level functions import pandas inside them; the pure :func:`mask` /
 
 from __future__ import annotations
 
-from .findings import signature_findings
+from .findings import GROWTH_MIN, TITLE_WIDTH, signature_findings
 from .frames import (
     NEW_RATE_RATIO,
     POD_NAMES_CAP,
@@ -34,15 +40,33 @@ from .frames import (
 )
 from .grouping import TOLERANCE_MIN_CONSTANT, TOLERANCE_MIN_VALUES, signature_ids
 from .masking import mask
+from .ranking import (
+    LABEL_WIDTH,
+    LEVEL_SCORES,
+    MIN_BASELINE_EVENTS,
+    NEW_SCORE,
+    RANK_COLUMNS,
+    change_text,
+    rank_signatures,
+)
 
 __all__ = [
+    "GROWTH_MIN",
+    "LABEL_WIDTH",
+    "LEVEL_SCORES",
+    "MIN_BASELINE_EVENTS",
     "NEW_RATE_RATIO",
+    "NEW_SCORE",
     "POD_NAMES_CAP",
+    "RANK_COLUMNS",
     "SIGNATURE_COLUMNS",
     "TIMESERIES_COLUMNS",
+    "TITLE_WIDTH",
     "TOLERANCE_MIN_CONSTANT",
     "TOLERANCE_MIN_VALUES",
+    "change_text",
     "mask",
+    "rank_signatures",
     "signature_findings",
     "signature_ids",
     "signature_timeseries",

@@ -14,8 +14,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ...core.errors import InvalidInput
+from ..access_logs import is_access_log
 from .grouping import _group, _matcher, _skeleton
 from .masking import _keys, _masked
+from .ranking import rank_signatures
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -160,6 +162,7 @@ def signatures(
     window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
     baseline: tuple[pd.Timestamp, pd.Timestamp] | None = None,
     levels: Iterable[str] | None = None,
+    access_logs: bool = False,
 ) -> pd.DataFrame:
     """Group log events into signatures and compare the incident window with a baseline.
 
@@ -180,6 +183,12 @@ def signatures(
     levels
         Keep only events with these levels (compared in lower case), e.g.
         ``("error", "critical")``; a single string is one level. None: all levels.
+    access_logs
+        Keep HTTP access-log lines (Envoy/istio-proxy, nginx, ALB: see
+        :mod:`incident_lib.analysis.access_logs`). By default they are left out:
+        a 5xx access-log line is a symptom, one per failed request, and would
+        crowd out the application's own errors; count them with
+        :func:`incident_lib.analysis.access_logs.access_summary` instead.
 
     Returns
     -------
@@ -206,7 +215,9 @@ def signatures(
           always False without a baseline window.
 
         Sorted new signatures first, then by ``count`` descending (then
-        ``first_seen``). No events: an empty frame with the same columns.
+        ``first_seen``); :func:`~incident_lib.analysis.signatures.rank_signatures`
+        sorts by what changed instead. No events: an empty frame with the same
+        columns.
 
     Raises
     ------
@@ -230,6 +241,8 @@ def signatures(
     if levels is not None:
         wanted = {str(level).lower() for level in levels}
         frame = frame[frame["level"].str.lower().isin(wanted)]
+    if not access_logs and not frame.empty:
+        frame = frame[~is_access_log(frame["message"]).to_numpy()]
     if frame.empty:
         return _empty_signatures()
     if win is None:
@@ -302,6 +315,7 @@ def signature_timeseries(
     *,
     freq: str = "1min",
     top: int | None = 5,
+    labels: bool = False,
 ) -> pd.DataFrame:
     """Events per time bin of the top signatures, long format, for charting.
 
@@ -317,6 +331,12 @@ def signature_timeseries(
         Bin width, a pandas frequency string (``"1min"``, ``"5min"``, ``"1h"``).
     top
         How many signatures; None for all rows of ``signature_frame``.
+    labels
+        Put each signature's ``label`` (``#1 template…`` from
+        :func:`~incident_lib.analysis.signatures.rank_signatures`, distinct
+        and short) in the ``template`` column instead of its template, so that
+        a chart legend tells signatures apart; ``signature_frame`` is ranked
+        first when it has no ``label`` column.
 
     Returns
     -------
@@ -345,8 +365,11 @@ def signature_timeseries(
         pd.tseries.frequencies.to_offset(freq)
     except ValueError:
         raise InvalidInput(f"freq: {freq!r} is not a pandas frequency such as '1min'") from None
+    if labels and "label" not in signature_frame.columns:
+        signature_frame = rank_signatures(signature_frame)
     chosen = signature_frame if top is None else signature_frame.head(top)
     templates = dict(zip(chosen["signature"], chosen["template"], strict=True))
+    shown = dict(zip(chosen["signature"], chosen["label" if labels else "template"], strict=True))
     empty = pd.DataFrame(
         {
             "time": pd.Series(dtype="datetime64[ns, UTC]"),
@@ -373,7 +396,7 @@ def signature_timeseries(
     index = pd.MultiIndex.from_product([list(templates), grid], names=["signature", "time"])
     counts = counts.reindex(index, fill_value=0)
     out = counts.rename("count").reset_index()
-    out["template"] = out["signature"].map(templates)
+    out["template"] = out["signature"].map(shown)
     out = out[list(TIMESERIES_COLUMNS)]
     return out.astype(
         {"time": "datetime64[ns, UTC]", "signature": "str", "template": "str", "count": "int64"}

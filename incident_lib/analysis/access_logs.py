@@ -1,0 +1,198 @@
+"""Access-log lines (Envoy/istio-proxy, nginx, AWS ALB): requests counted by status class.
+
+A proxy's or a sidecar's access-log line says that a request failed, not why:
+it is a symptom. Ranked among error signatures, a 5xx access-log line tops the
+table (one line per failed request) and pushes the application's own errors
+down. :func:`is_access_log` recognises such lines so that
+:func:`incident_lib.analysis.signatures.signatures` can leave them out, and
+:func:`access_summary` counts them instead: requests per method and status
+class in the incident window next to the baseline.
+
+Recognised formats (on the ``message``, i.e. after the log parser removed a
+leading timestamp; the same patterns match the ``raw`` line):
+
+- Envoy / istio-proxy default format and nginx/Apache combined (and common):
+  a quoted request line followed by the status,
+  ``"POST /api/v1/checkout HTTP/1.1" 503 UO ...``,
+  ``10.0.0.1 - - [03/Nov/2026:14:02:11 +0000] "GET / HTTP/1.1" 200 612 ...``;
+- AWS Application Load Balancer: the ELB status and the target status, the
+  received and sent bytes, then the quoted request line,
+  ``... 0.000 0.001 0.000 502 - 34 366 "GET https://shop.example.com:443/ HTTP/1.1" ...``.
+
+The method is one of the HTTP methods (``GET``, ``POST``...): a TCP-proxy line
+(``"- - -" 0 UF``) is no HTTP request and is not counted.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from ..core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["ACCESS_COLUMNS", "access_summary", "is_access_log"]
+
+#: columns of the :func:`access_summary` frame, in order
+ACCESS_COLUMNS = ("method", "status", "requests", "baseline_requests", "codes")
+
+_VERBS = "GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|CONNECT|TRACE"
+#: Envoy, nginx, Apache: ``"METHOD target PROTOCOL" STATUS``; AWS ALB:
+#: ``ELB_STATUS TARGET_STATUS RECEIVED SENT "METHOD url PROTOCOL"``
+_ACCESS = re.compile(
+    rf'"(?P<m1>{_VERBS}) [^"]*" (?P<s1>[1-5]\d\d)(?![\w.])'
+    rf'|(?<!\S)(?P<s2>[1-5]\d\d) (?:\d{{3}}|-) \d+ \d+ "(?P<m2>{_VERBS}) [^"]*"'
+)
+
+#: at most this many status codes are listed in ``codes``
+_CODES_CAP = 3
+
+
+def is_access_log(messages: pd.Series) -> pd.Series:
+    """Which messages are HTTP access-log lines (see the module documentation).
+
+    Parameters
+    ----------
+    messages
+        Log messages (``message`` of a ``logs`` frame); missing values are not
+        access-log lines.
+
+    Returns
+    -------
+    pandas.Series
+        Booleans with the index of ``messages``.
+    """
+    import pandas as pd
+
+    search = _ACCESS.search
+    return pd.Series(
+        [isinstance(m, str) and '" ' in m and search(m) is not None for m in messages],
+        index=messages.index,
+        dtype=bool,
+    )
+
+
+def _requests(logs: pd.DataFrame) -> pd.DataFrame:
+    """``time``, ``method`` and ``status`` (an int) of each access-log line of ``logs``."""
+    import pandas as pd
+
+    times, methods, statuses = [], [], []
+    search = _ACCESS.search
+    for time, message in zip(logs["time"], logs["message"], strict=True):
+        if isinstance(message, str) and '" ' in message and (m := search(message)):
+            times.append(time)
+            methods.append(m["m1"] or m["m2"])
+            statuses.append(int(m["s1"] or m["s2"]))
+    return pd.DataFrame(
+        {
+            "time": pd.Series(times, dtype="datetime64[ns, UTC]"),
+            "method": pd.Series(methods, dtype="str"),
+            "status": pd.Series(statuses, dtype="int64"),
+        }
+    )
+
+
+def _window(value: object, what: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    import pandas as pd
+
+    from ..core.time import parse_time
+
+    if hasattr(value, "start") and hasattr(value, "end"):
+        value = (value.start, value.end)
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise InvalidInput(f"{what}: expected a (start, end) pair of timestamps, got {value!r}")
+    start = pd.Timestamp(parse_time(value[0], field=f"{what} start"))
+    end = pd.Timestamp(parse_time(value[1], field=f"{what} end"))
+    if not start < end:
+        raise InvalidInput(f"{what}: start {start} is not before end {end}")
+    return start, end
+
+
+def _codes(status: pd.Series) -> str:
+    counts = status.value_counts()
+    listed = [f"{code} ×{n}" for code, n in counts.head(_CODES_CAP).items()]
+    more = len(counts) - _CODES_CAP
+    return ", ".join(listed) + (f" (+{more} more)" if more > 0 else "")
+
+
+def access_summary(
+    logs: pd.DataFrame,
+    *,
+    window: object,
+    baseline: object | None = None,
+) -> pd.DataFrame:
+    """Requests seen in access-log lines, per method and status class, window vs baseline.
+
+    Parameters
+    ----------
+    logs
+        A ``logs`` frame (``time`` timezone-aware, ``message``), all levels: a
+        2xx line is ``info``, a 5xx line ``error``.
+    window
+        The incident window ``(start, end)`` (an :class:`incident_lib.core.time.Window`
+        works too).
+    baseline
+        The baseline window; ``None``: no baseline columns are filled (zeros).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`ACCESS_COLUMNS`, one row per (``method``, ``status``
+        class such as ``5xx``) seen in the window or the baseline:
+        ``requests`` in the window, ``baseline_requests`` in the baseline
+        window, and the most frequent status ``codes`` in the window
+        (``503 ×812, 504 ×97``). Sorted by method (most requests in the window
+        first), then status class. No access-log line: an empty frame with
+        these columns. A proxy often logs only some requests (istio's default
+        filter, sampling): compare counts, not shares of a total.
+
+    Raises
+    ------
+    InvalidInput
+        ``logs`` lacks ``time`` or ``message``, or a window is malformed.
+    """
+    import pandas as pd
+
+    missing = [c for c in ("time", "message") if c not in logs.columns]
+    if missing:
+        raise InvalidInput(f"logs frame is missing columns {missing}")
+    win = _window(window, "window")
+    base = _window(baseline, "baseline") if baseline is not None else None
+    requests = _requests(logs)
+    requests = requests.assign(status_class=(requests["status"] // 100).astype(str) + "xx")
+
+    def counted(span: tuple[pd.Timestamp, pd.Timestamp] | None) -> pd.DataFrame:
+        if span is None:
+            part = requests.iloc[:0]
+        else:
+            part = requests[(requests["time"] >= span[0]) & (requests["time"] < span[1])]
+        grouped = part.groupby(["method", "status_class"])
+        counts = grouped.size().rename("requests").to_frame()
+        counts["codes"] = grouped["status"].agg(_codes) if len(part) else ""
+        return counts
+
+    now, before = counted(win), counted(base)
+    out = now.join(before.add_prefix("baseline_"), how="outer")
+    out[["requests", "baseline_requests"]] = (
+        out[["requests", "baseline_requests"]].fillna(0).astype("int64")
+    )
+    out["codes"] = out["codes"].fillna("")
+    out = out.drop(columns=["baseline_codes"]).reset_index()
+    out = out.rename(columns={"status_class": "status"})
+    volume = out.groupby("method")["requests"].transform("sum")
+    out = (
+        out.assign(_volume=volume)
+        .sort_values(["_volume", "method", "status"], ascending=[False, True, True])
+        .drop(columns="_volume")
+    )
+    return pd.DataFrame(out[list(ACCESS_COLUMNS)].reset_index(drop=True)).astype(
+        {
+            "method": "str",
+            "status": "str",
+            "requests": "int64",
+            "baseline_requests": "int64",
+            "codes": "str",
+        }
+    )
