@@ -8,6 +8,7 @@ the executed notebook is kept with the error visible in it and a
 from __future__ import annotations
 
 import contextlib
+import html
 import logging
 import math
 import os
@@ -84,7 +85,11 @@ def _kernel_manager(kernel_name: str, sockets: Path) -> AsyncKernelManager:
 
 
 def _mark_error(output: Path, status: Status, message: str) -> None:
-    """Put a visible error cell at the top of the output notebook."""
+    """Put a visible error cell at the top of the output notebook.
+
+    ``message`` (an exception's text, which may quote a log line or an object
+    name) is escaped and kept on one line, so it stays text inside the HTML block.
+    """
     import nbformat
 
     nb = (
@@ -94,7 +99,7 @@ def _mark_error(output: Path, status: Status, message: str) -> None:
     )
     banner = nbformat.v4.new_markdown_cell(  # type: ignore[no-untyped-call]
         f'<div class="incident-run-error"><b>This notebook did not finish ({status}).</b> '
-        f"{message}</div>"
+        f"{html.escape(' '.join(message.split()))}</div>"
     )
     banner.metadata["tags"] = ["incident-run-error"]
     nb.cells.insert(0, banner)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
@@ -30,19 +31,36 @@ _COLOUR: dict[Level, str] = {
 }
 
 
+# C0/C1 control characters other than tab and newline (ANSI colour codes, NUL, ...)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def _text(value: object) -> str:
+    """Any text as escaped HTML text: ANSI codes and control characters gone,
+    lone surrogates replaced, so that the page is valid and encodes as UTF-8."""
+    text = str(value).encode("utf-8", "replace").decode("utf-8")
+    text = _CONTROL.sub("", _ANSI.sub("", text))
+    return html.escape(text, quote=True)
+
+
 def finding_html(finding: Finding) -> str:
     """One finding as a small HTML block: a coloured severity badge, title, summary, ref.
 
-    Every text is escaped: findings quote log lines and object names.
+    Every text is escaped (findings quote log lines, event messages and object
+    names) and cleaned of terminal colour codes and control characters; the
+    badge's colour comes from a fixed table, never from the finding.
     """
-    ref = f" — see <code>{html.escape(finding.ref)}</code>" if finding.ref else ""
+    ref = f" — see <code>{_text(finding.ref)}</code>" if finding.ref else ""
+    colour = _COLOUR.get(finding.severity, _COLOUR["info"])
     badge = (
-        f'<span style="background:{_COLOUR[finding.severity]};color:white;padding:1px 6px;'
-        f'border-radius:3px;font-size:11px;font-weight:600">{finding.severity.upper()}</span>'
+        f'<span style="background-color:{colour};color:white;padding:1px 6px;'
+        f'border-radius:3px;font-size:11px;font-weight:600">'
+        f"{_text(finding.severity.upper())}</span>"
     )
     return (
-        f'<div style="margin:6px 0">{badge} <b>{html.escape(finding.title)}</b><br>'
-        f"{html.escape(finding.summary)}{ref}</div>"
+        f'<div style="margin:6px 0">{badge} <b>{_text(finding.title)}</b><br>'
+        f"{_text(finding.summary)}{ref}</div>"
     )
 
 

@@ -1,19 +1,231 @@
-"""Render executed notebooks to self-contained HTML (no code input, nothing fetched)."""
+"""Render executed notebooks to self-contained HTML (no code input, nothing fetched).
+
+Pages are safe to open: text from the systems under investigation (log lines,
+event messages, commit subjects, object names, parameters) reaches a page only
+as text, never as markup, and a page never reads a local file.
+
+* Markdown outputs are rendered here, not by nbconvert: raw HTML in them is
+  escaped, a link keeps its target only for ``http``, ``https``, ``mailto`` and
+  ``#fragment`` (anything else, ``javascript:`` included, stays plain text), and
+  an image reference is never loaded or embedded: it is shown as text.
+* HTML outputs (tables, finding blocks) pass an allowlist sanitiser (``bleach``):
+  no script, style element, event handler, image or foreign URL scheme survives.
+* Only plain text, HTML, Markdown and PNG/JPEG data outputs are kept
+  (no JavaScript, widget, SVG or LaTeX output), and no output may point at a file.
+
+The executed ``.ipynb`` keeps its outputs as they were (redacted); only the page
+is sanitised.
+"""
 
 from __future__ import annotations
 
+import copy
 import html
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..infra.redact import redact, redact_notebook
 
 if TYPE_CHECKING:
+    from mistune import Markdown
     from nbconvert import HTMLExporter
 
-__all__ = ["HtmlRenderer"]
+__all__ = ["HtmlRenderer", "safe_html", "safe_markdown", "sanitize_outputs"]
 
 TEMPLATES = Path(__file__).parent / "templates"
+
+#: output mimetypes a page shows; every other one is dropped
+SAFE_MIMETYPES = frozenset({"text/plain", "text/html", "text/markdown", "image/png", "image/jpeg"})
+#: URL schemes a link in a Markdown output may keep (besides a ``#fragment``)
+LINK_SCHEMES = frozenset({"http", "https", "mailto"})
+_TAGS = frozenset(
+    {
+        "a",
+        "b",
+        "blockquote",
+        "br",
+        "caption",
+        "code",
+        "col",
+        "colgroup",
+        "del",
+        "div",
+        "em",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "i",
+        "li",
+        "ol",
+        "p",
+        "pre",
+        "small",
+        "span",
+        "strong",
+        "sub",
+        "sup",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+    }
+)
+_ATTRIBUTES = {
+    "*": ["class", "style", "title"],
+    "a": ["href", "title"],
+    "table": ["border", "class"],
+    "td": ["colspan", "rowspan", "halign", "valign"],
+    "th": ["colspan", "rowspan", "halign", "valign"],
+}
+_CSS_PROPERTIES = frozenset(
+    {
+        "background-color",
+        "border",
+        "border-left",
+        "border-radius",
+        "color",
+        "font-size",
+        "font-style",
+        "font-weight",
+        "margin",
+        "padding",
+        "text-align",
+        "vertical-align",
+        "white-space",
+    }
+)
+# elements whose content is code, not text: removed with their content before sanitising
+_CODE_ELEMENTS = re.compile(
+    r"<(script|style|template|noscript|iframe|object|svg|math)\b.*?(?:</\1\s*>|\Z)",
+    re.IGNORECASE | re.DOTALL,
+)
+_URL_NOISE = re.compile(r"[\x00-\x20\x7f]+")
+
+
+def _link_allowed(url: str) -> bool:
+    """Whether a link may keep ``url``: ``http``/``https``/``mailto`` or a ``#fragment``.
+
+    Whitespace and control characters are ignored when reading the scheme, as
+    browsers do (``java\\tscript:`` is ``javascript:``).
+    """
+    squeezed = _URL_NOISE.sub("", html.unescape(url))
+    if squeezed.startswith("#"):
+        return True
+    scheme, sep, _ = squeezed.partition(":")
+    return bool(sep) and scheme.lower() in LINK_SCHEMES and "/" not in scheme
+
+
+def safe_html(text: str) -> str:
+    """``text`` (an HTML output) with only harmless markup kept.
+
+    Scripts, style elements, frames and SVG go with their content; other tags
+    outside the allowlist go, their text stays; attributes are limited to
+    layout ones (``class``, a sanitised ``style``, table spans); a link keeps its
+    ``href`` only for ``http``, ``https`` and ``mailto``; no image survives.
+
+    Parameters
+    ----------
+    text
+        HTML from a notebook output (a table, a finding block).
+
+    Returns
+    -------
+    str
+        Sanitised HTML.
+    """
+    import bleach  # type: ignore[import-untyped]
+    from bleach.css_sanitizer import CSSSanitizer  # type: ignore[import-untyped]
+
+    cleaner = bleach.Cleaner(
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        protocols=LINK_SCHEMES,
+        strip=True,
+        strip_comments=True,
+        css_sanitizer=CSSSanitizer(allowed_css_properties=_CSS_PROPERTIES),
+    )
+    return str(cleaner.clean(_CODE_ELEMENTS.sub("", text)))
+
+
+def _markdown() -> Markdown:
+    import mistune
+
+    class PlainRenderer(mistune.HTMLRenderer):
+        """HTML with raw HTML escaped, only safe links, and images as text."""
+
+        def link(self, text: str, url: str, title: str | None = None) -> str:
+            if not _link_allowed(url):
+                return text
+            return super().link(text, url, title)
+
+        def image(self, text: str, url: str, title: str | None = None) -> str:
+            return f"[image not shown: {text or 'no description'}]"
+
+    return mistune.create_markdown(
+        escape=True, renderer=PlainRenderer(escape=True), plugins=["strikethrough", "table"]
+    )
+
+
+def safe_markdown(text: str) -> str:
+    """``text`` (a Markdown output) as HTML that holds no markup from the text itself.
+
+    Raw HTML is escaped (``<NUM>`` stays ``<NUM>``), links keep a target only
+    for ``http``, ``https``, ``mailto`` and ``#fragment``, images are shown as
+    ``[image not shown: alt]``; the result then passes :func:`safe_html`.
+
+    Parameters
+    ----------
+    text
+        Markdown from a notebook output (``rb.show``, a draft, a note).
+
+    Returns
+    -------
+    str
+        HTML.
+    """
+    rendered = _markdown()(text)
+    return safe_html(rendered if isinstance(rendered, str) else "")
+
+
+def _as_text(value: Any) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
+
+
+def sanitize_outputs(nb: Any) -> Any:
+    """Make every code cell output of ``nb`` safe to render, in place; returns ``nb``.
+
+    Keeps only :data:`SAFE_MIMETYPES`; a Markdown output becomes an HTML output
+    (:func:`safe_markdown`), an HTML output is sanitised (:func:`safe_html`);
+    file references in output metadata are dropped, so no output is read from disk.
+    """
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") not in ("display_data", "execute_result"):
+                continue
+            data = output.get("data", {})
+            for mimetype in [m for m in data if m not in SAFE_MIMETYPES]:
+                del data[mimetype]
+            if "text/markdown" in data:
+                data["text/html"] = safe_markdown(_as_text(data.pop("text/markdown")))
+            elif "text/html" in data:
+                data["text/html"] = safe_html(_as_text(data["text/html"]))
+            metadata = output.get("metadata", {})
+            metadata.pop("filenames", None)
+            for value in metadata.values():
+                if isinstance(value, dict):
+                    value.pop("filenames", None)
+    return nb
 
 
 class HtmlRenderer:
@@ -24,7 +236,11 @@ class HtmlRenderer:
 
     @property
     def exporter(self) -> HTMLExporter:
-        """The nbconvert exporter, created on first use (its import is slow)."""
+        """The nbconvert exporter, created on first use (its import is slow).
+
+        Images are never embedded from paths (``embed_images`` off): an image
+        reference must not make the renderer read a local file.
+        """
         if self._exporter is None:
             from nbconvert import HTMLExporter
 
@@ -34,12 +250,12 @@ class HtmlRenderer:
                 exclude_input=True,
                 exclude_input_prompt=True,
                 exclude_output_prompt=True,
-                embed_images=True,
+                embed_images=False,
             )
         return self._exporter
 
     def render(self, notebook: Path, target: Path, *, banner: str = "") -> Path:
-        """Redact ``notebook`` in place, then write its HTML page to ``target``.
+        """Redact ``notebook`` in place, then write its safe HTML page to ``target``.
 
         Parameters
         ----------
@@ -48,19 +264,20 @@ class HtmlRenderer:
         target
             The ``.html`` file to write.
         banner
-            Plain text shown at the top of the page (e.g. the incident id and a
-            link back to the index); escaped here.
+            Trusted HTML shown at the top of the page (see :meth:`banner`, which
+            escapes what it quotes).
         """
         import nbformat
 
         nb = nbformat.read(notebook, as_version=4)  # type: ignore[no-untyped-call]
         redact_notebook(nb)
         nbformat.write(nb, notebook)  # type: ignore[no-untyped-call]
+        page = sanitize_outputs(copy.deepcopy(nb))
         resources = {
             "metadata": {"name": notebook.stem},
             "incident_banner": banner,
         }
-        body, _ = self.exporter.from_notebook_node(nb, resources=resources)
+        body, _ = self.exporter.from_notebook_node(page, resources=resources)
         target.write_text(redact(body), encoding="utf-8")
         return target
 

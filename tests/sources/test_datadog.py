@@ -30,7 +30,9 @@ from incident_lib.sources.base import default_registry
 from incident_lib.sources.datadog import DatadogConnector, DatadogSource, default_queries
 from incident_lib.sources.datadog.frames import (
     EVENT_COLUMNS,
+    event_row,
     monitor_transition,
+    plain_text,
     rollup_interval,
     scope_of,
 )
@@ -517,8 +519,9 @@ def test_events_of_the_service_in_the_window(dd, source):
     row = frame.iloc[0]
     assert row["tags"] == "service:api,env:prod,version:1.5.0"
     assert row["source_type"] == "my_apps"
-    assert row["text"].startswith("Deploy by **ci** password=hunter2 xxx")  # as Datadog gave it
-    assert len(row["text"]) == 500  # folded onto one line and cut
+    # Markdown gone (the fences, **ci**), folded onto one line and cut with an ellipsis
+    assert row["text"].startswith("Deploy by ci password=hunter2 xxx")
+    assert len(row["text"]) == 500 and row["text"].endswith("…")
 
 
 def test_event_text_is_redacted_when_captured(source, tmp_path):
@@ -528,8 +531,65 @@ def test_event_text_is_redacted_when_captured(source, tmp_path):
     entry = store.capture(source.events(WINDOW).frame, source="datadog", name="events")
 
     row = store.read_entry(entry).iloc[0]
-    assert row["text"].startswith("Deploy by **ci** password=[REDACTED] xxx")
+    assert row["text"].startswith("Deploy by ci password=[REDACTED] xxx")
     assert "hunter2" not in row["text"]
+
+
+@pytest.mark.parametrize(
+    ("markdown", "plain"),
+    [
+        (
+            "%%%\nMaria Rossi turned on flag **product-reviews-carousel** in *Production*: "
+            "serving `true` to 25% of users.\n%%%",
+            "Maria Rossi turned on flag product-reviews-carousel in Production: "
+            "serving true to 25% of users.",
+        ),
+        ("See [the runbook](https://wiki.example/rb?x=1) now", "See the runbook now"),
+        ("![graph](https://p.datadoghq.com/snap.png) spiked", "graph spiked"),
+        ("<https://app.datadoghq.com/event/1>", "https://app.datadoghq.com/event/1"),
+        ("### Deploy ###\n> by ci\n- step one\n1. step two\n---", "Deploy by ci step one step two"),
+        ("__bold__ _em_ ~~old~~ ***both***", "bold em old both"),
+        (
+            "`kubectl rollout undo deployment/api -n prod` done",
+            "kubectl rollout undo deployment/api -n prod done",
+        ),
+        ("`a **b** c` stays verbatim", "a **b** c stays verbatim"),
+        (r"\*literal\* and pod_name_x and 5 * 3", "*literal* and pod_name_x and 5 * 3"),
+        (None, ""),
+    ],
+)
+def test_plain_text_strips_datadog_markdown(markdown, plain):
+    assert plain_text(markdown) == plain
+
+
+def test_event_title_and_text_are_plain_text():
+    row = event_row(
+        {
+            "attributes": {
+                "timestamp": datetime(2026, 11, 3, 13, 5, tzinfo=UTC),
+                "message": "%%%\nGitHub Actions workflow **deploy-prod** deployed "
+                "`api:v2.34` ([run](https://github.example/r/1))\n%%%",
+                "attributes": {"title": "Deployed **api** v2.34"},
+            }
+        }
+    )
+    assert row is not None
+    assert row["title"] == "Deployed api v2.34"
+    assert row["text"] == "GitHub Actions workflow deploy-prod deployed api:v2.34 (run)"
+
+
+def test_monitor_messages_are_plain_text():
+    from incident_lib.sources.datadog.frames import monitor_rows
+
+    alert = {
+        "attributes": {
+            "timestamp": datetime(2026, 11, 3, 14, 0, tzinfo=UTC),
+            "message": "%%%\n**5xx** of `api` is *2.5 req/s* [dashboard](https://x.example)\n%%%",
+            "attributes": {"monitor_id": 7, "title": "[Triggered] 5xx", "status": "error"},
+        }
+    }
+    (row,) = monitor_rows({7: "5xx"}, [alert], WINDOW)
+    assert row["message"] == "5xx of api is 2.5 req/s dashboard"
 
 
 # -- failures ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ...core.schema import CONTRACTS, conform, empty_frame
+from ...core.text import shorten
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,6 +40,7 @@ __all__ = [
     "monitor_frame",
     "monitor_rows",
     "monitor_transition",
+    "plain_text",
     "rollup_interval",
     "scope_of",
     "strip_title",
@@ -309,11 +311,75 @@ def strip_title(title: str) -> str:
     return _PREFIX.sub("", title or "").strip()
 
 
+# -- Markdown -> plain text ----------------------------------------------------------------
+_HOLD = "\x00{}\x00"
+_HELD = re.compile(r"\x00(\d+)\x00")
+_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|~<>\"'$%])")
+_MD_CODE = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)", re.DOTALL)
+_MD_IMAGE = re.compile(r"!\[([^\]]*)\]\((?:[^()\s]|\([^()\s]*\))*(?:\s+\"[^\"]*\")?\)")
+_MD_LINK = re.compile(r"\[([^\]]+)\]\((?:[^()\s]|\([^()\s]*\))*(?:\s+\"[^\"]*\")?\)")
+_MD_REF_LINK = re.compile(r"\[([^\]]+)\]\[[^\]]*\]")
+_MD_AUTOLINK = re.compile(r"<((?:https?|mailto|ftp):[^>\s]+)>", re.IGNORECASE)
+_MD_STRONG = re.compile(
+    r"(?<![\w*])\*\*(?=\S)(.+?)(?<=\S)\*\*(?![\w*])|(?<!\w)__(?=\S)(.+?)(?<=\S)__(?!\w)"
+)
+_MD_EM = re.compile(
+    r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])|(?<!\w)_(?=[^\s_])(.+?)(?<=[^\s_])_(?!\w)"
+)
+_MD_STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
+_MD_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
+_MD_QUOTE = re.compile(r"^[ \t]{0,3}(?:>[ \t]?)+", re.MULTILINE)
+_MD_BULLET = re.compile(r"^[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+", re.MULTILINE)
+_MD_RULE = re.compile(r"^[ \t]{0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$", re.MULTILINE)
+
+
+def plain_text(markdown: str | None) -> str:
+    """Datadog Markdown as plain text, on one line.
+
+    ``%%%`` fences go; ``**bold**``, ``*em*``, ``_em_``, ``~~strike~~`` keep
+    their words; ``[label](url)`` keeps its label, ``![alt](url)`` its alt text,
+    ``<https://x>`` its URL; code spans keep their content verbatim; headings,
+    quotes, bullets and rules lose their marks; backslash escapes give the
+    character. Underscores inside words (``pod_name``) and lone ``*`` stay.
+
+    Examples
+    --------
+    >>> plain_text("%%%\\nFlag **checkout-v2** on in *Production*: [docs](https://x)\\n%%%")
+    'Flag checkout-v2 on in Production: docs'
+    """
+    text = str(markdown or "").replace("\x00", "").replace("%%%", "\n")
+    held: list[str] = []
+
+    def hold(value: str) -> str:
+        held.append(value)
+        return _HOLD.format(len(held) - 1)
+
+    text = _MD_ESCAPE.sub(lambda m: hold(m.group(1)), text)
+    text = _MD_CODE.sub(lambda m: hold(m.group(2).strip()), text)
+    text = _MD_AUTOLINK.sub(lambda m: hold(m.group(1)), text)
+    text = _MD_RULE.sub(" ", text)
+    text = _MD_HEADING.sub(r"\1", text)
+    text = _MD_QUOTE.sub("", text)
+    text = _MD_BULLET.sub("", text)
+    text = _MD_IMAGE.sub(r"\1", text)
+    text = _MD_LINK.sub(r"\1", text)
+    text = _MD_REF_LINK.sub(r"\1", text)
+    for _ in range(3):  # nested emphasis: ***x***, **_x_**
+        text = _MD_STRONG.sub(lambda m: m.group(1) or m.group(2), text)
+        text = _MD_EM.sub(lambda m: m.group(1) or m.group(2), text)
+        text = _MD_STRIKE.sub(r"\1", text)
+    for _ in range(2):  # a held code span may hold an escape's placeholder
+        text = _HELD.sub(lambda m: held[int(m.group(1))], text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
 def event_text(message: str | None, limit: int) -> str:
-    """An event's text on one line: markdown fences (``%%%``) gone, cut at ``limit``."""
-    text = re.sub(r"%%%", " ", str(message or ""))
-    text = re.sub(r"\s+", " ", text).strip()
-    return text[:limit]
+    """An event's text as plain text on one line (:func:`plain_text`), cut at ``limit``.
+
+    The cut is at a word boundary with ``…`` (:func:`incident_lib.core.text.shorten`).
+    """
+    text = plain_text(message)
+    return shorten(text, limit) if text else ""
 
 
 def monitor_rows(
@@ -396,7 +462,7 @@ def event_row(event: Any) -> dict[str, Any] | None:
     get = inner.get if inner is not None else (lambda *_: None)
     tags = [str(t) for t in (outer.get("tags") or get("tags") or [])]
     message = outer.get("message")
-    title = str(get("title") or "").strip() or event_text(message, 120)
+    title = plain_text(str(get("title") or "")) or event_text(message, 120)
     source = get("source_type_name") or tag_map(tags).get("source")
     return {
         "time": outer.get("timestamp"),
