@@ -71,8 +71,10 @@ PLANTED = [
 
 
 def test_contracts_catch_every_kind_of_violation(tmp_path):
-    """Plant one violation of each rule in a copy: every one must be reported, all contracts broken."""
-    shutil.copytree(PACKAGE, tmp_path / "incident_lib", ignore=shutil.ignore_patterns("__pycache__"))
+    """Plant one violation of each rule in a copy: each must be reported, all contracts broken."""
+    shutil.copytree(
+        PACKAGE, tmp_path / "incident_lib", ignore=shutil.ignore_patterns("__pycache__")
+    )
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     for path, line, _ in PLANTED:
         (tmp_path / "incident_lib" / path).write_text(f"{line}  # planted\n")
