@@ -88,7 +88,9 @@ def test_connection_leak_points_at_the_deploy_and_the_pool_exhaustion(bundles):
     findings = json.loads((bundles["connection-leak"] / "findings.json").read_text())
     titles = " | ".join(f["title"] for f in findings)
     assert re.search(r"Likely trigger: deploy v2\.34 .* before the error rate onset", titles)
-    assert re.search(r"New error signature after deploy v2\.34: [^|]*QueuePool limit of size", titles)
+    assert re.search(
+        r"New error signature after deploy v2\.34: [^|]*QueuePool limit of size", titles
+    )
     assert re.search(r"5xx share of requests peaked", titles)
     top = findings[0]
     assert top["severity"] in ("critical", "high")
