@@ -703,20 +703,21 @@ def signature_lines(
     Returns
     -------
     matplotlib.figure.Figure
-        One axes; "no error events" written on it when ``series`` is empty.
+        One axes; "no signature to draw" written on it when ``series`` is empty
+        (never "no errors": the logs may not have been read).
     """
     import matplotlib.pyplot as plt
 
     style()
     fig, ax = plt.subplots(figsize=(width, 3.6))
     if series.empty:
-        ax.text(0.5, 0.5, "no error events", transform=ax.transAxes, ha="center", color="#777")
+        ax.text(0.5, 0.5, "no signature to draw", transform=ax.transAxes, ha="center", color="#777")
     by = "signature" if "signature" in series.columns else "template"
     keys = [str(k) for k in series[by].drop_duplicates()]
     labels = _signature_labels(series, keys)
     for key, group in series.groupby(series[by].astype(str), sort=False):
         ax.plot(group["time"], group["count"], lw=1.2, label=labels[str(key)])
-    ax.set_title("Error events per minute, top signatures")
+    ax.set_title("Log events per minute, top signatures")
     ax.set_ylabel("events / min")
     ax.set_ylim(bottom=0)
     if window is not None:

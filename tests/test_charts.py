@@ -245,7 +245,7 @@ def test_signature_lines_without_events():
     empty = pd.DataFrame({"time": [], "template": [], "count": []})
     fig = charts.signature_lines(empty, window=WINDOW)
     (ax,) = fig.axes
-    assert _texts(ax) == ["no error events"] and ax.get_legend() is None
+    assert _texts(ax) == ["no signature to draw"] and ax.get_legend() is None
 
 
 def _notebook_names() -> set[tuple[str, str]]:

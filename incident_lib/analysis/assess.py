@@ -58,9 +58,9 @@ def assessment_findings(
         share = metric_info("error_ratio")
         out.append(
             Finding(
-                title=f"{share.name} peaked at {errors['peak']:.1f} {share.unit}",
+                title=f"{share.name} peaked at {share.format(errors['peak'])}",
                 severity="critical" if errors["peak"] >= 25 else "high",
-                summary=f"At {errors['peak_at']:%H:%M} UTC, against a baseline of "
+                summary=f"At {errors['peak_at']:%H:%M} UTC, against a baseline average of "
                 f"{share.format(errors['baseline'])}; latest {share.format(errors['latest'])}.",
                 ref=ref,
             )

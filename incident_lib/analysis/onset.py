@@ -442,7 +442,7 @@ def _growth(info: Metric, row: Mapping[Hashable, object]) -> str:
     if text.endswith("×"):
         return f"{text} its baseline"
     if text == "—":
-        return f"up from {info.format(cast('float', row['baseline_level']))}"
+        return "up from its baseline"
     return text
 
 
@@ -493,7 +493,7 @@ def onset_findings(table: pd.DataFrame, *, ref: str = "") -> list[Finding]:
                 title=f"{info.label} left its baseline at {row['onset_at']:%H:%M:%S} UTC{first}",
                 severity=_ONSET_SEVERITY.get(key, "low"),
                 summary=f"Peak {_amount(info, row['peak'])} at {row['peak_at']:%H:%M} UTC, "
-                f"{_growth(info, row)} (baseline {info.format(row['baseline_level'])}).",
+                f"{_growth(info, row)} (baseline median {info.format(row['baseline_level'])}).",
                 ref=ref,
             )
         )

@@ -130,7 +130,8 @@ def format_health(health: pd.DataFrame) -> pd.DataFrame:
 
 
 def present(df: pd.DataFrame, *, index: str | None = None) -> pd.DataFrame:
-    """A copy for display: times as ``HH:MM``, booleans as ✔, the first column as row labels.
+    """A copy for display: times as ``HH:MM``, booleans as ✔, the first column as row labels,
+    snake_case column names as words (``times_fired`` -> ``times fired``).
 
     Parameters
     ----------
@@ -157,6 +158,8 @@ def present(df: pd.DataFrame, *, index: str | None = None) -> pd.DataFrame:
             out[col] = out[col].map({True: "✔", False: ""})
     if len(out.columns) > 1:
         out = out.set_index(index or out.columns[0])
+    out.columns = [str(c).replace("_", " ") for c in out.columns]
+    out.index.name = str(out.index.name).replace("_", " ") if out.index.name else None
     return out
 
 

@@ -125,7 +125,9 @@ def test_assessment_findings_report_moves_deploys_and_alerts():
     fired = alerts.alert_summary(_monitor_events(), as_of=WINDOW.end, window=WINDOW)
     found = assess.assessment_findings(health, markers, fired, ref="charts/x.png")
     titles = [f.title for f in found]
-    assert titles[0] == "5xx share of requests peaked at 30.0 %" and found[0].severity == "critical"
+    assert (
+        titles[0] == "5xx share of requests peaked at 30.00 %" and found[0].severity == "critical"
+    )
     assert "Deploy v2.34 at 14:00 UTC inside the incident window" in titles
     assert any(t.startswith("2 monitor(s) fired, 1 still firing") for t in titles)
 

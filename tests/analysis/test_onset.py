@@ -258,8 +258,8 @@ def test_onset_findings_name_metrics_by_display_label_with_units():
     assert titles[2].startswith("Queue depth left its baseline at 14:30:")  # unknown key
     assert not any("latency_p95" in t or "queue_depth" in t for t in titles)
     assert found[1].summary.startswith("Peak 30,045 ms at ")
-    assert "(baseline 1.00 GiB)" in found[0].summary
-    assert found[2].summary.endswith("up from 0 (baseline 0).")
+    assert "(baseline median 1.00 GiB)" in found[0].summary
+    assert found[2].summary.endswith("up from its baseline (baseline median 0).")
     assert [f.severity for f in found] == ["medium", "high", "low"]
 
 

@@ -277,10 +277,11 @@ def test_present_times_booleans_and_index():
     )
     shown = tables.present(frame)
     assert shown.index.name == "monitor"
-    assert shown["first_fired"].tolist() == ["14:12", "14:14"]
+    assert "first_fired" not in shown.columns  # column names read as words
+    assert shown["first fired"].tolist() == ["14:12", "14:14"]
     assert shown["firing"].tolist() == ["", "✔"]
     over_days = frame.assign(first_fired=[at("23:50:00", "2026-11-02"), at("00:10:00")])
-    assert tables.present(over_days)["first_fired"].tolist() == [
+    assert tables.present(over_days)["first fired"].tolist() == [
         "2026-11-02 23:50",
         "2026-11-03 00:10",
     ]
