@@ -372,3 +372,42 @@ def test_offline_replay_of_an_ongoing_incident_stops_where_the_evidence_stops(de
     last_capture = max(e.fetched_at for e in rb.workspace.evidence.entries())
     assert rb.as_of.isoformat().replace("+00:00", "Z") == last_capture
     assert rb.window.duration.total_seconds() < 2 * 3600
+
+
+def _top(run_dir: Path) -> list[dict]:
+    """The findings a responder reads first: every one above low severity, in index order."""
+    findings = json.loads((run_dir / "findings.json").read_text())
+    return [f for f in findings if f["severity"] in ("critical", "high", "medium")]
+
+
+@pytest.mark.parametrize("scenario", ["connection-leak", "traffic-surge"])
+def test_each_scenarios_truth_is_among_the_top_findings(bundles, scenario):
+    """Culprit signatures, trigger, saturation moment and the OOMKilled pod: findings, not rows."""
+    from datetime import timedelta
+
+    import pandas as pd
+
+    from incident_lib import open_workspace
+    from incident_lib.demo import SCENARIOS
+
+    truth = SCENARIOS[scenario].truth
+    run_dir = bundles[scenario]
+    top = _top(run_dir)
+    said = " | ".join(f"{f['title']} {f['summary']}" for f in top)
+    from incident_lib.analysis.signatures import mask
+
+    logs = [f"{f['title']} {f['summary']}" for f in top if f["notebook"] == "04_logs"]
+    for signature in truth.new_signatures:
+        assert any(mask(signature) in text for text in logs), signature
+    assert truth.trigger_event is not None
+    trigger = next(f for f in top if "trigger" in f["title"].lower())
+    assert (truth.bad_version or truth.trigger_event) in trigger["title"]
+    pods = open_workspace(run_dir.parents[1]).evidence.read("kubernetes", "pods")
+    for pod in pods.loc[pods["last_termination_reason"] == "OOMKilled", "pod"]:
+        assert any("OOMKilled" in f["title"] and pod in f["summary"] for f in top), pod
+    if scenario == "traffic-surge":  # pods reached their CPU limit: when is stated
+        limit = next(f for f in top if "at their cpu limit" in f["title"])
+        stated = pd.Timestamp(limit["title"].split("from ")[1].split(" UTC")[0] + ":00+00:00")
+        day = pd.Timestamp(truth.saturated_at).normalize()
+        at = day + pd.Timedelta(hours=stated.hour, minutes=stated.minute)
+        assert abs(at - pd.Timestamp(truth.saturated_at)) <= timedelta(minutes=2), said

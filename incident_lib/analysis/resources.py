@@ -155,7 +155,9 @@ def limits_vs_usage(
     pandas.DataFrame
         Columns: ``pod``, ``container``, ``cpu_p95``, ``cpu_peak``, ``cpu_limit``,
         ``cpu_of_limit`` (peak / limit), ``memory_peak``, ``memory_limit``,
-        ``memory_of_limit``, ``flag`` (``cpu at limit``, ``memory at limit``,
+        ``memory_of_limit``, ``cpu_limit_reached_at`` and ``memory_limit_reached_at``
+        (the first sample at or above :data:`NEAR_LIMIT` of the limit, NaT when
+        never), ``flag`` (``cpu at limit``, ``memory at limit``,
         ``no limit`` for a live pod without one, ``limit unknown`` for a deleted
         pod whose template was not found), ``limit_source`` (empty for a live
         pod; for a deleted one, whose limit it is measured against: see the
@@ -174,6 +176,8 @@ def limits_vs_usage(
         "memory_peak",
         "memory_limit",
         "memory_of_limit",
+        "cpu_limit_reached_at",
+        "memory_limit_reached_at",
         "flag",
         "limit_source",
     ]
@@ -215,6 +219,7 @@ def limits_vs_usage(
     table["limit_source"] = sources
     table["cpu_of_limit"] = table["cpu_peak"] / table["cpu_limit"]
     table["memory_of_limit"] = table["memory_peak"] / table["memory_limit"]
+    table = _limit_reached(table, usage)
     flags = []
     for cpu_share, memory_share, cpu_limit, memory_limit, gone, source in zip(
         table["cpu_of_limit"],
@@ -241,6 +246,21 @@ def limits_vs_usage(
         "_o", ascending=False, na_position="last", kind="stable"
     )
     return ranked[cols].reset_index(drop=True)
+
+
+def _limit_reached(table: pd.DataFrame, usage: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with, per container and resource, the first sample at :data:`NEAR_LIMIT`."""
+    keyed = usage.merge(
+        table[["pod", "container", "cpu_limit", "memory_limit"]], on=["pod", "container"]
+    )
+    out = table
+    for resource in ("cpu", "memory"):
+        hot = keyed[keyed[resource] >= NEAR_LIMIT * keyed[f"{resource}_limit"]]
+        first = (
+            hot.groupby(["pod", "container"])["time"].min().rename(f"{resource}_limit_reached_at")
+        )
+        out = out.merge(first.reset_index(), on=["pod", "container"], how="left")
+    return out
 
 
 def service_objects(service: str, pods: pd.DataFrame | None = None) -> re.Pattern[str]:
@@ -391,7 +411,9 @@ def resource_findings(
             gone = sum(
                 bool(str(r or "").startswith("pod deleted")) for r in hot.get("limit_source", [])
             )
-            title = f"{len(hot)} container(s) at their {resource} limit" + (
+            reached = hot[f"{resource}_limit_reached_at"].dropna()
+            first = f", from {reached.min():%H:%M} UTC" if len(reached) else ""
+            title = f"{len(hot)} container(s) at their {resource} limit{first}" + (
                 f", {gone} of them in pods deleted since" if gone else ""
             )
             out.append(

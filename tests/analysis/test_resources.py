@@ -78,6 +78,10 @@ def test_limits_vs_usage_flags_and_order():
     assert table.loc[0, "flag"] == "cpu at limit, memory at limit"
     assert table.loc[1, "cpu_peak"] == 0.2  # the 5-core sample is outside the window
     assert table.loc[2, "flag"] == "no limit"
+    # the saturation moment: the first sample at the limit, per container and resource
+    assert table.loc[0, "cpu_limit_reached_at"] == T + pd.Timedelta(minutes=31)
+    assert table.loc[0, "memory_limit_reached_at"] == T
+    assert pd.isna(table.loc[1, "cpu_limit_reached_at"])
 
 
 def _events() -> pd.DataFrame:
@@ -122,8 +126,8 @@ def test_findings_cover_each_problem_kind():
     assert titles == [
         "1 container(s) OOMKilled",
         "2 container(s) restarting or not ready",
-        "1 container(s) at their cpu limit",
-        "1 container(s) at their memory limit",
+        "1 container(s) at their cpu limit, from 14:31 UTC",
+        "1 container(s) at their memory limit, from 14:00 UTC",
         "8 Unhealthy warning event(s) on 2 object(s)",
         "1 OOMKilling warning event(s) on 1 object(s)",
     ]
@@ -216,7 +220,9 @@ def test_deleted_pods_are_compared_with_their_templates_limit_and_ranked_first()
         resources.pod_problems(pods), table, resources.warning_events(empty_frame("k8s_events"))
     )
     memory = next(f for f in found if "memory limit" in f.title)
-    assert memory.title == "3 container(s) at their memory limit, 2 of them in pods deleted since"
+    assert memory.title == (
+        "3 container(s) at their memory limit, from 14:00 UTC, 2 of them in pods deleted since"
+    )
     assert memory.summary.startswith("api-7d4b8c9f6-2cwdm/api 100% (pod deleted")
     assert any(f.title == "1 deleted container(s) with an unknown limit" for f in found)
 
@@ -235,7 +241,7 @@ def test_every_count_lists_all_or_says_how_many_more():
         )
         if "cpu limit" in f.title
     ]
-    assert cpu.title == "10 container(s) at their cpu limit"
+    assert cpu.title.startswith("10 container(s) at their cpu limit, from ")
     assert cpu.summary.count("/api 99%") == 6 and "+4 more" in cpu.summary
 
 
