@@ -481,6 +481,20 @@ def test_ensure_demo_is_idempotent_and_refreshes_stale_demos(tmp_path, monkeypat
     assert EvidenceStore(path).verify().ok
 
 
+def test_ensure_demo_refreshes_a_demo_written_by_other_code(tmp_path, monkeypatch):
+    """Same generator version, other parser or generator code: the evidence would differ."""
+    from incident_lib.demo._build import GENERATOR_VERSION
+
+    monkeypatch.setenv("INCIDENT_DEMO_DIR", str(tmp_path / "cache"))
+    path = ensure_demo("traffic-surge")
+    manifest = path / "evidence" / "manifest.jsonl"
+    before = manifest.stat().st_ino
+    (path / STAMP_FILE).write_text(f"{GENERATOR_VERSION} code=0123456789abcdef seed=7\n")
+    ensure_demo("traffic-surge")
+    assert manifest.stat().st_ino != before
+    assert (path / STAMP_FILE).read_text() != f"{GENERATOR_VERSION} code=0123456789abcdef seed=7\n"
+
+
 def test_ensure_demo_from_several_notebooks_at_once(tmp_path):
     root = tmp_path / "root"
     with ThreadPoolExecutor(max_workers=3) as pool:
