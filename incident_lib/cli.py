@@ -9,6 +9,7 @@ nothing written); 70 an internal error.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -399,6 +400,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("incident: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `incident evidence list | head`: the reader had enough
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
+        return 0
     except Exception as exc:  # never a traceback for the user; one line that says what
         print(
             f"incident: internal error: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr

@@ -272,3 +272,24 @@ def test_help_shows_defaults_choices_credentials_and_exit_codes(capsys, argv, fr
     text = " ".join(capsys.readouterr().out.split())
     for fragment in fragments:
         assert " ".join(fragment.split()) in text, fragment
+
+
+def test_a_reader_that_stops_early_is_not_an_internal_error(demo_root):
+    """`incident evidence list WS | head -1`: the pipe closes; exit quietly, no error line."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "incident_lib.cli",
+            "evidence",
+            "list",
+            str(demo_root / "connection-leak"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the first line is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0
+    assert "internal error" not in err and "Traceback" not in err

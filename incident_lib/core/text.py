@@ -19,11 +19,15 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>&\"'$])")
 _WHITESPACE = re.compile(r"\s+")
 
 
-def shorten(text: str, width: int) -> str:
+def shorten(text: str, width: int, *, whole_tokens: bool = False) -> str:
     """``text`` on one line, at most ``width`` characters, cut at a word boundary with ``…``.
 
     A single token longer than ``width`` is cut after a ``.``, ``/`` or ``:`` inside it,
-    else inside the token (there is no boundary).
+    else inside the token (there is no boundary). With ``whole_tokens`` no token is
+    ever cut: the text ends at the last space that fits, and a first token longer than
+    ``width`` is dropped whole. Use it where redaction comes after the cut (a source's
+    text, redacted at capture): half a key no longer matches the pattern that would
+    have caught it whole.
 
     Examples
     --------
@@ -39,6 +43,8 @@ def shorten(text: str, width: int) -> str:
         return flat
     cut = flat[: width - 1]
     boundary = cut.rfind(" ")
+    if whole_tokens:
+        return (cut[:boundary].rstrip(" ,;:-") if boundary > 0 else "") + _ELLIPSIS
     if boundary >= width // 3:
         cut = cut[:boundary]
     else:  # one long token (a dotted name, a path): break after a separator inside it

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.errors import InvalidInput, SourceUnavailable
 from ..core.schema import conform, empty_frame
+from ..core.text import shorten
 from ..core.time import Window, format_duration, parse_time
 from .base import Fetched, check_frame, scrub_secrets
 
@@ -252,7 +253,7 @@ class PrometheusSource:
             Unreachable, refused, or the expression is rejected.
         """
         moment = parse_time(at, field="at")
-        what = metric or _shorten(promql)
+        what = metric or shorten(promql, 60)
         data, warnings = self._api(
             "/api/v1/query", {"query": promql, "time": f"{moment.timestamp():.3f}"}, what
         )
@@ -521,14 +522,9 @@ def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def _shorten(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _one_line(text: str, limit: int = 300) -> str:
     line = next((ln.strip() for ln in str(text).splitlines() if ln.strip()), "")
-    return line[:limit]
+    return shorten(line, limit, whole_tokens=True) if line else ""
 
 
 def safe_url(url: str) -> str:

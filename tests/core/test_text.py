@@ -63,3 +63,13 @@ def test_md_code_is_one_code_span_holding_the_text(payload):
 def test_md_code_survives_a_backtick_escape():
     html = _render(md_code("x` <b>bold</b> `y"))
     assert "<b>" not in html
+
+
+def test_shorten_with_whole_tokens_never_cuts_inside_a_token():
+    key = "AKIAIOSFODNN7EXAMPLE"
+    text = f"rotate the key {key} now"
+    for width in range(16, len(text)):
+        out = shorten(text, width, whole_tokens=True)
+        assert len(out) <= width
+        assert key in out or "AKIA" not in out
+    assert shorten(key + " tail", 10, whole_tokens=True) == "…"

@@ -102,7 +102,7 @@ def populate(dd: FakeDatadogServer) -> None:
         event(
             at(13, 5),
             "Deployed api 1.5.0",
-            message="%%%\nDeploy by **ci** password=hunter2 " + "x" * 600 + "\n%%%",
+            message="%%%\nDeploy by **ci** password=hunter2 " + "xx " * 200 + "\n%%%",
             tags=("service:api", "env:prod", "version:1.5.0"),
             source_type="my_apps",
         ),
@@ -520,8 +520,8 @@ def test_events_of_the_service_in_the_window(dd, source):
     assert row["tags"] == "service:api,env:prod,version:1.5.0"
     assert row["source_type"] == "my_apps"
     # Markdown gone (the fences, **ci**), folded onto one line and cut with an ellipsis
-    assert row["text"].startswith("Deploy by ci password=hunter2 xxx")
-    assert len(row["text"]) == 500 and row["text"].endswith("…")
+    assert row["text"].startswith("Deploy by ci password=hunter2 xx xx")
+    assert 490 <= len(row["text"]) <= 500 and row["text"].endswith("xx…")
 
 
 def test_event_text_is_redacted_when_captured(source, tmp_path):
@@ -531,7 +531,7 @@ def test_event_text_is_redacted_when_captured(source, tmp_path):
     entry = store.capture(source.events(WINDOW).frame, source="datadog", name="events")
 
     row = store.read_entry(entry).iloc[0]
-    assert row["text"].startswith("Deploy by ci password=[REDACTED] xxx")
+    assert row["text"].startswith("Deploy by ci password=[REDACTED] xx xx")
     assert "hunter2" not in row["text"]
 
 
@@ -889,3 +889,30 @@ def test_importing_the_source_imports_neither_the_client_nor_pandas():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+#: secrets a detector recognises by their shape alone, with no key name beside them
+SHAPED_SECRETS = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJkZW1vLXVzZXItMDAwMCJ9."
+    "pHSoJYcyCGFtv8p0EWZisy2G8CiMkKgqcHt0tvvG4Og",  # a JWT
+    "AKIADEMONOTREAL12345",  # an AWS access key id
+)
+
+
+@pytest.mark.parametrize("secret", SHAPED_SECRETS)
+@pytest.mark.parametrize("offset", range(0, 60, 3))
+def test_a_secret_straddling_the_cut_of_event_text_never_survives_capture(tmp_path, secret, offset):
+    """The source cuts before the store redacts: a cut must never leave half a key behind."""
+    import pandas as pd
+
+    from incident_lib import EvidenceStore
+    from incident_lib.sources.datadog.frames import event_text
+
+    store = EvidenceStore(tmp_path, create=True)
+    spaced = "deploy note " + "x" * (470 - offset) + " see "
+    glued = "https://ci.example/run/" + "x" * (450 - offset) + "/"  # no space to cut at
+    text = event_text(spaced + secret + " end", 500) + " " + event_text(glued + secret, 500)
+    store.capture(pd.DataFrame({"text": [text]}), source="datadog", name="events")
+    kept = store.read("datadog", "events")["text"][0]
+    pieces = {secret[i : i + 10] for i in range(len(secret) - 9)}
+    assert not any(piece in kept for piece in pieces), kept[-80:]

@@ -376,10 +376,12 @@ def plain_text(markdown: str | None) -> str:
 def event_text(message: str | None, limit: int) -> str:
     """An event's text as plain text on one line (:func:`plain_text`), cut at ``limit``.
 
-    The cut is at a word boundary with ``…`` (:func:`incident_lib.core.text.shorten`).
+    The cut is at a word boundary with ``…`` (:func:`incident_lib.core.text.shorten`),
+    never inside a token: redaction comes later, at capture, and half a key would
+    no longer match its pattern.
     """
     text = plain_text(message)
-    return shorten(text, limit) if text else ""
+    return shorten(text, limit, whole_tokens=True) if text else ""
 
 
 def monitor_rows(

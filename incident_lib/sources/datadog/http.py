@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from ...core.errors import SourceUnavailable
+from ...core.text import shorten
 from ..base import scrub_secrets
 
 if TYPE_CHECKING:
@@ -329,4 +330,4 @@ def _error_detail(body: Any) -> str:
 def _first_line(value: Any) -> str:
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
     text = text.strip()
-    return text.splitlines()[0][:300] if text else ""
+    return shorten(text.splitlines()[0], 300, whole_tokens=True) if text else ""

@@ -11,6 +11,8 @@ import json
 import re
 from typing import Any
 
+from ...core.text import shorten
+
 __all__ = [
     "EXPIRED",
     "SOURCE",
@@ -132,7 +134,7 @@ def status_text(body: Any) -> str:
     except ValueError:
         data = None
     message = str(data.get("message", "") if isinstance(data, dict) else text).strip()
-    return message.splitlines()[0][:300] if message else ""
+    return shorten(message.splitlines()[0], 300, whole_tokens=True) if message else ""
 
 
 def status_message(body: Any) -> str:
@@ -147,7 +149,7 @@ def forbidden_user(body: Any) -> str:
 
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
+    return shorten(text.splitlines()[0], 200, whole_tokens=True) if text else type(exc).__name__
 
 
 def mask(text: str) -> str:
