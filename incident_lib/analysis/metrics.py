@@ -23,6 +23,7 @@ __all__ = [
     "integrate",
     "metric_series",
     "sample_seconds",
+    "series",
 ]
 
 #: per-second rates and what one counted unit of each is (for "N events in the baseline")
@@ -55,6 +56,15 @@ def error_ratio(metrics: pd.DataFrame) -> pd.Series:
     aligned = (errors / requests.where(requests > 0)).dropna() * 100
     aligned.name = "error_ratio"
     return aligned
+
+
+def series(metrics: pd.DataFrame, key: str) -> pd.Series:
+    """The time series of ``key``: a stored metric, or the derived ``error_ratio``.
+
+    ``error_ratio`` (the 5xx share in percent) is computed from ``error_rate`` and
+    ``request_rate``; every other key is read as stored (:func:`metric_series`).
+    """
+    return error_ratio(metrics) if key == "error_ratio" else metric_series(metrics, key)
 
 
 def sample_seconds(series: pd.Series, window: Window) -> tuple[pd.Series, pd.Series]:
@@ -144,9 +154,9 @@ def health_table(
     keys = keys or ["request_rate", "error_ratio", "latency_p95", "cpu", "db_connections"]
     rows = []
     for key in keys:
-        series = error_ratio(metrics) if key == "error_ratio" else metric_series(metrics, key)
-        inside = _in(series, window)
-        before = _in(series, baseline)
+        values = series(metrics, key)
+        inside = _in(values, window)
+        before = _in(values, baseline)
         if inside.empty:
             continue
         base = float(before.median()) if not before.empty else float("nan")

@@ -48,7 +48,8 @@ from ..core.errors import InvalidInput
 from ..core.findings import Finding, Level
 from ..core.metrics import METRICS, Direction, Metric, format_growth, metric_info
 from ..core.time import Window
-from .metrics import RATE_COUNTS, baseline_events, error_ratio, metric_series
+from .metrics import RATE_COUNTS, baseline_events
+from .metrics import series as metric_values
 
 if TYPE_CHECKING:
     import numpy as np
@@ -360,7 +361,7 @@ def onset_table(
     chosen = {**DEFAULT_DIRECTIONS, **(directions or {})}
     rows = []
     for key in metrics_to_check:
-        series = error_ratio(metrics) if key == "error_ratio" else metric_series(metrics, key)
+        series = metric_values(metrics, key)
         series.name = key
         onset = detect_onset(
             series,
