@@ -361,7 +361,7 @@ class Runbook:
 
     def record(
         self, findings: Iterable[Finding], *, evidence: str | Sequence[str] = ()
-    ) -> list[Finding]:
+    ) -> None:
         """Record and show each finding of ``findings`` (as returned by an analysis function).
 
         Parameters
@@ -374,19 +374,16 @@ class Runbook:
             from metrics that were never fetched would be a false fact) and the
             section says "unknown" instead.
 
-        Returns
-        -------
-        list of Finding
-            The recorded findings (redacted, with this notebook's name).
+        Nothing is returned, so that a notebook's last line shows the findings
+        once, not again as a list: the recorded ones (redacted, with this
+        notebook's name) are in ``rb.findings.items``.
         """
         missing = self.unknown(evidence)
         if missing:
             _display(_markdown(self._unknown_note(missing)))
-            return []
-        recorded = self.findings.extend(findings)
-        for item in recorded:
+            return
+        for item in self.findings.extend(findings):
             _display(_html(finding_html(item)))
-        return recorded
 
     def save_chart(self, fig: Figure, name: str) -> str:
         """Save ``fig`` as ``charts/<notebook>-<name>.png`` in the run folder.

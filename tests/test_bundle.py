@@ -411,3 +411,9 @@ def test_each_scenarios_truth_is_among_the_top_findings(bundles, scenario):
         day = pd.Timestamp(truth.saturated_at).normalize()
         at = day + pd.Timedelta(hours=stated.hour, minutes=stated.minute)
         assert abs(at - pd.Timestamp(truth.saturated_at)) <= timedelta(minutes=2), said
+
+
+def test_pages_show_findings_once_never_as_a_python_repr(bundles):
+    for run_dir in bundles.values():
+        for page in run_dir.glob("*.html"):
+            assert "Finding(title=" not in page.read_text(), page.name

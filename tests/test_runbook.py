@@ -117,13 +117,14 @@ def test_record_persists_redacted_findings_with_the_notebook_name(tmp_path):
     ws = _workspace(tmp_path, end=START + timedelta(hours=1))
     run_dir = tmp_path / "run"
     rb = start_runbook("03_changes", workspace=ws, run_dir=run_dir)
-    recorded = rb.record(
+    shown = rb.record(
         [
             Finding(title="Likely trigger", severity="high", summary="deploy v2.34", ref="x.png"),
             Finding(title="Leak", severity="medium", summary="password=hunter2 in a DSN"),
         ]
     )
-    assert [f.notebook for f in recorded] == ["03_changes", "03_changes"]
+    assert shown is None  # a notebook's last line must not echo the list as a repr
+    assert [f.notebook for f in rb.findings.items] == ["03_changes", "03_changes"]
     written = json.loads((run_dir / "findings" / "03_changes.json").read_text())
     assert [f["title"] for f in written] == ["Likely trigger", "Leak"]
     assert "hunter2" not in json.dumps(written)
@@ -212,11 +213,11 @@ def test_statements_and_findings_over_missing_evidence_are_not_made(tmp_path, sc
     out = screen.take()
     assert "No request traffic" not in out and "Unknown" in out
 
-    made = rb.record(
+    rb.record(
         [Finding(title="No request traffic recorded", severity="info", summary="none")],
         evidence="datadog/metrics",
     )
-    assert made == [] and "Unknown" in screen.take()
+    assert rb.findings.items == [] and "Unknown" in screen.take()
     assert rb.finding("x", severity="low", summary="y", evidence="datadog/metrics") is None
     assert json.loads((run_dir / "findings" / "05_metrics.json").read_text()) == []
 
