@@ -359,9 +359,7 @@ class Runbook:
         _display(_html(finding_html(item)))
         return item
 
-    def record(
-        self, findings: Iterable[Finding], *, evidence: str | Sequence[str] = ()
-    ) -> None:
+    def record(self, findings: Iterable[Finding], *, evidence: str | Sequence[str] = ()) -> None:
         """Record and show each finding of ``findings`` (as returned by an analysis function).
 
         Parameters
