@@ -839,12 +839,16 @@ def recovery_findings(
         if verdict.firing
         else ""
     )
+    # nothing failed, it just could not be checked: that is "unknown", not "not resolved"
+    unknown_only = all(c.passed is None for c in blocking)
+    headline = (
+        f"Recovery unknown at {verdict.as_of:%H:%M} UTC: no data for "
+        if unknown_only
+        else f"Not resolved yet at {verdict.as_of:%H:%M} UTC: "
+    )
     found = [
         Finding(
-            title=shorten(
-                f"Not resolved yet at {verdict.as_of:%H:%M} UTC: " + ", ".join(names),
-                _TITLE_WIDTH,
-            ),
+            title=shorten(headline + ", ".join(names), _TITLE_WIDTH),
             severity="high",
             summary="; ".join(
                 f"{c.name}: observed {c.observed}, needs {c.threshold}"

@@ -524,3 +524,17 @@ def test_long_titles_are_cut_at_a_word_boundary():
     (finding,) = recovery_findings(_check(events=events))
     assert len(finding.title) <= 120 and finding.title.endswith("…")
     assert all(n in finding.summary for n in names)  # the full text stays in the summary
+
+
+def test_a_verdict_over_no_data_says_unknown_not_not_resolved():
+    verdict = check_recovery(
+        metrics=empty_frame("metrics"),
+        monitor_events=empty_frame("monitor_events"),
+        pods=empty_frame("pods"),
+        baseline=Window(pd.Timestamp("2026-11-03T13:00Z"), pd.Timestamp("2026-11-03T14:00Z")),
+        as_of=pd.Timestamp("2026-11-03T15:00Z"),
+    )
+    assert not verdict.resolved
+    (finding,) = recovery_findings(verdict)
+    assert finding.title.startswith("Recovery unknown at 15:00 UTC: no data for ")
+    assert "Not resolved" not in finding.title
