@@ -14,6 +14,7 @@ from ._random import k8s_suffix
 __all__ = [
     "Container",
     "Pod",
+    "new_pod",
     "pod_name",
     "pod_start_events",
     "pod_stop_events",
@@ -77,6 +78,27 @@ class Pod:
 def pod_name(deployment: str, rs_hash: str, rng: np.random.Generator) -> str:
     """``api-7d4b8c9f6-x2x9k``."""
     return f"{deployment}-{rs_hash}-{k8s_suffix(rng)}"
+
+
+def new_pod(
+    rng: np.random.Generator,
+    *,
+    deployment: str,
+    replicaset: str,
+    version: str,
+    node: tuple[str, str],
+    created: int,
+    started: int,
+    ready: int,
+) -> Pod:
+    """A pod of ``replicaset`` on ``node`` (``(name, subnet)``), named and addressed from ``rng``.
+
+    The name is drawn before the IP, so a scenario's draws (and its evidence) do
+    not depend on how the pod was built.
+    """
+    name = pod_name(deployment, replicaset, rng)
+    ip = f"{node[1]}.{int(rng.integers(20, 250))}"
+    return Pod(name, replicaset, version, node[0], ip, created, started, ready)
 
 
 def pod_start_events(

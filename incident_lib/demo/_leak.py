@@ -45,7 +45,7 @@ from ._clock import (
     to_ns,
 )
 from ._frames import ActivityRows, EventSink, LogAdd, LogSink
-from ._kube import Pod, pod_name, pod_start_events, pod_stop_events, scale_event
+from ._kube import Pod, new_pod, pod_start_events, pod_stop_events, scale_event
 from ._logtext import (
     API_INGRESS_IPS,
     API_TRACE_FATAL,
@@ -123,44 +123,28 @@ class LeakModel(Model):
     def _pods(
         self, rng: np.random.Generator, deploy_at: datetime, rollback_at: datetime
     ) -> tuple[list[Pod], list[Pod], list[Pod]]:
-        service = self.spec.truth.service
-
-        def ip(i: int) -> str:
-            return f"{NODES[i % 4][1]}.{int(rng.integers(20, 250))}"
+        def pod(rs: str, version: str, node: int, created: int, started: int, ready: int) -> Pod:
+            return new_pod(
+                rng,
+                deployment=self.spec.truth.service,
+                replicaset=rs,
+                version=version,
+                node=NODES[node % 4],
+                created=created,
+                started=started,
+                ready=ready,
+            )
 
         old = []
         for i in range(3):
             created = self.at("09:14:05", "2026-11-01") + i * 31 * NS
-            old.append(
-                Pod(
-                    pod_name(service, RS_GOOD, rng),
-                    RS_GOOD,
-                    self.good,
-                    NODES[i][0],
-                    ip(i),
-                    created,
-                    created + 9 * NS,
-                    created + 31 * NS,
-                )
-            )
+            old.append(pod(RS_GOOD, self.good, i, created, created + 9 * NS, created + 31 * NS))
         new, t = [], to_ns(deploy_at)
         for i in range(3):
             created = t + int(0.2 * NS)
             started = created + int((8.4 + 0.6 * i) * NS)
             ready = started + int(rng.uniform(21, 24) * NS)
-            node = (i + 1) % 4
-            new.append(
-                Pod(
-                    pod_name(service, RS_BAD, rng),
-                    RS_BAD,
-                    self.bad,
-                    NODES[node][0],
-                    ip(node),
-                    created,
-                    started,
-                    ready,
-                )
-            )
+            new.append(pod(RS_BAD, self.bad, (i + 1) % 4, created, started, ready))
             old[i].deleted, old[i].exited = ready, ready + int(3.5 * NS)
             t = ready
         back, t = [], to_ns(rollback_at)
@@ -168,19 +152,7 @@ class LeakModel(Model):
             created = t + int(0.3 * NS)
             started = created + int(2.4 * NS)
             ready = started + int(rng.uniform(21, 23) * NS)
-            node = (i + 2) % 4
-            back.append(
-                Pod(
-                    pod_name(service, RS_GOOD, rng),
-                    RS_GOOD,
-                    self.good,
-                    NODES[node][0],
-                    ip(node),
-                    created,
-                    started,
-                    ready,
-                )
-            )
+            back.append(pod(RS_GOOD, self.good, (i + 2) % 4, created, started, ready))
             new[i].deleted, new[i].exited = ready, ready + int(8 * NS)
             t = ready
         return old, new, back

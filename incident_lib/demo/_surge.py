@@ -28,7 +28,7 @@ import pandas as pd
 
 from ._clock import NS, Array, event_times, grid, periodic_times, smoothstep
 from ._frames import ActivityRows, EventSink, LogAdd, LogSink
-from ._kube import Pod, pod_name, pod_start_events, scale_event
+from ._kube import Pod, new_pod, pod_start_events, scale_event
 from ._logtext import (
     CHECKOUT_PATH_CUM,
     CHECKOUT_PATHS,
@@ -105,42 +105,29 @@ class SurgeModel(Model):
         self.db_server = 12 + 2 * busy
 
     def _pods(self, rng: np.random.Generator) -> list[Pod]:
-        service = self.spec.truth.service
-
-        def ip(node: int) -> str:
-            return f"{NODES[node][1]}.{int(rng.integers(20, 250))}"
+        def pod(node: int, created: int, started: int, ready: int) -> Pod:
+            return new_pod(
+                rng,
+                deployment=self.spec.truth.service,
+                replicaset=RS,
+                version=self.version,
+                node=NODES[node],
+                created=created,
+                started=started,
+                ready=ready,
+            )
 
         pods = []
         for i in range(4):
             created = self.at("15:42:05", "2026-11-06") + i * 41 * NS
-            pods.append(
-                Pod(
-                    pod_name(service, RS, rng),
-                    RS,
-                    self.version,
-                    NODES[i][0],
-                    ip(i),
-                    created,
-                    created + 36 * NS,
-                    created + 98 * NS,
-                )
-            )
+            pods.append(pod(i, created, created + 36 * NS, created + 98 * NS))
         for when, scheduled, node, pull, to_start, to_ready in SCALE_UP:
             c = self.at(when)
             s = self.at(scheduled) if scheduled else c + int(0.05 * NS)
             started = s + int(to_start * NS)
-            pod = Pod(
-                pod_name(service, RS, rng),
-                RS,
-                self.version,
-                NODES[node][0],
-                ip(node),
-                c,
-                started,
-                started + int(to_ready * NS),
-            )
-            pod.scheduled, pod.pull = s, pull
-            pods.append(pod)
+            scaled = pod(node, c, started, started + int(to_ready * NS))
+            scaled.scheduled, scaled.pull = s, pull
+            pods.append(scaled)
         oom = pods[1]  # an old pod, a little fatter than the others
         oom.restarts = 1
         oom.last_termination_reason = "OOMKilled"

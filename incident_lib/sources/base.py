@@ -44,6 +44,7 @@ __all__ = [
     "SourceRegistry",
     "check_frame",
     "default_registry",
+    "network_reason",
     "progress_bar",
     "scrub_secrets",
 ]
@@ -242,6 +243,38 @@ def scrub_secrets(text: str, secrets: Iterable[str | None]) -> str:
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     return text
+
+
+def network_reason(
+    exc: Exception, host: str, timeout: tuple[float, float], *, unresolved_hint: str = ""
+) -> str:
+    """Why a request to ``host`` through urllib3 got no answer, in one line.
+
+    Parameters
+    ----------
+    exc
+        The urllib3 error (a ``MaxRetryError`` is unwrapped to its reason).
+    host
+        How to name the server, e.g. ``"API server 10.0.0.1:6443"``.
+    timeout
+        ``(connect, read)`` seconds, quoted when one ran out.
+    unresolved_hint
+        What to check when the name does not resolve, e.g. ``"DD_SITE=datadoghq.eu"``.
+    """
+    import urllib3.exceptions as u
+
+    inner = exc.reason if isinstance(exc, u.MaxRetryError) and exc.reason else exc
+    if isinstance(inner, u.NameResolutionError):
+        hint = f" ({unresolved_hint})" if unresolved_hint else ""
+        return f"{host} could not be reached: its name does not resolve{hint}"
+    if isinstance(inner, u.NewConnectionError):  # a ConnectTimeoutError subclass: first
+        why = "connection refused" if "refused" in str(inner).lower() else "no connection"
+        return f"{host} could not be reached ({why})"
+    if isinstance(inner, u.ConnectTimeoutError):
+        return f"{host} did not answer within {timeout[0]:g} s (connect)"
+    if isinstance(inner, (u.ReadTimeoutError, u.TimeoutError)):
+        return f"{host} did not answer within {timeout[1]:g} s"
+    return f"{host} dropped the connection ({type(inner).__name__})"
 
 
 class ProgressBar(Protocol):

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 from ...core.errors import SourceUnavailable
 from ...core.text import shorten
-from ..base import scrub_secrets
+from ..base import network_reason, scrub_secrets
 
 if TYPE_CHECKING:
     from datadog_api_client import ApiClient, Configuration
@@ -277,21 +277,8 @@ class Caller:
         return _Failure(answered + said)
 
     def _network_reason(self, exc: Exception) -> str:
-        import urllib3.exceptions as u
-
-        inner = exc.reason if isinstance(exc, u.MaxRetryError) and exc.reason else exc
-        host = self.netloc
-        connect, read = _timeouts(self.api_client.configuration.request_timeout)
-        if isinstance(inner, u.NameResolutionError):
-            return f"{host} could not be reached: its name does not resolve (DD_SITE={self.site})"
-        if isinstance(inner, u.NewConnectionError):  # a ConnectTimeoutError subclass
-            why = "connection refused" if "refused" in str(inner).lower() else "no connection"
-            return f"{host} could not be reached ({why})"
-        if isinstance(inner, u.ConnectTimeoutError):
-            return f"{host} did not answer within {connect:g} s (connect)"
-        if isinstance(inner, (u.ReadTimeoutError, u.TimeoutError)):
-            return f"{host} did not answer within {read:g} s"
-        return f"{host} dropped the connection ({type(inner).__name__})"
+        timeouts = _timeouts(self.api_client.configuration.request_timeout)
+        return network_reason(exc, self.netloc, timeouts, unresolved_hint=f"DD_SITE={self.site}")
 
 
 def _timeouts(value: Any) -> tuple[float, float]:

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from ...core.text import shorten
+from ..base import network_reason
 
 __all__ = [
     "EXPIRED",
@@ -20,7 +21,6 @@ __all__ = [
     "first_line",
     "forbidden_user",
     "mask",
-    "network_reason",
     "safe_host",
     "status_message",
     "status_text",
@@ -65,7 +65,7 @@ def api_reason(
     from kubernetes.client.exceptions import ApiException
 
     if isinstance(exc, urllib3.exceptions.HTTPError):
-        return network_reason(exc, safe_host(api_client), timeout)
+        return network_reason(exc, f"API server {safe_host(api_client)}", timeout)
     if not isinstance(exc, ApiException):
         return None
     status = exc.status
@@ -93,23 +93,6 @@ def api_reason(
     return f"API server answered {status} {exc.reason or ''} to {verb} {resource}".rstrip() + (
         f": {message}" if message else ""
     )
-
-
-def network_reason(exc: Exception, host: str, timeout: tuple[float, float]) -> str:
-    import urllib3.exceptions as u
-
-    inner = exc.reason if isinstance(exc, u.MaxRetryError) and exc.reason else exc
-    if isinstance(inner, u.NameResolutionError):
-        return f"API server {host} could not be reached: its name does not resolve"
-    if isinstance(inner, u.NewConnectionError):
-        refused = "refused" in str(inner).lower()
-        why = "connection refused" if refused else "no connection"
-        return f"API server {host} could not be reached ({why})"
-    if isinstance(inner, u.ConnectTimeoutError):
-        return f"API server {host} did not answer within {timeout[0]:g} s (connect)"
-    if isinstance(inner, (u.ReadTimeoutError, u.TimeoutError)):
-        return f"API server {host} did not answer within {timeout[1]:g} s"
-    return f"API server {host} dropped the connection ({type(inner).__name__})"
 
 
 def safe_host(api_client: Any) -> str:
