@@ -181,12 +181,19 @@ CONTRACTS: dict[str, Contract] = {
         ),
         _contract(
             "timeline",
-            "Merged incident timeline: events from every source, notes and actions.",
+            "Merged incident timeline (core/timeline.py): events from every source, status "
+            "changes, notes and actions; row is -1 where an event has no evidence row.",
             time="time",
             source="str",
             kind="str",
             summary="str",
-            ref="str",
+            key="str",
+            evidence="str",
+            file="str",
+            row="int",
+            section="str",
+            author="str",
+            id="str",
         ),
     )
 }
