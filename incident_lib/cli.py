@@ -1,4 +1,9 @@
-"""The ``incident`` command: open incidents, run the notebook set, verify evidence, demo.
+"""The ``incident`` command: open incidents, record their status and notes, run the notebooks.
+
+Commands: ``new`` (open a workspace), ``status`` (detected, acknowledged, mitigated,
+resolved: in the record and on the timeline), ``note`` (a human note on the timeline),
+``run`` (the notebook set, live or offline), ``demo``, ``evidence verify`` and
+``evidence list``.
 
 Exit codes: 0 success (sources that did not answer are listed, the bundle is still
 valid); 1 a notebook failed, evidence did not verify, or a source named by
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +25,10 @@ from .core.errors import IncidentError, InvalidInput, InvalidParameter, Workspac
 from .infra.redact import redact
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from .core.incident import Incident
+    from .core.timeline import Event
     from .report.availability import Availability
     from .report.execute import NotebookResult
 
@@ -224,6 +234,103 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+TIMELINE_EXIT_CODES = """exit codes:
+  0   recorded (or already recorded: nothing is written twice)
+  1   timeline.jsonl holds a damaged line (the message names it); nothing is written
+  2   invalid input: one line says what and how to fix it; nothing is written
+  70  internal error"""
+
+#: what to run after each status change (``{ws}`` is the workspace, shell-quoted)
+NEXT_AFTER_STATUS = {
+    "detected": "acknowledge it when someone owns it: incident status {ws} acknowledged",
+    "acknowledged": "capture the evidence and investigate: incident run {ws} --mode live\n"
+    "  once the impact stops: incident status {ws} mitigated --at TIME",
+    "mitigated": "verify the recovery (10_verify): incident run {ws} --notebooks 10_verify\n"
+    "  once it holds: incident status {ws} resolved --at TIME",
+    "resolved": "write the post-mortem: incident postmortem {ws}",
+}
+
+
+def _at(text: str | None, name: str = "--at") -> datetime:
+    """``--at`` as an aware UTC datetime; default: now (whole seconds)."""
+    from datetime import UTC, datetime
+
+    from .core.time import parse_time
+
+    if text is None:
+        return datetime.now(UTC).replace(microsecond=0)
+    return parse_time(text, field=name)
+
+
+def _event_line(event: Event) -> str:
+    by = f"  ({event.author})" if event.author and event.kind == "note" else ""
+    return f"{event.time:%Y-%m-%dT%H:%M:%SZ}  {event.kind:<12} {event.summary}{by}"
+
+
+def cmd_note(args: argparse.Namespace) -> int:
+    from .infra.timeline import add_note
+    from .infra.workspace import open_workspace
+
+    ws = open_workspace(args.workspace)
+    at = _at(args.at)
+    had = ws.timeline.ids()
+    event = add_note(ws, args.text, at=at, author=args.author)
+    if event.id in had:
+        print("this note is already on the timeline; nothing written", file=sys.stderr)
+    print(_event_line(event))
+    return 0
+
+
+def _status_changes(before: Incident, after: Incident) -> list[str]:
+    def iso(moment: datetime | None, unset: str) -> str:
+        return unset if moment is None else f"{moment:%Y-%m-%dT%H:%M:%SZ}"
+
+    lines = []
+    for name in ("detected", "acknowledged", "mitigated", "resolved"):
+        old, new = getattr(before.times, name), getattr(after.times, name)
+        if old != new:
+            lines.append(f"times.{name}: {iso(old, 'unset')} -> {iso(new, 'unset')}")
+    if before.status != after.status:
+        lines.append(f"status: {before.status} -> {after.status}")
+    if before.end != after.end:
+        lines.append(f"window.end: {iso(before.end, 'open')} -> {iso(after.end, 'open')}")
+    return lines
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .core.timeline import status_event
+    from .infra.workspace import open_workspace, write_incident
+
+    ws = open_workspace(args.workspace)
+    at = _at(args.at)
+    updated = ws.incident.with_status(args.kind, at)
+    event = status_event(args.kind, at, author=args.author)
+    ws.timeline.read()  # a damaged timeline stops us before the record changes
+    changes = _status_changes(ws.incident, updated)
+    if changes:
+        write_incident(updated, ws.path, overwrite=True)
+    added = ws.timeline.append([event])
+    if changes:
+        print(f"{updated.id}: {args.kind} at {at:%Y-%m-%dT%H:%M:%SZ}")
+        for line in changes:
+            print(f"  {line}")
+        earlier = getattr(ws.incident.times, args.kind)
+        if earlier not in (None, at) and status_event(args.kind, earlier).id in ws.timeline.ids():
+            print(
+                f"  the timeline keeps the {args.kind} event at {earlier:%Y-%m-%dT%H:%M:%SZ} "
+                "too (it is append-only); the record holds the corrected time"
+            )
+    else:
+        print(f"{updated.id}: {args.kind} at {at:%Y-%m-%dT%H:%M:%SZ} was already recorded")
+    if added:
+        print(f"  timeline: {_event_line(added[0])}")
+    print(
+        "next: " + NEXT_AFTER_STATUS[args.kind].format(ws=shlex.quote(args.workspace)),
+        file=sys.stderr,
+    )
+    return 0
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Each option's default after its help (unless the help says it); the epilog as written."""
 
@@ -288,15 +395,20 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``incident`` command."""
+    from .core.incident import STATUS_CHANGES
     from .core.params import MODES
     from .core.severity import IMPACTS, SEVERITY_LEVELS
     from .demo import SCENARIOS
+    from .infra.timeline import MAX_NOTE
 
     parser = argparse.ArgumentParser(
         prog="incident",
         description="Incident runbooks: notebooks, evidence and bundles.\n\n"
         "Start with `incident new ...`, then `incident run WORKSPACE --mode live` to capture "
-        "evidence;\n`incident run WORKSPACE` (offline, the default) re-reads what was captured.",
+        "evidence;\n`incident run WORKSPACE` (offline, the default) re-reads what was captured.\n"
+        "Record the response as it happens: `incident status WORKSPACE acknowledged` (then "
+        'mitigated,\nresolved) and `incident note WORKSPACE "what was done"` keep the '
+        "record and the timeline.",
         epilog=f"{EXIT_CODES}\n\n{CREDENTIALS}",
         formatter_class=_Formatter,
     )
@@ -349,6 +461,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run_options(p)
     p.set_defaults(func=cmd_run)
+
+    p = _sub(
+        sub,
+        "status",
+        help="record a status change (detected, acknowledged, mitigated, resolved) in "
+        "incident.yaml and on the timeline",
+        epilog="mitigated moves the status to monitoring; resolved sets the status to resolved "
+        "and ends an open window.\nA time before the detection, resolved before mitigated or "
+        "a time in the future is refused.\n\n" + TIMELINE_EXIT_CODES,
+    )
+    p.add_argument("workspace", help="the incident folder")
+    p.add_argument("kind", choices=STATUS_CHANGES, help="the status change")
+    p.add_argument(
+        "--at", metavar="TIME", help="when it happened, ISO 8601 with timezone; default: now"
+    )
+    p.add_argument("--author", default="", metavar="NAME", help="who records it (default: nobody)")
+    p.set_defaults(func=cmd_status)
+
+    p = _sub(
+        sub,
+        "note",
+        help="add a human note to the incident timeline (timeline.jsonl)",
+        epilog="Secrets in the text are redacted before it is written; the same note (text, "
+        "time, author)\nis written once.\n\n" + TIMELINE_EXIT_CODES,
+    )
+    p.add_argument("workspace", help="the incident folder")
+    p.add_argument("text", help=f"the note, at most {MAX_NOTE} characters (quote it)")
+    p.add_argument(
+        "--at", metavar="TIME", help="when it happened, ISO 8601 with timezone; default: now"
+    )
+    p.add_argument("--author", default="", metavar="NAME", help="who writes it (default: nobody)")
+    p.set_defaults(func=cmd_note)
 
     p = _sub(
         sub,

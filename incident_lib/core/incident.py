@@ -18,10 +18,21 @@ from .time import Window, parse_time
 if TYPE_CHECKING:
     import yaml
 
-__all__ = ["STATUSES", "Incident", "Roles", "Times"]
+__all__ = ["STATUSES", "STATUS_CHANGES", "Incident", "Roles", "Times"]
 
 STATUSES = ("investigating", "identified", "monitoring", "resolved")
+#: the status changes :meth:`Incident.with_status` records (the keys of ``times``)
+STATUS_CHANGES = ("detected", "acknowledged", "mitigated", "resolved")
 MAX_WINDOW = timedelta(hours=24)
+# how far ahead of the clock a status change may be dated (clock skew between machines)
+_FUTURE_SLACK = timedelta(minutes=1)
+# (earlier, later): pairs of ``times`` that must come in this order
+_TIME_ORDER = (
+    ("detected", "acknowledged"),
+    ("detected", "mitigated"),
+    ("mitigated", "resolved"),
+    ("detected", "resolved"),
+)
 
 _ID = re.compile(r"^[A-Z][A-Z0-9]{1,15}(-[A-Z0-9]{1,16}){1,4}$")
 # Kubernetes DNS-1123 label: what a namespace or a Deployment/Service name may be.
@@ -268,6 +279,107 @@ class Incident:
         """A copy with ``changes`` applied and the whole record validated again."""
         return Incident.from_dict(replace(self, **changes).to_dict())
 
+    def with_status(
+        self, kind: str, at: datetime | str, *, now: datetime | None = None
+    ) -> Incident:
+        """A copy with the status change ``kind`` recorded at ``at``, checked against the record.
+
+        ``kind`` is one of ``detected``, ``acknowledged``, ``mitigated``,
+        ``resolved``; it sets ``times.<kind>``. ``mitigated`` also moves the
+        status from investigating or identified to monitoring; ``resolved``
+        sets the status to resolved and, when the window has no end yet, ends
+        it at ``at``. Recording a kind again with another time corrects it.
+
+        Parameters
+        ----------
+        kind
+            The status change.
+        at
+            When it happened (aware datetime or ISO 8601 text with a timezone).
+        now
+            The current time (for tests); default: the clock.
+
+        Returns
+        -------
+        Incident
+            The updated, validated record (``self`` is unchanged).
+
+        Raises
+        ------
+        InvalidInput
+            An unknown kind, a time in the future, or a time that contradicts
+            the record (before the detection, resolved before mitigated, ...);
+            the message says what to change.
+        """
+        if kind not in STATUS_CHANGES:
+            raise InvalidInput(f"status {kind!r} is not one of {', '.join(STATUS_CHANGES)}")
+        moment = parse_time(at, field=f"{kind} time")
+        clock = now or datetime.now(UTC)
+        if moment > clock + _FUTURE_SLACK:
+            raise InvalidInput(
+                f"{kind} time {_iso(moment)} is in the future (now {_iso(clock)}): give the "
+                "time it happened, ISO 8601 with a timezone"
+            )
+        problem = self._status_order_problem(kind, moment)
+        if problem:
+            raise InvalidInput(f"cannot record {kind} at {_iso(moment)}: {problem}")
+        changes: dict[str, Any] = {"times": replace(self.times, **{kind: moment})}
+        if kind == "resolved":
+            changes["status"] = "resolved"
+            if self.end is None:
+                changes["end"] = moment
+        elif kind == "mitigated" and self.status in ("investigating", "identified"):
+            changes["status"] = "monitoring"
+        try:
+            return self.with_changes(**changes)
+        except InvalidIncident as exc:
+            detail = str(exc).removeprefix("incident: ")
+            raise InvalidInput(f"cannot record {kind} at {_iso(moment)}: {detail}") from None
+
+    def _status_order_problem(self, kind: str, moment: datetime) -> str:
+        """What makes ``kind`` at ``moment`` impossible for this record ("" when nothing)."""
+        times = self.times
+        if kind == "detected":
+            if moment < self.start:
+                return (
+                    f"that is before the incident window starts ({_iso(self.start)}); "
+                    "check the time, or widen the window in incident.yaml first"
+                )
+        else:
+            detected = times.detected or self.start
+            what = "it was detected" if times.detected else "the window starts (no detection time)"
+            if moment < detected:
+                return (
+                    f"that is before {what} ({_iso(detected)}); check the time, or record "
+                    "the detection first (status detected with its time)"
+                )
+        if kind == "resolved" and times.mitigated is not None and moment < times.mitigated:
+            return (
+                f"that is before it was mitigated ({_iso(times.mitigated)}); give the time "
+                "it was resolved, or correct the mitigation time first"
+            )
+        resolved = times.resolved
+        if kind in ("acknowledged", "mitigated") and resolved is not None and moment > resolved:
+            return (
+                f"the incident was already resolved at {_iso(resolved)}, before that; "
+                f"give the time it was {kind}, at or before the resolution"
+            )
+        later = [
+            name
+            for name in ("acknowledged", "mitigated", "resolved")
+            if (kind, name) in _TIME_ORDER
+            and getattr(times, name) is not None
+            and getattr(times, name) < moment
+        ]
+        if later:
+            recorded = ", ".join(f"{name} at {_iso(getattr(times, name))}" for name in later)
+            return (
+                f"the record says {recorded}, earlier than that; give the time it was {kind}, "
+                "or correct those times first"
+            )
+        problems = _time_order_problems(replace(times, **{kind: moment}))
+        return "; ".join(problems)
+
     # -- serialisation ---------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain data for YAML: timestamps as ISO 8601 UTC strings."""
@@ -412,15 +524,13 @@ def _check_times(value: Any) -> Times:
     )
 
 
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _time_order_problems(times: Times) -> list[str]:
     problems = []
-    pairs = [
-        ("detected", "acknowledged"),
-        ("detected", "mitigated"),
-        ("mitigated", "resolved"),
-        ("detected", "resolved"),
-    ]
-    for early, late in pairs:
+    for early, late in _TIME_ORDER:
         a, b = getattr(times, early), getattr(times, late)
         if a is not None and b is not None and b < a:
             problems.append(f"times.{late} ({b:%H:%M:%SZ}) is before times.{early} ({a:%H:%M:%SZ})")

@@ -6,9 +6,9 @@
       incident.yaml      the record
       evidence/          captured frames + manifest.jsonl
       runs/<run-id>/     executed notebooks, HTML, charts, index.html, findings.json
+      timeline.jsonl     the timeline: one event per line, append-only
 
-(``timeline.jsonl`` and ``postmortem.md`` of the design come with the
-mitigation and post-mortem notebooks.)
+(``postmortem.md`` of the design comes with the post-mortem notebook.)
 """
 
 from __future__ import annotations
@@ -16,14 +16,19 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core.errors import InvalidIncident, WorkspaceError
 from ..core.incident import Incident
 from .evidence import EvidenceStore
 from .files import atomic_write_text
 
+if TYPE_CHECKING:
+    from .timeline import TimelineStore
+
 __all__ = [
     "INCIDENT_FILE",
+    "TIMELINE_FILE",
     "Workspace",
     "create_workspace",
     "default_demo_root",
@@ -34,6 +39,9 @@ __all__ = [
 
 #: the record's file name inside a workspace
 INCIDENT_FILE = "incident.yaml"
+
+#: the timeline's file name inside a workspace (:mod:`incident_lib.infra.timeline`)
+TIMELINE_FILE = "timeline.jsonl"
 
 #: marks a workspace that ``incident demo`` generated and may regenerate
 DEMO_MARKER = ".demo-scenario"
@@ -50,6 +58,13 @@ class Workspace:
     def evidence(self) -> EvidenceStore:
         """The workspace's evidence store."""
         return EvidenceStore(self.path, create=True)
+
+    @property
+    def timeline(self) -> TimelineStore:
+        """The workspace's timeline (``timeline.jsonl``, append-only)."""
+        from .timeline import TimelineStore  # timeline imports this module
+
+        return TimelineStore(self.path)
 
     @property
     def runs_dir(self) -> Path:
