@@ -15,10 +15,22 @@ templates from the systems under investigation.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Clause", "Diagnosis"]
+from ..core.metrics import format_percent, metric_info
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..core.incident import Incident
+    from .impact import Impact
+    from .recovery import RecoveryVerdict
+
+__all__ = ["Clause", "Diagnosis", "diagnose"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,3 +137,531 @@ class Diagnosis:
             "next_step": one(self.next_step),
             "unknown": list(self.unknown),
         }
+
+
+# -- building the diagnosis --------------------------------------------------------------
+
+#: a change scoring at least this much is a candidate worth naming (as changes.change_findings)
+_POSSIBLE = 0.2
+#: a change scoring at least this much lines up well with the onset on timing alone
+_LIKELY = 0.5
+#: a second candidate within this share of the first one's score competes with it
+_COMPETES = 0.6
+#: how many new log signatures the mechanism names
+_SIGNATURES_NAMED = 3
+#: metrics that are symptoms, not mechanism
+_SYMPTOM_METRICS = ("error_ratio", "error_rate", "latency_p95", "latency_p99", "latency")
+
+#: for each kind of change, what would single it out among competing ones
+_TELLS = {
+    "deploy": "a rollout is the cause when the failing pods are the new revision's and the "
+    "old revision's pods stay healthy",
+    "rollback": "a rollback is the cause when errors start on the pods it brought back",
+    "config": "a configuration change is the cause when old and new pods fail alike right "
+    "after they pick it up",
+    "commit": "a commit matters only once deployed: check which rollout carried it",
+    "scale": "a scaling change is the cause when errors follow the replica count, not the traffic",
+    "event": "an outside event (a campaign, a migration) is the cause when traffic or load "
+    "rises before the errors and the errors follow it",
+}
+
+#: what to do next about a trigger of each kind while the incident is open
+_MITIGATE = {
+    "deploy": "roll back {label} to the previous revision (09_mitigate), then re-run 10_verify",
+    "commit": "roll back the rollout that carried {label} (09_mitigate), then re-run 10_verify",
+    "config": "revert {label} (09_mitigate), then re-run 10_verify",
+    "scale": "restore the replica count before {label} (09_mitigate), then re-run 10_verify",
+    "event": "add capacity or shed load while the traffic from {label} lasts (07_resources "
+    "shows what saturates), then re-run 10_verify",
+}
+
+
+def _hm(moment: Any) -> str:
+    return f"{moment:%H:%M} UTC"
+
+
+def _hms(moment: Any) -> str:
+    return f"{moment:%H:%M:%S} UTC" if getattr(moment, "second", 0) else _hm(moment)
+
+
+def _ago(delta: Any) -> str:
+    from datetime import timedelta
+
+    from ..core.time import format_duration
+
+    seconds = delta / timedelta(seconds=1) if isinstance(delta, timedelta) else float(delta)
+    return format_duration(timedelta(seconds=round(abs(seconds))))
+
+
+def _event_refs(events: pd.DataFrame, mask: pd.Series) -> tuple[str, ...]:
+    """References of the events selected by ``mask``: ``file#row=N`` or ``evidence#row=N``."""
+    refs: list[str] = []
+    for record in events[mask].to_dict("records"):
+        where = str(record["file"] or record["evidence"])
+        row = int(record["row"])
+        if where:
+            refs.append(f"{where}#row={row}" if row >= 0 else where)
+        if record["section"]:
+            refs.append(str(record["section"]).split("#", 1)[0])
+    return tuple(dict.fromkeys(refs))
+
+
+def _lane(events: pd.DataFrame, lane: str, *kinds: str) -> pd.DataFrame:
+    chosen = events["source"] == lane
+    if kinds:
+        chosen &= events["kind"].isin(kinds)
+    return events[chosen]
+
+
+def _change_refs(events: pd.DataFrame, row: Mapping[Hashable, Any]) -> tuple[str, ...]:
+    """The timeline events of one ranked change (same time and kind in the changes lane)."""
+    mask = (
+        (events["source"] == "changes")
+        & (events["kind"] == row["kind"])
+        & (events["time"] == row["time"])
+    )
+    return _event_refs(events, mask) or ("03_changes",)
+
+
+def _precursor(
+    since: pd.Timestamp, onset: pd.Timestamp, events: pd.DataFrame
+) -> Mapping[Hashable, Any] | None:
+    """The first sign of trouble before the error onset: a cause metric or a new signature.
+
+    A metric that is not itself a symptom (DB connections, request rate) leaving its
+    baseline or reaching a limit, or a new log signature, between ``since`` and the onset.
+    """
+    between = events[(events["time"] >= since) & (events["time"] < onset)]
+    signs = between[
+        (
+            (between["source"] == "metrics")
+            & between["kind"].isin(("onset", "saturation"))
+            & ~between["key"].str.contains("|".join(_SYMPTOM_METRICS), regex=True)
+        )
+        | ((between["source"] == "logs") & (between["kind"] == "new_signature"))
+        | ((between["source"] == "database") & (between["kind"] == "saturation"))
+    ]
+    return None if signs.empty else signs.iloc[0].to_dict()
+
+
+def _trigger(
+    ranked: pd.DataFrame, onset: pd.Timestamp | None, events: pd.DataFrame, metric: str
+) -> tuple[Clause | None, tuple[Clause, ...], Clause | None, Mapping[Hashable, Any] | None]:
+    """The trigger clause, competing hypotheses, what tells them apart, and the trigger's row.
+
+    Changes close in score compete. The first sign of trouble before the onset
+    (:func:`_precursor`) tells them apart when some of them came after it: a
+    change cannot explain what had already begun.
+    """
+    import pandas as pd
+
+    if onset is None or pd.isna(onset) or not len(ranked):
+        return None, (), None, None
+    candidates = ranked[ranked["candidate"] & (ranked["score"] >= _POSSIBLE)]
+    lower = ranked[ranked["candidate"] & (ranked["score"] < _POSSIBLE)]
+    if not len(candidates):
+        return None, (), None, None
+    pool = candidates[candidates["score"] >= _COMPETES * candidates["score"].iloc[0]]
+    sign = _precursor(pool["time"].min(), onset, events)
+    ruled_out = pool.iloc[0:0]
+    if sign is not None and (pool["time"] <= sign["time"]).any():
+        ruled_out = pool[pool["time"] > sign["time"]]
+        pool = pool[pool["time"] <= sign["time"]]
+    top = pool.iloc[0].to_dict()
+    competing = pool.iloc[1:]
+    lead = onset - top["time"]
+    when = f"{_ago(lead)} before" if lead > pd.Timedelta(0) else f"{_ago(lead)} after"
+    likely = top["score"] >= _LIKELY or sign is not None
+    text = (
+        f"{'Most likely' if likely else 'Possible'} trigger: {top['label']} at "
+        f"{_hm(top['time'])}, {when} the {metric} left its baseline ({_hms(onset)})"
+    )
+    refs = [*_change_refs(events, top)]
+    if sign is not None and sign["time"] >= top["time"]:
+        text += f"; {sign['summary'].rstrip('.')} {_ago(sign['time'] - top['time'])} after it."
+        refs += _event_refs(events, events["id"] == sign["id"])
+    else:
+        text += "."
+    for row in ruled_out.to_dict("records"):
+        text += (
+            f" {row['label']} at {_hm(row['time'])} came after that had begun, so it does "
+            "not explain it."
+        )
+        refs += _change_refs(events, row)
+    others = len(candidates) - len(pool) - len(ruled_out) + len(lower)
+    if others:
+        text += (
+            f" {others} other change{'s' if others > 1 else ''} in the lookback "
+            f"rank{'' if others > 1 else 's'} lower: further from the onset or of a kind "
+            "that rarely causes failures (03_changes lists them)."
+        )
+    elif not len(competing) and not len(ruled_out):
+        text += " Nothing else changed in the lookback before the onset."
+    trigger = Clause(text, tuple(dict.fromkeys([*refs, "03_changes"])))
+    if not len(competing):
+        return trigger, (), None, top
+    alternatives = []
+    for row in competing.to_dict("records"):
+        gap = onset - row["time"]
+        alternatives.append(
+            Clause(
+                f"{row['label']} at {_hm(row['time'])}, {_ago(gap)} "
+                f"{'before' if gap > pd.Timedelta(0) else 'after'} the onset "
+                f"(score {row['score']:.2f} against {top['score']:.2f}).",
+                tuple(dict.fromkeys([*_change_refs(events, row), "03_changes"])),
+            )
+        )
+    kinds = list(dict.fromkeys([str(top["kind"]), *competing["kind"].astype(str)]))
+    tells = "; ".join(_TELLS.get(k, _TELLS["event"]) for k in kinds)
+    tell_apart = Clause(
+        f"Timing alone does not single one out. To tell them apart: {tells}. Undoing one "
+        "change at a time and watching the error rate settles it.",
+        ("03_changes", "04_logs", "05_metrics"),
+    )
+    return trigger, tuple(alternatives), tell_apart, top
+
+
+def _mechanism(
+    events: pd.DataFrame, start: pd.Timestamp, onset: pd.Timestamp | None
+) -> tuple[Clause, ...]:
+    """What the timeline shows between the trigger and the symptoms, in time order."""
+    after = events[events["time"] >= start]
+    clauses: list[tuple[pd.Timestamp, Clause]] = []
+    moved = after[
+        (after["source"] == "metrics")
+        & (after["kind"] == "onset")
+        & ~after["key"].str.contains("|".join(_SYMPTOM_METRICS), regex=True)
+    ]
+    if onset is not None:
+        moved = moved[moved["time"] <= onset]
+    if len(moved):
+        first = moved.iloc[0]
+        also = len(moved) - 1
+        extra = f" ({also} other metric{'s' if also > 1 else ''} followed)" if also else ""
+        clauses.append(
+            (
+                first["time"],
+                Clause(
+                    f"{_hms(first['time'])}: {first['summary'].rstrip('.')}{extra}.",
+                    _event_refs(events, events["id"].isin(moved["id"])),
+                ),
+            )
+        )
+    signatures = _lane(after, "logs", "new_signature")
+    if len(signatures):
+        named = signatures.head(_SIGNATURES_NAMED)
+        more = len(signatures) - len(named)
+        listed = "; ".join(
+            f"{_hm(t)} {s.rstrip('.')}"
+            for t, s in zip(named["time"], named["summary"], strict=True)
+        )
+        extra = f" (+{more} more in 04_logs)" if more else ""
+        clauses.append(
+            (
+                named["time"].iloc[0],
+                Clause(
+                    f"New log signatures: {listed}{extra}.",
+                    (*_event_refs(events, events["id"].isin(named["id"])), "04_logs"),
+                ),
+            )
+        )
+    saturated = _concat(
+        [_lane(after, "metrics", "saturation"), _lane(after, "database", "saturation")]
+    )
+    for _, group in saturated.groupby("key", sort=False):
+        first = group.iloc[0]
+        clauses.append(
+            (
+                first["time"],
+                Clause(
+                    f"{_hms(first['time'])}: {first['summary'].rstrip('.')}.",
+                    _event_refs(events, events["id"] == first["id"]),
+                ),
+            )
+        )
+    for kind in ("oomkill", "crashloop", "eviction", "scheduling"):
+        found = _lane(after, "kubernetes", kind)
+        if len(found):
+            first = found.iloc[0]
+            clauses.append(
+                (
+                    first["time"],
+                    Clause(
+                        f"{_hms(first['time'])}: {first['summary'].rstrip('.')}.",
+                        (*_event_refs(events, events["id"] == first["id"]), "07_resources"),
+                    ),
+                )
+            )
+    clauses.sort(key=lambda item: item[0])
+    return tuple(clause for _, clause in clauses)
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.concat(frames).sort_values("time", kind="stable")
+
+
+def _onset_row(onsets: pd.DataFrame, metric: str) -> Mapping[Hashable, Any] | None:
+    found = onsets[onsets["metric"] == metric]
+    return None if found.empty else found.iloc[0].to_dict()
+
+
+def _symptoms(
+    onsets: pd.DataFrame, onset: pd.Timestamp | None, events: pd.DataFrame, metrics_ref: str
+) -> Clause | None:
+    """Errors, latency and monitors: what users and the on-call saw."""
+    parts: list[str] = []
+    refs: list[str] = []
+    errors = _onset_row(onsets, "error_ratio")
+    if errors is not None and errors["moved"] and onset is not None:
+        parts.append(
+            f"the 5xx share left its baseline at {_hms(onset)} and peaked at "
+            f"{format_percent(errors['peak'])} at {_hm(errors['peak_at'])}"
+        )
+        refs += [metrics_ref, "05_metrics"]
+    latency = _onset_row(onsets, "latency_p95")
+    if latency is not None and latency["moved"]:
+        info = metric_info("latency_p95")
+        ratio = latency["ratio"]
+        growth = f", {ratio:.0f}× its baseline" if not math.isnan(ratio) and ratio >= 2 else ""
+        parts.append(
+            f"{info.name} peaked at {info.format(latency['peak'])}{growth} at "
+            f"{_hm(latency['peak_at'])}"
+        )
+        refs += [metrics_ref, "05_metrics"]
+    alerts = _lane(events, "monitors", "alert", "warn")
+    if len(alerts):
+        count = alerts["key"].str.split("@").str[0].nunique()
+        parts.append(
+            f"{count} monitor{'s' if count > 1 else ''} fired from {_hm(alerts['time'].iloc[0])}"
+        )
+        refs += [*_event_refs(events, events["id"] == alerts["id"].iloc[0]), "02_assess"]
+    if not parts:
+        return None
+    text = "; ".join(parts)
+    return Clause(text[0].upper() + text[1:] + ".", tuple(dict.fromkeys(refs)))
+
+
+def _impact(impact: Impact | None, metrics_ref: str) -> Clause | None:
+    if impact is None or not impact.total_requests > 0:
+        return None
+    return Clause(impact.summary(), (metrics_ref, "05_metrics"))
+
+
+def _actions(events: pd.DataFrame) -> tuple[Clause, ...]:
+    """What was done, in order: rollbacks and reverts, actions, automatic scaling, status."""
+    done = events[
+        ((events["source"] == "changes") & events["kind"].isin(("rollback",)))
+        | (events["source"] == "actions")
+    ]
+    clauses = [
+        Clause(
+            f"{_hm(row['time'])}: {row['summary'].rstrip('.')}.",
+            _event_refs(events, events["id"] == row["id"]),
+        )
+        for row in done.to_dict("records")
+    ]
+    scaled = events[
+        (events["source"] == "changes")
+        & (events["kind"] == "scale")
+        & events["summary"].str.contains("scaled up", regex=False)
+    ]
+    if len(scaled):
+        last = scaled.iloc[-1]
+        clauses.append(
+            Clause(
+                f"The autoscaler scaled up {len(scaled)} time{'s' if len(scaled) > 1 else ''} "
+                f"from {_hm(scaled['time'].iloc[0])}, last: {last['summary'].rstrip('.')} "
+                f"at {_hm(last['time'])}.",
+                _event_refs(events, events["id"].isin(scaled["id"])),
+            )
+        )
+    status = _lane(events, "people", "detected", "acknowledged", "mitigated", "resolved")
+    if len(status):
+        steps = ", ".join(
+            f"{kind} {_hm(t)}" for kind, t in zip(status["kind"], status["time"], strict=True)
+        )
+        clauses.append(Clause(f"Response: {steps}.", ("timeline", "01_triage")))
+    ordered = sorted(
+        zip([c.text for c in clauses], clauses, strict=True), key=lambda item: item[0][:9]
+    )
+    return tuple(c for _, c in ordered)
+
+
+def _verdict(
+    verdict: RecoveryVerdict | None, incident: Incident, metrics_ref: str
+) -> tuple[Clause, str]:
+    """The verdict clause and a state word for the headline."""
+    record = f" The record says {incident.status}."
+    if verdict is None:
+        return Clause(
+            f"Recovery unknown: {metrics_ref} could not be read.{record}", ("10_verify",)
+        ), "state unknown"
+    began = (
+        f" errors back under the threshold since {_hm(verdict.recovery_began)};"
+        if verdict.recovery_began is not None
+        else ""
+    )
+    if verdict.resolved:
+        applied = len(verdict.checks) - len(verdict.skipped)
+        return Clause(
+            f"Recovered:{began} all {applied} recovery checks held for "
+            f"{_ago(verdict.period.end - verdict.period.start)} up to {_hm(verdict.as_of)}."
+            f"{record}",
+            ("10_verify", metrics_ref),
+        ), "recovered"
+    blocking = [*verdict.failing, *verdict.unknown]
+    firing = f" (still firing: {', '.join(verdict.firing)})" if verdict.firing else ""
+    state = "unknown" if not verdict.failing and verdict.unknown else "not recovered"
+    contradiction = (
+        " The record says resolved, but the evidence does not confirm it: confirm the "
+        "remaining signal is accepted, or reopen the incident."
+        if incident.status == "resolved"
+        else record
+    )
+    return Clause(
+        f"Not recovered as of {_hm(verdict.as_of)}:{began} failing or unknown: "
+        f"{', '.join(blocking)}{firing}.{contradiction}",
+        ("10_verify", metrics_ref),
+    ), state
+
+
+def _next_step(
+    trigger: Mapping[Hashable, Any] | None,
+    competing: bool,
+    events: pd.DataFrame,
+    state: str,
+    incident: Incident,
+) -> Clause:
+    if state == "recovered":
+        return Clause(
+            "Write the post-mortem: `incident postmortem` (11_postmortem) drafts it from this "
+            "evidence.",
+            ("11_postmortem",),
+        )
+    if incident.status == "resolved" and state == "not recovered":
+        return Clause(
+            "Check what still fails in 10_verify: accept it there (ignore_monitors) or reopen "
+            "the incident; then write the post-mortem.",
+            ("10_verify",),
+        )
+    if trigger is None:
+        return Clause(
+            "No change lines up with the onset: look at traffic (05_metrics), resources "
+            "(07_resources) and dependencies (08_dependencies).",
+            ("05_metrics", "07_resources"),
+        )
+    undone = events[
+        ((events["source"] == "changes") & (events["kind"] == "rollback"))
+        | (events["source"] == "actions")
+    ]
+    undone = undone[undone["time"] > trigger["time"]]
+    if len(undone):
+        return Clause(
+            f"{undone['summary'].iloc[-1].rstrip('.')} is in place: follow the recovery in "
+            "10_verify; if errors persist, the trigger may be elsewhere.",
+            ("10_verify",),
+        )
+    step = _MITIGATE.get(str(trigger["kind"]), _MITIGATE["deploy"]).format(label=trigger["label"])
+    prefix = "The top-ranked hypothesis first: " if competing else ""
+    return Clause(f"{prefix}{step[0].upper()}{step[1:]}.", ("03_changes", "09_mitigate"))
+
+
+def _headline(
+    trigger: Mapping[Hashable, Any] | None,
+    mechanism: tuple[Clause, ...],
+    symptoms: Clause | None,
+    onsets: pd.DataFrame,
+    state: str,
+) -> str:
+    parts = []
+    if trigger is not None:
+        parts.append(f"{trigger['label']} at {_hm(trigger['time'])}")
+    else:
+        parts.append("No change before the onset")
+    errors = _onset_row(onsets, "error_ratio")
+    if errors is not None and errors["moved"]:
+        parts.append(f"5xx share up to {format_percent(errors['peak'])}")
+    elif symptoms is None:
+        parts.append("no sustained error rise found")
+    lead = " → ".join(parts)
+    return f"{lead}; {state}."
+
+
+def diagnose(
+    *,
+    incident: Incident,
+    events: pd.DataFrame,
+    ranked: pd.DataFrame,
+    onset: pd.Timestamp | datetime | None,
+    onsets: pd.DataFrame,
+    impact: Impact | None = None,
+    verdict: RecoveryVerdict | None = None,
+    unknown: Sequence[str] = (),
+    metrics_evidence: str = "datadog/metrics",
+) -> Diagnosis:
+    """The story of an incident from its timeline and analyses.
+
+    Parameters
+    ----------
+    incident
+        The record (status, times).
+    events
+        The timeline (:func:`incident_lib.core.timeline.events_frame`): changes,
+        Kubernetes warnings, monitor transitions, metric onsets and saturation,
+        new log signatures, actions, status changes.
+    ranked
+        Changes ranked against the error onset
+        (:func:`incident_lib.analysis.changes.rank_changes`).
+    onset
+        When the 5xx share left its baseline, or ``None``.
+    onsets
+        Every metric's onset (:func:`incident_lib.analysis.onset.onset_table`).
+    impact
+        Failed requests over the window
+        (:func:`incident_lib.analysis.impact.estimate_impact`), or ``None``.
+    verdict
+        The recovery checks (:func:`incident_lib.analysis.recovery.check_recovery`),
+        or ``None`` when the metrics could not be read.
+    unknown
+        Evidence that could not be read (``"source/name"``).
+    metrics_evidence
+        The metrics evidence the numbers come from.
+
+    Returns
+    -------
+    Diagnosis
+        The trigger (most likely first, with competing hypotheses when timing
+        does not single one out), the mechanism, symptoms, impact, what was done,
+        the verdict and the next step; every clause with its references.
+    """
+    import pandas as pd
+
+    moment = None if onset is None or pd.isna(onset) else pd.Timestamp(onset).tz_convert("UTC")
+    trigger, alternatives, tell_apart, top = _trigger(ranked, moment, events, "5xx share")
+    start = top["time"] if top is not None else pd.Timestamp(incident.start)
+    mechanism = _mechanism(events, start, moment)
+    symptoms = _symptoms(onsets, moment, events, metrics_evidence)
+    verdict_clause, state = _verdict(verdict, incident, metrics_evidence)
+    missing = tuple(unknown)
+    if trigger is None and missing:
+        trigger = Clause(
+            "Trigger unknown: "
+            + ", ".join(missing)
+            + " could not be read, so a change may be missing from the ranking.",
+            ("03_changes",),
+        )
+    return Diagnosis(
+        headline=_headline(top, mechanism, symptoms, onsets, state),
+        trigger=trigger,
+        alternatives=alternatives,
+        tell_apart=tell_apart,
+        mechanism=mechanism,
+        symptoms=symptoms,
+        impact=_impact(impact, metrics_evidence),
+        actions=_actions(events),
+        verdict=verdict_clause,
+        next_step=_next_step(top, bool(alternatives), events, state, incident),
+        unknown=missing,
+    )

@@ -67,6 +67,9 @@ class Truth:
         PostgreSQL ``max_connections``.
     root_cause
         One sentence, for people.
+    unrelated_changes
+        Substrings of changes in view that had nothing to do with the incident:
+        a diagnosis must not name them as its trigger or as a competing one.
     """
 
     incident_id: str
@@ -99,6 +102,7 @@ class Truth:
     new_signatures: tuple[str, ...]
     db_max_connections: int
     root_cause: str
+    unrelated_changes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +166,7 @@ CONNECTION_LEAK = Scenario(
             "one pooled connection per abort until orders-db max_connections is exhausted "
             "(idle_in_transaction_session_timeout is 0, so nothing reclaims them)."
         ),
+        unrelated_changes=("product-reviews-carousel", "v2.32"),
     ),
 )
 
@@ -211,6 +216,7 @@ TRAFFIC_SURGE = Scenario(
             "An e-mail campaign raised checkout traffic ~3.7x in four minutes; the 4 pods "
             "saturated their CPU limits before the HPA's new pods were ready and warm."
         ),
+        unrelated_changes=("v3.8.2", "v3.8.1"),
     ),
 )
 
