@@ -8,6 +8,9 @@ changes never overwrite each other) with a key under the chart: number, time,
 kind and label, drawn in the change's colour and line style. Text that comes
 from the systems under investigation (labels, templates, pod names) is drawn as
 plain text: a ``$`` never starts mathtext.
+
+The incident's timeline (:func:`timeline_chart`) draws events in lanes under
+the error rate; they are numbered the same way and keyed under the chart.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from matplotlib.legend import Legend
 
+    from .core.timeline import Event
+
 __all__ = [
     "change_key",
     "mark_changes",
@@ -35,6 +40,7 @@ __all__ = [
     "signature_lines",
     "stack_badges",
     "style",
+    "timeline_chart",
     "usage_panels",
 ]
 
@@ -278,22 +284,35 @@ def stack_badges(ax: Axes) -> Axes:
         size = float(badge.get_fontsize())
         pad = _BADGE_PAD * size * dpi / 72
         spans.append((box.x0 - pad, box.x1 + pad, box.height / dpi * 72, size))
-    gap = 3 * dpi / 72
-    rights: list[float] = []
-    for (left, right, height, size), badge in sorted(
-        zip(spans, badges, strict=True), key=lambda s: (s[0][0], s[0][1])
-    ):
-        row = next((r for r, edge in enumerate(rights) if edge + gap <= left), len(rights))
-        if row == len(rights):
-            rights.append(right)
-        else:
-            rights[row] = right
+    rows = _assign_rows([(left, right) for left, right, _, _ in spans], gap=3 * dpi / 72)
+    for (_, _, height, size), badge, row in zip(spans, badges, rows, strict=True):
         step = height + 2 * _BADGE_PAD * size + 2.5
         badge.xyann = (0.0, -3.0 - row * step)
     return ax
 
 
-def _key_legend(ax: Axes, handles: list[Artist], labels: list[str], *, below: float) -> Legend:
+def _assign_rows(spans: Sequence[tuple[float, float]], *, gap: float) -> list[int]:
+    """The row of each ``(left, right)`` span so that spans in one row keep ``gap`` apart.
+
+    Spans are taken left to right; each goes into the first row whose last span
+    ends at least ``gap`` before it starts (a new row when none does).
+    """
+    rows = [0] * len(spans)
+    rights: list[float] = []
+    for i in sorted(range(len(spans)), key=lambda i: spans[i]):
+        left, right = spans[i]
+        row = next((r for r, edge in enumerate(rights) if edge + gap <= left), len(rights))
+        if row == len(rights):
+            rights.append(right)
+        else:
+            rights[row] = right
+        rows[i] = row
+    return rows
+
+
+def _key_legend(
+    ax: Axes, handles: list[Artist], labels: list[str], *, below: float, ncol: int = 1
+) -> Legend:
     """One legend under ``ax`` (``below`` inches under its bottom edge), text as is."""
     from matplotlib.transforms import ScaledTranslation
 
@@ -305,7 +324,7 @@ def _key_legend(ax: Axes, handles: list[Artist], labels: list[str], *, below: fl
         bbox_to_anchor=(0.0, 0.0),
         bbox_transform=ax.transAxes + ScaledTranslation(0, -below, fig.dpi_scale_trans),
         borderaxespad=0.0,
-        ncol=1,
+        ncol=ncol,
         fontsize=8,
         handlelength=2.6,
     )
@@ -733,4 +752,415 @@ def signature_lines(
         fig.set_figheight(3.6 + 0.17 * len(keep) + 0.3)
     fig.tight_layout()
     stack_badges(ax)
+    return fig
+
+
+# -- the incident timeline ----------------------------------------------------------------
+#: colour of each lane's markers
+_LANE_COLOUR = {
+    "changes": _DEPLOY_COLOUR,
+    "kubernetes": "#d35400",
+    "monitors": "#7b3fa0",
+    "metrics": _ONSET_COLOUR,
+    "logs": "#00897b",
+    "database": "#8c564b",
+    "actions": _ROLLBACK_COLOUR,
+    "people": "#333333",
+}
+#: how a lane is named on the y axis
+_LANE_NAME = {"kubernetes": "Kubernetes"}
+#: marker of each kind of event (the lane gives the colour)
+_KIND_MARKER = {
+    "deploy": "^",
+    "rollback": "v",
+    "config": "P",
+    "scale": "h",
+    "commit": "o",
+    "event": "*",
+    "oomkill": "X",
+    "crashloop": "8",
+    "probe": "o",
+    "scheduling": "h",
+    "eviction": "p",
+    "warning": "o",
+    "alert": "^",
+    "warn": ">",
+    "ok": "v",
+    "no_data": "o",
+    "new_signature": "o",
+    "saturation": "p",
+    "blocking": "X",
+    "action": ">",
+    "detected": "D",
+    "acknowledged": "D",
+    "mitigated": "D",
+    "resolved": "D",
+    "note": "s",
+}
+#: colour and line style of the metric events drawn on the error-rate panel
+_METRIC_STYLE = {
+    "onset": (_ONSET_COLOUR, "-."),
+    "recovery": (_ROLLBACK_COLOUR, ":"),
+    "saturation": ("#e07b00", "--"),
+}
+_LANE_GID = "incident-timeline-badge"  # a numbered badge in a lane
+_TL_LEFT, _TL_RIGHT = 1.15, 0.3  # inches beside the panels (lane names on the left)
+_TL_TOP_PANEL = 1.6  # height of the error-rate panel, inches
+_TL_BOTTOM = 0.5  # time tick labels and axis label under the last lane, inches
+_TL_MARKER_Y = 9.0  # height of the markers above a lane's bottom edge, points
+_TL_MARKER_SIZE = 7.0
+_TL_MIN_LANE = 22.0  # points
+_TL_GAP = 3.0  # points between two badges of one row
+_TL_KEY_ROW = 0.17  # inches per line of the key
+
+
+def _timeline_view(frame: pd.DataFrame, window: Window) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The events' span joined with the window, padded by 4 % on each side (at least 1 min)."""
+    import pandas as pd
+
+    lo, hi = _utc(window.start), _utc(window.end)
+    if len(frame):
+        lo, hi = min(lo, _utc(frame["time"].min())), max(hi, _utc(frame["time"].max()))
+    pad = max((hi - lo) * 0.04, pd.Timedelta(minutes=1))
+    return lo - pad, hi + pad
+
+
+def _keyed_rows(frame: pd.DataFrame, most: int) -> list[int]:
+    """Positions of the events worth a number, at most ``most``, in the frame's (time) order.
+
+    Status changes, deploys and rollbacks come first; then other changes,
+    actions, monitors going into alert and the first event of each lane and
+    kind; then notes, metric onsets and recoveries and other monitor
+    transitions; then further new log signatures and database episodes (each a
+    different fact); then repeats (Kubernetes warnings ...). Within a rank the
+    second of each kind comes before the third of any, then the earlier first.
+    """
+    from .core.timeline import STATUS_KINDS
+
+    seen: dict[tuple[str, str], int] = {}
+    ranked = []
+    for i, (lane, kind) in enumerate(zip(frame["source"], frame["kind"], strict=True)):
+        nth = seen.get((lane, kind), 0)
+        seen[(lane, kind)] = nth + 1
+        if (lane == "people" and kind in STATUS_KINDS) or (
+            lane == "changes" and kind in ("deploy", "rollback")
+        ):
+            rank = 0
+        elif lane in ("changes", "actions") or (lane, kind) == ("monitors", "alert") or nth == 0:
+            rank = 1
+        elif lane in ("people", "metrics", "monitors"):
+            rank = 2
+        elif lane in ("logs", "database"):  # each one a different fact
+            rank = 3
+        else:  # repeats: the tenth failed probe, the next warning
+            rank = 4
+        ranked.append((rank, nth, i))
+    return sorted(i for _, _, i in sorted(ranked)[: max(most, 0)])
+
+
+def _marker_handle(lane: str, kind: str) -> Artist:
+    """The key's sample of an event: its marker, or its line on the error-rate panel."""
+    from matplotlib.lines import Line2D
+
+    if lane == "metrics":
+        colour, dash = _METRIC_STYLE.get(kind, (_LANE_COLOUR["metrics"], "-."))
+        return Line2D([], [], color=colour, ls=dash, lw=1.3)
+    marker = _KIND_MARKER.get(kind, "o")
+    return Line2D(
+        [],
+        [],
+        ls="none",
+        marker=marker,
+        ms=8 if marker == "*" else 6,
+        color=_LANE_COLOUR[lane],
+        mec="white",
+        mew=0.5,
+    )
+
+
+def timeline_chart(
+    events: pd.DataFrame | Sequence[Event],
+    *,
+    errors: pd.Series | None = None,
+    window: Window,
+    view: Window | None = None,
+    title: str = "",
+    width: float = 11.6,
+    numbered: int = 20,
+) -> Figure:
+    """The incident's timeline: lanes of events under the error rate, labels keyed below.
+
+    The top panel draws the error rate (the 5xx share in percent) with the
+    incident window shaded and the detected metric onsets, recoveries and
+    saturations (lane ``metrics``) as vertical lines. Under it, one lane per
+    source that has events, in the order of :data:`incident_lib.core.timeline.LANES`
+    (changes, Kubernetes, monitors, logs, database, actions, people); each event
+    is a marker coloured by lane and shaped by kind (deploy ▲, rollback ▼,
+    status change ◆, note ■ ...).
+
+    Summaries are never written on the chart: the most important events (at
+    most ``numbered``: status changes, deploys and rollbacks, other changes,
+    actions, alerts and the first event of each kind, then the rest) get a
+    numbered badge over their marker, and the key under the chart lists
+    ``number · HH:MM · summary`` (cut at a word boundary) with the event's
+    marker, then how many events are not numbered ("+N more"). Badges of one
+    lane are placed in rows, and each lane is made tall enough for its rows,
+    so no two badges ever overlap, whatever the number of events or the
+    resolution. Summaries are untrusted text and drawn as they are (a ``$``
+    never starts mathtext).
+
+    Parameters
+    ----------
+    events
+        A timeline frame (:func:`incident_lib.core.timeline.events_frame`,
+        columns :data:`~incident_lib.core.timeline.TIMELINE_COLUMNS`), or the
+        events themselves.
+    errors
+        The 5xx share in percent, indexed by time (as
+        ``analysis.metrics.series(metrics, "error_ratio")`` returns); ``None``
+        or empty: the panel says "error rate unknown".
+    window
+        The incident window, shaded on every panel.
+    view
+        The time range drawn; default: the events' span joined with the
+        window, padded. Events outside it are left out (and counted in the key).
+    title
+        Written above the chart (as plain text).
+    width
+        Figure width in inches (11.6 in is 1280 px at the 110 dpi charts are saved with).
+    numbered
+        At most this many events get a number.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The error-rate panel first (``fig.axes[0]``), then one axes per lane
+        (lane name as its y tick label); "no events on the timeline" written in
+        place of the lanes when there is no event in the range.
+
+    Raises
+    ------
+    SchemaError
+        ``events`` is a frame that does not meet the ``timeline`` contract.
+    InvalidInput
+        An event's source is not a lane.
+    """
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    from .core.errors import InvalidInput
+    from .core.schema import validate
+    from .core.timeline import LANES, events_frame
+
+    style()
+    frame = (
+        validate(events, "timeline").copy()
+        if isinstance(events, pd.DataFrame)
+        else events_frame(list(events))
+    ).reset_index(drop=True)
+    unknown = sorted({str(s) for s in frame["source"]} - set(LANES))
+    if unknown:
+        raise InvalidInput(f"timeline event source(s) {unknown}: use one of {', '.join(LANES)}")
+    if len(frame):
+        frame["time"] = [_utc(t) for t in frame["time"]]
+        frame = frame.sort_values("time", kind="stable").reset_index(drop=True)
+    lo, hi = (_utc(view.start), _utc(view.end)) if view else _timeline_view(frame, window)
+    shown = frame[(frame["time"] >= lo) & (frame["time"] <= hi)].reset_index(drop=True)
+    outside = len(frame) - len(shown)
+    keyed = _keyed_rows(shown, numbered)
+    number = {i: n for n, i in enumerate(keyed, start=1)}
+    lanes = [lane for lane in LANES if lane != "metrics" and (shown["source"] == lane).any()]
+
+    fig = plt.figure(figsize=(width, 6.0))
+    top = fig.add_axes((0.1, 0.5, 0.8, 0.4), label="errors")
+    info = metric_info("error_ratio")
+    top.set_title(info.name)
+    top.set_ylabel(info.unit)
+    data = errors.dropna() if errors is not None else None
+    if data is None or data.empty:
+        top.text(
+            0.5,
+            0.5,
+            "error rate unknown",
+            transform=top.transAxes,
+            ha="center",
+            va="center",
+            color="#777",
+            fontsize=11,
+        )
+        top.set_yticks([])
+    else:
+        top.plot(data.index, data.to_numpy() / info.scale, color=_LINE_COLOUR, lw=1.1)
+        top.set_ylim(bottom=0)
+    top.set_xlim(_x(lo), _x(hi))
+    shade_window(top, window)
+    _time_axis(top)
+    top.tick_params(labelbottom=False)
+    x_lo, x_hi = (float(v) for v in top.get_xlim())
+
+    for i, (moment, kind) in enumerate(zip(shown["time"], shown["kind"], strict=True)):
+        if shown["source"].iloc[i] != "metrics":
+            continue
+        colour, dash = _METRIC_STYLE.get(str(kind), (_LANE_COLOUR["metrics"], "-."))
+        top.axvline(_x(moment), color=colour, ls=dash, lw=1.3, zorder=4)
+        if i in number:
+            top.annotate(
+                str(number[i]),
+                xy=(float(mdates.date2num(moment)), 1.0),  # type: ignore[no-untyped-call]
+                xycoords=("data", "axes fraction"),
+                xytext=(0, -3),
+                textcoords="offset points",
+                fontsize=8,
+                fontweight="bold",
+                color=colour,
+                va="top",
+                ha="center",
+                zorder=6,
+                gid=_BADGE_GID,
+                bbox={
+                    "boxstyle": f"round,pad={_BADGE_PAD}",
+                    "fc": "white",
+                    "ec": colour,
+                    "lw": 0.8,
+                },
+            )
+
+    to_pt = 72 / fig.dpi
+    plot_pt = (width - _TL_LEFT - _TL_RIGHT) * 72
+    lane_axes: list[Axes] = []
+    heights: list[float] = []  # points
+    for n, lane in enumerate(lanes):
+        ax = fig.add_axes((0.1, 0.1, 0.8, 0.1), sharex=top, label=f"lane {lane}")
+        lane_axes.append(ax)
+        rows = shown[shown["source"] == lane]
+        colour = _LANE_COLOUR[lane]
+        for kind, group in rows.groupby("kind", sort=False):
+            marker = _KIND_MARKER.get(str(kind), "o")
+            ax.plot(
+                list(group["time"]),
+                [_TL_MARKER_Y] * len(group),
+                ls="none",
+                marker=marker,
+                ms=_TL_MARKER_SIZE + (3 if marker == "*" else 0),  # a star looks small
+                color=colour,
+                mec="white",
+                mew=0.6,
+                alpha=0.9,
+                zorder=4,
+                clip_on=False,
+            )
+        badges = []
+        spans = []
+        for i in (i for i in rows.index if i in number):
+            at = float(mdates.date2num(shown["time"].iloc[i]))  # type: ignore[no-untyped-call]
+            badge = ax.text(
+                at,
+                0.0,
+                str(number[i]),
+                fontsize=8,
+                fontweight="bold",
+                color=colour,
+                ha="center",
+                va="bottom",
+                zorder=6,
+                gid=_LANE_GID,
+                clip_on=False,
+                bbox={
+                    "boxstyle": f"round,pad={_BADGE_PAD}",
+                    "fc": "white",
+                    "ec": colour,
+                    "lw": 0.8,
+                },
+            )
+            box = badge.get_window_extent()
+            half = box.width * to_pt / 2 + _BADGE_PAD * 8
+            centre = (at - x_lo) / (x_hi - x_lo) * plot_pt
+            badges.append((badge, box.height * to_pt))
+            spans.append((centre - half, centre + half))
+        pad = _BADGE_PAD * 8
+        base = _TL_MARKER_Y + _TL_MARKER_SIZE / 2 + 2.0 + pad
+        step = max((h for _, h in badges), default=0.0) + 2 * pad + 2.5
+        placed = _assign_rows(spans, gap=_TL_GAP)
+        for (badge, _), row in zip(badges, placed, strict=True):
+            badge.set_y(base + row * step)
+        top_edge = base + (max(placed) * step + step - 2.5 - pad + 3.0 if placed else 0.0)
+        heights.append(max(_TL_MIN_LANE, top_edge))
+        ax.set_facecolor("#f5f5f5" if n % 2 == 0 else "white")
+        ax.set_yticks([_TL_MARKER_Y], labels=[_LANE_NAME.get(lane, lane)])
+        ax.tick_params(axis="y", length=0)
+        ax.grid(False, axis="y")
+        for side in ("left", "top", "right"):
+            ax.spines[side].set_visible(False)
+        ax.spines["bottom"].set_color("#cccccc")
+        shade_window(ax, window)
+        ax.tick_params(axis="x", labelbottom=False, length=0)
+    if not lanes:
+        ax = fig.add_axes((0.1, 0.1, 0.8, 0.1), sharex=top, label="no events")
+        lane_axes.append(ax)
+        heights.append(40.0)
+        ax.text(
+            0.5,
+            0.5,
+            "no events on the timeline",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color="#777",
+            fontsize=11,
+        )
+        ax.set_yticks([])
+        shade_window(ax, window)
+    bottom = lane_axes[-1]
+    bottom.tick_params(axis="x", labelbottom=True, length=3.5)
+    bottom.set_xlabel("time (UTC)")
+    for ax, height in zip(lane_axes, heights, strict=True):
+        if lanes:
+            ax.set_ylim(0, height)
+
+    handles: list[Artist] = [Patch(color=_WINDOW_COLOUR, alpha=0.35, lw=0)]
+    labels = ["incident window"]
+    columns = 2 if len(keyed) > 10 else 1
+    for i in keyed:
+        source, kind = str(shown["source"].iloc[i]), str(shown["kind"].iloc[i])
+        handles.append(_marker_handle(source, kind))
+        summary = shorten(str(shown["summary"].iloc[i]), 66 if columns == 2 else 100)
+        labels.append(f"{number[i]} · {shown['time'].iloc[i]:%H:%M} · {summary}")
+    more = len(shown) - len(keyed)
+    if more:
+        handles.append(Line2D([], [], ls="none"))
+        labels.append(f"+{more} more (not numbered)")
+    if outside:
+        handles.append(Line2D([], [], ls="none"))
+        labels.append(f"+{outside} outside the time range shown")
+    key_rows = -(-len(labels) // columns)
+
+    head = 0.35 + (0.35 if title else 0.0)  # panel title (and chart title) above
+    gap = 0.12
+    lanes_in = sum(heights) / 72
+    key_in = key_rows * _TL_KEY_ROW + 0.35
+    total = head + _TL_TOP_PANEL + gap + lanes_in + _TL_BOTTOM + key_in
+    fig.set_size_inches(width, total)
+    left, right = _TL_LEFT / width, 1 - _TL_RIGHT / width
+    y = total - head - _TL_TOP_PANEL
+    top.set_position((left, y / total, right - left, _TL_TOP_PANEL / total))
+    y -= gap
+    for ax, height in zip(lane_axes, heights, strict=True):
+        y -= height / 72
+        ax.set_position((left, y / total, right - left, height / 72 / total))
+    if title:
+        fig.text(
+            left,
+            1 - 0.12 / total,
+            title,
+            fontsize=11,
+            fontweight="bold",
+            va="top",
+            ha="left",
+            parse_math=False,
+        )
+    _key_legend(bottom, handles, labels, below=_TL_BOTTOM, ncol=columns)
+    stack_badges(top)
     return fig
