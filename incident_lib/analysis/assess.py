@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
-from ..core.findings import Finding
+from ..core.findings import Finding, change_fact
 from ..core.metrics import metric_info
 
 if TYPE_CHECKING:
@@ -46,7 +46,10 @@ def assessment_findings(
     Returns
     -------
     list of Finding
-        The 5xx share and p95 latency when they moved, each change, the monitors.
+        The 5xx share and p95 latency when they moved (facts ``errors`` and
+        ``latency``, symptoms), each change (fact :func:`change_fact` of the
+        rollout, the same as 03_changes' finding on it: context until ranked
+        there; a rollback is the response), the monitors (``monitors``, a symptom).
     """
     out: list[Finding] = []
     errors = _row(health, "error_ratio")
@@ -63,6 +66,8 @@ def assessment_findings(
                 summary=f"At {errors['peak_at']:%H:%M} UTC, against a baseline average of "
                 f"{share.format(errors['baseline'])}; latest {share.format(errors['latest'])}.",
                 ref=ref,
+                fact="errors",
+                role="symptom",
             )
         )
     latency = _row(health, "latency_p95")
@@ -76,6 +81,8 @@ def assessment_findings(
                 summary=f"Peak at {latency['peak_at']:%H:%M} UTC (baseline "
                 f"{p95.format(latency['baseline'])}); latest {p95.format(latency['latest'])}.",
                 ref=ref,
+                fact="latency",
+                role="symptom",
             )
         )
     for change in markers.to_dict("records"):
@@ -88,6 +95,12 @@ def assessment_findings(
                 summary=f"{change['deployment']} revision {change['revision']}. Check it "
                 "against the error onset in 03_changes before blaming it.",
                 ref=ref,
+                fact=change_fact(
+                    label,
+                    deployment=str(change.get("deployment", "") or ""),
+                    revision=change.get("revision"),
+                ),
+                role="response" if change["kind"] == "rollback" else "context",
             )
         )
     if len(alerts):
@@ -101,6 +114,8 @@ def assessment_findings(
                     f"{a['monitor']} (first {a['first_fired']:%H:%M}, now {a['state']})"
                     for a in alerts.to_dict("records")
                 ),
+                fact="monitors",
+                role="symptom",
             )
         )
     return out

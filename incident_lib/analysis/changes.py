@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
 from ..core.errors import InvalidInput
-from ..core.findings import Finding
+from ..core.findings import Finding, change_fact
 from ..core.time import Window
 
 if TYPE_CHECKING:
@@ -657,6 +657,11 @@ def change_findings(
     fits the kind. Without a candidate, an info finding says so, so that a
     no-deploy incident sends the engineer to traffic, dependencies and
     resources instead.
+
+    A likely or possible trigger has the role ``trigger`` and the fact
+    :func:`~incident_lib.core.findings.change_fact` of its label (a rollout's
+    ``change:<deployment> rev <revision>``, as 02_assess names it); a finding
+    that no change lines up is ``context``.
     """
     import pandas as pd
 
@@ -668,6 +673,8 @@ def change_findings(
                 summary="Without an onset no change can be lined up with the incident; "
                 "check the window and the metrics in 05_metrics.",
                 ref=ref,
+                fact="no-trigger",
+                role="context",
             )
         ]
     out: list[Finding] = []
@@ -693,6 +700,8 @@ def change_findings(
                 f"its baseline at {onset:%H:%M} UTC. Score {score:.2f}: "
                 f"{_NEXT_STEP.get(kind, _NEXT_STEP['deploy'])}",
                 ref=ref,
+                fact=change_fact(str(label)),
+                role="trigger",
             )
         )
     if not out:
@@ -703,6 +712,8 @@ def change_findings(
                 summary=f"Nothing was rolled out, reconfigured or committed in the 2 h before "
                 f"{onset:%H:%M} UTC: look at traffic, dependencies and resources.",
                 ref=ref,
+                fact="no-trigger",
+                role="context",
             )
         )
     return out

@@ -36,7 +36,14 @@ if TYPE_CHECKING:
 
     from ..core.incident import Incident
 
-__all__ = ["Impact", "ResponseTimes", "estimate_impact", "impact_findings", "response_times"]
+__all__ = [
+    "Impact",
+    "Measure",
+    "ResponseTimes",
+    "estimate_impact",
+    "impact_findings",
+    "response_times",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +211,10 @@ def impact_findings(impact: Impact, *, ref: str = "") -> list[Finding]:
 
     Severity of the first finding follows the share of requests that failed in
     excess of the baseline: ≥ 5 % high, ≥ 0.5 % medium, above zero low, else info.
+
+    Both state the fact ``errors`` (with 02_assess's 5xx share and 05_metrics'
+    error onset): the failed requests as the ``impact``, the time above the
+    threshold as a ``symptom``. Without traffic the finding is ``context``.
     """
     if not impact.total_requests > 0:
         return [
@@ -212,6 +223,7 @@ def impact_findings(impact: Impact, *, ref: str = "") -> list[Finding]:
                 severity="info",
                 summary=impact.summary(),
                 ref=ref,
+                role="context",
             )
         ]
     excess = impact.failed_requests if math.isnan(impact.excess_failed) else impact.excess_failed
@@ -228,6 +240,8 @@ def impact_findings(impact: Impact, *, ref: str = "") -> list[Finding]:
             severity=severity,
             summary=impact.summary(),
             ref=ref,
+            fact="errors",
+            role="impact",
         )
     ]
     if impact.minutes_degraded > 0:
@@ -243,12 +257,88 @@ def impact_findings(impact: Impact, *, ref: str = "") -> list[Finding]:
                     f"{impact.peak_at:%H:%M} UTC."
                 ),
                 ref=ref,
+                fact="errors",
+                role="symptom",
             )
         )
     return found
 
 
 # -- response times ------------------------------------------------------------------------
+
+#: what each response time measures, printed beside it (name, definition, from, to)
+_MEASURES = (
+    (
+        "time to detect (TTD)",
+        "from when impact began (the error-rate onset) until the incident was detected",
+        "detected",
+    ),
+    (
+        "time to acknowledge (TTA)",
+        "from detection until a responder acknowledged the incident",
+        "acknowledged",
+    ),
+    (
+        "time to mitigate (TTM)",
+        "from detection until the impact was stopped (the incident was mitigated)",
+        "mitigated",
+    ),
+    (
+        "time to resolve (TTR)",
+        "from detection until the incident was resolved",
+        "resolved",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """One response time with its definition (a row of :meth:`ResponseTimes.measures`).
+
+    Attributes
+    ----------
+    name
+        ``"time to detect (TTD)"`` and so on.
+    definition
+        What it measures, in words, printed beside it.
+    start, end
+        The names of its two moments (``"onset"``, ``"detected"``...).
+    start_at, end_at
+        The two moments, ``None`` when not recorded.
+    duration
+        ``end_at - start_at``; ``None`` when a moment is missing.
+    problem
+        Why the value cannot be trusted (``""`` when it can): a moment not
+        recorded, or the two moments in the wrong order (a record error).
+    """
+
+    name: str
+    definition: str
+    start: str
+    end: str
+    start_at: datetime | None
+    end_at: datetime | None
+    duration: timedelta | None
+    problem: str = ""
+
+    @property
+    def valid(self) -> bool:
+        """A duration is known and not negative."""
+        return self.duration is not None and self.duration >= timedelta(0)
+
+    @property
+    def text(self) -> str:
+        """The duration for people; ``"unknown"`` when missing or invalid (never zero)."""
+        if not self.valid or self.duration is None:
+            return "unknown"
+        return format_duration(self.duration)
+
+    @property
+    def minutes(self) -> float:
+        """The duration in minutes; NaN when unknown or invalid."""
+        if not self.valid or self.duration is None:
+            return math.nan
+        return self.duration.total_seconds() / 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,8 +355,12 @@ class ResponseTimes:
         ``detected - impact_start``.
     time_to_acknowledge, time_to_mitigate, time_to_resolve
         ``acknowledged``, ``mitigated``, ``resolved`` minus ``detected``.
+    impact_start_label
+        What ``impact_start`` is: ``"onset"`` or ``"window start"``.
 
     Every duration is ``None`` when one of its two times is missing.
+    :meth:`measures` gives each with its definition, ``"unknown"`` for a missing
+    one and a record error for a negative one.
     """
 
     impact_start: datetime
@@ -278,6 +372,58 @@ class ResponseTimes:
     time_to_acknowledge: timedelta | None
     time_to_mitigate: timedelta | None
     time_to_resolve: timedelta | None
+    impact_start_label: str = "window start"
+
+    def measures(self) -> list[Measure]:
+        """TTD, TTA, TTM and TTR with their definitions, moments and problems.
+
+        A missing moment gives ``"unknown"`` (never zero) and says which one is
+        not recorded; a negative duration is a record error that names the two
+        moments in the wrong order and where to fix them.
+        """
+        moments: dict[str, datetime | None] = {
+            self.impact_start_label: self.impact_start,
+            "detected": self.detected,
+            "acknowledged": self.acknowledged,
+            "mitigated": self.mitigated,
+            "resolved": self.resolved,
+        }
+        durations = (
+            self.time_to_detect,
+            self.time_to_acknowledge,
+            self.time_to_mitigate,
+            self.time_to_resolve,
+        )
+        out = []
+        for (name, definition, end), duration in zip(_MEASURES, durations, strict=True):
+            start = self.impact_start_label if end == "detected" else "detected"
+            start_at, end_at = moments[start], moments[end]
+            problem = _measure_problem(start, start_at, end, end_at)
+            if not problem and end == "resolved":  # resolved must not precede mitigated
+                problem = _measure_problem("mitigated", self.mitigated, end, end_at, missing=False)
+            out.append(Measure(name, definition, start, end, start_at, end_at, duration, problem))
+        return out
+
+    def measures_frame(self) -> pd.DataFrame:
+        """:meth:`measures` as a frame: ``measure``, ``definition``, ``from``, ``to``,
+        ``duration`` (text, ``"unknown"`` when missing), ``minutes`` (NaN) and ``problem``."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                (m.name, m.definition, m.start, m.end, m.text, m.minutes, m.problem)
+                for m in self.measures()
+            ],
+            columns=["measure", "definition", "from", "to", "duration", "minutes", "problem"],
+        )
+
+    def problems(self) -> list[str]:
+        """The record errors (negative durations) found, in measure order."""
+        return [
+            m.problem
+            for m in self.measures()
+            if m.start_at is not None and m.end_at is not None and m.problem
+        ]
 
     def to_frame(self) -> pd.DataFrame:
         """One row per measure: ``measure``, ``from``, ``to``, ``duration`` (text), ``minutes``."""
@@ -321,7 +467,36 @@ class ResponseTimes:
         return text[0].upper() + text[1:] + "."
 
 
-def response_times(incident: Incident, *, impact_start: datetime | None = None) -> ResponseTimes:
+def _measure_problem(
+    start: str,
+    start_at: datetime | None,
+    end: str,
+    end_at: datetime | None,
+    *,
+    missing: bool = True,
+) -> str:
+    """Why a measure from ``start`` to ``end`` is unknown or wrong, or ``""``."""
+    if start_at is None or end_at is None:
+        if not missing:
+            return ""
+        absent = [name for name, moment in ((start, start_at), (end, end_at)) if moment is None]
+        return f"{' and '.join(absent)} not recorded"
+    if end_at >= start_at:
+        return ""
+    where = (
+        "check the onset and times.detected in incident.yaml"
+        if start in ("onset", "window start")
+        else "check incident.yaml"
+    )
+    return (
+        f"record error: {end} ({end_at:%Y-%m-%d %H:%M:%S}Z) is before {start} "
+        f"({start_at:%Y-%m-%d %H:%M:%S}Z): {where}"
+    )
+
+
+def response_times(
+    incident: Incident, *, impact_start: datetime | None = None, label: str = "onset"
+) -> ResponseTimes:
     """Time to detect, acknowledge, mitigate and resolve from the incident record.
 
     Parameters
@@ -330,12 +505,16 @@ def response_times(incident: Incident, *, impact_start: datetime | None = None) 
         The record; its ``times`` give detected / acknowledged / mitigated / resolved.
     impact_start
         When impact began (e.g. the error-rate onset); default the window start.
+    label
+        What ``impact_start`` is, named in the measures (default ``"onset"``);
+        ``"window start"`` when ``impact_start`` is not given.
 
     Returns
     -------
     ResponseTimes
         Durations are signed: detection before the estimated impact start gives a
-        negative time to detect, a hint that ``impact_start`` is too late.
+        negative time to detect, a hint that ``impact_start`` is too late
+        (:meth:`ResponseTimes.measures` flags it as a record error).
     """
     start = (
         parse_time(impact_start, field="impact_start")
@@ -357,4 +536,5 @@ def response_times(incident: Incident, *, impact_start: datetime | None = None) 
         time_to_acknowledge=since(times.detected, times.acknowledged),
         time_to_mitigate=since(times.detected, times.mitigated),
         time_to_resolve=since(times.detected, times.resolved),
+        impact_start_label=label if impact_start is not None else "window start",
     )

@@ -45,7 +45,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, cast
 
 from ..core.errors import InvalidInput
-from ..core.findings import Finding, Level
+from ..core.findings import Finding, Level, Role
 from ..core.metrics import METRICS, Direction, Metric, format_growth, metric_info
 from ..core.time import Window
 from .metrics import RATE_COUNTS, baseline_events
@@ -447,6 +447,24 @@ def _growth(info: Metric, row: Mapping[Hashable, object]) -> str:
     return text
 
 
+def _fact_role(key: str, *, first: bool, change: float) -> tuple[str, Role]:
+    """The fact and role of a metric's onset.
+
+    Errors and latency are what users see (facts ``errors`` and ``latency``,
+    symptoms). Any other metric is its own fact: the first to move, and one
+    that rose (traffic, CPU, memory, connections: load and resources between
+    a trigger and the symptoms) are the mechanism; one that fell later
+    (traffic dropping as requests fail) is a symptom.
+    """
+    if key.startswith("error_"):
+        return "errors", "symptom"
+    if key.startswith("latency"):
+        return "latency", "symptom"
+    if first or not change < 0:
+        return key, "mechanism"
+    return key, "symptom"
+
+
 def onset_findings(table: pd.DataFrame, *, ref: str = "") -> list[Finding]:
     """One finding per metric that moved, earliest first (from :func:`onset_table`).
 
@@ -458,6 +476,11 @@ def onset_findings(table: pd.DataFrame, *, ref: str = "") -> list[Finding]:
     are called out as a tie (``first to move, tied with DB connections``). A
     growth ratio is stated only when the baseline holds enough events
     (:func:`~incident_lib.core.metrics.format_growth`).
+
+    Facts and roles: the 5xx share or error rate is the fact ``errors`` and the
+    latency ``latency`` (symptoms, stated by 02_assess too); any other metric is
+    the fact of its key, the mechanism when it moved first or rose, a symptom
+    when it fell later.
 
     Parameters
     ----------
@@ -482,6 +505,7 @@ def onset_findings(table: pd.DataFrame, *, ref: str = "") -> list[Finding]:
         key = str(row["metric"])
         info = metric_info(key)
         first = ""
+        fact, role = _fact_role(key, first=key in tied, change=float(row["change"]))
         if len(rows) > 1 and key in tied:
             others = [metric_info(k).name for k in tied if k != key]
             first = (
@@ -496,6 +520,8 @@ def onset_findings(table: pd.DataFrame, *, ref: str = "") -> list[Finding]:
                 summary=f"Peak {_amount(info, row['peak'])} at {row['peak_at']:%H:%M} UTC, "
                 f"{_growth(info, row)} (baseline median {info.format(row['baseline_level'])}).",
                 ref=ref,
+                fact=fact,
+                role=role,
             )
         )
     return out

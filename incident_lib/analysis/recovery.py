@@ -803,7 +803,9 @@ def recovery_findings(
     -------
     list of Finding
         A "not yet" finding names the monitors still firing and how to accept them
-        (``ignore_monitors``); skipped checks are listed as skipped.
+        (``ignore_monitors``); skipped checks are listed as skipped. The verdict
+        is the fact ``recovery`` and a record that contradicts it the fact
+        ``record-status``, both in the role ``response`` (where the response stands).
     """
     skipped = (
         f" Skipped: {', '.join(f'{c.name} ({c.detail})' for c in verdict.checks if c.skipped)}."
@@ -824,6 +826,8 @@ def recovery_findings(
                 summary=f"All {applied} checks held for "
                 f"{format_duration(verdict.period.duration)}{began}.{skipped}",
                 ref=ref,
+                fact="recovery",
+                role="response",
             )
         ]
     blocking = [c for c in verdict.checks if c.passed is not True and not c.skipped]
@@ -859,6 +863,8 @@ def recovery_findings(
             + override
             + skipped,
             ref=ref,
+            fact="recovery",
+            role="response",
         )
     ]
     if status == "resolved":
@@ -874,6 +880,8 @@ def recovery_findings(
                 + ". Either the incident is not over (reopen it), or what still blocks "
                 "the verdict is accepted (say so with the thresholds)." + override,
                 ref=ref,
+                fact="record-status",
+                role="response",
             )
         )
     return found

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ..core.findings import Finding
+from ..core.findings import Finding, Role
 from ..core.metrics import format_share
 from ..core.text import shorten
 from ..core.time import Window
@@ -371,7 +371,25 @@ def resource_findings(
     not the service's (``scope`` ``other``, see :func:`warning_events`) are one
     separate low finding. Usage of deleted pods is named as such, with whose limit
     it was compared to.
+
+    Facts and roles: OOMKills, containers at their memory limit and
+    ``OOMKilling`` warnings are the fact ``memory``, containers at their CPU
+    limit ``cpu`` (saturation: the ``mechanism``, the same facts as those
+    metrics' onsets); evictions and failed scheduling are a mechanism too.
+    Other restarts and ``BackOff`` are the fact ``restarts``, failed probes
+    (``Unhealthy``) ``probes``, other warnings ``warning:<reason>``: symptoms.
+    Warnings on other services' objects and unknown limits are ``context``.
     """
+    # Kubernetes warning reasons -> (fact, role); others are ``warning:<reason>`` symptoms
+    warning_facts: dict[str, tuple[str, Role]] = {
+        "OOMKilling": ("memory", "mechanism"),
+        "Evicted": ("warning:Evicted", "mechanism"),
+        "Evicting": ("warning:Evicted", "mechanism"),
+        "FailedScheduling": ("warning:FailedScheduling", "mechanism"),
+        "BackOff": ("restarts", "symptom"),
+        "Unhealthy": ("probes", "symptom"),
+        "ProbeWarning": ("probes", "symptom"),
+    }
     out: list[Finding] = []
     oom = problems[problems["last_termination_reason"] == "OOMKilled"]
     if len(oom):
@@ -386,6 +404,8 @@ def resource_findings(
                         for r in oom.itertuples()
                     ]
                 ),
+                fact="memory",
+                role="mechanism",
             )
         )
     other = problems[problems["last_termination_reason"] != "OOMKilled"]
@@ -397,6 +417,8 @@ def resource_findings(
                 summary=_listed(
                     [f"{r.pod}/{r.container}: {r.problem}" for r in other.itertuples()]
                 ),
+                fact="restarts",
+                role="symptom",
             )
         )
     for resource in ("cpu", "memory"):
@@ -427,6 +449,8 @@ def resource_findings(
                         else ""
                     ),
                     ref=ref,
+                    fact=resource,
+                    role="mechanism",
                 )
             )
     unknown = usage[usage["flag"].str.contains("limit unknown", regex=False)]
@@ -438,6 +462,7 @@ def resource_findings(
                 summary="No surviving pod of the same deployment to take the limit from: "
                 + _listed([f"{r.pod}/{r.container}" for r in unknown.itertuples()]),
                 ref=ref,
+                role="context",
             )
         )
     scope = warnings["scope"] if "scope" in warnings.columns else None
@@ -446,6 +471,7 @@ def resource_findings(
     shown = ours.head(5)
     for r in shown.itertuples():
         whose = f" of {r.scope}" if getattr(r, "scope", "") else ""
+        fact, role = warning_facts.get(str(r.reason), (f"warning:{r.reason}", "symptom"))
         out.append(
             Finding(
                 title=shorten(
@@ -457,6 +483,8 @@ def resource_findings(
                 in ("OOMKilling", "BackOff", "FailedScheduling", "Evicted", "FailedMount")
                 else "low",
                 summary=f"{r.first_seen:%H:%M}–{r.last_seen:%H:%M} UTC, e.g. “{r.example}”",
+                fact=fact,
+                role=role,
             )
         )
     if len(ours) > len(shown):
@@ -466,6 +494,7 @@ def resource_findings(
                 title=f"+{len(rest)} more warning reason(s)",
                 severity="low",
                 summary=_listed([f"{r.reason} ×{r.count}" for r in rest.itertuples()], 20),
+                role="symptom",
             )
         )
     if len(theirs):
@@ -481,6 +510,7 @@ def resource_findings(
                     ],
                     20,
                 ),
+                role="context",
             )
         )
     return out

@@ -128,7 +128,11 @@ class Triage:
         return pd.DataFrame(rows).set_index("moment")
 
     def findings(self) -> list[Finding]:
-        """Findings: severity and paging, a severity to raise, missing roles, a late response."""
+        """Findings: severity and paging, a severity to raise, missing roles, a late response.
+
+        All are ``context`` for the story (facts ``severity``, ``roles``,
+        ``response-deadline``), except a missed deadline: ``response``.
+        """
         sev = self.severity
         out = [
             Finding(
@@ -136,6 +140,8 @@ class Triage:
                 severity="info",
                 summary=f"Response deadline {self.deadline:%H:%M} UTC ({self.deadline_status}). "
                 f"Paging: {sev.page}.",
+                fact="severity",
+                role="context",
             )
         ]
         if self.classified and self.classified.severity < self.recorded.severity:
@@ -146,6 +152,8 @@ class Triage:
                     summary=f"The record says {self.recorded.severity} but the impact "
                     f"({', '.join(self.classified.impact)}) means {self.classified.severity}; "
                     "when unsure, take the higher level.",
+                    fact="severity",
+                    role="context",
                 )
             )
         if self.missing_roles:
@@ -155,6 +163,8 @@ class Triage:
                     severity="high" if sev.severity in ("SEV-1", "SEV-2") else "medium",
                     summary=f"{sev.severity} needs these roles filled; "
                     "record them in incident.yaml.",
+                    fact="roles",
+                    role="context",
                 )
             )
         if self.deadline_status.startswith("missed"):
@@ -164,6 +174,8 @@ class Triage:
                     severity="medium",
                     summary=f"{sev.severity} must be acknowledged within "
                     f"{format_duration(sev.respond_within)}: {self.deadline_status}.",
+                    fact="response-deadline",
+                    role="response",
                 )
             )
         return out

@@ -1,7 +1,11 @@
-"""The bundle index: incident header, the sources box, each notebook's status, every finding.
+"""The bundle index: incident header, the story, the sources box, the findings by fact.
 
-The sources box lists each source that did not answer once, with why and the fix;
-sources are not findings (an unconfigured source says nothing about the incident).
+The story (the "what happened" block) is built by the caller and rendered right
+after the header. The sources box lists each source that did not answer once,
+with why and the fix; sources are not findings (an unconfigured source says
+nothing about the incident). Findings are listed one entry per fact
+(:func:`~incident_lib.report.findings.group_findings`), causes first, each with
+the notebooks that support it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from ..core.time import format_duration
 from ..infra.redact import redact
 from .availability import Availability
 from .execute import NotebookResult
+from .findings import FactGroup, group_findings
 
 __all__ = ["write_index"]
 
@@ -48,6 +53,10 @@ th { background: #f5f5f5; font-weight: 600; } td.num { text-align: right; white-
 .sources { border-left: 4px solid #a15c00; background: #fdf6ec; padding: 8px 12px; }
 .sources.ok { border-left-color: #1e7b34; background: #f1f8f2; }
 .sources ul { margin: 4px 0 0 0; padding-left: 18px; } .sources li { margin: 4px 0; }
+.role { color: #444; font-size: 11px; text-transform: uppercase; letter-spacing: .04em;
+        display: block; margin-top: 3px; }
+details { margin-top: 4px; color: #333; } details ul { margin: 4px 0; padding-left: 18px; }
+summary { cursor: pointer; color: #2d4f80; }
 """
 
 
@@ -87,6 +96,37 @@ def _sources_box(availability: Availability) -> str:
     )
 
 
+def _evidence(ref: str) -> str:
+    """A chart reference as a link, any other reference as text."""
+    if not ref:
+        return ""
+    return f"<a href='{_e(ref)}'>{_e(ref)}</a>" if ref.endswith(".png") else _e(ref)
+
+
+def _group_row(group: FactGroup) -> str:
+    """One fact: badge and role, headline, supporting lines folded, notebooks, evidence."""
+    head = group.headline
+    colour = _SEVERITY_STYLE[group.severity]
+    supporting = ""
+    if group.supporting:
+        lines = "".join(
+            f"<li><b>{_e(f.title)}</b> ({_e(f.notebook) or 'no notebook'}): {_e(f.summary)}</li>"
+            for f in group.supporting
+        )
+        count = len(group.supporting)
+        supporting = (
+            f"<details><summary>{count} more finding{'s' if count > 1 else ''} "
+            f"on this</summary><ul>{lines}</ul></details>"
+        )
+    notebooks = ", ".join(f"<a href='{_e(n)}.html'>{_e(n)}</a>" for n in group.notebooks)
+    return (
+        f"<tr><td><span class='sev' style='background:{colour}'>{_e(group.severity)}</span>"
+        f"<span class='role'>{_e(group.role)}</span></td>"
+        f"<td><b>{_e(head.title)}</b><br>{_e(head.summary)}{supporting}</td>"
+        f"<td>{notebooks}</td><td>{_evidence(group.ref)}</td></tr>"
+    )
+
+
 def write_index(
     run_dir: Path,
     incident: Incident,
@@ -98,11 +138,15 @@ def write_index(
     started: datetime,
     seconds: float,
     availability: Availability | None = None,
+    story_html: str = "",
 ) -> Path:
     """Write ``index.html`` in ``run_dir`` and return its path.
 
     ``availability``: the sources that answered and those that did not (the
-    sources box); omitted, the box is left out.
+    sources box); omitted, the box is left out. ``story_html``: the "what
+    happened" block, trusted HTML whose texts the caller has already escaped,
+    shown right after the header (before the sources box). The findings are
+    listed one entry per fact, causes first (:func:`group_findings`).
     """
     inc = incident
     window = f"{_ts(inc.start)} → {_ts(inc.end) if inc.end else 'ongoing'}"
@@ -122,19 +166,9 @@ def write_index(
             f"<td class='num'>{r.seconds:.1f} s</td><td>{raw}</td>"
             f"<td>{_e(r.error) if r.error else ''}</td></tr>"
         )
-    frows = []
-    for f in findings:
-        colour = _SEVERITY_STYLE[f.severity]
-        ref = ""
-        if f.ref:
-            ref = f"<a href='{_e(f.ref)}'>{_e(f.ref)}</a>" if f.ref.endswith(".png") else _e(f.ref)
-        frows.append(
-            f"<tr><td><span class='sev' style='background:{colour}'>{_e(f.severity)}</span></td>"
-            f"<td><b>{_e(f.title)}</b><br>{_e(f.summary)}</td>"
-            f"<td><a href='{_e(f.notebook)}.html'>{_e(f.notebook)}</a></td><td>{ref}</td></tr>"
-        )
+    frows = [_group_row(group) for group in group_findings(findings)]
     findings_html = (
-        "<table><tr><th>severity</th><th>finding</th><th>notebook</th><th>evidence</th></tr>"
+        "<table><tr><th>severity</th><th>finding</th><th>notebooks</th><th>evidence</th></tr>"
         + "".join(frows)
         + "</table>"
         if frows
@@ -157,8 +191,9 @@ def write_index(
 <p class="meta">Run <code>{_e(run_id)}</code> ({_e(mode)}) started {_e(_ts(started))},
  took {_e(format_duration_seconds(seconds))}: {overall}.
  Findings: <a href="findings.json">findings.json</a>.</p>
+{story_html}
 {"<h2>Sources</h2>" + _sources_box(availability) if availability is not None else ""}
-<h2>Findings, most severe first</h2>
+<h2>Findings, causes first</h2>
 {findings_html}
 <h2>Notebooks</h2>
 <table><tr><th>notebook</th><th>status</th><th>duration</th><th>executed</th><th>error</th></tr>

@@ -7,7 +7,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ...core.findings import Finding, Level
+from ...core.findings import Finding, Level, change_fact
 from ...core.text import shorten
 from .frames import NEW_RATE_RATIO
 from .ranking import MIN_BASELINE_EVENTS, change_text, distinct_texts, rank_signatures
@@ -78,6 +78,7 @@ def _finding(
         + ("none in the baseline" if base == 0 else change_text(base, float(row["rate_change"])))
     )
     severity: Level = "medium"
+    fact = "logs:window"
     if base == 0:
         preceding = causes[(causes["time"] <= first_seen) & (causes["time"] >= first_seen - after)]
         if len(preceding):
@@ -89,6 +90,11 @@ def _finding(
                 f"({change['time']:%H:%M} UTC)"
             )
             severity = "high"
+            fact = "logs:" + change_fact(
+                str(change["label"]),
+                deployment=str(change.get("deployment", "") or ""),
+                revision=change.get("revision"),
+            )
         else:
             title = f"New {level} signature: {short}"
     elif base >= MIN_BASELINE_EVENTS:
@@ -109,6 +115,8 @@ def _finding(
         severity=severity,
         summary=f"{facts}. Template: {template}",
         ref=ref,
+        fact=fact,
+        role="mechanism",
     )
 
 
