@@ -2,8 +2,8 @@
 
 Commands: ``new`` (open a workspace), ``status`` (detected, acknowledged, mitigated,
 resolved: in the record and on the timeline), ``note`` (a human note on the timeline),
-``run`` (the notebook set, live or offline), ``demo``, ``evidence verify`` and
-``evidence list``.
+``run`` (the notebook set, live or offline), ``postmortem`` (the post-mortem from the
+captured evidence), ``demo``, ``evidence verify`` and ``evidence list``.
 
 Exit codes: 0 success (sources that did not answer are listed, the bundle is still
 valid); 1 a notebook failed, evidence did not verify, or a source named by
@@ -222,6 +222,33 @@ def cmd_verify(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+def cmd_postmortem(args: argparse.Namespace) -> int:
+    """Write the post-mortem of a workspace from its captured evidence (nothing is fetched)."""
+    from .infra.workspace import open_workspace
+    from .report.postmortem import write_postmortem
+
+    ws = open_workspace(args.workspace)
+    issues = Path(args.issues) if args.issues else None
+    written = write_postmortem(ws, issues_dir=issues)
+    drafted = sum(1 for item in written.items if item.draft)
+    print(f"{written.story.diagnosis.headline}")
+    print(f"post-mortem: {written.document}")
+    print(
+        f"action items: {written.action_items} ({len(written.items)}, {drafted} drafted from "
+        "the evidence)"
+    )
+    for path in written.issues:
+        print(f"issue text: {path}")
+    source = ws.path / "postmortem.yaml"
+    if not source.is_file():
+        print(
+            f"next: write the human parts (root cause, what went well, action items) in "
+            f"{shlex.quote(str(source))}, then run this again",
+            file=sys.stderr,
+        )
+    return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -493,6 +520,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--author", default="", metavar="NAME", help="who writes it (default: nobody)")
     p.set_defaults(func=cmd_note)
+
+    p = _sub(
+        sub,
+        "postmortem",
+        help="write the post-mortem (postmortem.md, action_items.json) from the captured evidence",
+        epilog="Works offline, days later: nothing is fetched. The human parts (root cause, what "
+        "went well,\nwhat could improve, action items, lessons) come from postmortem.yaml in "
+        "the workspace;\nwhere it is silent, drafts from the evidence are marked as drafts.\n\n"
+        + EXIT_CODES,
+    )
+    p.add_argument("workspace", help="the incident folder")
+    p.add_argument(
+        "--issues",
+        metavar="DIR",
+        help="also write one ready-to-file issue text per action item into DIR",
+    )
+    p.set_defaults(func=cmd_postmortem)
 
     p = _sub(
         sub,

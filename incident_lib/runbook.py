@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .core.errors import EvidenceError, EvidenceNotFound, InvalidInput, SourceUnavailable
-from .core.findings import Finding, Level
+from .core.findings import Finding, Level, Role
 from .core.incident import Incident
 from .core.params import Mode, check_metrics_source, check_mode
 from .core.schema import EVIDENCE_KINDS, empty_frame
@@ -249,7 +249,13 @@ class Runbook:
         """Say what part of a fetch was cut or unreadable, here and in the index."""
         text = redact("; ".join(notes))
         _display(_markdown(f"> ⚠️ **{source}/{name} incomplete:** {md_text(text)}"))
-        self.findings.add(f"{source}/{name} incomplete", severity="low", summary=text)
+        self.findings.add(
+            f"{source}/{name} incomplete",
+            severity="low",
+            summary=text,
+            fact=f"incomplete:{source}/{name}",
+            role="context",
+        )
 
     def _unavailable(
         self, source: str, name: str, reason: str, *, short: str = "", fallback: str = ""
@@ -345,17 +351,25 @@ class Runbook:
         summary: str,
         ref: str = "",
         evidence: str | Sequence[str] = (),
+        fact: str = "",
+        role: Role = "symptom",
     ) -> Finding | None:
         """Record a finding for the bundle index and show it.
 
         ``evidence``: what the finding concludes from (as in :meth:`record`);
         when one could not be read, nothing is recorded and ``None`` is returned.
+        ``fact`` and ``role``: the fact it states (findings with the same fact
+        are one entry of the index) and what that fact is to the incident
+        (``trigger``, ``mechanism``, ``symptom``, ``impact``, ``response`` or
+        ``context``; see :class:`~incident_lib.core.findings.Finding`).
         """
         missing = self.unknown(evidence)
         if missing:
             _display(_markdown(self._unknown_note(missing)))
             return None
-        item = self.findings.add(title, severity=severity, summary=summary, ref=ref)
+        item = self.findings.add(
+            title, severity=severity, summary=summary, ref=ref, fact=fact, role=role
+        )
         _display(_html(finding_html(item)))
         return item
 
@@ -396,6 +410,30 @@ class Runbook:
         target.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(target, dpi=110, bbox_inches="tight")
         return str(rel)
+
+    def note(self, text: str, *, at: str = "", author: str = "") -> None:
+        """Add a human note to the incident timeline (``timeline.jsonl``) and show it.
+
+        Parameters
+        ----------
+        text
+            What happened or was decided, e.g. ``"paused the batch worker"``
+            (redacted before it is written).
+        at
+            When, as ISO 8601 text; default: now.
+        author
+            Who writes it.
+
+        Raises
+        ------
+        InvalidInput
+            Empty or too long text, a time in the future.
+        """
+        from .infra.timeline import add_note
+
+        event = add_note(self.workspace, text, at=at or None, author=author)
+        by = f" ({md_text(event.author)})" if event.author else ""
+        _display(_markdown(f"_Note added at {event.time:%H:%M} UTC{by}:_ {md_text(event.summary)}"))
 
     def show(self, obj: Any, *, evidence: str | Sequence[str] = ()) -> None:
         """Display a frame, a finding or markdown text.

@@ -50,6 +50,11 @@ def bundles(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
+def _findings(run_dir: Path) -> list[dict]:
+    """Every finding of a run, as findings.json lists them."""
+    return json.loads((run_dir / "findings.json").read_text())["findings"]
+
+
 def test_every_notebook_ran_on_every_scenario(bundles):
     expected = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     for run_dir in bundles.values():
@@ -64,13 +69,14 @@ def test_index_shows_header_statuses_and_findings(bundles):
     page = (bundles["connection-leak"] / "index.html").read_text()
     for text in ("DEMO-LEAK-0001", "SEV-2", "resolved", "01_triage.html", "02_assess.html", "ok"):
         assert text in page
-    findings = json.loads((bundles["connection-leak"] / "findings.json").read_text())
-    ranks = ["critical", "high", "medium", "low", "info"]
-    order = [ranks.index(f["severity"]) for f in findings]
-    assert findings and order == sorted(order)
-    # the index lists the findings in the same order
-    positions = [page.index(f["title"].replace("&", "&amp;")[:30]) for f in findings[:3]]
+    facts = json.loads((bundles["connection-leak"] / "findings.json").read_text())["facts"]
+    roles = ["trigger", "mechanism", "symptom", "impact", "response", "context"]
+    order = [roles.index(f["role"]) for f in facts]
+    assert facts and order == sorted(order), "causes first, then symptoms"
+    # the index lists the facts in the same order, after the story
+    positions = [page.index(f["title"].replace("&", "&amp;")[:30]) for f in facts[:3]]
     assert positions == sorted(positions)
+    assert page.index("What happened") < page.index("Findings, causes first") < positions[0]
 
 
 def test_html_is_self_contained_and_has_no_code(bundles):
@@ -85,7 +91,7 @@ def test_html_is_self_contained_and_has_no_code(bundles):
 
 
 def test_connection_leak_points_at_the_deploy_and_the_pool_exhaustion(bundles):
-    findings = json.loads((bundles["connection-leak"] / "findings.json").read_text())
+    findings = _findings(bundles["connection-leak"])
     titles = " | ".join(f["title"] for f in findings)
     assert re.search(r"Likely trigger: deploy v2\.34 .* before the error rate onset", titles)
     assert re.search(
@@ -97,7 +103,7 @@ def test_connection_leak_points_at_the_deploy_and_the_pool_exhaustion(bundles):
 
 
 def test_no_deploy_scenario_blames_no_deploy(bundles):
-    findings = json.loads((bundles["traffic-surge"] / "findings.json").read_text())
+    findings = _findings(bundles["traffic-surge"])
     assert not any("deploy" in f["title"].lower() for f in findings), findings
     titles = [f["title"] for f in findings]
     # the campaign that drove the traffic is what lines up with the onset, not a deploy
@@ -125,7 +131,7 @@ def test_charts_are_written_and_referenced(bundles):
     run_dir = bundles["connection-leak"]
     charts = list((run_dir / "charts").glob("*.png"))
     assert charts
-    refs = {f["ref"] for f in json.loads((run_dir / "findings.json").read_text()) if f["ref"]}
+    refs = {f["ref"] for f in _findings(run_dir) if f["ref"]}
     assert refs and all((run_dir / r).exists() for r in refs)
 
 
@@ -283,7 +289,7 @@ def test_a_workspace_without_evidence_degrades_each_section(tmp_path, capsys, mo
         assert f"{source} unavailable" in page
     assert "No rollouts captured." not in page and "No monitor fired in the window." not in page
     assert page.count("does not mean there was nothing") == 4  # metrics, rollouts, logs, alerts
-    titles = [f["title"] for f in json.loads((run_dir / "findings.json").read_text())]
+    titles = [f["title"] for f in _findings(run_dir)]
     assert not [t for t in titles if "unavailable" in t]
     sources = json.loads((run_dir / "run.json").read_text())["sources"]["unavailable"]
     assert any("kubernetes/logs" in s["evidence"] for s in sources)
@@ -352,7 +358,7 @@ def test_verify_says_resolved_only_after_the_rollback_has_held(
     )
     assert main(argv) == 0
     run_dir = Path(capsys.readouterr().out.strip()).parent
-    titles = [f["title"] for f in json.loads((run_dir / "findings.json").read_text())]
+    titles = [f["title"] for f in _findings(run_dir)]
     assert any(t.startswith(expected) for t in titles), titles
 
 
@@ -376,7 +382,7 @@ def test_offline_replay_of_an_ongoing_incident_stops_where_the_evidence_stops(de
 
 def _top(run_dir: Path) -> list[dict]:
     """The findings a responder reads first: every one above low severity, in index order."""
-    findings = json.loads((run_dir / "findings.json").read_text())
+    findings = _findings(run_dir)
     return [f for f in findings if f["severity"] in ("critical", "high", "medium")]
 
 
@@ -417,3 +423,155 @@ def test_pages_show_findings_once_never_as_a_python_repr(bundles):
     for run_dir in bundles.values():
         for page in run_dir.glob("*.html"):
             assert "Finding(title=" not in page.read_text(), page.name
+
+
+# -- the story: diagnosis, summary, timeline, post-mortem --------------------------------------
+
+
+def _diagnosis(run_dir: Path) -> dict:
+    return json.loads((run_dir / "findings.json").read_text())["diagnosis"]
+
+
+def _said(diagnosis: dict) -> str:
+    """Every clause of the diagnosis as one text."""
+    parts = [diagnosis["headline"]]
+    for value in diagnosis.values():
+        clauses = value if isinstance(value, list) else [value]
+        parts += [c["text"] for c in clauses if isinstance(c, dict)]
+    return " | ".join(parts)
+
+
+@pytest.mark.parametrize("scenario", ["connection-leak", "traffic-surge"])
+def test_the_diagnosis_names_the_true_trigger_first_and_no_unrelated_change(bundles, scenario):
+    from incident_lib.demo import SCENARIOS
+
+    truth = SCENARIOS[scenario].truth
+    diagnosis = _diagnosis(bundles[scenario])
+    trigger = diagnosis["trigger"]["text"]
+    expected = truth.bad_version or truth.trigger_event
+    assert expected and expected in trigger
+    assert trigger.startswith("Most likely trigger")
+    assert not diagnosis["alternatives"], "one trigger stands out in both demos"
+    said = _said(diagnosis)
+    for unrelated in truth.unrelated_changes:
+        assert unrelated not in said, f"{unrelated} is unrelated but the diagnosis names it"
+    # the first fact of the index is the trigger too
+    facts = json.loads((bundles[scenario] / "findings.json").read_text())["facts"]
+    assert facts[0]["role"] == "trigger" and expected in facts[0]["title"]
+
+
+def test_the_leak_diagnosis_tells_the_mechanism_the_rollback_and_the_verdict(bundles):
+    from incident_lib.demo import SCENARIOS
+
+    truth = SCENARIOS["connection-leak"].truth
+    diagnosis = _diagnosis(bundles["connection-leak"])
+    mechanism = " ".join(c["text"] for c in diagnosis["mechanism"])
+    assert "DB connections" in mechanism and "max_connections" in mechanism
+    assert "flush aborted" in mechanism  # the first new signature, a warning
+    assert f"{truth.saturated_at:%H:%M}" in mechanism  # when the pool hit its limit
+    done = " ".join(c["text"] for c in diagnosis["actions"])
+    assert f"{truth.rollback_at:%H:%M} UTC: rollback to {truth.good_version}" in done
+    assert diagnosis["verdict"]["text"].startswith("Recovered")
+    assert "post-mortem" in diagnosis["next_step"]["text"]
+    # every clause names where to check it
+    for key in ("trigger", "symptoms", "impact", "verdict"):
+        assert diagnosis[key]["refs"], key
+
+
+def test_the_surge_diagnosis_says_traffic_rose_first_and_capacity_saturated(bundles):
+    diagnosis = _diagnosis(bundles["traffic-surge"])
+    assert "Request rate left its baseline" in diagnosis["trigger"]["text"]
+    mechanism = " ".join(c["text"] for c in diagnosis["mechanism"])
+    assert "CPU limit" in mechanism and "OOMKilled" in mechanism
+    assert "deploy" not in _said(diagnosis).lower()
+
+
+@pytest.mark.parametrize("scenario", ["connection-leak", "traffic-surge"])
+def test_summary_md_fits_a_chat_message_and_says_the_same(bundles, scenario):
+    run_dir = bundles[scenario]
+    summary = (run_dir / "summary.md").read_text()
+    assert 200 < len(summary) <= 1500
+    data = json.loads((run_dir / "findings.json").read_text())
+    assert data["summary"] == summary
+    assert "Trigger" in summary and "Verdict" in summary and "Next step" in summary
+
+
+def test_index_opens_with_the_story_linked_to_its_evidence(bundles):
+    run_dir = bundles["connection-leak"]
+    page = (run_dir / "index.html").read_text()
+    story = page[page.index("id='what-happened'") : page.index("id='sources'")]
+    links = re.findall(r"href='([^']+)'", story)
+    evidence = [link for link in links if link.startswith("../../evidence/")]
+    assert evidence, "clauses link to the captured evidence"
+    assert all((run_dir / link.split("#")[0]).exists() for link in evidence)
+    assert "03_changes.html" in links and "charts/timeline.png" in story
+    assert (run_dir / "charts" / "timeline.png").stat().st_size > 10_000
+
+
+def test_the_timeline_is_persisted_in_order_without_duplicates(bundles):
+    from incident_lib.demo import SCENARIOS
+
+    truth = SCENARIOS["connection-leak"].truth
+    workspace = bundles["connection-leak"].parents[1]
+    lines = (workspace / "timeline.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in lines]
+    ids = [e["id"] for e in events]
+    assert len(ids) == len(set(ids))
+    first = {}
+    for e in sorted(events, key=lambda e: e["time"]):
+        first.setdefault((e["source"], e["kind"]), e["time"])
+    assert first[("changes", "deploy")] < first[("logs", "new_signature")]
+    assert first[("logs", "new_signature")] < first[("monitors", "alert")]
+    assert first[("people", "detected")].startswith(f"{truth.detected_at:%Y-%m-%dT%H:%M}")
+    assert first[("changes", "rollback")] < first[("people", "resolved")]
+
+
+def test_the_postmortem_names_the_deploy_the_exhaustion_and_the_rollback(bundles):
+    from incident_lib.demo import SCENARIOS
+
+    truth = SCENARIOS["connection-leak"].truth
+    run_dir = bundles["connection-leak"]
+    workspace = run_dir.parents[1]
+    document = (workspace / "postmortem.md").read_text()
+    assert (run_dir / "postmortem.html").exists()
+    plain = document.replace("\\", "")
+    assert "deploy v2.34" in plain and "max_connections" in plain
+    assert f"rollback to {truth.good_version}" in plain
+    for section in (
+        "## Summary",
+        "## Impact",
+        "## Timeline",
+        "## Root cause",
+        "## What went well",
+        "## What could have gone better",
+        "## Action items",
+        "## Lessons learned",
+        "## Response times",
+    ):
+        assert section in document
+    minutes = {
+        "time to acknowledge (TTA)": truth.acknowledged_at - truth.detected_at,
+        "time to mitigate (TTM)": truth.mitigated_at - truth.detected_at,
+        "time to resolve (TTR)": truth.resolved_at - truth.detected_at,
+    }
+    for measure, delta in minutes.items():
+        row = next(line for line in document.splitlines() if line.startswith(f"| {measure}"))
+        assert f"| {int(delta.total_seconds() // 60)} min |" in row, row
+
+
+def test_the_postmortem_rerun_offline_is_the_same_document(bundles, tmp_path):
+    from incident_lib.cli import main
+
+    workspace = bundles["connection-leak"].parents[1]
+    before = (workspace / "postmortem.md").read_text().splitlines()
+    assert main(["postmortem", str(workspace), "--issues", str(tmp_path / "issues")]) == 0
+    after = (workspace / "postmortem.md").read_text().splitlines()
+
+    def stable(lines: list[str]) -> list[str]:
+        return [line for line in lines if not line.startswith("Generated ")]
+
+    assert stable(after) == stable(before)
+    issues = sorted((tmp_path / "issues").glob("*.md"))
+    assert issues and all("incident-followup" in p.read_text() for p in issues)
+    items = json.loads((workspace / "action_items.json").read_text())["action_items"]
+    assert len(items) == len(issues)

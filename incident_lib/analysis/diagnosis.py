@@ -149,6 +149,8 @@ _LIKELY = 0.5
 _COMPETES = 0.6
 #: how many new log signatures the mechanism names
 _SIGNATURES_NAMED = 3
+#: how much of a signature's template the mechanism quotes
+_SIGNATURE_WIDTH = 90
 #: metrics that are symptoms, not mechanism
 _SYMPTOM_METRICS = ("error_ratio", "error_rate", "latency_p95", "latency_p99", "latency")
 
@@ -278,7 +280,8 @@ def _trigger(
     )
     refs = [*_change_refs(events, top)]
     if sign is not None and sign["time"] >= top["time"]:
-        text += f"; {sign['summary'].rstrip('.')} {_ago(sign['time'] - top['time'])} after it."
+        first_sign = str(sign["summary"]).split(";", 1)[0].rstrip(".")
+        text += f"; {first_sign} {_ago(sign['time'] - top['time'])} after it."
         refs += _event_refs(events, events["id"] == sign["id"])
     else:
         text += "."
@@ -321,6 +324,17 @@ def _trigger(
     return trigger, tuple(alternatives), tell_apart, top
 
 
+def _signature_text(summary: str) -> str:
+    """``"New log signature (error, 9 events from 2 pods): tmpl"`` -> ``"tmpl… (error)"``."""
+    from ..core.text import shorten
+
+    head, sep, template = summary.partition("): ")
+    if not sep or "(" not in head:
+        return shorten(summary, _SIGNATURE_WIDTH)
+    level = head.split("(", 1)[1].split(",", 1)[0]
+    return f"{shorten(template, _SIGNATURE_WIDTH)} ({level})"
+
+
 def _mechanism(
     events: pd.DataFrame, start: pd.Timestamp, onset: pd.Timestamp | None
 ) -> tuple[Clause, ...]:
@@ -352,7 +366,7 @@ def _mechanism(
         named = signatures.head(_SIGNATURES_NAMED)
         more = len(signatures) - len(named)
         listed = "; ".join(
-            f"{_hm(t)} {s.rstrip('.')}"
+            f"{_hm(t)} {_signature_text(s)}"
             for t, s in zip(named["time"], named["summary"], strict=True)
         )
         extra = f" (+{more} more in 04_logs)" if more else ""
@@ -449,19 +463,37 @@ def _impact(impact: Impact | None, metrics_ref: str) -> Clause | None:
     return Clause(impact.summary(), (metrics_ref, "05_metrics"))
 
 
-def _actions(events: pd.DataFrame) -> tuple[Clause, ...]:
-    """What was done, in order: rollbacks and reverts, actions, automatic scaling, status."""
+def _headword(summary: str) -> str:
+    """A change event's label without its detail (``"rollback to v2.33 (api rev 43)"``)."""
+    return summary.split(": ", 1)[0].rstrip(".")
+
+
+def _actions(events: pd.DataFrame, incident: Incident) -> tuple[Clause, ...]:
+    """What was done, in time order: rollbacks, actions, notes, automatic scaling, the response.
+
+    The response times are the record's (a corrected time leaves the earlier status
+    event on the append-only timeline; the record holds the right one).
+    """
+    import pandas as pd
+
+    timed: list[tuple[pd.Timestamp, Clause]] = []
     done = events[
-        ((events["source"] == "changes") & events["kind"].isin(("rollback",)))
+        ((events["source"] == "changes") & (events["kind"] == "rollback"))
         | (events["source"] == "actions")
+        | ((events["source"] == "people") & (events["kind"] == "note"))
     ]
-    clauses = [
-        Clause(
-            f"{_hm(row['time'])}: {row['summary'].rstrip('.')}.",
-            _event_refs(events, events["id"] == row["id"]),
+    for row in done.to_dict("records"):
+        what = row["summary"] if row["source"] != "changes" else _headword(row["summary"])
+        by = f" ({row['author']})" if row["kind"] == "note" and row["author"] else ""
+        timed.append(
+            (
+                row["time"],
+                Clause(
+                    f"{_hm(row['time'])}: {what.rstrip('.')}{by}.",
+                    _event_refs(events, events["id"] == row["id"]) or ("timeline",),
+                ),
+            )
         )
-        for row in done.to_dict("records")
-    ]
     scaled = events[
         (events["source"] == "changes")
         & (events["kind"] == "scale")
@@ -469,78 +501,104 @@ def _actions(events: pd.DataFrame) -> tuple[Clause, ...]:
     ]
     if len(scaled):
         last = scaled.iloc[-1]
-        clauses.append(
-            Clause(
-                f"The autoscaler scaled up {len(scaled)} time{'s' if len(scaled) > 1 else ''} "
-                f"from {_hm(scaled['time'].iloc[0])}, last: {last['summary'].rstrip('.')} "
-                f"at {_hm(last['time'])}.",
-                _event_refs(events, events["id"].isin(scaled["id"])),
+        timed.append(
+            (
+                scaled["time"].iloc[0],
+                Clause(
+                    f"The autoscaler scaled up {len(scaled)} time{'s' if len(scaled) > 1 else ''}"
+                    f" from {_hm(scaled['time'].iloc[0])}; last: {_headword(last['summary'])} "
+                    f"at {_hm(last['time'])}.",
+                    _event_refs(events, events["id"].isin(scaled["id"])),
+                ),
             )
         )
-    status = _lane(events, "people", "detected", "acknowledged", "mitigated", "resolved")
-    if len(status):
-        steps = ", ".join(
-            f"{kind} {_hm(t)}" for kind, t in zip(status["kind"], status["time"], strict=True)
+    times = incident.times
+    steps = [
+        (kind, moment)
+        for kind, moment in (
+            ("detected", times.detected),
+            ("acknowledged", times.acknowledged),
+            ("mitigated", times.mitigated),
+            ("resolved", times.resolved),
         )
-        clauses.append(Clause(f"Response: {steps}.", ("timeline", "01_triage")))
-    ordered = sorted(
-        zip([c.text for c in clauses], clauses, strict=True), key=lambda item: item[0][:9]
-    )
-    return tuple(c for _, c in ordered)
+        if moment is not None
+    ]
+    if steps:
+        text = ", ".join(f"{kind} {_hm(moment)}" for kind, moment in steps)
+        timed.append(
+            (pd.Timestamp(steps[0][1]), Clause(f"Response: {text}.", ("timeline", "01_triage")))
+        )
+    timed.sort(key=lambda item: item[0])
+    return tuple(clause for _, clause in timed)
 
 
 def _verdict(
     verdict: RecoveryVerdict | None, incident: Incident, metrics_ref: str
-) -> tuple[Clause, str]:
-    """The verdict clause and a state word for the headline."""
+) -> tuple[Clause, str, bool | None]:
+    """The verdict clause, the state as the headline says it, and recovered (None: unknown)."""
     record = f" The record says {incident.status}."
     if verdict is None:
-        return Clause(
-            f"Recovery unknown: {metrics_ref} could not be read.{record}", ("10_verify",)
-        ), "state unknown"
-    began = (
-        f" errors back under the threshold since {_hm(verdict.recovery_began)};"
+        return (
+            Clause(f"Recovery unknown: {metrics_ref} could not be read.{record}", ("10_verify",)),
+            "recovery unknown",
+            None,
+        )
+    back = (
+        f"errors back under the threshold since {_hm(verdict.recovery_began)}"
         if verdict.recovery_began is not None
         else ""
     )
     if verdict.resolved:
         applied = len(verdict.checks) - len(verdict.skipped)
-        return Clause(
-            f"Recovered:{began} all {applied} recovery checks held for "
-            f"{_ago(verdict.period.end - verdict.period.start)} up to {_hm(verdict.as_of)}."
-            f"{record}",
-            ("10_verify", metrics_ref),
-        ), "recovered"
+        return (
+            Clause(
+                f"Recovered: {back + '; ' if back else ''}all {applied} recovery checks held for "
+                f"{_ago(verdict.period.end - verdict.period.start)} up to {_hm(verdict.as_of)}."
+                f"{record}",
+                ("10_verify", metrics_ref),
+            ),
+            "recovered",
+            True,
+        )
     blocking = [*verdict.failing, *verdict.unknown]
     firing = f" (still firing: {', '.join(verdict.firing)})" if verdict.firing else ""
-    state = "unknown" if not verdict.failing and verdict.unknown else "not recovered"
+    if not verdict.failing and verdict.unknown:
+        state, recovered = f"recovery unknown ({', '.join(verdict.unknown)})", None
+    elif back:
+        state, recovered = f"{back}, not verified: {', '.join(blocking)}{firing}", False
+    else:
+        state, recovered = "not recovered", False
     contradiction = (
-        " The record says resolved, but the evidence does not confirm it: confirm the "
-        "remaining signal is accepted, or reopen the incident."
+        " The record says resolved, but the evidence does not confirm it: accept what still "
+        "fails in 10_verify, or reopen the incident."
         if incident.status == "resolved"
         else record
     )
-    return Clause(
-        f"Not recovered as of {_hm(verdict.as_of)}:{began} failing or unknown: "
-        f"{', '.join(blocking)}{firing}.{contradiction}",
-        ("10_verify", metrics_ref),
-    ), state
+    lead = f"{back[0].upper()}{back[1:]}, but not verified" if back else "Not recovered"
+    return (
+        Clause(
+            f"{lead} as of {_hm(verdict.as_of)}: {', '.join(blocking)}{firing}.{contradiction}",
+            ("10_verify", metrics_ref),
+        ),
+        state,
+        recovered,
+    )
 
 
 def _next_step(
     trigger: Mapping[Hashable, Any] | None,
     competing: bool,
     events: pd.DataFrame,
-    state: str,
+    recovered: bool | None,
     incident: Incident,
 ) -> Clause:
-    if state == "recovered":
+    if recovered:
         return Clause(
-            "Write the post-mortem: `incident postmortem` (11_postmortem) drafts it from this "
-            "evidence.",
+            "Write the post-mortem: 11_postmortem (or incident postmortem WORKSPACE) drafts it "
+            "from this evidence.",
             ("11_postmortem",),
         )
-    if incident.status == "resolved" and state == "not recovered":
+    if incident.status == "resolved":
         return Clause(
             "Check what still fails in 10_verify: accept it there (ignore_monitors) or reopen "
             "the incident; then write the post-mortem.",
@@ -643,7 +701,7 @@ def diagnose(
     start = top["time"] if top is not None else pd.Timestamp(incident.start)
     mechanism = _mechanism(events, start, moment)
     symptoms = _symptoms(onsets, moment, events, metrics_evidence)
-    verdict_clause, state = _verdict(verdict, incident, metrics_evidence)
+    verdict_clause, state, recovered = _verdict(verdict, incident, metrics_evidence)
     missing = tuple(unknown)
     if trigger is None and missing:
         trigger = Clause(
@@ -660,8 +718,8 @@ def diagnose(
         mechanism=mechanism,
         symptoms=symptoms,
         impact=_impact(impact, metrics_evidence),
-        actions=_actions(events),
+        actions=_actions(events, incident),
         verdict=verdict_clause,
-        next_step=_next_step(top, bool(alternatives), events, state, incident),
+        next_step=_next_step(top, bool(alternatives), events, recovered, incident),
         unknown=missing,
     )

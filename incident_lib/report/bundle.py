@@ -1,7 +1,11 @@
 """Run the notebook set over an incident workspace and write the evidence bundle.
 
 ``runs/<run-id>/`` receives every executed notebook, its HTML page, the charts,
-``findings.json``, ``run.json`` and ``index.html``. Notebooks run in parallel;
+``findings.json`` (the diagnosis, the findings grouped by fact, every finding),
+``summary.md`` (the diagnosis for a chat message or a ticket comment), ``run.json``
+and ``index.html``, which opens with the story of the incident (see
+:mod:`incident_lib.report.story`); the timeline's new events land in the
+workspace's ``timeline.jsonl``. Notebooks run in parallel;
 one failing, hanging or losing its kernel never loses the others. The sources
 that did not answer are listed once each, with the fix, in ``run.json`` and the
 index (see :mod:`incident_lib.report.availability`).
@@ -17,21 +21,24 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import InvalidInput, RunError
 from ..core.findings import Finding
 from ..core.params import check_mode
+from ..core.time import Window
 from ..infra.redact import redact
 from ..infra.workspace import Workspace
 from .availability import Availability, collect_availability
 from .execute import NotebookResult, execute_notebook
-from .findings import collect_findings, write_findings
+from .findings import FactGroup, collect_findings, group_findings, write_findings
 from .index import write_index
 from .parameters import plan_parameters
 from .render import HtmlRenderer
+from .story import Story, build_story, story_html, summary_markdown
 
 __all__ = ["RunResult", "default_notebook_dir", "list_notebooks", "run_bundle"]
 
@@ -214,7 +221,9 @@ def run_bundle(
             if on_result is not None:
                 on_result(result)
     findings = collect_findings(run_dir)
-    write_findings(run_dir, findings)
+    groups = group_findings(findings)
+    story, story_block = _tell_story(workspace, run_dir, [r.name for r in results])
+    _write_findings_json(run_dir, inc.id, story, groups, findings)
     availability = collect_availability(run_dir)
     seconds = time.monotonic() - began
     results.sort(key=lambda r: r.name)
@@ -250,6 +259,7 @@ def run_bundle(
         started=started,
         seconds=seconds,
         availability=availability,
+        story_html=story_block,
     )
     return RunResult(
         run_id=run_id,
@@ -259,4 +269,67 @@ def run_bundle(
         findings=tuple(findings),
         seconds=seconds,
         availability=availability,
+    )
+
+
+def _tell_story(
+    workspace: Workspace, run_dir: Path, notebooks: list[str]
+) -> tuple[Story | None, str]:
+    """Build the story, its timeline chart and ``summary.md``; return it and its index block.
+
+    A failure here (a bug, evidence the analyses cannot read) must not lose the
+    bundle: the block then says the story could not be built, and why.
+    """
+    try:
+        story = build_story(workspace)
+        chart = _timeline_chart(story, run_dir)
+        (run_dir / "summary.md").write_text(
+            summary_markdown(story, bundle=str(run_dir.relative_to(workspace.path) / "index.html")),
+            encoding="utf-8",
+        )
+        return story, story_html(story, notebooks=notebooks, chart=chart)
+    except Exception as exc:  # the notebooks' pages and findings are still worth having
+        reason = redact(f"{type(exc).__name__}: {exc}")
+        print(f"warning: the story of the incident could not be built: {reason}", file=sys.stderr)
+        return None, (
+            "<div class='story' id='what-happened'><h2>What happened</h2><p>The story could "
+            f"not be built ({html_escape(reason)}); the findings below still stand.</p></div>"
+        )
+
+
+def _timeline_chart(story: Story, run_dir: Path) -> str:
+    """Save the timeline chart under ``charts/`` and return its path relative to the run."""
+    import matplotlib.pyplot as plt
+
+    from ..charts import timeline_chart
+
+    # the incident window and a little before it: the baseline hour would squeeze the events
+    lead_in = story.window.start - timedelta(minutes=10)
+    view = Window(max(story.view.start, lead_in), story.window.end)
+    fig = timeline_chart(story.timeline, errors=story.errors, window=story.window, view=view)
+    rel = Path("charts") / "timeline.png"
+    (run_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(run_dir / rel, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return str(rel)
+
+
+def _write_findings_json(
+    run_dir: Path,
+    incident_id: str,
+    story: Story | None,
+    groups: list[FactGroup],
+    findings: list[Finding],
+) -> Path:
+    """``findings.json``: the diagnosis, the findings grouped by fact, every finding."""
+    summary = run_dir / "summary.md"
+    return write_findings(
+        run_dir,
+        findings,
+        extra={
+            "incident": incident_id,
+            "summary": summary.read_text(encoding="utf-8") if summary.exists() else "",
+            "diagnosis": story.diagnosis.to_dict() if story is not None else None,
+            "facts": [g.to_dict() for g in groups],
+        },
     )

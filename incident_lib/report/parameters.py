@@ -60,6 +60,11 @@ def _directory(value: Any) -> str | None:
     return None if value == "" or Path(value).is_dir() else "is not a folder"
 
 
+def _new_or_folder(value: Any) -> str | None:
+    is_file = value != "" and Path(value).exists() and not Path(value).is_dir()
+    return "is a file, not a folder" if is_file else None
+
+
 def _value_checks() -> dict[str, Callable[[Any], str | None]]:
     """What a valid value is, for the parameters the notebooks share (checked up front)."""
     return {
@@ -69,6 +74,7 @@ def _value_checks() -> dict[str, Callable[[Any], str | None]]:
         "impact": _impacts,
         "levels": _levels,
         "repo": _directory,
+        "issues_dir": _new_or_folder,
         "stability_minutes": _positive,
         "lookback_hours": _positive,
         "top": _positive,

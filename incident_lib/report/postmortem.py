@@ -28,14 +28,16 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..analysis.diagnosis import Clause, Diagnosis
 from ..analysis.impact import Impact, ResponseTimes, response_times
+from ..core.errors import InvalidInput
 from ..core.incident import Incident
 from ..core.metrics import format_percent
-from ..core.postmortem import ActionItem, PostmortemInput
+from ..core.postmortem import ActionItem, PostmortemInput, parse_postmortem
 from ..core.text import md_code, md_text, shorten
 from ..core.time import format_duration, utc
 from ..core.timeline import Event, events_frame, events_from_frame
@@ -45,18 +47,26 @@ from .render import safe_markdown
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..infra.workspace import Workspace
+    from .story import Story
+
 __all__ = [
+    "ACTION_ITEMS_FILE",
     "DRAFT",
     "FOLLOWUP_LABEL",
     "MAX_MECHANISM_ITEMS",
     "MAX_TIMELINE_ROWS",
+    "POSTMORTEM_FILE",
+    "POSTMORTEM_INPUT",
     "SLOW_DETECTION",
     "FollowUp",
+    "PostmortemFiles",
     "action_items",
     "action_items_json",
     "issue_texts",
     "postmortem_html",
     "postmortem_markdown",
+    "write_postmortem",
 ]
 
 #: how a part drafted from the evidence is marked
@@ -866,4 +876,105 @@ def postmortem_html(markdown: str) -> str:
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{title}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
         f"{safe_markdown(markdown)}\n</body>\n</html>\n"
+    )
+
+
+# -- the files of a workspace ----------------------------------------------------------------
+
+#: the human parts, written by people in the workspace
+POSTMORTEM_INPUT = "postmortem.yaml"
+#: the document, in the workspace
+POSTMORTEM_FILE = "postmortem.md"
+#: the action items as JSON, in the workspace
+ACTION_ITEMS_FILE = "action_items.json"
+
+
+@dataclass(frozen=True, slots=True)
+class PostmortemFiles:
+    """What :func:`write_postmortem` wrote, and the story it wrote it from."""
+
+    story: Story
+    markdown: str
+    items: tuple[FollowUp, ...]
+    document: Path
+    html: Path | None
+    action_items: Path
+    issues: tuple[Path, ...]
+
+
+def write_postmortem(
+    workspace: Workspace,
+    *,
+    run_dir: Path | None = None,
+    issues_dir: Path | None = None,
+    generated_at: datetime | None = None,
+) -> PostmortemFiles:
+    """Write the post-mortem of ``workspace`` from its captured evidence alone.
+
+    Builds the story (:func:`~incident_lib.report.story.build_story`: the timeline
+    and the diagnosis), reads ``postmortem.yaml`` when people wrote one, and writes
+    ``postmortem.md`` and ``action_items.json`` in the workspace, ``postmortem.html``
+    in ``run_dir`` (the bundle) when given, and one issue text per action item in
+    ``issues_dir`` when given. Nothing is fetched: re-run days later, it gives the
+    same document apart from its ``Generated`` line.
+
+    Raises
+    ------
+    InvalidInput
+        ``postmortem.yaml`` is invalid (every problem named), or ``issues_dir`` is
+        a file.
+    """
+    from ..infra.files import atomic_write_text
+    from .story import build_story
+
+    source = workspace.path / POSTMORTEM_INPUT
+    human = (
+        parse_postmortem(source.read_text(encoding="utf-8"), origin=str(source))
+        if source.is_file()
+        else None
+    )
+    if issues_dir is not None and issues_dir.exists() and not issues_dir.is_dir():
+        raise InvalidInput(f"--issues {issues_dir} is a file; give a folder for the issue texts")
+    story = build_story(workspace)
+    inc = workspace.incident
+    markdown = postmortem_markdown(
+        incident=inc,
+        events=story.timeline,
+        diagnosis=story.diagnosis,
+        impact=story.impact,
+        times=None,
+        human=human,
+        generated_at=generated_at or datetime.now(UTC),
+    )
+    ordered = _ordered(story.timeline)
+    facts = _facts(ordered, story.diagnosis)
+    items = action_items(
+        incident=inc,
+        events=ordered,
+        diagnosis=story.diagnosis,
+        human=human,
+        times=_times(inc, None, facts),
+    )
+    document = workspace.path / POSTMORTEM_FILE
+    atomic_write_text(document, markdown)
+    listed = workspace.path / ACTION_ITEMS_FILE
+    atomic_write_text(listed, action_items_json(items, incident=inc))
+    page = None
+    if run_dir is not None:
+        page = Path(run_dir) / "postmortem.html"
+        atomic_write_text(page, postmortem_html(markdown))
+    issues: list[Path] = []
+    if issues_dir is not None:
+        issues_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in issue_texts(items, incident=inc):
+            atomic_write_text(issues_dir / name, text)
+            issues.append(issues_dir / name)
+    return PostmortemFiles(
+        story=story,
+        markdown=markdown,
+        items=tuple(items),
+        document=document,
+        html=page,
+        action_items=listed,
+        issues=tuple(issues),
     )

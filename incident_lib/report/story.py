@@ -1,0 +1,410 @@
+"""The story of an incident: its timeline and diagnosis, built from the captured evidence.
+
+:func:`build_story` reads the newest capture of every evidence kind in a
+workspace, derives the timeline events (:mod:`incident_lib.analysis.timeline`),
+appends the new ones to ``timeline.jsonl`` (where notes, status changes and
+actions also land) and diagnoses the incident from the whole timeline
+(:func:`incident_lib.analysis.diagnosis.diagnose`). The same workspace always
+gives the same story, so a post-mortem written days later from the evidence
+matches what the bundle said at the time.
+
+:func:`story_html` renders the "what happened" block that opens the bundle's
+index, each clause linked to its evidence; :func:`summary_markdown` the same
+block as ``summary.md`` for a chat message or a ticket comment.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from ..analysis.diagnosis import Clause, Diagnosis, diagnose
+from ..core.schema import EVIDENCE_KINDS, empty_frame
+from ..core.text import md_text, shorten
+from ..core.time import Window, parse_time
+from ..core.timeline import Event, events_frame
+from ..infra.redact import redact
+from ..infra.timeline import TimelineStore
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..analysis.impact import Impact
+    from ..analysis.recovery import RecoveryVerdict
+    from ..core.incident import Incident
+    from ..infra.workspace import Workspace
+
+__all__ = [
+    "SUMMARY_LIMIT",
+    "Story",
+    "build_story",
+    "offline_as_of",
+    "resolve_ref",
+    "story_html",
+    "summary_markdown",
+]
+
+#: the most characters ``summary.md`` may have (a chat message, a ticket comment)
+SUMMARY_LIMIT = 1500
+
+#: how many clauses of a part ``summary.md`` keeps (others: the first)
+_SUMMARY_CLAUSES = {"Mechanism": 2, "What was done": 3}
+
+#: evidence the story needs; what could not be read is named as unknown
+_NEEDED = ("kubernetes/rollouts", "kubernetes/events", "kubernetes/logs", "kubernetes/pods")
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """What the evidence of one incident says happened.
+
+    Attributes
+    ----------
+    incident
+        The record.
+    as_of
+        The moment the story describes (the incident's end, else the last capture).
+    window, baseline
+        The incident and baseline windows used.
+    timeline
+        Every event (a ``timeline`` contract frame), as persisted in ``timeline.jsonl``.
+    diagnosis
+        Trigger, mechanism, symptoms, impact, actions, verdict, next step.
+    errors
+        The 5xx share over the view, for the timeline chart (empty when unknown).
+    impact
+        Failed requests over the window, or ``None`` without metrics.
+    onset
+        When the 5xx share left its baseline, or ``None``.
+    verdict
+        The recovery checks, or ``None`` without metrics.
+    files
+        ``source/name`` -> the captured file the story read, relative to the workspace.
+    """
+
+    incident: Incident
+    as_of: datetime
+    window: Window
+    baseline: Window
+    timeline: pd.DataFrame
+    diagnosis: Diagnosis
+    errors: pd.Series
+    impact: Impact | None = None
+    onset: pd.Timestamp | None = None
+    verdict: RecoveryVerdict | None = None
+    files: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def view(self) -> Window:
+        """The baseline through the end of the incident window."""
+        return Window(min(self.baseline.start, self.window.start), self.window.end)
+
+
+def offline_as_of(workspace: Workspace) -> datetime:
+    """The moment an offline replay describes.
+
+    The incident's end (or resolution); for an incident still open when its
+    evidence was captured, the moment of the last capture (a replay must not
+    stretch the window to today).
+    """
+    inc = workspace.incident
+    closed = inc.end or inc.times.resolved
+    if closed is not None:
+        return closed
+    entries = workspace.evidence.entries()
+    if entries:
+        return max(parse_time(e.fetched_at, field="fetched_at") for e in entries)
+    return datetime.now(UTC)
+
+
+def _metrics_source(captured: Collection[str]) -> str:
+    """The metrics source whose evidence was captured (Datadog first, as the notebooks)."""
+    for source in ("datadog", "prometheus"):
+        if f"{source}/metrics" in captured:
+            return source
+    return "datadog"
+
+
+def build_story(
+    workspace: Workspace, *, as_of: datetime | None = None, record: bool = True
+) -> Story:
+    """Build the timeline and the diagnosis of ``workspace`` from its captured evidence.
+
+    Parameters
+    ----------
+    workspace
+        An opened incident workspace.
+    as_of
+        The moment described (default :func:`offline_as_of`).
+    record
+        Append the derived events to ``timeline.jsonl`` (the default). False
+        reads the timeline file and adds the derived events in memory only.
+
+    Returns
+    -------
+    Story
+        Built with the runbooks' default analysis parameters; evidence that was
+        never captured is listed as unknown in the diagnosis.
+    """
+
+    from ..analysis import changes, impact, metrics, onset, recovery
+    from ..analysis.timeline import timeline_events
+
+    inc = workspace.incident
+    moment = as_of or offline_as_of(workspace)
+    window = inc.window_at(moment)
+    baseline = inc.baseline or window.preceding()
+    store = workspace.evidence
+    captured = {f"{e.source}/{e.name}": e for e in store.entries()}
+    chosen = _metrics_source(captured)
+    frames: dict[str, pd.DataFrame] = {}
+    files: dict[str, str] = {}
+    for (source, name), _kind in EVIDENCE_KINDS.items():
+        key = f"{source}/{name}"
+        if key not in captured:
+            continue
+        if source in ("datadog", "prometheus") and source != chosen and name != "events":
+            continue
+        frames[key] = store.read(source, name)
+        files[key] = f"evidence/{captured[key].file}"
+
+    def frame(key: str) -> pd.DataFrame:
+        source, name = key.split("/", 1)
+        return frames.get(key, empty_frame(EVIDENCE_KINDS[(source, name)]))
+
+    needed = (*_NEEDED, f"{chosen}/metrics", f"{chosen}/monitor_events")
+    unknown = tuple(key for key in needed if key not in frames)
+
+    derived = [
+        _with_file(event, files)
+        for event in timeline_events(frames, incident=inc, window=window, baseline=baseline)
+    ]
+    timeline_store = TimelineStore(workspace)
+    if record:
+        timeline_store.append(derived)
+        timeline = timeline_store.frame()
+    else:
+        known = timeline_store.read()
+        ids = {e.id for e in known}
+        timeline = events_frame(known + [e for e in derived if e.id not in ids])
+
+    metric_frame = frame(f"{chosen}/metrics")
+    has_metrics = f"{chosen}/metrics" in frames
+    errors = metrics.error_ratio(metric_frame)
+    error_onset = onset.detect_onset(errors, baseline=baseline, window=window)
+    onsets = onset.onset_table(metric_frame, baseline=baseline, window=window)
+    third_party = frames.get("datadog/events")
+    in_view = changes.changes_timeline(
+        rollouts=frame("kubernetes/rollouts"),
+        events=frame("kubernetes/events"),
+        datadog_events=third_party,
+        commits=frames.get("git/commits"),
+    )
+    ranked = changes.rank_changes(in_view, error_onset.onset_at)
+    estimate = (
+        impact.estimate_impact(metric_frame, window=window, baseline=baseline)
+        if has_metrics
+        else None
+    )
+    verdict = (
+        recovery.check_recovery(
+            metrics=metric_frame,
+            monitor_events=frame(f"{chosen}/monitor_events"),
+            pods=frame("kubernetes/pods"),
+            baseline=baseline,
+            as_of=moment,
+            window=window,
+        )
+        if has_metrics
+        else None
+    )
+    diagnosis = diagnose(
+        incident=inc,
+        events=timeline,
+        ranked=ranked,
+        onset=error_onset.onset_at,
+        onsets=onsets,
+        impact=estimate,
+        verdict=verdict,
+        unknown=unknown,
+        metrics_evidence=f"{chosen}/metrics",
+    )
+    view = Window(min(baseline.start, window.start), window.end)
+    return Story(
+        incident=inc,
+        as_of=moment,
+        window=window,
+        baseline=baseline,
+        timeline=timeline,
+        diagnosis=diagnosis,
+        errors=errors[(errors.index >= view.start) & (errors.index < view.end)],
+        impact=estimate,
+        onset=error_onset.onset_at,
+        verdict=verdict,
+        files=files,
+    )
+
+
+def _with_file(event: Event, files: Mapping[str, str]) -> Event:
+    """The event with the captured file it was read from."""
+    if event.evidence and not event.file and event.evidence in files:
+        return replace(event, file=files[event.evidence])
+    return event
+
+
+# -- rendering ---------------------------------------------------------------------------
+
+
+def _evidence_label(ref: str, files: Mapping[str, str]) -> str:
+    """``evidence/0001-kubernetes-rollouts.parquet#row=3`` -> ``kubernetes/rollouts row 3``."""
+    target, _, fragment = ref.partition("#")
+    by_file = {path: name for name, path in files.items()}
+    name = by_file.get(target, target.removeprefix("evidence/"))
+    row = fragment.removeprefix("row=")
+    return f"{name} row {row}" if fragment.startswith("row=") else name
+
+
+def resolve_ref(
+    ref: str,
+    *,
+    files: Mapping[str, str],
+    notebooks: Collection[str],
+    workspace_href: str,
+) -> tuple[str, str]:
+    """A clause reference as ``(label, href)``; ``href`` is empty when there is nothing to open.
+
+    Parameters
+    ----------
+    ref
+        ``evidence/<file>#row=N``, ``source/name#row=N``, a notebook name or ``timeline``.
+    files
+        ``source/name`` -> captured file (relative to the workspace).
+    notebooks
+        The notebooks whose pages sit beside the page being written.
+    workspace_href
+        The workspace folder relative to that page (``"../../"`` from a run folder).
+    """
+    target, _, fragment = ref.partition("#")
+    if target.startswith("evidence/"):
+        return _evidence_label(ref, files), f"{workspace_href}{target}"
+    if target in files:
+        label = f"{target} row {fragment[4:]}" if fragment.startswith("row=") else target
+        return label, f"{workspace_href}{files[target]}"
+    if target == "timeline":
+        return "timeline", f"{workspace_href}timeline.jsonl"
+    if target in notebooks:
+        return target, f"{target}.html"
+    return target, ""
+
+
+_CSS = """
+.story { border-left: 4px solid #2d4f80; background: #f4f7fb; padding: 8px 14px; margin-top: 12px; }
+.story .headline { font-size: 16px; font-weight: 600; margin: 4px 0 8px; }
+.story dl { margin: 0; display: grid; grid-template-columns: 150px 1fr; gap: 4px 12px; }
+.story dt { font-weight: 600; color: #333; } .story dd { margin: 0; }
+.story .refs { color: #555; font-size: 12px; } .story .refs a { color: #2d4f80; }
+.story img { max-width: 100%; margin-top: 10px; border: 1px solid #e2e2e2; }
+"""
+
+
+def _e(text: object) -> str:
+    return html.escape(redact(str(text)), quote=True)
+
+
+def _clause_html(clause: Clause, link: Callable[[str], tuple[str, str]]) -> str:
+    refs = []
+    for ref in clause.refs:
+        label, href = link(ref)
+        refs.append(f"<a href='{_e(href)}'>{_e(label)}</a>" if href else _e(label))
+    evidence = f" <span class='refs'>[{', '.join(refs)}]</span>" if refs else ""
+    return f"{_e(clause.text)}{evidence}"
+
+
+def story_html(
+    story: Story,
+    *,
+    notebooks: Collection[str] = (),
+    workspace_href: str = "../../",
+    chart: str = "",
+) -> str:
+    """The "what happened" block of the index: every clause with links to its evidence.
+
+    Parameters
+    ----------
+    story
+        From :func:`build_story`.
+    notebooks
+        The notebooks of the run (their pages are linked).
+    workspace_href
+        The workspace folder relative to the page.
+    chart
+        The timeline chart's path relative to the page, or ``""``.
+    """
+
+    def link(ref: str) -> tuple[str, str]:
+        return resolve_ref(
+            ref, files=story.files, notebooks=notebooks, workspace_href=workspace_href
+        )
+
+    d = story.diagnosis
+    rows = []
+    for heading, clauses in d.sections():
+        body = "<br>".join(_clause_html(c, link) for c in clauses)
+        rows.append(f"<dt>{_e(heading)}</dt><dd>{body}</dd>")
+    unknown = (
+        f"<p class='refs'>Unknown (could not be read): {_e(', '.join(d.unknown))}.</p>"
+        if d.unknown
+        else ""
+    )
+    image = f"<img src='{_e(chart)}' alt='Timeline of the incident by source'>" if chart else ""
+    return (
+        f"<style>{_CSS}</style><div class='story' id='what-happened'>"
+        f"<h2 style='margin-top:4px'>What happened</h2>"
+        f"<p class='headline'>{_e(d.headline)}</p><dl>{''.join(rows)}</dl>{unknown}"
+        f"{image}</div>"
+    )
+
+
+def _short_refs(clause: Clause) -> str:
+    """Notebook names only: a chat message cannot open evidence files."""
+    names = [r for r in clause.refs if r[:2].isdigit() and "_" in r]
+    return f" [{', '.join(dict.fromkeys(names))}]" if names else ""
+
+
+def summary_markdown(story: Story, *, bundle: str = "", limit: int = SUMMARY_LIMIT) -> str:
+    """The diagnosis as Markdown for a chat message or a ticket comment, under ``limit`` characters.
+
+    One line per part of the diagnosis (its first clause; the mechanism's first two),
+    each naming the notebooks that show its evidence; every text is quoted
+    (:func:`~incident_lib.core.text.md_text`). Clauses are shortened, then the
+    least needed parts (symptoms, competing hypotheses' detail) left out, until it fits.
+    """
+    inc = story.incident
+    d = story.diagnosis
+    head = (
+        f"**{md_text(inc.id)} — {md_text(inc.title)}** ({md_text(inc.severity)}, "
+        f"record status {md_text(inc.status)})\n\n{md_text(d.headline)}\n"
+    )
+    tail = f"\nEvidence: {md_text(bundle)}\n" if bundle else ""
+    parts = [
+        (heading, list(clauses[: _SUMMARY_CLAUSES.get(heading, 1)]))
+        for heading, clauses in d.sections()
+    ]
+    optional = ("Symptoms", "What tells them apart", "Competing hypotheses", "Impact", "Mechanism")
+    for dropped in range(len(optional) + 1):
+        kept = [(h, c) for h, c in parts if h not in optional[:dropped]]
+        for width in (360, 300, 250, 200, 160, 130, 100):
+            body = "".join(
+                f"\n- **{heading}:** "
+                + " ".join(
+                    md_text(redact(shorten(c.text, width))) + _short_refs(c) for c in clauses
+                )
+                for heading, clauses in kept
+            )
+            text = head + body + "\n" + tail
+            if len(text) <= limit:
+                return text
+    return shorten(text, limit)
