@@ -99,7 +99,7 @@ def test_exit_0_and_every_unavailable_source_listed_once_with_its_fix(live):
 
 def test_sources_are_a_box_in_the_index_not_findings(live):
     _, run_dir, _ = live
-    findings = json.loads((run_dir / "findings.json").read_text())
+    findings = json.loads((run_dir / "findings.json").read_text())["findings"]
     assert not [f["title"] for f in findings if "unavailable" in f["title"]]
     page = (run_dir / "index.html").read_text()
     assert page.count("id='sources'") == 1

@@ -247,3 +247,19 @@ def test_header_labels_the_status_as_the_records_and_quotes_the_title(tmp_path, 
     assert "record status **resolved** (mitigated 14:33 UTC, resolved 14:50 UTC)" in out
     assert "<NUM>" not in out and "![x](" not in out and "](javascript:" not in out
     assert r"\<NUM\>" in out
+
+
+def test_note_lands_on_the_timeline_redacted_and_is_shown(tmp_path, screen):
+    from incident_lib.demo import PLANTED_SECRETS
+    from incident_lib.infra.timeline import TimelineStore
+
+    ws = _workspace(tmp_path)
+    rb = start_runbook("09_mitigate", workspace=ws)
+    secret = PLANTED_SECRETS[0]
+    rb.note(f"scaled the batch worker to 0; token {secret}", at="2026-11-03T14:30:00Z", author="al")
+    events = TimelineStore(ws).read()
+    assert len(events) == 1 and events[0].kind == "note" and events[0].author == "al"
+    assert secret not in events[0].summary
+    assert "Note added at 14:30 UTC" in screen.take()
+    with pytest.raises(InvalidInput):
+        rb.note("   ")

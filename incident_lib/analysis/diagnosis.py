@@ -149,6 +149,8 @@ _LIKELY = 0.5
 _COMPETES = 0.6
 #: how many new log signatures the mechanism names
 _SIGNATURES_NAMED = 3
+#: the evidence changes are ranked from: when one is unread, a trigger may be missing
+_CHANGE_EVIDENCE = ("kubernetes/rollouts", "kubernetes/events", "datadog/events", "git/commits")
 #: how much of a signature's template the mechanism quotes
 _SIGNATURE_WIDTH = 90
 #: metrics that are symptoms, not mechanism
@@ -591,6 +593,7 @@ def _next_step(
     events: pd.DataFrame,
     recovered: bool | None,
     incident: Incident,
+    unread: Sequence[str] = (),
 ) -> Clause:
     if recovered:
         return Clause(
@@ -603,6 +606,12 @@ def _next_step(
             "Check what still fails in 10_verify: accept it there (ignore_monitors) or reopen "
             "the incident; then write the post-mortem.",
             ("10_verify",),
+        )
+    if trigger is None and unread:
+        return Clause(
+            f"Get the missing evidence first: {', '.join(unread)} could not be read (the "
+            "Sources box says why and how to fix it); then run the notebooks again live.",
+            ("03_changes", "05_metrics"),
         )
     if trigger is None:
         return Clause(
@@ -628,19 +637,26 @@ def _next_step(
 
 def _headline(
     trigger: Mapping[Hashable, Any] | None,
-    mechanism: tuple[Clause, ...],
     symptoms: Clause | None,
     onsets: pd.DataFrame,
     state: str,
+    unread: Sequence[str],
 ) -> str:
+    """One line: trigger → errors; state. What could not be read is "unknown", never "none"."""
+    changes_unread = [m for m in unread if m in _CHANGE_EVIDENCE]
+    metrics_unread = [m for m in unread if m.endswith("/metrics")]
     parts = []
     if trigger is not None:
         parts.append(f"{trigger['label']} at {_hm(trigger['time'])}")
+    elif changes_unread or metrics_unread:
+        parts.append("Trigger unknown")
     else:
         parts.append("No change before the onset")
     errors = _onset_row(onsets, "error_ratio")
     if errors is not None and errors["moved"]:
         parts.append(f"5xx share up to {format_percent(errors['peak'])}")
+    elif metrics_unread:
+        parts.append("errors unknown")
     elif symptoms is None:
         parts.append("no sustained error rise found")
     lead = " → ".join(parts)
@@ -703,15 +719,21 @@ def diagnose(
     symptoms = _symptoms(onsets, moment, events, metrics_evidence)
     verdict_clause, state, recovered = _verdict(verdict, incident, metrics_evidence)
     missing = tuple(unknown)
-    if trigger is None and missing:
+    unread = [m for m in missing if m in _CHANGE_EVIDENCE]
+    if trigger is None and unread:
         trigger = Clause(
-            "Trigger unknown: "
-            + ", ".join(missing)
-            + " could not be read, so a change may be missing from the ranking.",
+            f"Trigger unknown: {', '.join(unread)} could not be read, so a change may be "
+            "missing from the ranking.",
             ("03_changes",),
         )
+    elif trigger is not None and unread:
+        trigger = Clause(
+            f"{trigger.text} Note: {', '.join(unread)} could not be read, so a change may be "
+            "missing from this ranking.",
+            trigger.refs,
+        )
     return Diagnosis(
-        headline=_headline(top, mechanism, symptoms, onsets, state),
+        headline=_headline(top, symptoms, onsets, state, missing),
         trigger=trigger,
         alternatives=alternatives,
         tell_apart=tell_apart,
@@ -720,6 +742,6 @@ def diagnose(
         impact=_impact(impact, metrics_evidence),
         actions=_actions(events, incident),
         verdict=verdict_clause,
-        next_step=_next_step(top, bool(alternatives), events, recovered, incident),
+        next_step=_next_step(top, bool(alternatives), events, recovered, incident, missing),
         unknown=missing,
     )

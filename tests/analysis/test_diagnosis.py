@@ -219,3 +219,19 @@ def test_to_dict_holds_every_part_with_refs() -> None:
     data = _diagnose(_incident(detected="14:21"), changes).to_dict()
     assert data["trigger"]["refs"]
     assert set(data) >= {"headline", "mechanism", "verdict", "next_step", "alternatives"}
+
+
+def test_nothing_read_means_unknown_never_none() -> None:
+    """Absence of evidence is not evidence of absence: no "no change", no "no errors"."""
+    empty = changes_timeline(rollouts=empty_frame("rollouts"))
+    d = diagnose(
+        incident=_incident(detected="14:21"),
+        events=events_frame([]),
+        ranked=rank_changes(empty, None),
+        onset=None,
+        onsets=_onsets().iloc[0:0],
+        unknown=["kubernetes/rollouts", "kubernetes/events", "datadog/metrics"],
+    )
+    assert d.headline.startswith("Trigger unknown → errors unknown")
+    assert "No change" not in d.headline and "no sustained" not in d.headline
+    assert "could not be read" in d.next_step.text
