@@ -48,6 +48,9 @@ class Clause:
     text: str
     refs: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "refs", tuple(dict.fromkeys(self.refs)))
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
         return {"text": self.text, "refs": list(self.refs)}
@@ -301,7 +304,7 @@ def _trigger(
             "that rarely causes failures (03_changes lists them)."
         )
     elif not len(competing) and not len(ruled_out):
-        text += " Nothing else changed in the lookback before the onset."
+        text += " No other change in the lookback is a candidate cause (03_changes lists them all)."
     trigger = Clause(text, tuple(dict.fromkeys([*refs, "03_changes"])))
     if not len(competing):
         return trigger, (), None, top
