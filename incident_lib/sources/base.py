@@ -18,17 +18,43 @@ queries when it captures them, and the runbook redacts reasons and notes. A
 source only makes sure its *own* credentials (keys, tokens, header values) never
 appear in a reason it raises: :func:`scrub_secrets`.
 
+Bounded time and size
+---------------------
+Each source holds a :class:`Budget`, created with it (so once per notebook run:
+the registry builds a source on first use): the seconds it may spend talking to
+its system, shared by all its fetches. Its clock runs only while a fetch is in
+progress (``with budget.spending():``), so the analysis a notebook does between two
+fetches costs nothing. Every request's timeouts are clipped to what is left
+(:meth:`Budget.clip`), and a fetch started or still waiting when nothing is left
+raises :class:`SourceUnavailable` "time budget of N s used up": the section says
+so and the notebook goes on. :class:`Limits` holds the budget's length and the
+size caps, read from the environment and validated:
+
+* ``INCIDENT_SOURCE_BUDGET``: seconds per source per run (default 60, well under
+  the notebook timeout);
+* ``INCIDENT_SOURCE_MAX_MB``: megabytes one reply (Prometheus, Datadog) may
+  hold, and the log bytes one logs fetch (Datadog, Kubernetes) reads (default 256);
+* ``INCIDENT_PROMETHEUS_MAX_POINTS``: samples one Prometheus reply may hold
+  (default 500,000).
+
+A reply over a cap is refused with "reply too large: narrow the query or the
+window"; logs over the byte cap are cut (the newest kept) and a note says so.
+
 This module imports no heavy library (pandas only for type checking).
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Callable, Iterable, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ..core.errors import SourceUnavailable
+from ..core.errors import InvalidInput, SourceUnavailable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,13 +63,23 @@ if TYPE_CHECKING:
     from ..core.time import Window
 
 __all__ = [
+    "BUDGET_ENV",
+    "DEFAULT_BUDGET",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_POINTS",
+    "MAX_BYTES_ENV",
+    "MAX_POINTS_ENV",
     "REDACTED",
+    "TOO_LARGE",
+    "Budget",
     "Fetched",
+    "Limits",
     "Source",
     "SourceFactory",
     "SourceRegistry",
     "check_frame",
     "default_registry",
+    "format_size",
     "network_reason",
     "progress_bar",
     "scrub_secrets",
@@ -51,6 +87,17 @@ __all__ = [
 
 #: what :func:`scrub_secrets` puts in place of a secret
 REDACTED = "[REDACTED]"
+#: seconds each source may spend over one notebook run (see :class:`Budget`)
+BUDGET_ENV = "INCIDENT_SOURCE_BUDGET"
+#: megabytes one reply may hold, and log bytes one logs fetch reads
+MAX_BYTES_ENV = "INCIDENT_SOURCE_MAX_MB"
+#: samples one Prometheus reply may hold
+MAX_POINTS_ENV = "INCIDENT_PROMETHEUS_MAX_POINTS"
+DEFAULT_BUDGET = 60.0
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+DEFAULT_MAX_POINTS = 500_000
+#: how every reason for a reply over a size cap starts
+TOO_LARGE = "reply too large: narrow the query or the window"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +155,185 @@ class Source(Protocol):
 
 #: builds a source from the environment (``os.environ`` or a given mapping)
 SourceFactory = Callable[[Mapping[str, str]], Source]
+
+
+class Budget:
+    """The seconds a source may spend talking to its system, shared by all its fetches.
+
+    The clock runs while at least one ``with budget.spending():`` block is open (in
+    any thread: blocks may nest and overlap, the time is counted once), so time
+    between fetches is free. Sources clip each request's timeouts to what is left
+    (:meth:`clip`) and check it before each request and each wait (:meth:`check`).
+
+    Parameters
+    ----------
+    seconds
+        The budget; ``math.inf`` for none.
+    source
+        The source's name (for the reason of :class:`SourceUnavailable`).
+    clock
+        Monotonic seconds (tests inject one).
+
+    Examples
+    --------
+    >>> budget = Budget(60, source="datadog")
+    >>> budget.clip(15.0), budget.clip(120.0)
+    (15.0, 60.0)
+    """
+
+    def __init__(
+        self,
+        seconds: float,
+        *,
+        source: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not seconds > 0:
+            raise InvalidInput(f"a source's time budget must be above 0 s, got {seconds!r}")
+        self.seconds = float(seconds)
+        self.source = source
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._spent = 0.0
+        self._open = 0
+        self._since = 0.0
+
+    def __repr__(self) -> str:
+        return f"Budget({self.seconds:g} s of {self.source}, {self.remaining():.3g} s left)"
+
+    @classmethod
+    def unlimited(cls, source: str) -> Budget:
+        """A budget that never runs out (sources built directly, without one)."""
+        return cls(math.inf, source=source)
+
+    @property
+    def spent(self) -> float:
+        """Seconds spent so far."""
+        with self._lock:
+            running = self._clock() - self._since if self._open else 0.0
+            return self._spent + running
+
+    def remaining(self) -> float:
+        """Seconds left (0 when used up)."""
+        return max(0.0, self.seconds - self.spent)
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether nothing is left."""
+        return self.remaining() <= 0.0
+
+    @contextmanager
+    def spending(self) -> Iterator[Budget]:
+        """Run the clock for the block (the time a fetch or a request takes)."""
+        with self._lock:
+            if self._open == 0:
+                self._since = self._clock()
+            self._open += 1
+        try:
+            yield self
+        finally:
+            with self._lock:
+                self._open -= 1
+                if self._open == 0:
+                    self._spent += self._clock() - self._since
+
+    def used_up(self, detail: str = "") -> SourceUnavailable:
+        """The error to raise when the budget ran out (``detail``: what was waited for)."""
+        said = f" ({detail})" if detail else ""
+        return SourceUnavailable(
+            self.source,
+            f"time budget of {self.seconds:g} s used up{said}; set {BUDGET_ENV} to allow more",
+        )
+
+    def check(self, detail: str = "") -> float:
+        """The seconds left; raise :meth:`used_up` when there are none."""
+        left = self.remaining()
+        if left <= 0.0:
+            raise self.used_up(detail)
+        return left
+
+    def clip(self, timeout: float) -> float:
+        """``timeout``, or what is left of the budget when that is less.
+
+        Raises
+        ------
+        SourceUnavailable
+            Nothing is left.
+        """
+        return min(float(timeout), self.check())
+
+    def clip_pair(self, timeout: tuple[float, float]) -> tuple[float, float]:
+        """``(connect, read)`` timeouts, each at most what is left of the budget."""
+        left = self.check()
+        return min(float(timeout[0]), left), min(float(timeout[1]), left)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How long and how much a source may read over one run (see the module notes).
+
+    Attributes
+    ----------
+    budget
+        Seconds per source per notebook run.
+    max_bytes
+        Bytes one reply may hold, and log bytes one logs fetch reads.
+    max_points
+        Samples one Prometheus reply may hold.
+    """
+
+    budget: float = DEFAULT_BUDGET
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_points: int = DEFAULT_MAX_POINTS
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Limits:
+        """The limits from ``INCIDENT_SOURCE_BUDGET``, ``INCIDENT_SOURCE_MAX_MB`` and
+        ``INCIDENT_PROMETHEUS_MAX_POINTS`` (defaults for those not set).
+
+        Raises
+        ------
+        InvalidInput
+            A value is not a positive number (the message names the variable).
+        """
+        budget = _positive(environ, BUDGET_ENV, "seconds", DEFAULT_BUDGET)
+        megabytes = _positive(environ, MAX_BYTES_ENV, "megabytes", DEFAULT_MAX_BYTES / 2**20)
+        points = _positive(environ, MAX_POINTS_ENV, "samples", DEFAULT_MAX_POINTS)
+        return cls(budget=budget, max_bytes=max(1, int(megabytes * 2**20)), max_points=int(points))
+
+    def new_budget(self, source: str) -> Budget:
+        """A fresh :class:`Budget` of :attr:`budget` seconds for ``source``."""
+        return Budget(self.budget, source=source)
+
+
+def format_size(size: float) -> str:
+    """A byte count for reasons and notes.
+
+    Examples
+    --------
+    >>> format_size(256 * 2**20), format_size(1536), format_size(10)
+    ('256 MB', '1.5 KB', '10 bytes')
+    """
+    if size >= 2**20:
+        return f"{size / 2**20:.3g} MB"
+    if size >= 1024:
+        return f"{size / 1024:.3g} KB"
+    return f"{size:.0f} bytes"
+
+
+def _positive(environ: Mapping[str, str], name: str, unit: str, default: float) -> float:
+    text = (environ.get(name) or "").strip()
+    if not text:
+        return float(default)
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise InvalidInput(
+            f"{name} must be a number of {unit} above 0 (default {default:g}), got {text!r}"
+        )
+    return value
 
 
 def _no_connector(name: str) -> SourceUnavailable:

@@ -1,6 +1,7 @@
 """Git history: the commits that landed in a time window, from a local clone.
 
-Runs ``git log`` (read-only) with a timeout. Records are separated by ASCII
+Runs ``git log`` (read-only) with a timeout, clipped to what is left of the
+source's time budget (:class:`~incident_lib.sources.base.Budget`). Records are separated by ASCII
 record separators and fields by unit separators, so subjects with any
 punctuation parse safely. :func:`commits` reads one clone; :class:`GitSource`
 is the :class:`~incident_lib.sources.base.Source` protocol over it, for the
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.errors import InvalidInput, SourceUnavailable
 from ..core.schema import CONTRACTS, conform, empty_frame
 from ..core.time import Window
-from .base import Fetched, check_frame
+from .base import Budget, Fetched, Limits, check_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,35 +54,42 @@ _FORMAT = f"--format={_RS}%H{_US}%h{_US}%aN{_US}%ct{_US}%s"
 
 
 def _run(
-    git: str, repo: Path, args: Sequence[str], timeout: float
+    git: str, repo: Path, args: Sequence[str], timeout: float, budget: Budget
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_PAGER": "cat"}
-    try:
-        return subprocess.run(
-            [git, "-C", str(repo), *args],
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=timeout,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise SourceUnavailable("git", f"git {args[0]} took longer than {timeout:g} s") from None
+    with budget.spending():
+        clipped = budget.clip(timeout)
+        try:
+            return subprocess.run(
+                [git, "-C", str(repo), *args],
+                capture_output=True,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                timeout=clipped,
+                env=env,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            if clipped < timeout:
+                raise budget.used_up(f"git {args[0]} was still running") from None
+            raise SourceUnavailable(
+                "git", f"git {args[0]} took longer than {timeout:g} s"
+            ) from None
 
 
-def _check_repo(git: str, repo: Path, timeout: float) -> bool:
+def _check_repo(git: str, repo: Path, timeout: float, budget: Budget) -> bool:
     """Raise unless ``repo`` is a git repository; return whether it has a commit."""
     if shutil.which(git) is None:
         raise InvalidInput(f"git executable {git!r} not found; install git or pass git=<path>")
     if not repo.is_dir():
         raise InvalidInput(f"{repo} is not a folder; pass the path of a git clone")
-    probe = _run(git, repo, ["rev-parse", "--git-dir"], timeout)
+    probe = _run(git, repo, ["rev-parse", "--git-dir"], timeout, budget)
     if probe.returncode != 0:
         why = (probe.stderr.strip().splitlines() or ["not a git repository"])[-1]
         raise InvalidInput(f"{repo} is not a git repository ({why})")
-    return _run(git, repo, ["rev-parse", "--verify", "--quiet", "HEAD"], timeout).returncode == 0
+    head = _run(git, repo, ["rev-parse", "--verify", "--quiet", "HEAD"], timeout, budget)
+    return head.returncode == 0
 
 
 def _parse(output: str) -> list[dict[str, object]]:
@@ -110,6 +118,7 @@ def commits(
     max_commits: int = MAX_COMMITS,
     git: str = "git",
     timeout: float = 30.0,
+    budget: Budget | None = None,
 ) -> pd.DataFrame:
     """The commits whose committer date falls in ``window``, newest first.
 
@@ -128,6 +137,8 @@ def commits(
         The git executable.
     timeout
         Seconds each git command may take.
+    budget
+        The time all git commands may take together (default: none).
 
     Returns
     -------
@@ -141,14 +152,15 @@ def commits(
     InvalidInput
         git is missing, ``repo`` is not a git repository, or ``max_commits`` < 1.
     SourceUnavailable
-        git failed or took longer than ``timeout``.
+        git failed, took longer than ``timeout`` or ran out of ``budget``.
     """
     import pandas as pd
 
+    budget = budget if budget is not None else Budget.unlimited("git")
     if max_commits < 1:
         raise InvalidInput(f"max_commits must be at least 1, got {max_commits}")
     root = Path(repo).expanduser()
-    if not _check_repo(git, root, timeout):
+    if not _check_repo(git, root, timeout, budget):
         return empty_frame("commits")
     # git dates are whole seconds: t >= start <=> t >= ceil(start); t < end <=> t <= ceil(end) - 1
     since = math.ceil(window.start.timestamp())
@@ -166,7 +178,7 @@ def commits(
         "--",
         *paths,
     ]
-    done = _run(git, root, args, timeout)
+    done = _run(git, root, args, timeout, budget)
     if done.returncode != 0:
         why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
         raise SourceUnavailable("git", f"git log failed in {root}: {why}")
@@ -195,6 +207,11 @@ class GitSource:
         The git executable.
     timeout
         Seconds each git command may take.
+    budget
+        The time its fetches may take together; default: a
+        :class:`~incident_lib.sources.base.Budget` of ``INCIDENT_SOURCE_BUDGET``
+        seconds, made at the first fetch (a bad value is refused there, where
+        the notebook shows it as the section's reason).
     """
 
     name: str = "git"
@@ -208,12 +225,27 @@ class GitSource:
         max_commits: int = MAX_COMMITS,
         git: str = "git",
         timeout: float = 30.0,
+        budget: Budget | None = None,
     ) -> None:
         self.repo = Path(repo).expanduser()
         self.paths = tuple(paths)
         self.max_commits = max_commits
         self.git = git
         self.timeout = timeout
+        self._budget = budget
+
+    @property
+    def budget(self) -> Budget:
+        """The time budget of its fetches (see the class).
+
+        Raises
+        ------
+        InvalidInput
+            ``INCIDENT_SOURCE_BUDGET`` is not a positive number.
+        """
+        if self._budget is None:
+            self._budget = Limits.from_environment(os.environ).new_budget(self.name)
+        return self._budget
 
     def __repr__(self) -> str:
         return f"GitSource({str(self.repo)!r})"
@@ -259,9 +291,11 @@ class GitSource:
         Raises
         ------
         InvalidInput
-            git is missing or the path is not a git repository.
+            git is missing, the path is not a git repository, or the budget's
+            setting is not a positive number.
         SourceUnavailable
-            git failed or took too long, or ``frame`` is not ``commits``.
+            git failed or took too long, the time budget is used up, or ``frame``
+            is not ``commits``.
         """
         del incident, progress
         check_frame(self, frame)
@@ -272,6 +306,7 @@ class GitSource:
             max_commits=self.max_commits,
             git=self.git,
             timeout=self.timeout,
+            budget=self.budget,
         )
         notes: tuple[str, ...] = ()
         if len(found) >= self.max_commits:

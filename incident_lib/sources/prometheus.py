@@ -24,6 +24,12 @@ Decisions
   of an empty histogram) are dropped, not kept as gaps.
 * **Retries**: a timeout or a 502 / 503 / 504 answer is retried once, after
   :data:`RETRY_DELAY` seconds; nothing else is retried.
+* **Bounds**: every request's timeout is clipped to what is left of the
+  source's time budget (:class:`~incident_lib.sources.base.Budget`; used up:
+  "time budget of N s used up"), an answer is read through a byte cap
+  (``max_bytes``, checking the budget between chunks) and one holding more than
+  ``max_points`` samples is refused before any row is built: "reply too large:
+  narrow the query or the window".
 * **Errors**: a PromQL Prometheus rejects (``errorType`` ``bad_data``) is reported
   as ``bad PromQL for <key>: <Prometheus' message>``; a query that returns no
   series is not an error: it is listed in the notes of the result, with any
@@ -54,7 +60,19 @@ from ..core.errors import InvalidInput, SourceUnavailable
 from ..core.schema import conform, empty_frame
 from ..core.text import shorten
 from ..core.time import Window, format_duration, parse_time
-from .base import Fetched, check_frame, scrub_secrets
+from .base import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_POINTS,
+    MAX_BYTES_ENV,
+    MAX_POINTS_ENV,
+    TOO_LARGE,
+    Budget,
+    Fetched,
+    Limits,
+    check_frame,
+    format_size,
+    scrub_secrets,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -112,6 +130,11 @@ class PrometheusSource:
     headers
         Extra headers sent with every request (``Authorization``, ``X-Scope-OrgID``).
         They are never shown in reasons or in ``repr``.
+    budget
+        The time this source may spend (shared with the connector's other
+        fetches); default: none.
+    max_bytes, max_points
+        Most bytes and samples one answer may hold; a larger one is refused.
     """
 
     def __init__(
@@ -121,6 +144,9 @@ class PrometheusSource:
         session: requests.Session | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         headers: Mapping[str, str] | None = None,
+        budget: Budget | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_points: int = DEFAULT_MAX_POINTS,
     ) -> None:
         if not re.match(r"^https?://[^/]", url or ""):
             raise InvalidInput(
@@ -137,6 +163,9 @@ class PrometheusSource:
         self.session = session
         self.timeout = timeout
         self._headers = dict(headers or {})
+        self.budget = budget if budget is not None else Budget.unlimited(SOURCE)
+        self.max_bytes = max_bytes
+        self.max_points = max_points
 
     def __repr__(self) -> str:
         return f"PrometheusSource(url={safe_url(self.url)!r})"
@@ -144,11 +173,17 @@ class PrometheusSource:
     # -- construction ------------------------------------------------------------
     @classmethod
     def from_environment(
-        cls, environ: Mapping[str, str] = os.environ, *, timeout: float = DEFAULT_TIMEOUT
+        cls,
+        environ: Mapping[str, str] = os.environ,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        budget: Budget | None = None,
+        limits: Limits | None = None,
     ) -> PrometheusSource:
         """Build the source from ``PROMETHEUS_URL`` and optional ``PROMETHEUS_TOKEN``.
 
         The token, when set, is sent as ``Authorization: Bearer <token>``.
+        ``budget`` and ``limits`` (size caps; default: the defaults) bound it.
 
         Raises
         ------
@@ -160,8 +195,16 @@ class PrometheusSource:
             raise SourceUnavailable(SOURCE, "PROMETHEUS_URL is not set")
         token = (environ.get("PROMETHEUS_TOKEN") or "").strip()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        limits = limits or Limits()
         try:
-            return cls(url=url, timeout=timeout, headers=headers)
+            return cls(
+                url=url,
+                timeout=timeout,
+                headers=headers,
+                budget=budget,
+                max_bytes=limits.max_bytes,
+                max_points=limits.max_points,
+            )
         except InvalidInput as exc:
             raise SourceUnavailable(SOURCE, f"PROMETHEUS_URL: {exc}") from None
 
@@ -292,9 +335,17 @@ class PrometheusSource:
         Reasons and warnings never hold the configured header values (the token).
         """
         try:
-            data, warnings = self._get(path, params, what)
+            with self.budget.spending():
+                data, warnings = self._get(path, params, what)
         except SourceUnavailable as exc:
             raise SourceUnavailable(SOURCE, self._scrub(exc.reason)) from None
+        samples = _samples(data)
+        if samples > self.max_points:
+            raise SourceUnavailable(
+                SOURCE,
+                f"{TOO_LARGE} ({what}: {samples:,} samples; the cap is {self.max_points:,}, "
+                f"{MAX_POINTS_ENV})",
+            )
         return data, [self._scrub(w) for w in warnings]
 
     def _scrub(self, text: str) -> str:
@@ -308,24 +359,59 @@ class PrometheusSource:
 
         where = safe_url(self.url)
         for attempt in (1, 2):
+            timeout = self.budget.clip(self.timeout)
             try:
                 response = self.session.get(
-                    self.url + path, params=params, headers=self._headers, timeout=self.timeout
+                    self.url + path,
+                    params=params,
+                    headers=self._headers,
+                    timeout=timeout,
+                    stream=True,
                 )
-            except requests.Timeout:
-                if attempt == 1:
+                try:
+                    content = self._read(response)
+                finally:
+                    response.close()
+            except requests.RequestException as exc:
+                if not _timed_out(exc):
+                    raise SourceUnavailable(SOURCE, _network_reason(exc, where)) from None
+                if timeout < self.timeout:  # the budget's end, not the timeout
+                    raise self.budget.used_up(f"{where} did not answer") from None
+                if attempt == 1 and self.budget.remaining() > RETRY_DELAY:
                     time.sleep(RETRY_DELAY)
                     continue
                 raise SourceUnavailable(
                     SOURCE, f"{where} did not answer within {self.timeout:g} s (tried twice)"
                 ) from None
-            except requests.RequestException as exc:
-                raise SourceUnavailable(SOURCE, _network_reason(exc, where)) from None
-            if response.status_code in _RETRY_STATUSES and attempt == 1:
+            retry = response.status_code in _RETRY_STATUSES and attempt == 1
+            if retry and self.budget.remaining() > RETRY_DELAY:
                 time.sleep(RETRY_DELAY)
                 continue
-            return _payload(response, where, what)
+            return _payload(response, content, where, what)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read(self, response: Any) -> bytes:
+        """The body, read through the byte cap, checking the budget between chunks."""
+        declared = str(response.headers.get("Content-Length") or "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise self._too_large(int(declared))
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(65536):
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise self._too_large(size, more=True)
+            chunks.append(chunk)
+            self.budget.check(f"{safe_url(self.url)} was still sending its answer")
+        return b"".join(chunks)
+
+    def _too_large(self, size: int, *, more: bool = False) -> SourceUnavailable:
+        over = "over " if more else ""
+        return SourceUnavailable(
+            SOURCE,
+            f"{TOO_LARGE} (an answer of {over}{format_size(size)}; the cap is "
+            f"{format_size(self.max_bytes)}, {MAX_BYTES_ENV})",
+        )
 
 
 # -- steps and default queries -----------------------------------------------------
@@ -418,10 +504,12 @@ def default_queries(
 
 
 # -- parsing -----------------------------------------------------------------------
-def _payload(response: Any, where: str, what: str) -> tuple[Any, list[str]]:
+def _payload(response: Any, content: bytes, where: str, what: str) -> tuple[Any, list[str]]:
     """``data`` and ``warnings`` of a Prometheus answer, or the reason it is unusable."""
+    import json
+
     try:
-        body = response.json()
+        body = json.loads(content)
     except ValueError:
         body = None
     if isinstance(body, dict) and body.get("status") == "success" and response.ok:
@@ -442,9 +530,30 @@ def _payload(response: Any, where: str, what: str) -> tuple[Any, list[str]]:
     elif response.ok:
         reason = f"{where} answered {what} with something that is not the Prometheus API"
     else:
-        text = _one_line(getattr(response, "text", "") or "")
+        text = _one_line(content.decode(response.encoding or "utf-8", "replace"))
         reason = f"{where} answered HTTP {code}" + (f": {text}" if text else "")
     raise SourceUnavailable(SOURCE, reason)
+
+
+def _samples(data: Any) -> int:
+    """How many samples an answer's ``data`` holds (0 for what is not a query result)."""
+    if not isinstance(data, dict):
+        return 0
+    result = data.get("result")
+    if data.get("resultType") == "matrix" and isinstance(result, list):
+        return sum(len(s.get("values") or []) for s in result if isinstance(s, dict))
+    if data.get("resultType") == "vector" and isinstance(result, list):
+        return len(result)
+    return 0
+
+
+def _timed_out(exc: Exception) -> bool:
+    """Whether a requests error is a timeout (before or while reading the answer)."""
+    import requests
+
+    if isinstance(exc, requests.Timeout):
+        return True
+    return isinstance(exc, requests.ConnectionError) and "timed out" in str(exc).lower()
 
 
 def _frame(metric: str, promql: str, data: Any) -> pd.DataFrame:
@@ -573,16 +682,30 @@ class PrometheusConnector:
         Where ``PROMETHEUS_URL`` and ``PROMETHEUS_TOKEN`` are read (at each fetch).
     timeout
         Seconds to wait for each answer.
+    limits
+        Time budget and size caps (default: :meth:`Limits.from_environment`). The
+        budget starts here and is shared by every fetch of this connector.
+
+    Raises
+    ------
+    InvalidInput
+        A limit in the environment is not a positive number.
     """
 
     name: str = SOURCE
     frames: tuple[str, ...] = FETCH_NAMES
 
     def __init__(
-        self, *, environ: Mapping[str, str] = os.environ, timeout: float = DEFAULT_TIMEOUT
+        self,
+        *,
+        environ: Mapping[str, str] = os.environ,
+        timeout: float = DEFAULT_TIMEOUT,
+        limits: Limits | None = None,
     ) -> None:
         self.environ = environ
         self.timeout = timeout
+        self.limits = limits if limits is not None else Limits.from_environment(environ)
+        self.budget = self.limits.new_budget(SOURCE)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> PrometheusConnector:
@@ -614,11 +737,18 @@ class PrometheusConnector:
         Raises
         ------
         SourceUnavailable
-            Not configured, unreachable or refused, or ``frame`` is not provided.
+            Not configured, unreachable or refused, the time budget is used up, a
+            reply is too large, or ``frame`` is not provided.
         """
         del progress
         check_frame(self, frame)
-        with PrometheusSource.from_environment(self.environ, timeout=self.timeout) as source:
+        with (
+            self.budget.spending(),
+            PrometheusSource.from_environment(
+                self.environ, timeout=self.timeout, budget=self.budget, limits=self.limits
+            ) as source,
+        ):
+            self.budget.check()
             if frame == "metrics":
                 queries = default_queries(incident.service, incident.namespace)
                 return source.query_range(queries, window)

@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..base import Fetched, check_frame
+from ..base import Fetched, Limits, check_frame
 from .frames import rollup_interval
 from .http import SOURCE, normalise_site
 from .requests import iso
@@ -39,14 +39,30 @@ class DatadogConnector:
         Where ``DD_API_KEY``, ``DD_APP_KEY``, ``DD_SITE`` and ``INCIDENT_DD_ENV`` are read.
     host
         Replaces the site's API host (tests).
+    limits
+        Time budget and size caps (default: :meth:`Limits.from_environment`). The
+        budget starts here and is shared by every fetch of this connector.
+
+    Raises
+    ------
+    InvalidInput
+        A limit in the environment is not a positive number.
     """
 
     name: str = SOURCE
     frames: tuple[str, ...] = FETCH_NAMES
 
-    def __init__(self, *, environ: Mapping[str, str] = os.environ, host: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        environ: Mapping[str, str] = os.environ,
+        host: str | None = None,
+        limits: Limits | None = None,
+    ) -> None:
         self.environ = environ
         self.host = host
+        self.limits = limits if limits is not None else Limits.from_environment(environ)
+        self.budget = self.limits.new_budget(SOURCE)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> DatadogConnector:
@@ -81,19 +97,28 @@ class DatadogConnector:
         """Fetch ``frame`` for the incident's service over ``window``.
 
         Truncation and partial answers are the notes. ``progress`` shows a
-        progress bar over the log pages.
+        progress bar over the log pages. The fetch is charged to the connector's
+        time budget.
 
         Raises
         ------
         SourceUnavailable
-            Not configured, unreachable or refused, or ``frame`` is not provided.
+            Not configured, unreachable or refused, the time budget is used up, or
+            ``frame`` is not provided.
         """
         check_frame(self, frame)
+        with self.budget.spending():
+            self.budget.check()
+            return self._fetch(frame, incident, window, progress)
+
+    def _fetch(self, frame: str, incident: Incident, window: Window, progress: bool) -> Fetched:
         with DatadogSource.from_environment(
             service=incident.service,
             namespace=incident.namespace,
             environ=self.environ,
             host=self.host,
+            budget=self.budget,
+            max_bytes=self.limits.max_bytes,
         ) as source:
             if frame == "metrics":
                 return source.metrics(window)

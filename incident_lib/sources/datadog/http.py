@@ -12,13 +12,25 @@ The client's own retries are turned off (``enable_retry=False`` and a urllib3
 and :meth:`Caller.call` retries instead, at most ``max_tries`` tries in all:
 
 * 429: sleeps ``min(X-RateLimit-Reset, max_wait)`` seconds (the header is the
-  number of seconds until the rate-limit period resets; 1 s without it);
+  number of seconds until the rate-limit period resets; 1 s without it), but
+  only when the reset comes within what is left of the source's time budget
+  (:class:`~incident_lib.sources.base.Budget`): a later reset fails at once with
+  "rate-limited until HH:MM UTC (429 ...)", never sleeping on it;
 * 500, 502, 503, 504: sleeps ``min(2 ** (try - 1), max_wait)`` seconds;
 * a connection dropped before the answer (a stale keep-alive connection): at once.
 
 Everything else fails at once: 400, 401, 403, 404, a timeout (another try would
 cost the whole timeout again), a refused connection, a name that does not resolve.
-The sleep function is injectable so tests never wait.
+A wait longer than what is left of the budget is not started: the call fails
+with "time budget of N s used up". The sleep function is injectable so tests never wait.
+
+Bounds
+------
+Each try's ``(connect, read)`` timeouts are clipped to what is left of the
+budget, and the time of every call (its tries and waits) is charged to it.
+:func:`cap_replies` makes the client read each answer through a byte cap (a
+reply over it is refused with "reply too large: ...") that also checks the budget
+between chunks, so a server dripping its answer cannot hold a fetch either.
 """
 
 from __future__ import annotations
@@ -29,12 +41,21 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from ...core.errors import SourceUnavailable
 from ...core.text import shorten
-from ..base import network_reason, scrub_secrets
+from ..base import (
+    DEFAULT_MAX_BYTES,
+    MAX_BYTES_ENV,
+    TOO_LARGE,
+    Budget,
+    format_size,
+    network_reason,
+    scrub_secrets,
+)
 
 if TYPE_CHECKING:
     from datadog_api_client import ApiClient, Configuration
@@ -45,6 +66,8 @@ __all__ = [
     "MAX_WAIT",
     "SOURCE",
     "Caller",
+    "CappedPool",
+    "cap_replies",
     "configuration_from_environment",
     "normalise_site",
     "prepare_configuration",
@@ -149,6 +172,8 @@ class _Failure:
     retry_in: float | None = None
     #: the reason once the tries are used up (``{tries}`` is filled in)
     exhausted: str = ""
+    #: seconds until the rate limit resets (a 429 with ``X-RateLimit-Reset``)
+    reset: float | None = None
 
 
 class Caller:
@@ -165,6 +190,10 @@ class Caller:
         Tries in all for a 429 or a 5xx answer.
     max_wait
         Longest single wait, seconds.
+    budget
+        The source's time budget (default: none); each call is charged to it.
+    now
+        The current time (tests inject one), for "rate-limited until HH:MM UTC".
     """
 
     def __init__(
@@ -174,11 +203,15 @@ class Caller:
         sleep: Callable[[float], object] = time.sleep,
         max_tries: int = MAX_TRIES,
         max_wait: float = MAX_WAIT,
+        budget: Budget | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.api_client = api_client
         self.sleep = sleep
         self.max_tries = max(1, max_tries)
         self.max_wait = max_wait
+        self.budget = budget if budget is not None else Budget.unlimited(SOURCE)
+        self.now = now
 
     @property
     def netloc(self) -> str:
@@ -204,25 +237,54 @@ class Caller:
         SourceUnavailable
             Refused, not answering, or still failing after ``max_tries`` tries.
         """
+        with self.budget.spending():
+            outcome = self._tries(what, method, kwargs)
+        if not isinstance(outcome, _Failure):
+            return outcome
+        # raised outside the handler: the client's exception (headers, body) is not chained
+        raise SourceUnavailable(SOURCE, self.scrub(outcome.reason))
+
+    def _tries(self, what: str, method: Callable[..., T], kwargs: dict[str, Any]) -> T | _Failure:
+        """``method``'s answer, or the :class:`_Failure` to raise once the tries are over."""
+        configuration = self.api_client.configuration
+        configured = configuration.request_timeout
+        timeout = _timeouts(configured)
         tries = 0
         while True:
             tries += 1
+            clipped = self.budget.clip_pair(timeout)
+            configuration.request_timeout = clipped
             try:
                 return method(**kwargs)
             except Exception as exc:
                 failure = self._failure(exc, what, tries)
                 if failure is None:
                     raise
+                if clipped != timeout and _timed_out(exc):  # the budget's end, not the timeout
+                    return _Failure(self.budget.used_up(f"{self.netloc} did not answer").reason)
+            finally:
+                configuration.request_timeout = configured
             wait = failure.retry_in
             if wait is None:
-                break
+                return failure
+            left = self.budget.remaining()
+            if failure.reset is not None and failure.reset >= left:
+                return _Failure(self._rate_limited(failure.reset, left))
             if tries >= self.max_tries:
-                failure = _Failure(failure.exhausted.format(tries=tries))
-                break
+                return _Failure(failure.exhausted.format(tries=tries))
+            if wait >= left:
+                detail = f"{failure.reason}; the next try was {wait:g} s away"
+                return _Failure(self.budget.used_up(detail).reason)
             if wait > 0:
                 self.sleep(wait)
-        # raised outside the handler: the client's exception (headers, body) is not chained
-        raise SourceUnavailable(SOURCE, self.scrub(failure.reason))
+
+    def _rate_limited(self, reset: float, left: float) -> str:
+        """Why a 429 whose rate limit resets after the budget's end is not waited for."""
+        until = self.now().astimezone(UTC) + timedelta(seconds=reset)
+        return (
+            f"rate-limited until {until:%H:%M} UTC (429: the limit resets in {reset:g} s, "
+            f"after the {left:.0f} s left of the time budget of {self.budget.seconds:g} s)"
+        )
 
     def scrub(self, text: str) -> str:
         """``text`` with the configured API and application keys replaced by ``[REDACTED]``."""
@@ -249,7 +311,10 @@ class Caller:
             wait = min(reset if reset is not None else 1.0, self.max_wait)
             left = f"; reset in {reset:g} s" if reset is not None else ""
             return _Failure(
-                "rate limited (429)", wait, f"rate limited (429) after {{tries}} tries{left}"
+                "rate limited (429)",
+                wait,
+                f"rate limited (429) after {{tries}} tries{left}",
+                reset=reset,
             )
         if status in (401, 403):
             said = (
@@ -279,6 +344,113 @@ class Caller:
     def _network_reason(self, exc: Exception) -> str:
         timeouts = _timeouts(self.api_client.configuration.request_timeout)
         return network_reason(exc, self.netloc, timeouts, unresolved_hint=f"DD_SITE={self.site}")
+
+
+def _timed_out(exc: Exception) -> bool:
+    """Whether ``exc`` is urllib3's connect or read timeout (wrapped or not)."""
+    import urllib3.exceptions as u
+
+    inner = exc.reason if isinstance(exc, u.MaxRetryError) and exc.reason else exc
+    return isinstance(inner, u.TimeoutError)
+
+
+# -- reading replies -------------------------------------------------------------------
+class _Reply:
+    """An answer read in full (what the client needs of a urllib3 response)."""
+
+    def __init__(self, response: Any, data: bytes) -> None:
+        self.status = response.status
+        self.reason = response.reason
+        self.headers = response.headers
+        self.data = data
+
+    def getheaders(self) -> Any:
+        """The headers (as urllib3 responses have them)."""
+        return self.headers
+
+    def getheader(self, name: str, default: str | None = None) -> str | None:
+        """One header."""
+        value = self.headers.get(name, default)
+        return None if value is None else str(value)
+
+
+class CappedPool:
+    """A urllib3 pool manager whose answers are read through a byte cap and the budget.
+
+    Parameters
+    ----------
+    pool
+        The client's ``urllib3.PoolManager`` (every other attribute is its own).
+    max_bytes
+        Most bytes (decoded) one answer may hold.
+    budget
+        Checked between chunks: a server dripping its answer stops when it runs out.
+    """
+
+    def __init__(self, pool: Any, max_bytes: int, budget: Budget) -> None:
+        self.pool = pool
+        self.max_bytes = max_bytes
+        self.budget = budget
+        #: bytes read so far, over every answer
+        self.bytes_read = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pool, name)
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        """Send the request; read the answer whole unless it is over the cap.
+
+        Raises
+        ------
+        SourceUnavailable
+            The answer is over :attr:`max_bytes`, or the budget ran out while reading.
+        """
+        if kwargs.get("preload_content", True) is False:
+            return self.pool.request(method, url, *args, **kwargs)
+        kwargs["preload_content"] = False
+        response = self.pool.request(method, url, *args, **kwargs)
+        try:
+            data = self._read(response)
+        except BaseException:
+            response.close()
+            raise
+        response.release_conn()
+        return _Reply(response, data)
+
+    def _read(self, response: Any) -> bytes:
+        declared = response.headers.get("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            raise self._too_large(int(declared))
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.stream(65536):
+            size += len(chunk)
+            self.bytes_read += len(chunk)
+            if size > self.max_bytes:
+                raise self._too_large(size, more=True)
+            chunks.append(chunk)
+            self.budget.check("Datadog was still sending its answer")
+        return b"".join(chunks)
+
+    def _too_large(self, size: int, *, more: bool = False) -> SourceUnavailable:
+        over = "over " if more else ""
+        return SourceUnavailable(
+            SOURCE,
+            f"{TOO_LARGE} (an answer of {over}{format_size(size)}; the cap is "
+            f"{format_size(self.max_bytes)}, {MAX_BYTES_ENV})",
+        )
+
+
+def cap_replies(
+    api_client: ApiClient, *, max_bytes: int = DEFAULT_MAX_BYTES, budget: Budget
+) -> CappedPool:
+    """Make ``api_client`` read every answer through a :class:`CappedPool`; return it."""
+    rest = api_client.rest_client
+    pool = rest.pool_manager
+    capped = pool if isinstance(pool, CappedPool) else CappedPool(pool, max_bytes, budget)
+    capped.max_bytes, capped.budget = max_bytes, budget
+    rest.pool_manager = capped
+    return capped
 
 
 def _timeouts(value: Any) -> tuple[float, float]:

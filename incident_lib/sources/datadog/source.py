@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ...core.schema import empty_frame
-from ..base import Fetched, progress_bar
+from ..base import DEFAULT_MAX_BYTES, MAX_BYTES_ENV, Budget, Fetched, format_size, progress_bar
 from . import frames
 from .frames import rollup_interval
 from .http import (
@@ -23,6 +23,7 @@ from .http import (
     MAX_TRIES,
     MAX_WAIT,
     Caller,
+    cap_replies,
     configuration_from_environment,
     prepare_configuration,
 )
@@ -112,6 +113,12 @@ class DatadogSource:
     sleep, max_tries, max_wait
         Waiting between tries of a rate-limited (429) or failing (5xx) request:
         the sleep function (tests inject one), tries in all, longest wait (s).
+    budget
+        The time this source may spend (:class:`~incident_lib.sources.base.Budget`,
+        shared with the connector's other fetches); default: none.
+    max_bytes
+        Most bytes one answer may hold (a larger one is refused), and most log
+        bytes :meth:`logs` reads (it stops paging there and says so).
 
     Raises
     ------
@@ -129,14 +136,25 @@ class DatadogSource:
         sleep: Callable[[float], object] = time.sleep,
         max_tries: int = MAX_TRIES,
         max_wait: float = MAX_WAIT,
+        budget: Budget | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         from datadog_api_client import ApiClient
 
         self.service = service
         self.env = env
         self.namespace = namespace
+        self.max_bytes = max_bytes
+        self.budget = budget if budget is not None else Budget.unlimited("datadog")
         self.api_client = ApiClient(prepare_configuration(configuration))
-        self._caller = Caller(self.api_client, sleep=sleep, max_tries=max_tries, max_wait=max_wait)
+        self._pool = cap_replies(self.api_client, max_bytes=max_bytes, budget=self.budget)
+        self._caller = Caller(
+            self.api_client,
+            sleep=sleep,
+            max_tries=max_tries,
+            max_wait=max_wait,
+            budget=self.budget,
+        )
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -150,12 +168,15 @@ class DatadogSource:
         host: str | None = None,
         request_timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         sleep: Callable[[float], object] = time.sleep,
+        budget: Budget | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> DatadogSource:
         """Build the source from ``DD_API_KEY``, ``DD_APP_KEY`` and ``DD_SITE``.
 
         ``DD_SITE`` defaults to ``datadoghq.com`` (``app.datadoghq.eu`` or a URL
         is read as ``datadoghq.eu``); ``env`` defaults to ``INCIDENT_DD_ENV``, else
-        ``prod``; ``host`` replaces the site's API host.
+        ``prod``; ``host`` replaces the site's API host. ``budget`` and
+        ``max_bytes`` bound it (see the class).
 
         Raises
         ------
@@ -171,6 +192,8 @@ class DatadogSource:
             env=env or environ.get("INCIDENT_DD_ENV") or DEFAULT_ENV,
             namespace=namespace,
             sleep=sleep,
+            budget=budget,
+            max_bytes=max_bytes,
         )
 
     def close(self) -> None:
@@ -182,6 +205,11 @@ class DatadogSource:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes of the answers read so far (what :attr:`max_bytes` bounds for logs)."""
+        return self._pool.bytes_read
 
     @property
     def site(self) -> str:
@@ -295,7 +323,8 @@ class DatadogSource:
         """Log events in ``window`` (contract ``logs``, as the Kubernetes source gives).
 
         ``query`` defaults to ``service:<service>``. The newest ``max_events`` are
-        kept; a cut and Datadog's warnings are the notes.
+        kept, and paging stops once ``max_bytes`` were read; a cut and Datadog's
+        warnings are the notes.
         ``progress`` shows a progress bar over the pages.
         """
         from datadog_api_client.v2.api.logs_api import LogsApi
@@ -317,10 +346,15 @@ class DatadogSource:
         frame = frames.logs_frame([frames.log_row(log) for log in found], window)
         notes = [f"Datadog warned: {w}" for w in warnings]
         if cut:
+            why = (
+                f" (the read cap of {format_size(self.max_bytes)}, {MAX_BYTES_ENV}, was reached)"
+                if cut == "bytes"
+                else ""
+            )
             notes.insert(
                 0,
-                f"logs truncated: kept the newest {len(found):,} events matching '{query}'; "
-                "older events of the window were not fetched",
+                f"logs truncated: kept the newest {len(found):,} events matching '{query}'"
+                f"{why}; older events of the window were not fetched",
             )
         return Fetched(frame, tuple(notes))
 
@@ -384,14 +418,17 @@ class DatadogSource:
         cap: int,
         page_size: int,
         bar: Any,
-    ) -> tuple[list[Any], bool, list[str]]:
+    ) -> tuple[list[Any], str, list[str]]:
         """Items of a cursor-paginated search, newest first: (items, cut, warnings).
 
-        ``cut`` is true when ``cap`` items were read and Datadog offered another page.
+        ``cut`` is ``"count"`` when ``cap`` items were read and Datadog offered
+        another page, ``"bytes"`` when :attr:`max_bytes` were read and it offered
+        another page, else ``""``.
         """
         items: list[Any] = []
         warnings: list[str] = []
         cursor: str | None = None
+        read_before = self._pool.bytes_read
         while True:
             want = max(1, min(page_size, cap - len(items)))
             response = self._caller.call(what, method, body=request(cursor, want))
@@ -407,9 +444,11 @@ class DatadogSource:
             page = meta.get("page") if meta is not None else None
             cursor = page.get("after") if page is not None else None
             if not cursor or not data:
-                return items, False, warnings
+                return items, "", warnings
             if len(items) >= cap:
-                return items, True, warnings
+                return items, "count", warnings
+            if self._pool.bytes_read - read_before >= self.max_bytes:
+                return items, "bytes", warnings
 
 
 # -- helpers ---------------------------------------------------------------------------

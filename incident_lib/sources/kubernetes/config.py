@@ -30,20 +30,22 @@ NO_CONFIG = "no kubeconfig found (set KUBECONFIG) and not running in a cluster"
 def client_from_environment(*, context: str | None, environ: Mapping[str, str]) -> ApiClient:
     """A ``kubernetes.client.ApiClient`` configured from ``environ`` (see the module notes).
 
-    The client retries a failed request once.
+    The client retries a failed connection once, never a request the server did
+    not answer in time (that would cost the read timeout twice).
 
     Raises
     ------
     SourceUnavailable
         No configuration, an unknown context or an unreadable kubeconfig.
     """
+    import urllib3
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
     context = context or environ.get("INCIDENT_KUBE_CONTEXT") or None
     paths = kubeconfig_paths(environ)
     configuration = client.Configuration()
-    configuration.retries = 1
+    configuration.retries = urllib3.util.Retry(total=1, read=0)
     if paths:
         shown = os.pathsep.join(paths)
         names, current = kube_contexts(paths)

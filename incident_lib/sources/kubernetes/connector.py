@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..base import Fetched, check_frame
+from ..base import Fetched, Limits, check_frame
 from .errors import SOURCE
 from .source import DEFAULT_TIMEOUT, KubernetesSource
 
@@ -46,6 +46,14 @@ class KubernetesConnector:
         The kubeconfig context (default: ``INCIDENT_KUBE_CONTEXT``, else the current one).
     request_timeout
         ``(connect, read)`` seconds of every API call.
+    limits
+        Time budget and log byte cap (default: :meth:`Limits.from_environment`).
+        The budget starts here and is shared by every fetch of this connector.
+
+    Raises
+    ------
+    InvalidInput
+        A limit in the environment is not a positive number.
     """
 
     name: str = SOURCE
@@ -57,10 +65,13 @@ class KubernetesConnector:
         environ: Mapping[str, str] = os.environ,
         context: str | None = None,
         request_timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        limits: Limits | None = None,
     ) -> None:
         self.environ = environ
         self.context = context
         self.request_timeout = request_timeout
+        self.limits = limits if limits is not None else Limits.from_environment(environ)
+        self.budget = self.limits.new_budget(SOURCE)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> KubernetesConnector:
@@ -89,20 +100,29 @@ class KubernetesConnector:
         """Fetch ``frame`` of the incident's namespace and selector over ``window``.
 
         For ``logs``, truncated and unreadable container logs are the notes;
-        ``progress`` shows a progress bar over the containers.
+        ``progress`` shows a progress bar over the containers. The fetch is
+        charged to the connector's time budget.
 
         Raises
         ------
         SourceUnavailable
-            Not configured, unreachable or refused, or ``frame`` is not provided.
+            Not configured, unreachable or refused, the time budget is used up, or
+            ``frame`` is not provided.
         """
         check_frame(self, frame)
+        with self.budget.spending():
+            self.budget.check()
+            return self._fetch(frame, incident, window, progress)
+
+    def _fetch(self, frame: str, incident: Incident, window: Window, progress: bool) -> Fetched:
         with KubernetesSource.from_environment(
             namespace=incident.namespace,
             selector=incident.label_selector,
             context=self.context,
             environ=self.environ,
             request_timeout=self.request_timeout,
+            budget=self.budget,
+            max_bytes=self.limits.max_bytes,
         ) as source:
             if frame == "logs":
                 result = source.logs(

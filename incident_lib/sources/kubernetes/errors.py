@@ -24,6 +24,7 @@ __all__ = [
     "safe_host",
     "status_message",
     "status_text",
+    "timed_out",
 ]
 
 SOURCE = "kubernetes"
@@ -93,6 +94,14 @@ def api_reason(
     return f"API server answered {status} {exc.reason or ''} to {verb} {resource}".rstrip() + (
         f": {message}" if message else ""
     )
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether ``exc`` is urllib3's connect or read timeout (wrapped in a retry error or not)."""
+    import urllib3.exceptions as u
+
+    inner = exc.reason if isinstance(exc, u.MaxRetryError) and exc.reason else exc
+    return isinstance(inner, u.TimeoutError)
 
 
 def safe_host(api_client: Any) -> str:

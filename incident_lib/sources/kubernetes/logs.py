@@ -9,10 +9,16 @@ lines before the end and stops reading there, with ``limitBytes`` bounding the
 stream. Every cut is reported in :attr:`LogFetch.truncated`, every container
 that could not be read in :attr:`LogFetch.errors`; 401 and 403 stop the whole
 fetch (every container would fail alike). Init containers are not read.
+
+Bounds: each request's timeouts are clipped to what is left of the source's
+time budget, which is also checked between chunks (a container whose read the
+budget cut is "not read: time budget of N s used up"); all containers together
+read at most ``max_bytes`` (the reads stop there and :meth:`LogFetch.notes` says so).
 """
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from ...core.errors import SourceUnavailable
 from ...core.schema import conform, empty_frame
-from ..base import progress_bar
-from .errors import SOURCE, api_reason, status_message
+from ..base import DEFAULT_MAX_BYTES, MAX_BYTES_ENV, Budget, format_size, progress_bar
+from .errors import SOURCE, api_reason, safe_host, status_message, timed_out
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,20 +70,33 @@ class LogFetch:
         Same keys -> why that log could not be read (e.g. container waiting to start).
     requested
         How many container logs were requested.
+    capped_at
+        The byte cap the reads reached (0: not reached); the logs it cut are in
+        :attr:`truncated`.
     """
 
     frame: pd.DataFrame
     truncated: dict[str, int] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     requested: int = 0
+    capped_at: int = 0
 
     def notes(self) -> list[str]:
         """One sentence per truncated or failed log, for the notebook and the bundle."""
+        cap = (
+            [
+                f"log read cap of {format_size(self.capped_at)} ({MAX_BYTES_ENV}) reached: "
+                "the logs marked truncated were cut there"
+            ]
+            if self.capped_at
+            else []
+        )
         cut = [
             f"{key}: truncated, kept the last {lines} lines of the window"
             for key, lines in sorted(self.truncated.items())
         ]
-        return cut + [f"{key}: not read: {why}" for key, why in sorted(self.errors.items())]
+        errors = [f"{key}: not read: {why}" for key, why in sorted(self.errors.items())]
+        return cap + cut + errors
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +117,33 @@ class ContainerFailed(Exception):
     """One container log could not be read; the others go on."""
 
 
+class _Meter:
+    """Counts the bytes all containers read (thread-safe) and checks the budget per chunk."""
+
+    def __init__(self, max_bytes: int, budget: Budget) -> None:
+        self.max_bytes = max_bytes
+        self.budget = budget
+        self.total = 0
+        self.reached = False
+        self._lock = threading.Lock()
+
+    def chunks(self, stream: Iterable[bytes], cut: list[bool]) -> Iterator[bytes]:
+        """``stream`` until the shared cap is reached (then ``cut[0]`` is set)."""
+        for chunk in stream:
+            self.budget.check("a container log was still being read")
+            with self._lock:
+                room = self.max_bytes - self.total
+                self.total += min(len(chunk), max(room, 0))
+                if len(chunk) > room:
+                    self.reached = True
+            if len(chunk) > room:
+                cut[0] = True  # read_window drops the partial line it ends with
+                if room > 0:
+                    yield chunk[:room]
+                return
+            yield chunk
+
+
 class LogReader:
     """Reads container logs of one namespace through a configured ``ApiClient``.
 
@@ -109,14 +155,32 @@ class LogReader:
         The pods' namespace.
     request_timeout
         ``(connect, read)`` seconds of every request.
+    budget
+        The source's time budget (default: none).
+    max_bytes
+        Most bytes all the logs of one :meth:`read` hold together.
     """
 
     def __init__(
-        self, api_client: ApiClient, namespace: str, request_timeout: tuple[float, float]
+        self,
+        api_client: ApiClient,
+        namespace: str,
+        request_timeout: tuple[float, float],
+        *,
+        budget: Budget | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.api_client = api_client
         self.namespace = namespace
         self.request_timeout = request_timeout
+        self.budget = budget if budget is not None else Budget.unlimited(SOURCE)
+        self.max_bytes = max_bytes
+        self._meter = _Meter(max_bytes, self.budget)
+
+    @property
+    def capped(self) -> bool:
+        """Whether the reads reached :attr:`max_bytes`."""
+        return self._meter.reached
 
     def read(
         self,
@@ -141,18 +205,19 @@ class LogReader:
         bar = progress_bar(len(targets), enabled=progress, desc="pod logs", unit="container")
         pool = ThreadPoolExecutor(max_workers=min(workers, len(targets)))
         try:
-            futures = {pool.submit(self._read_one, t, window, max_lines): t for t in targets}
-            for future in as_completed(futures):
-                target = futures[future]
-                try:
-                    frame, kept, cut = future.result()
-                except ContainerFailed as exc:
-                    errors[target.key] = str(exc)
-                else:
-                    frames.append(frame)
-                    if cut:
-                        truncated[target.key] = kept
-                bar.update(1)
+            with self.budget.spending():
+                futures = {pool.submit(self._read_one, t, window, max_lines): t for t in targets}
+                for future in as_completed(futures):
+                    target = futures[future]
+                    try:
+                        frame, kept, cut = future.result()
+                    except ContainerFailed as exc:
+                        errors[target.key] = str(exc)
+                    else:
+                        frames.append(frame)
+                        if cut:
+                            truncated[target.key] = kept
+                    bar.update(1)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             bar.close()
@@ -166,6 +231,8 @@ class LogReader:
 
         try:
             lines, cut = self._stream(target, window, max_lines)
+        except SourceUnavailable as exc:  # the time budget ran out
+            raise ContainerFailed(exc.reason) from None
         except Exception as exc:
             raise self._failure(exc, target) from None
         parsed = parse_pod_log(
@@ -200,6 +267,7 @@ class LogReader:
         ]
         if target.previous:
             query.append(("previous", True))
+        timeout = self.budget.clip_pair(self.request_timeout)
         request = self.api_client.param_serialize(
             method="GET",
             resource_path="/api/v1/namespaces/{namespace}/pods/{name}/log",
@@ -208,16 +276,28 @@ class LogReader:
             header_params={"Accept": "text/plain"},
             auth_settings=["BearerToken"],
         )
-        response = self.api_client.call_api(*request, _request_timeout=self.request_timeout)
-        raw = response.response
         try:
-            if not 200 <= response.status <= 299:
-                response.read()  # type: ignore[no-untyped-call]
-                raise ApiException.from_response(http_resp=response, body=None, data=None)
-            return read_window(raw.stream(65536), window.end, max_lines, limit_bytes=limit_bytes)
-        finally:
-            raw.close()
-            raw.release_conn()
+            response = self.api_client.call_api(*request, _request_timeout=timeout)
+            raw = response.response
+            try:
+                if not 200 <= response.status <= 299:
+                    response.read()  # type: ignore[no-untyped-call]
+                    raise ApiException.from_response(http_resp=response, body=None, data=None)
+                cut = [False]
+                chunks = self._meter.chunks(raw.stream(65536), cut)
+                lines, truncated = read_window(
+                    chunks, window.end, max_lines, limit_bytes=limit_bytes, cut_short=cut
+                )
+                return lines, truncated or cut[0]
+            finally:
+                raw.close()
+                raw.release_conn()
+        except Exception as exc:
+            if timeout != self.request_timeout and timed_out(exc):  # the budget's end
+                raise self.budget.used_up(
+                    f"API server {safe_host(self.api_client)} did not answer"
+                ) from None
+            raise
 
     def _failure(self, exc: Exception, target: LogTarget) -> Exception:
         from kubernetes.client.exceptions import ApiException
@@ -267,7 +347,12 @@ def concat_logs(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def read_window(
-    chunks: Iterable[bytes], end: datetime, max_lines: int, *, limit_bytes: int | None
+    chunks: Iterable[bytes],
+    end: datetime,
+    max_lines: int,
+    *,
+    limit_bytes: int | None,
+    cut_short: list[bool] | None = None,
 ) -> tuple[list[str], bool]:
     """The last ``max_lines`` lines stamped before ``end``, and whether any were cut.
 
@@ -275,7 +360,9 @@ def read_window(
     the whole answer is read and a full answer means older lines were left out.
     Otherwise reading stops at the first line at or after ``end``, and the log was
     cut when more lines came before it or the server stopped at ``limit_bytes``
-    first (its last, partial line is dropped).
+    first (its last, partial line is dropped). ``cut_short[0]`` set by whoever
+    feeds ``chunks`` means they stopped early (a byte cap on our side): the last,
+    partial line is dropped and the log counts as cut.
     """
     kept: deque[str] = deque(maxlen=max_lines)
     received = before_end = size = 0
@@ -297,11 +384,12 @@ def read_window(
         for line in lines:
             if take(line):
                 return list(kept), before_end > max_lines
-    capped = limit_bytes is not None and size >= limit_bytes
+    stopped = bool(cut_short and cut_short[0])
+    capped = stopped or (limit_bytes is not None and size >= limit_bytes)
     if pending and not capped and take(pending):
         return list(kept), before_end > max_lines
     if limit_bytes is None:
-        return list(kept), received >= max_lines
+        return list(kept), stopped or received >= max_lines
     return list(kept), capped or before_end > max_lines
 
 

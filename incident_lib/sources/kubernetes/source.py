@@ -5,8 +5,10 @@ The service is a namespace plus a label selector (:attr:`Incident.label_selector
 ``kubernetes.client.ApiClient`` (:meth:`KubernetesSource.from_environment` builds
 one, see :mod:`.config`) and returns frames that meet the contracts of
 :mod:`incident_lib.core.schema`. Only read verbs are used (``get``, ``list``),
-every call carries a request timeout, and every failure a user will meet becomes
-a :class:`SourceUnavailable` whose reason says what to do (:mod:`.errors`).
+every call carries a request timeout (5 s to connect, 15 s to answer, each
+clipped to what is left of the source's time budget, so a hung API server costs
+a frame at most the budget), and every failure a user will meet becomes a
+:class:`SourceUnavailable` whose reason says what to do (:mod:`.errors`).
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from ...core.errors import InvalidInput, SourceUnavailable
 from ...core.schema import conform, empty_frame
-from ..base import Fetched
+from ..base import DEFAULT_MAX_BYTES, Budget, Fetched
 from .config import client_from_environment
-from .errors import SOURCE, api_reason
+from .errors import SOURCE, api_reason, safe_host, timed_out
 from .logs import LogFetch, LogReader, concat_logs, log_targets
 from .pods import event_times, parse_quantity, pod_rows
 from .rollouts import REVISION, activation_times, annotation, owned_by, rollout_row
@@ -32,8 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_TIMEOUT", "KubernetesSource"]
 
-#: (connect, read) seconds, on every API call
-DEFAULT_TIMEOUT: tuple[float, float] = (3.05, 20.0)
+#: (connect, read) seconds, on every API call (each clipped to the time budget)
+DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 15.0)
 
 
 class KubernetesSource:
@@ -51,6 +53,11 @@ class KubernetesSource:
         ``(connect, read)`` seconds passed as ``_request_timeout`` on every call.
     page_size
         ``limit`` of each list request (lists are read page by page).
+    budget
+        The time this source may spend (:class:`~incident_lib.sources.base.Budget`,
+        shared with the connector's other fetches); default: none.
+    max_bytes
+        Most bytes the container logs of one :meth:`logs` hold together.
     """
 
     def __init__(
@@ -61,12 +68,16 @@ class KubernetesSource:
         api_client: ApiClient,
         request_timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         page_size: int = 500,
+        budget: Budget | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.namespace = namespace
         self.selector = selector
         self.api_client = api_client
         self.request_timeout = request_timeout
         self.page_size = page_size
+        self.budget = budget if budget is not None else Budget.unlimited(SOURCE)
+        self.max_bytes = max_bytes
         self._owns_client = False
 
     # -- construction ------------------------------------------------------------
@@ -79,6 +90,8 @@ class KubernetesSource:
         context: str | None = None,
         environ: Mapping[str, str] = os.environ,
         request_timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        budget: Budget | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> KubernetesSource:
         """Build the source from the kubeconfig or the in-cluster service account.
 
@@ -86,7 +99,9 @@ class KubernetesSource:
         ``$HOME/.kube/config``; the context is ``context``, else
         ``INCIDENT_KUBE_CONTEXT``, else the kubeconfig's current context. Without a
         kubeconfig, the in-cluster service account is used when
-        ``KUBERNETES_SERVICE_HOST`` is set. The client retries a failed request once.
+        ``KUBERNETES_SERVICE_HOST`` is set. The client retries a failed connection
+        once (never a request the server did not answer in time). ``budget`` and
+        ``max_bytes`` bound it (see the class).
 
         Raises
         ------
@@ -99,6 +114,8 @@ class KubernetesSource:
             selector=selector,
             api_client=api_client,
             request_timeout=request_timeout,
+            budget=budget,
+            max_bytes=max_bytes,
         )
         source._owns_client = True
         return source
@@ -143,12 +160,14 @@ class KubernetesSource:
         Containers that restarted also give the previous instance's log
         (``previous=true``). Logs are fetched concurrently by at most ``workers``
         threads, each capped at ``max_lines_per_container`` lines (see the module
-        notes); cuts and failures are reported in the result, never dropped.
+        notes); cuts and failures are reported in the result, never dropped. All
+        the logs together hold at most ``max_bytes`` (the reads stop there, noted).
 
         Raises
         ------
         SourceUnavailable
-            No pod matches, the API refuses (401, 403), or no log could be read.
+            No pod matches, the API refuses (401, 403), no log could be read, or
+            the time budget ran out before any could.
         """
         if workers < 1 or max_lines_per_container < 1:
             raise InvalidInput("workers and max_lines_per_container must be at least 1")
@@ -157,11 +176,19 @@ class KubernetesSource:
             raise SourceUnavailable(
                 SOURCE, f"no pods match {self.selector} in namespace {self.namespace}"
             )
-        reader = LogReader(self.api_client, self.namespace, self.request_timeout)
+        reader = LogReader(
+            self.api_client,
+            self.namespace,
+            self.request_timeout,
+            budget=self.budget,
+            max_bytes=self.max_bytes,
+        )
         results, truncated, errors = reader.read(
             targets, window, max_lines_per_container, workers, progress
         )
         if len(errors) == len(targets):
+            if self.budget.exhausted:
+                raise self.budget.used_up(f"none of the {len(targets)} container logs was read")
             first = errors[min(errors)]
             raise SourceUnavailable(
                 SOURCE, f"none of the {len(targets)} container logs could be read: {first}"
@@ -171,6 +198,7 @@ class KubernetesSource:
             truncated=truncated,
             errors=errors,
             requested=len(targets),
+            capped_at=self.max_bytes if reader.capped else 0,
         )
 
     def rollouts(self) -> Fetched:
@@ -374,13 +402,22 @@ class KubernetesSource:
         not_found: str | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Call ``method`` with the request timeout; turn failures into SourceUnavailable."""
-        try:
-            return method(*args, _request_timeout=self.request_timeout, **kwargs)
-        except Exception as exc:
-            reason = self._reason(exc, verb, resource, not_found=not_found)
-            if reason is None:
-                raise
+        """Call ``method`` with the request timeout; turn failures into SourceUnavailable.
+
+        The timeouts are clipped to what is left of the budget, and the call is
+        charged to it; a timeout at the budget's end says the budget is used up.
+        """
+        with self.budget.spending():
+            timeout = self.budget.clip_pair(self.request_timeout)
+            try:
+                return method(*args, _request_timeout=timeout, **kwargs)
+            except Exception as exc:
+                reason = self._reason(exc, verb, resource, not_found=not_found)
+                if reason is None:
+                    raise
+                if timeout != self.request_timeout and timed_out(exc):
+                    detail = f"API server {safe_host(self.api_client)} did not answer"
+                    reason = self.budget.used_up(detail).reason
         # raised outside the handler: the client's exception (headers, body) is not chained
         raise SourceUnavailable(SOURCE, reason)
 
