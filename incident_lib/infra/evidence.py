@@ -15,20 +15,36 @@ written to a temporary name, fsynced and renamed before their manifest line
 is appended under a lock, so a crash never leaves a manifest line without its
 file, nor a torn file under a recorded name.
 
+Each line is protected by the next line's ``prev``; the last line, and the
+number of lines, are protected by the *head* (:class:`EvidenceHead`: the count
+and the hash of the last line) that every bundle records in its ``run.json``.
+``verify(head)`` checks the chain up to that head, so deleting the last
+captures, editing the last one, rebuilding the chain or deleting everything is
+detected; without a head the tail is unanchored, and the report says so.
+
 The store captures and reads; it does not decide between them. The runbook
 does, once, from the mode checked where it entered: live, it captures what a
 source fetched and reads that capture back (:meth:`EvidenceStore.capture` then
 :meth:`EvidenceStore.read_entry`); offline, it reads (:meth:`EvidenceStore.read`).
+
+Reading never follows a symbolic link inside ``evidence/`` (nor ``evidence/``
+itself), refuses anything that is not a regular file, and is bounded: the
+manifest may hold at most :data:`MAX_MANIFEST_BYTES`, a line at most
+:data:`MAX_LINE_BYTES`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import errno
 import fcntl
 import hashlib
+import io
 import json
 import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,11 +58,60 @@ from .redact import redact_frame, redact_obj
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["EvidenceStore", "ManifestEntry", "VerifyReport"]
+__all__ = [
+    "GENESIS",
+    "MAX_LINE_BYTES",
+    "MAX_MANIFEST_BYTES",
+    "RUN_HEAD_KEY",
+    "RUN_SIGNATURE_KEY",
+    "EvidenceHead",
+    "EvidenceStore",
+    "ManifestEntry",
+    "VerifyReport",
+    "load_bundle_head",
+]
 
 GENESIS = "0" * 64
 MANIFEST = "manifest.jsonl"
+LOCK = ".lock"
+#: the largest manifest verify and the readers accept (about 100 000 captures)
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+#: the longest manifest line accepted (a capture's query is a few hundred bytes)
+MAX_LINE_BYTES = 256 * 1024
+#: the largest run.json read to find a bundle's evidence head
+MAX_RUN_JSON_BYTES = 16 * 1024 * 1024
+#: the keys of run.json under which a bundle records its evidence head and its signature
+RUN_HEAD_KEY = "evidence_head"
+RUN_SIGNATURE_KEY = "evidence_head_signature"
+#: at most this many problems are listed by verify (then a count of the rest)
+MAX_PROBLEMS = 200
+#: at most this many directory entries are examined in evidence/
+MAX_FILES = 200_000
+
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_COUNT = re.compile(r"^[0-9]{1,12}$")
+_FIELDS = frozenset(
+    {"seq", "source", "name", "query", "fetched_at", "rows", "columns", "file", "sha256", "prev"}
+)
+_O_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+_RESTORE = (
+    "restore evidence/ from a trusted copy (the one attached to the incident), or capture "
+    "again in a new workspace"
+)
+_FIX = f"the evidence cannot be trusted as it is: {_RESTORE}"
+
+
+def _whole(value: object, label: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{label} must be a whole number >= {minimum}")
+    return value
+
+
+def _text(value: object, label: str, pattern: re.Pattern[str]) -> str:
+    if not isinstance(value, str) or not pattern.match(value):
+        raise ValueError(f"{label} is not valid")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,33 +147,184 @@ class ManifestEntry:
 
     @classmethod
     def from_json(cls, line: str) -> ManifestEntry:
-        """Parse one manifest line; raise ``ValueError`` if it is malformed."""
+        """Parse one manifest line; raise ``ValueError`` if it is malformed.
+
+        Every field must be present with its type (no others), source and name
+        must be valid names, ``file`` must be the name the store gives that
+        capture (so it never points outside ``evidence/``), the hashes must be
+        64 hex digits and ``fetched_at`` an ISO 8601 time.
+        """
         data = json.loads(line)
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        missing = sorted(_FIELDS - data.keys())
+        if missing:
+            raise ValueError(f"missing field(s): {', '.join(missing)}")
+        if len(data) != len(_FIELDS):
+            raise ValueError(f"{len(data) - len(_FIELDS)} unknown field(s)")
+        seq = _whole(data["seq"], "seq", 1)
+        source = _text(data["source"], "source", _NAME)
+        name = _text(data["name"], "name", _NAME)
+        if not isinstance(data["query"], dict):
+            raise ValueError("query is not a JSON object")
+        fetched_at = data["fetched_at"]
+        if not isinstance(fetched_at, str) or len(fetched_at) > 40:
+            raise ValueError("fetched_at is not a time")
+        try:
+            datetime.fromisoformat(fetched_at)
+        except ValueError:
+            raise ValueError("fetched_at is not an ISO 8601 time") from None
+        rows = _whole(data["rows"], "rows", 0)
+        columns = data["columns"]
+        if not isinstance(columns, list) or not all(
+            isinstance(c, list) and len(c) == 2 and all(isinstance(x, str) for x in c)
+            for c in columns
+        ):
+            raise ValueError("columns is not a list of [name, type] pairs")
+        if data["file"] != f"{seq:04d}-{source}-{name}.parquet":
+            raise ValueError("file is not the name of this capture (NNNN-source-name.parquet)")
         return cls(
-            seq=int(data["seq"]),
-            source=str(data["source"]),
-            name=str(data["name"]),
+            seq=seq,
+            source=source,
+            name=name,
             query=data["query"],
-            fetched_at=str(data["fetched_at"]),
-            rows=int(data["rows"]),
-            columns=tuple((str(a), str(b)) for a, b in data["columns"]),
-            file=str(data["file"]),
-            sha256=str(data["sha256"]),
-            prev=str(data["prev"]),
+            fetched_at=fetched_at,
+            rows=rows,
+            columns=tuple((a, b) for a, b in columns),
+            file=data["file"],
+            sha256=_text(data["sha256"], "sha256", _HEX64),
+            prev=_text(data["prev"], "prev", _HEX64),
         )
 
 
 @dataclass(frozen=True, slots=True)
+class EvidenceHead:
+    """The head of the manifest chain: how many captures, and the hash of the last line.
+
+    A bundle records the head of the evidence it was made from, so the chain can
+    later be checked up to exactly that point (see :meth:`EvidenceStore.verify`):
+    deleting or rewriting the last captures, or the whole store, no longer
+    verifies against a recorded head.
+
+    Parameters
+    ----------
+    count
+        Number of captures (manifest lines); 0 for an empty store.
+    hash
+        sha256 (hex) of the last manifest line, or :data:`GENESIS` when empty.
+    """
+
+    count: int
+    hash: str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 0:
+            raise InvalidInput(
+                f"evidence head count {str(self.count)[:40]!r} is invalid: use a whole number >= 0"
+            )
+        if not isinstance(self.hash, str) or not _HEX64.match(self.hash):
+            raise InvalidInput(
+                f"evidence head hash {str(self.hash)[:80]!r} is invalid: use the 64 hex digits "
+                f"recorded in the bundle's run.json ({RUN_HEAD_KEY})"
+            )
+        if (self.count == 0) != (self.hash == GENESIS):
+            raise InvalidInput(
+                f"evidence head {self.count}:{self.hash[:12]}… is inconsistent: an empty store "
+                f"has the hash {GENESIS[:12]}…, and only an empty store has it"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form recorded in bundles: ``{"count": N, "hash": "..."}``."""
+        return {"count": self.count, "hash": self.hash}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvidenceHead:
+        """Read the form written by :meth:`to_dict`.
+
+        Raises
+        ------
+        InvalidInput
+            When ``data`` is not a mapping with an integer ``count`` and a hex ``hash``.
+        """
+        if not isinstance(data, Mapping) or set(data) != {"count", "hash"}:
+            raise InvalidInput(
+                'an evidence head is {"count": N, "hash": "<64 hex digits>"}, got '
+                f"{str(data)[:80]!r}"
+            )
+        return cls(count=data["count"], hash=data["hash"])
+
+    @classmethod
+    def parse(cls, text: str) -> EvidenceHead:
+        """Read the ``COUNT:HASH`` form given on the command line (see ``str(head)``).
+
+        Raises
+        ------
+        InvalidInput
+            When ``text`` is not ``COUNT:HASH``.
+        """
+        count, sep, digest = text.strip().partition(":")
+        if not sep or not _COUNT.match(count.strip()):
+            raise InvalidInput(
+                f"--head {text[:80]!r} is invalid: use COUNT:HASH as printed by "
+                f"`incident evidence verify` (or the {RUN_HEAD_KEY} of a bundle's run.json)"
+            )
+        return cls(count=int(count), hash=digest.strip().lower())
+
+    def __str__(self) -> str:
+        return f"{self.count}:{self.hash}"
+
+
+@dataclass(frozen=True, slots=True)
 class VerifyReport:
-    """The result of :meth:`EvidenceStore.verify`: ``ok`` and the problems found."""
+    """The result of :meth:`EvidenceStore.verify`: ``ok`` and the problems found.
+
+    Attributes
+    ----------
+    entries
+        Captures (manifest lines) examined.
+    problems
+        One line per problem, naming the file (and the manifest line).
+    head
+        The store's current head, or ``None`` when the manifest could not be read.
+    anchor
+        The head the chain was checked against (``None``: the tail is unanchored).
+    """
 
     entries: int
     problems: tuple[str, ...]
+    head: EvidenceHead | None = None
+    anchor: EvidenceHead | None = None
 
     @property
     def ok(self) -> bool:
-        """True when every file and the whole chain check out."""
+        """True when every file and the whole chain check out (up to ``anchor``, if any)."""
         return not self.problems
+
+    @property
+    def unanchored(self) -> int:
+        """Captures not covered by ``anchor`` (all of them without an anchor)."""
+        return self.entries - (self.anchor.count if self.anchor else 0)
+
+    def summary(self) -> str:
+        """One line saying what was verified, and what could not be without a head."""
+        if not self.ok:
+            return f"evidence NOT ok: {len(self.problems)} problem(s) in {self.entries} captures"
+        if self.anchor is None:
+            if self.entries == 0:
+                return (
+                    "evidence: no captures; pass --head or --bundle to check that none were deleted"
+                )
+            return (
+                f"evidence ok: verified {self.entries} captures; pass --head or --bundle "
+                "to check the last one"
+            )
+        text = (
+            f"evidence ok: verified {self.entries} captures up to the recorded head "
+            f"{self.anchor.count}:{self.anchor.hash[:16]}…"
+        )
+        if self.unanchored:
+            text += f"; the last {self.unanchored} were captured after it and are not anchored"
+        return text
 
     def raise_for_problems(self, store: Path) -> None:
         """Raise :class:`EvidenceIntegrityError` naming the first problem, if any."""
@@ -120,9 +336,37 @@ class VerifyReport:
             )
 
 
+def _open_regular(path: Path, what: str) -> int:
+    """Open ``path`` for reading without following a link; refuse non-regular files."""
+    try:
+        fd = os.open(path, _O_READ)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise EvidenceIntegrityError(
+                f"{path}: is a symbolic link; {what} must be a regular file inside the "
+                f"workspace ({_FIX})"
+            ) from None
+        if isinstance(exc, PermissionError):
+            raise EvidenceIntegrityError(
+                f"{path}: cannot be read (permission denied); give yourself read access "
+                f"(chmod u+r {path}) and verify again"
+            ) from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise EvidenceIntegrityError(
+                f"{path}: is not a regular file; {what} must be a regular file ({_FIX})"
+            )
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _sha256_file(path: Path) -> str:
+    fd = _open_regular(path, "an evidence file")
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
+    with os.fdopen(fd, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -132,12 +376,83 @@ def _line_hash(line: str) -> str:
     return hashlib.sha256(line.encode()).hexdigest()
 
 
+def _line_hash_bytes(line: bytes) -> str:
+    return hashlib.sha256(line).hexdigest()
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISREG(mode):
+        return "a file"
+    return "a special file (FIFO, socket or device)"
+
+
+def load_bundle_head(run_dir: str | os.PathLike[str]) -> tuple[EvidenceHead, dict[str, Any] | None]:
+    """Read the evidence head (and its signature, if any) a bundle recorded in ``run.json``.
+
+    Parameters
+    ----------
+    run_dir
+        A run folder (``<workspace>/runs/<id>``) or its ``run.json``.
+
+    Returns
+    -------
+    tuple
+        The :class:`EvidenceHead` under ``evidence_head`` and the mapping under
+        ``evidence_head_signature`` (``None`` when the bundle was not signed).
+
+    Raises
+    ------
+    InvalidInput
+        When there is no readable ``run.json``, or it records no valid head.
+    """
+    path = Path(run_dir)
+    if path.name != "run.json" or path.is_dir():
+        path = path / "run.json"
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise InvalidInput(
+            f"{path} does not exist: --bundle takes a run folder of the workspace "
+            "(runs/<id>, the folder `incident run` printed)"
+        ) from None
+    except NotADirectoryError:
+        raise InvalidInput(f"{path.parent} is not a run folder: pass runs/<id>") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidInput(f"{path} is {_kind(st.st_mode)}, not a regular file: pass a run folder")
+    if st.st_size > MAX_RUN_JSON_BYTES:
+        raise InvalidInput(f"{path} is larger than {MAX_RUN_JSON_BYTES} bytes: not a run.json")
+    try:
+        fd = _open_regular(path, "run.json")
+        with os.fdopen(fd, "rb") as fh:
+            data = json.loads(fh.read(MAX_RUN_JSON_BYTES + 1).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, EvidenceIntegrityError) as exc:
+        reason = exc if isinstance(exc, EvidenceIntegrityError) else "not UTF-8 JSON"
+        raise InvalidInput(f"{path} cannot be read as a run record ({reason})") from None
+    if not isinstance(data, dict) or data.get(RUN_HEAD_KEY) is None:
+        raise InvalidInput(
+            f"{path} records no {RUN_HEAD_KEY} (the run did not complete, could not read "
+            "the head, or was made by an older version); pass --head COUNT:HASH instead"
+        )
+    try:
+        head = EvidenceHead.from_dict(data[RUN_HEAD_KEY])
+    except InvalidInput as exc:
+        raise InvalidInput(f"{path}: {RUN_HEAD_KEY} is invalid: {exc}") from None
+    signature = data.get(RUN_SIGNATURE_KEY)
+    if signature is not None and not isinstance(signature, dict):
+        raise InvalidInput(f"{path}: {RUN_SIGNATURE_KEY} is not a JSON object")
+    return head, signature
 
 
 class EvidenceStore:
@@ -155,7 +470,13 @@ class EvidenceStore:
     def __init__(self, workspace: str | os.PathLike[str], *, create: bool = False) -> None:
         self.workspace = Path(workspace)
         self.root = self.workspace / "evidence"
+        if self.workspace.exists() and not self.workspace.is_dir():
+            raise WorkspaceError(
+                f"workspace {self.workspace} is a file, not a folder; pass the incident folder "
+                "(the one holding incident.yaml)"
+            )
         if create:
+            self._check_root()
             self.root.mkdir(parents=True, exist_ok=True)
         elif not self.workspace.is_dir():
             raise WorkspaceError(
@@ -168,19 +489,112 @@ class EvidenceStore:
         """Path of ``manifest.jsonl``."""
         return self.root / MANIFEST
 
+    # -- bounded, link-free reading of the manifest --------------------------------
+    def _check_root(self) -> bool:
+        """Whether ``evidence/`` exists; raise if it is a link or not a folder."""
+        try:
+            mode = os.lstat(self.root).st_mode
+        except FileNotFoundError:
+            return False
+        if not stat.S_ISDIR(mode):
+            raise EvidenceIntegrityError(
+                f"{self.root}: is {_kind(mode)}, not a folder; evidence must be a folder "
+                f"inside the workspace, never a link out of it ({_FIX})"
+            )
+        return True
+
+    def _manifest_bytes(self) -> bytes | None:
+        """The manifest's bytes (``None`` when there is none), bounded and link-free."""
+        if not self._check_root():
+            return None
+        path = self.manifest_path
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISREG(mode):
+            raise EvidenceIntegrityError(
+                f"{path}: is {_kind(mode)}, not a regular file; the manifest must be a "
+                f"regular file inside evidence/ ({_FIX})"
+            )
+        fd = _open_regular(path, "the manifest")
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read(MAX_MANIFEST_BYTES + 1)
+        if len(data) > MAX_MANIFEST_BYTES:
+            raise EvidenceIntegrityError(
+                f"{path}: is larger than {MAX_MANIFEST_BYTES:,} bytes, more than any manifest "
+                f"holds ({_FIX})"
+            )
+        return data
+
+    def _manifest_lines(self) -> tuple[list[bytes], bool]:
+        """The manifest's lines (without newlines) and whether the last one is torn."""
+        data = self._manifest_bytes()
+        if not data:
+            return [], False
+        lines = data.split(b"\n")
+        torn = lines[-1] != b""
+        if not torn:
+            lines.pop()
+        return lines, torn
+
+    def _parse(self, number: int, line: bytes) -> ManifestEntry:
+        """Parse manifest line ``number``; raise ``ValueError`` saying why it is not one."""
+        if len(line) > MAX_LINE_BYTES:
+            raise ValueError(f"longer than {MAX_LINE_BYTES // 1024} KiB")
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError("not text (binary bytes)") from None
+        try:
+            return ManifestEntry.from_json(text)
+        except json.JSONDecodeError:
+            raise ValueError("not JSON") from None
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"wrong fields ({type(exc).__name__})") from None
+
     # -- reading -----------------------------------------------------------------
+    def head(self) -> EvidenceHead:
+        """The current head of the manifest chain (count and hash of the last line).
+
+        Bundles record it (``run.json``: ``evidence_head``) so the evidence they
+        were made from is pinned. An empty or absent manifest gives
+        ``EvidenceHead(0, GENESIS)``.
+
+        Raises
+        ------
+        EvidenceIntegrityError
+            When the manifest is a link, not a regular file, too large, or its
+            last line is torn.
+        """
+        lines, torn = self._manifest_lines()
+        if torn:
+            raise EvidenceIntegrityError(
+                f"{self.manifest_path}: line {len(lines)} is truncated (no newline); "
+                f"run `incident evidence verify {self.workspace}` for details"
+            )
+        if not lines:
+            return EvidenceHead(0, GENESIS)
+        return EvidenceHead(len(lines), _line_hash_bytes(lines[-1]))
+
     def entries(self) -> list[ManifestEntry]:
-        """All manifest entries in order (empty when nothing was captured)."""
-        if not self.manifest_path.exists():
-            return []
+        """All manifest entries in order (empty when nothing was captured).
+
+        Raises
+        ------
+        EvidenceIntegrityError
+            When the manifest is a link, not a regular file, too large, or a line
+            is not a manifest entry (the message names the file and line).
+        """
+        lines, _ = self._manifest_lines()
         out = []
-        for number, line in enumerate(self.manifest_path.read_text().splitlines(), 1):
+        for number, line in enumerate(lines, 1):
             try:
-                out.append(ManifestEntry.from_json(line))
-            except (ValueError, KeyError, TypeError) as exc:
+                out.append(self._parse(number, line))
+            except ValueError as exc:
                 raise EvidenceIntegrityError(
                     f"{self.manifest_path}: line {number} is not a valid manifest entry ({exc}); "
-                    "run `incident evidence verify` for details"
+                    f"run `incident evidence verify {self.workspace}` for details; {_FIX}"
                 ) from None
         return out
 
@@ -192,9 +606,10 @@ class EvidenceStore:
         EvidenceNotFound
             When nothing was captured under that source and name.
         """
-        found = [e for e in self.entries() if e.source == source and e.name == name]
+        entries = self.entries()
+        found = [e for e in entries if e.source == source and e.name == name]
         if not found:
-            have = sorted({f"{e.source}/{e.name}" for e in self.entries()})
+            have = sorted({f"{e.source}/{e.name}" for e in entries})
             raise EvidenceNotFound(
                 f"no evidence captured for {source}/{name} in {self.root}"
                 + (f"; captured: {', '.join(have)}" if have else "; the store is empty")
@@ -217,30 +632,66 @@ class EvidenceStore:
         return self.read_entry(self.latest(source, name))
 
     def read_entry(self, entry: ManifestEntry) -> pd.DataFrame:
-        """Return the frame of one manifest entry, after checking its sha256."""
+        """Return the frame of one manifest entry, after checking its sha256.
+
+        The bytes hashed are the bytes parsed (the file is read once, never
+        through a symbolic link).
+        """
         import pandas as pd
 
+        self._check_root()
+        if Path(entry.file).name != entry.file:
+            raise EvidenceIntegrityError(f"evidence file name {entry.file!r} is not a file name")
         path = self.root / entry.file
-        if not path.exists():
+        try:
+            fd = _open_regular(path, "an evidence file")
+        except FileNotFoundError:
             raise EvidenceIntegrityError(
                 f"evidence file {path} recorded in the manifest is missing"
-            )
-        if _sha256_file(path) != entry.sha256:
+            ) from None
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read()
+        if hashlib.sha256(data).hexdigest() != entry.sha256:
             raise EvidenceIntegrityError(
                 f"evidence file {path} does not match its manifest hash (changed or truncated)"
             )
-        return pd.read_parquet(path)
+        return pd.read_parquet(io.BytesIO(data))
 
     # -- writing -----------------------------------------------------------------
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        self._check_root()
         self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / ".lock").open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        try:
+            fd = os.open(
+                self.root / LOCK, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o666
+            )
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise EvidenceIntegrityError(
+                f"{self.root / LOCK}: is a symbolic link; nothing is captured through it ({_FIX})"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    @contextlib.contextmanager
+    def _shared_lock(self) -> Iterator[None]:
+        """Hold the lock shared (no capture in between) when it can be opened read-only."""
+        try:
+            fd = os.open(self.root / LOCK, _O_READ)
+        except OSError:  # no lock file (nothing captured), a link, unreadable: verify says
+            yield
+            return
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                fcntl.flock(fd, fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
 
     def capture(
         self,
@@ -278,15 +729,8 @@ class EvidenceStore:
         with self._locked():
             entries = self.entries()
             seq = entries[-1].seq + 1 if entries else 1
-            prev = (
-                _line_hash(self.manifest_path.read_text().splitlines()[-1]) if entries else GENESIS
-            )
+            prev = self.head().hash
             filename = f"{seq:04d}-{source}-{name}.parquet"
-            target = self.root / filename
-            with atomic_path(target) as tmp:
-                clean.to_parquet(tmp, index=False)
-                digest = _sha256_file(tmp)
-            _fsync_dir(self.root)
             entry = ManifestEntry(
                 seq=seq,
                 source=source,
@@ -296,64 +740,199 @@ class EvidenceStore:
                 rows=len(clean),
                 columns=tuple((str(c), str(t)) for c, t in clean.dtypes.items()),
                 file=filename,
-                sha256=digest,
+                sha256=GENESIS,
                 prev=prev,
             )
-            with self.manifest_path.open("a") as fh:
+            if len(entry.to_json()) > MAX_LINE_BYTES - 100:
+                raise InvalidInput(
+                    f"the query of {source}/{name} is too large to record "
+                    f"(over {MAX_LINE_BYTES // 1024} KiB); pass fewer or shorter parameters"
+                )
+            target = self.root / filename
+            with atomic_path(target) as tmp:
+                clean.to_parquet(tmp, index=False)
+                digest = _sha256_file(tmp)
+            _fsync_dir(self.root)
+            entry = dataclasses.replace(entry, sha256=digest)
+            fd = os.open(
+                self.manifest_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o666
+            )
+            with os.fdopen(fd, "a", encoding="utf-8") as fh:
                 fh.write(entry.to_json() + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
         return entry
 
     # -- verification ------------------------------------------------------------
-    def verify(self) -> VerifyReport:
-        """Check every file hash, the chain of manifest lines and stray files.
+    def verify(self, head: EvidenceHead | None = None) -> VerifyReport:
+        """Check every file hash, the chain of manifest lines, and what else is in evidence/.
 
-        Returns a report naming each problem: a changed, truncated or missing
-        file, a line changed or out of order, a file not in the manifest. A
-        store where nothing was captured yet verifies (with 0 entries).
+        Parameters
+        ----------
+        head
+            The head a bundle recorded (``run.json``: ``evidence_head``). The chain
+            must reach exactly that head, or go beyond it with the head's line
+            intact: deleting the last captures, editing the last line, rebuilding
+            the chain or deleting everything is then detected. Without it, the
+            last line and the number of lines are not anchored (the report's
+            :meth:`~VerifyReport.summary` says so).
+
+        Returns
+        -------
+        VerifyReport
+            Each problem names the file (and the manifest line): a changed,
+            truncated, missing or unreadable file, a line changed, duplicated or
+            out of order, a line that is not a manifest entry, a symbolic link,
+            a file or folder not in the manifest, a manifest that is not a
+            regular file or is too large, a head that the chain does not reach.
         """
         problems: list[str] = []
-        stray = sorted(self.root.glob("*.parquet")) if self.root.is_dir() else []
-        if not self.manifest_path.exists():
-            return VerifyReport(
-                0,
-                tuple(
-                    f"{path}: not recorded in the manifest ({MANIFEST} is missing)"
-                    for path in stray
-                ),
+        try:
+            exists = self._check_root()
+        except EvidenceIntegrityError as exc:
+            return VerifyReport(0, (str(exc),), None, head)
+        lines: list[bytes] | None = []
+        with self._shared_lock() if exists else contextlib.nullcontext():
+            listing = self._listing(problems) if exists else {}
+            try:
+                lines, torn = self._manifest_lines()
+            except EvidenceIntegrityError as exc:
+                problems.append(str(exc))
+                lines, torn = None, False
+            if torn:
+                problems.append(
+                    f"{self.manifest_path}: line {len(lines or [])} is truncated (no newline)"
+                )
+            recorded = self._check_lines(lines or [], problems)
+        for name, mode in sorted(listing.items()):
+            if name == MANIFEST or name in recorded:
+                continue
+            path = self.root / name
+            if name == LOCK:
+                if not stat.S_ISREG(mode):
+                    problems.append(f"{path}: is {_kind(mode)}; the capture lock must be a file")
+            elif lines is None:
+                continue  # the manifest is unreadable: what it records is unknown
+            elif name.startswith(".tmp-") and stat.S_ISREG(mode):
+                problems.append(
+                    f"{path}: a leftover of an interrupted capture, not recorded in the "
+                    "manifest; delete it"
+                )
+            else:
+                why = "manifest.jsonl is missing" if not lines else "unknown files are refused"
+                problems.append(
+                    f"{path}: {_kind(mode)} not recorded in the manifest ({why}); remove it, "
+                    f"or {_RESTORE}"
+                )
+        current = None
+        if lines is not None and not torn:
+            current = (
+                EvidenceHead(len(lines), _line_hash_bytes(lines[-1]))
+                if lines
+                else EvidenceHead(0, GENESIS)
             )
-        raw = self.manifest_path.read_bytes()
-        if raw and not raw.endswith(b"\n"):
-            problems.append(f"{self.manifest_path}: last line is truncated (no newline)")
-        lines = raw.decode(errors="replace").splitlines()
+        if head is not None and lines is not None:
+            problems.extend(self._check_head(lines, head))
+        if len(problems) > MAX_PROBLEMS:
+            rest = len(problems) - MAX_PROBLEMS
+            problems = [*problems[:MAX_PROBLEMS], f"... and {rest} more problem(s)"]
+        return VerifyReport(len(lines or []), tuple(problems), current, head)
+
+    def _listing(self, problems: list[str]) -> dict[str, int]:
+        """Names in evidence/ and their lstat modes (links are not followed)."""
+        out: dict[str, int] = {}
+        try:
+            with os.scandir(self.root) as it:
+                for item in it:
+                    if len(out) >= MAX_FILES:
+                        problems.append(
+                            f"{self.root}: more than {MAX_FILES} entries, not all examined ({_FIX})"
+                        )
+                        break
+                    out[item.name] = item.stat(follow_symlinks=False).st_mode
+        except PermissionError:
+            problems.append(
+                f"{self.root}: cannot be listed (permission denied); give yourself read "
+                f"access (chmod u+rx {self.root}) and verify again"
+            )
+        return out
+
+    def _check_lines(self, lines: list[bytes], problems: list[str]) -> set[str]:
+        """Check each line, the chain and each recorded file; return the files recorded."""
         prev = GENESIS
         recorded: set[str] = set()
+        where = self.manifest_path
         for number, line in enumerate(lines, 1):
+            line_hash = _line_hash_bytes(line)
             try:
-                entry = ManifestEntry.from_json(line)
-            except (ValueError, KeyError, TypeError):
-                problems.append(f"{self.manifest_path}: line {number} is not a valid entry")
-                prev = _line_hash(line)
+                entry = self._parse(number, line)
+            except ValueError as exc:
+                problems.append(
+                    f"{where}: line {number} is not a valid manifest entry ({exc}); {_FIX}"
+                )
+                prev = line_hash
                 continue
+            if entry.to_json().encode() != line:
+                problems.append(
+                    f"{where}: line {number} ({entry.file}) is not in the form the store "
+                    "writes (edited by hand?)"
+                )
             if entry.prev != prev:
                 problems.append(
-                    f"{self.manifest_path}: line {number} ({entry.file}) breaks the hash chain "
+                    f"{where}: line {number} ({entry.file}) breaks the hash chain "
                     "(a line before it was changed, removed or reordered)"
                 )
             if entry.seq != number:
                 problems.append(
-                    f"{self.manifest_path}: line {number} ({entry.file}) has sequence {entry.seq}, "
-                    f"expected {number} (lines removed or reordered)"
+                    f"{where}: line {number} ({entry.file}) has sequence {entry.seq}, "
+                    f"expected {number} (lines removed, duplicated or reordered)"
                 )
-            prev = _line_hash(line)
+            prev = line_hash
+            if entry.file in recorded:
+                problems.append(f"{where}: line {number} records {entry.file} a second time")
+                continue
             recorded.add(entry.file)
-            path = self.root / entry.file
-            if not path.exists():
-                problems.append(f"{path}: missing (recorded in the manifest)")
-            elif _sha256_file(path) != entry.sha256:
-                problems.append(f"{path}: content changed or truncated (sha256 mismatch)")
-        for path in stray:
-            if path.name not in recorded:
-                problems.append(f"{path}: not recorded in the manifest")
-        return VerifyReport(len(lines), tuple(problems))
+            problem = self._file_problem(entry)
+            if problem:
+                problems.append(problem)
+        return recorded
+
+    def _file_problem(self, entry: ManifestEntry) -> str | None:
+        path = self.root / entry.file
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            return f"{path}: missing (recorded in the manifest)"
+        if not stat.S_ISREG(mode):
+            target = ""
+            if stat.S_ISLNK(mode):
+                with contextlib.suppress(OSError):
+                    target = f" to {os.readlink(path)[:200]!r}"
+            return (
+                f"{path}: is {_kind(mode)}{target}, not the regular file captured; "
+                f"evidence is never read through links ({_FIX})"
+            )
+        try:
+            digest = _sha256_file(path)
+        except EvidenceIntegrityError as exc:
+            return str(exc)
+        except OSError as exc:
+            return f"{path}: cannot be read ({exc.strerror})"
+        if digest != entry.sha256:
+            return f"{path}: content changed or truncated (sha256 mismatch)"
+        return None
+
+    def _check_head(self, lines: list[bytes], head: EvidenceHead) -> list[str]:
+        where = self.manifest_path
+        if len(lines) < head.count:
+            return [
+                f"{where}: {len(lines)} captures, but the recorded head has {head.count}: "
+                f"the last {head.count - len(lines)} were deleted (or this is not the "
+                "workspace the bundle was made from)"
+            ]
+        if head.count and _line_hash_bytes(lines[head.count - 1]) != head.hash:
+            return [
+                f"{where}: line {head.count} does not match the recorded head "
+                f"{head.count}:{head.hash[:16]}… (the line was changed, or the chain rebuilt)"
+            ]
+        return []
