@@ -3,6 +3,11 @@
 Whatever happens (a failing cell, a hang past the limit, a kernel that dies),
 the executed notebook is kept with the error visible in it and a
 :class:`NotebookResult` says what happened; nothing is raised for notebook failures.
+
+The limit bounds the whole notebook, kernel start included. Each kernel gets
+this process's pid and ends when this process dies, even by ``kill -9``
+(:mod:`incident_lib.report.kernel_guard`): no kernel outlives its runner to go on
+capturing evidence.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import logging
 import math
 import os
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -24,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from jupyter_core.utils import run_sync
 
 from ..infra.redact import redact, redact_notebook
+from .kernel_guard import RUNNER_PID_ENV, kernel_argv
 
 if TYPE_CHECKING:
     from jupyter_client.manager import AsyncKernelManager
@@ -35,6 +42,9 @@ __all__ = ["NotebookResult", "execute_notebook"]
 
 Status = Literal["ok", "failed", "timeout", "kernel-died"]
 logger = logging.getLogger(__name__)
+
+#: seconds an interrupted kernel gets to stop its cell before it is killed
+INTERRUPT_GRACE = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +71,9 @@ def _kernel_manager(kernel_name: str, sockets: Path) -> AsyncKernelManager:
     mid-cell leaves nbclient waiting for output forever.
 
     * ``python3`` is this environment's Python: a user-level ``python3``
-      kernelspec may point at another interpreter without incident_lib.
+      kernelspec may point at another interpreter without incident_lib. It starts
+      through :func:`incident_lib.report.kernel_guard.launch_kernel`, so that it
+      exits when this process dies.
     * IPC (Unix sockets in the private folder ``sockets``) instead of TCP: no
       ports to collide on, nothing reachable from the network, no plain-text warning.
     """
@@ -73,7 +85,9 @@ def _kernel_manager(kernel_name: str, sockets: Path) -> AsyncKernelManager:
             if name == "python3":
                 from ipykernel.kernelspec import RESOURCES, get_kernel_dict
 
-                return KernelSpec(resource_dir=RESOURCES, **get_kernel_dict())
+                spec = get_kernel_dict()
+                spec["argv"] = kernel_argv(sys.executable)
+                return KernelSpec(resource_dir=RESOURCES, **spec)
             return super().get_kernel_spec(name)
 
     return AsyncKernelManager(
@@ -107,25 +121,36 @@ def _mark_error(output: Path, status: Status, message: str) -> None:
 
 
 def _start_kernel(
-    factory: KernelFactory, kernel_name: str, sockets: Path, log: Path, attempts: int
+    factory: KernelFactory,
+    kernel_name: str,
+    sockets: Path,
+    log: Path,
+    attempts: int,
+    deadline: float,
 ) -> AsyncKernelManager:
-    """Start a kernel and wait until it answers, retrying failed starts.
+    """Start a kernel and wait until it answers, retrying failed starts, until ``deadline``.
 
     A start can fail for reasons a second try fixes: over TCP, kernels started
     together collide on ports (each picks free ports, then binds); a loaded
     machine misses the ready deadline. The kernel's own stdout/stderr (not cell
-    output) go to ``log``.
+    output) go to ``log``. Its environment names this process as its runner
+    (:data:`~incident_lib.report.kernel_guard.RUNNER_PID_ENV`). ``deadline`` is a
+    :func:`time.monotonic` time: past it, the kernel is killed and
+    :class:`KernelStartTimeout` raised.
     """
+    env = {**os.environ, RUNNER_PID_ENV: str(os.getpid())}
     last: Exception | None = None
     for attempt in range(1, attempts + 1):
+        if time.monotonic() >= deadline:
+            raise KernelStartTimeout("no kernel was started")
         km = factory(kernel_name, sockets)
         try:
             with log.open("ab") as sink:
-                run_sync(km.start_kernel)(stdout=sink, stderr=sink)
+                run_sync(km.start_kernel)(stdout=sink, stderr=sink, env=env)
             kc = km.client()
             kc.start_channels()
             try:
-                run_sync(kc.wait_for_ready)(timeout=60)
+                run_sync(kc.wait_for_ready)(timeout=min(60.0, deadline - time.monotonic()))
             finally:
                 kc.stop_channels()
             return km
@@ -133,11 +158,17 @@ def _start_kernel(
             last = exc
             logger.info("kernel start attempt %d of %d failed: %s", attempt, attempts, exc)
             _shutdown(km)
+        if time.monotonic() >= deadline:
+            raise KernelStartTimeout("the kernel was still starting")
     raise KernelStartError(f"the kernel did not start after {attempts} attempts: {last}")
 
 
 class KernelStartError(RuntimeError):
     """No kernel could be started for a notebook."""
+
+
+class KernelStartTimeout(KernelStartError):
+    """The notebook's time limit ran out while its kernel was starting."""
 
 
 def execute_notebook(
@@ -160,8 +191,10 @@ def execute_notebook(
     parameters
         Values for the notebook's ``parameters`` cell (already validated).
     timeout
-        Wall-clock limit for the whole notebook, in seconds. Past it the kernel
-        is interrupted, then shut down; the cells run so far are kept.
+        Wall-clock limit for the whole notebook, kernel start included, in
+        seconds. Past it the kernel is interrupted (the stuck cell shows where it
+        was), killed at most :data:`INTERRUPT_GRACE` seconds later, and the
+        notebook marked ``timeout``; the cells run so far are kept.
     kernel_name
         Jupyter kernel to use.
     start_attempts
@@ -175,25 +208,41 @@ def execute_notebook(
     """
     name = source.stem
     began = time.monotonic()
+    deadline = began + timeout
     log = (log_dir or output.parent / "logs") / f"{name}.kernel.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="incident-kernel-") as sockets:
         try:
             km = _start_kernel(
-                kernel_manager or _kernel_manager, kernel_name, Path(sockets), log, start_attempts
+                kernel_manager or _kernel_manager,
+                kernel_name,
+                Path(sockets),
+                log,
+                start_attempts,
+                deadline,
             )
         except KernelStartError as exc:
-            _mark_error(output, "kernel-died", str(exc))
+            status: Status = "kernel-died"
+            error = str(exc)
+            if isinstance(exc, KernelStartTimeout):
+                status, error = "timeout", f"stopped after the {timeout:g} s limit ({exc})"
+            _mark_error(output, status, error)
             _tidy_log(log)
             return NotebookResult(
                 name=name,
-                status="kernel-died",
+                status=status,
                 output=output,
-                error=str(exc),
+                error=error,
                 seconds=time.monotonic() - began,
             )
         status, error = _run_in_kernel(
-            km, source, output, parameters, kernel_name=kernel_name, timeout=timeout, began=began
+            km,
+            source,
+            output,
+            parameters,
+            kernel_name=kernel_name,
+            timeout=timeout,
+            deadline=deadline,
         )
     error = redact(error)  # an exception message may quote a DSN or a token
     if status in ("timeout", "kernel-died") or (status == "failed" and not _has_error_cell(output)):
@@ -230,27 +279,37 @@ def _run_in_kernel(
     *,
     kernel_name: str,
     timeout: float,
-    began: float,
+    deadline: float,
 ) -> tuple[Status, str]:
-    """Execute with papermill in the started kernel ``km``; always shuts it down."""
+    """Execute with papermill in the started kernel ``km`` until ``deadline``; always kills it.
+
+    ``deadline`` is a :func:`time.monotonic` time.
+    """
     import papermill
 
     timed_out = threading.Event()
+    finished = threading.Event()
+    lock = threading.Lock()
 
     def on_timeout() -> None:
         # Runs in the timer thread: signal the process directly rather than
         # touch the kernel manager that nbclient drives from its own event loop.
-        timed_out.set()
-        if _signal(km, signal.SIGINT):
-            time.sleep(2)
+        with lock:
+            if finished.is_set():
+                return
+            timed_out.set()
+        if _signal(km, signal.SIGINT) and not finished.wait(INTERRUPT_GRACE):
             _signal(km, signal.SIGKILL)
 
-    remaining = max(timeout - (time.monotonic() - began), 1.0)
+    remaining = deadline - time.monotonic()
+    status: Status = "ok"
+    error = ""
+    if remaining <= 0:  # the kernel took the whole limit to start
+        _shutdown(km)
+        return "timeout", f"stopped after the {timeout:g} s limit (no cell ran)"
     watchdog = threading.Timer(remaining, on_timeout)
     watchdog.daemon = True
     watchdog.start()
-    status: Status = "ok"
-    error = ""
     try:
         papermill.execute_notebook(
             str(source),
@@ -260,7 +319,8 @@ def _run_in_kernel(
             progress_bar=False,
             log_output=False,
             start_timeout=60,
-            execution_timeout=math.ceil(remaining),
+            # a backstop only: the watchdog stops the kernel at the deadline
+            execution_timeout=math.ceil(remaining + INTERRUPT_GRACE) + 10,
             km=km,
         )
     except papermill.PapermillExecutionError as exc:
@@ -273,6 +333,8 @@ def _run_in_kernel(
         if status == "kernel-died":
             error = f"the kernel died: {error}"
     finally:
+        with lock:
+            finished.set()
         watchdog.cancel()
         _shutdown(km)
     if timed_out.is_set():  # the interrupt shows up as KeyboardInterrupt or a dead kernel
