@@ -2,6 +2,11 @@
 
 Bump :data:`GENERATOR_VERSION` whenever the generated data changes, so that
 :func:`ensure_demo` regenerates the demos cached in users' demo folders.
+
+A generation killed half-way leaves its hidden sibling (``.<name>.new-*``, or
+``.<name>.old-*`` when killed during the swap) beside the target; the next
+generation of that target removes those older than :data:`LEFTOVER_AGE` seconds
+(a younger one may be another generation still writing).
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ import fcntl
 import functools
 import hashlib
 import os
+import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +38,8 @@ from ._scenarios import SCENARIOS
 STAMP_FILE = ".demo-generator"
 GENERATOR_VERSION = "incident_lib.demo/4"
 DEFAULT_SEED = 7
+#: a hidden sibling left by a killed generation is removed once this old (seconds)
+LEFTOVER_AGE = 300.0
 
 
 def check_scenario(scenario: object) -> str:
@@ -138,6 +147,7 @@ def generate(
     target = Path(workspace).expanduser().absolute()
     _check_target(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _clean_leftovers(target)
     tmp = _sibling(target, "new")
     try:
         _write(scenario, tmp, seed)
@@ -157,6 +167,43 @@ def _sibling(target: Path, tag: str) -> Path:
         except FileExistsError:
             continue
         return candidate
+
+
+def _last_change(folder: Path) -> float:
+    """When ``folder`` or its ``evidence/`` last changed (captures land in ``evidence/``)."""
+    times = [folder.lstat().st_mtime]
+    evidence = folder / "evidence"
+    if evidence.is_dir() and not evidence.is_symlink():
+        times.append(evidence.stat().st_mtime)
+    return max(times)
+
+
+def _clean_leftovers(target: Path, *, age: float = LEFTOVER_AGE) -> list[Path]:
+    """Remove the hidden siblings of ``target`` that killed generations left behind.
+
+    Only folders named as :func:`_sibling` names them (``.<name>.new-<8 hex>`` or
+    ``.<name>.old-<8 hex>``), never links, and only when nothing changed in them
+    for ``age`` seconds. Returns the folders removed.
+    """
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(new|old)-[0-9a-f]{{8}}$")
+    removed: list[Path] = []
+    now = time.time()
+    try:
+        siblings = list(target.parent.iterdir())
+    except OSError:
+        return removed
+    for path in siblings:
+        if not pattern.match(path.name) or path.is_symlink() or not path.is_dir():
+            continue
+        try:
+            if now - _last_change(path) < age:
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            removed.append(path)
+    return removed
 
 
 def _swap(new: Path, target: Path) -> None:

@@ -9,13 +9,24 @@ workspace's ``timeline.jsonl``. Notebooks run in parallel;
 one failing, hanging or losing its kernel never loses the others. The sources
 that did not answer are listed once each, with the fix, in ``run.json`` and the
 index (see :mod:`incident_lib.report.availability`).
+
+``run.json`` is written first, with ``state: running``, and last, with
+``complete`` or ``failed`` (see :mod:`incident_lib.report.runs`): a killed run
+leaves a folder that says it is not a whole bundle. The folder that holds the
+runs gets an ``index.html`` listing every run with its state. Every bundle
+records the evidence head it was made from (``run.json``, ``findings.json`` and
+the index), taken after the notebooks ran, so ``incident evidence verify WS
+--bundle RUN_DIR`` can later check the evidence against it. A live run holds the
+workspace's live-run lock; ``output`` writes the bundle outside the workspace
+(for a read-only one), leaving the workspace untouched.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import secrets
+import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,18 +37,21 @@ from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import InvalidInput, RunError
+from ..core.errors import EvidenceError, InvalidInput, RunError, WorkspaceError
 from ..core.findings import Finding
 from ..core.params import check_mode
 from ..core.time import Window
+from ..infra.evidence import EvidenceHead, EvidenceStore
 from ..infra.redact import redact
+from ..infra.signing import check_signing_key, sign_head
 from ..infra.workspace import Workspace
 from .availability import Availability, collect_availability
 from .execute import NotebookResult, execute_notebook
 from .findings import FactGroup, collect_findings, group_findings, write_findings
-from .index import write_index
+from .index import write_index, write_runs_index
 from .parameters import plan_parameters
 from .render import HtmlRenderer
+from .runs import list_runs, live_lock, process_info, workspace_writable, write_run_file
 from .story import Story, build_story, story_html, summary_markdown
 
 __all__ = ["RunResult", "default_notebook_dir", "list_notebooks", "run_bundle"]
@@ -55,6 +69,8 @@ class RunResult:
     seconds: float
     #: which sources answered and which did not (once each, with the fix)
     availability: Availability = field(default_factory=Availability.empty)
+    #: the evidence head the bundle was made from (None when it could not be read)
+    evidence_head: EvidenceHead | None = None
 
     @property
     def ok(self) -> bool:
@@ -102,17 +118,36 @@ def list_notebooks(folder: Path, names: Sequence[str] | None = None) -> list[Pat
     return chosen
 
 
-def _new_run_dir(workspace: Workspace) -> tuple[str, Path]:
-    workspace.runs_dir.mkdir(parents=True, exist_ok=True)
+def _new_run_dir(runs_dir: Path, *, inside_workspace: bool) -> tuple[str, Path]:
+    """Create a new, empty run folder under ``runs_dir``; return its id and path."""
+    hint = (
+        "; pass --output DIR to write the bundle elsewhere (a read-only workspace)"
+        if inside_workspace
+        else ""
+    )
+    if runs_dir.is_symlink():
+        raise WorkspaceError(
+            f"{runs_dir} is a symbolic link; refusing to write the bundle through it{hint}"
+        )
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WorkspaceError(
+            f"cannot create the runs folder {runs_dir} ({exc.strerror or exc}){hint}"
+        ) from None
     for _ in range(5):
         run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
-        path = workspace.runs_dir / run_id
+        path = runs_dir / run_id
         try:
             path.mkdir()
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise WorkspaceError(
+                f"cannot write a run folder in {runs_dir} ({exc.strerror or exc}){hint}"
+            ) from None
         return run_id, path
-    raise RunError(f"could not create a new run folder under {workspace.runs_dir}")
+    raise RunError(f"could not create a new run folder under {runs_dir}")
 
 
 def run_bundle(
@@ -124,6 +159,7 @@ def run_bundle(
     timeout: float = 600.0,
     mode: str = "offline",
     parameters: Mapping[str, Any] | None = None,
+    output: str | os.PathLike[str] | None = None,
     on_start: Callable[[Path, list[str]], None] | None = None,
     on_result: Callable[[NotebookResult], None] | None = None,
 ) -> RunResult:
@@ -142,10 +178,16 @@ def run_bundle(
     timeout
         Wall-clock seconds allowed per notebook (> 0).
     mode
-        ``"offline"`` (captured evidence only) or ``"live"``.
+        ``"offline"`` (captured evidence only) or ``"live"``. A live run holds
+        the workspace's live-run lock (:func:`~incident_lib.report.runs.live_lock`)
+        and needs a writable workspace.
     parameters
         Extra notebook parameters; validated (no secrets, no unknown names)
         before anything runs.
+    output
+        Write the run folder under this folder instead of ``<workspace>/runs``
+        (for a read-only workspace). An offline run then leaves the workspace
+        untouched: the timeline's derived events are not appended to it.
     on_start
         Called with the run folder and the notebook names once everything is
         validated, just before the first notebook starts.
@@ -155,7 +197,8 @@ def run_bundle(
     Raises
     ------
     InvalidInput
-        Anything invalid, before any notebook starts.
+        Anything invalid, before any notebook starts; another live run of the
+        workspace in progress (:class:`~incident_lib.core.errors.WorkspaceError`).
     """
     checked_mode = check_mode(mode)
     if not isinstance(parallel, int) or parallel < 1:
@@ -165,23 +208,93 @@ def run_bundle(
     paths = list_notebooks(notebook_dir or default_notebook_dir(), notebooks)
     base = {"workspace": str(workspace.path), "mode": checked_mode, "run_dir": ""}
     plan = plan_parameters(dict(parameters or {}), paths, base=base)
-    store = workspace.evidence
-    store.verify().raise_for_problems(store.root)
-    if checked_mode == "offline" and not store.entries():
-        raise InvalidInput(
-            f"{workspace.path} has no evidence captured, and an offline run reads only "
-            f"captured evidence; capture it with `incident run {workspace.path} --mode live` "
-            "(sources come from the environment: KUBECONFIG, DD_API_KEY and DD_APP_KEY, "
-            "PROMETHEUS_URL; see `incident run --help`)"
+    check_signing_key()  # a key configured but unusable: refused before anything runs
+    if checked_mode == "live" and not workspace_writable(workspace.path):
+        raise WorkspaceError(
+            f"{workspace.path} is not writable, and a live run captures evidence into it"
+            + ("; --output moves only the bundle" if output is not None else "")
+            + ": make the workspace writable, or run offline (it reads the evidence already "
+            "captured; add --output DIR to write the bundle elsewhere)"
         )
+    runs_dir = Path(output).expanduser().absolute() if output is not None else workspace.runs_dir
+    store = EvidenceStore(workspace.path)
+    with contextlib.ExitStack() as held:
+        if checked_mode == "live":
+            held.enter_context(live_lock(workspace.path))
+        store.verify().raise_for_problems(store.root)
+        if checked_mode == "offline" and not store.entries():
+            raise InvalidInput(
+                f"{workspace.path} has no evidence captured, and an offline run reads only "
+                f"captured evidence; capture it with `incident run {workspace.path} --mode live` "
+                "(sources come from the environment: KUBECONFIG, DD_API_KEY and DD_APP_KEY, "
+                "PROMETHEUS_URL; see `incident run --help`)"
+            )
+        run_id, run_dir = _new_run_dir(runs_dir, inside_workspace=output is None)
+        started = datetime.now(UTC)
+        record: dict[str, Any] = {
+            "run_id": run_id,
+            "incident": workspace.incident.id,
+            "mode": checked_mode,
+            "state": "running",
+            "started": started.isoformat(),
+            **process_info(),
+            "workspace": str(workspace.path),
+            "notebooks": [{"name": p.stem, "status": "pending"} for p in paths],
+        }
+        write_run_file(run_dir, record)
+        runs_page = workspace.path if output is None else runs_dir
+        _write_runs_page(runs_page, workspace, runs_dir)
+        try:
+            return _execute(
+                workspace,
+                store,
+                run_dir,
+                record,
+                paths,
+                plan,
+                parallel=parallel,
+                timeout=timeout,
+                record_timeline=output is None,
+                on_start=on_start,
+                on_result=on_result,
+            )
+        except BaseException as exc:
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            record["state"] = "interrupted" if interrupted else "failed"
+            record["error"] = (
+                "interrupted" if interrupted else redact(f"{type(exc).__name__}: {exc}")
+            )
+            record["seconds"] = round((datetime.now(UTC) - started).total_seconds(), 2)
+            with contextlib.suppress(Exception):
+                write_run_file(run_dir, record)
+            raise
+        finally:
+            _write_runs_page(runs_page, workspace, runs_dir)
 
-    run_id, run_dir = _new_run_dir(workspace)
+
+def _execute(
+    workspace: Workspace,
+    store: EvidenceStore,
+    run_dir: Path,
+    record: dict[str, Any],
+    paths: list[Path],
+    plan: dict[str, dict[str, Any]],
+    *,
+    parallel: int,
+    timeout: float,
+    record_timeline: bool,
+    on_start: Callable[[Path, list[str]], None] | None,
+    on_result: Callable[[NotebookResult], None] | None,
+) -> RunResult:
+    """Run the notebooks into ``run_dir`` (whose ``run.json`` says running) and finish it."""
+    run_id = run_dir.name
+    checked_mode = str(record["mode"])
     for stem in plan:
         if "run_dir" in plan[stem]:
             plan[stem]["run_dir"] = str(run_dir)
     if on_start is not None:
         on_start(run_dir, [p.stem for p in paths])
-    started = datetime.now(UTC)
+    started = datetime.fromisoformat(str(record["started"]))
     began = time.monotonic()
     renderer = HtmlRenderer()
     inc = workspace.incident
@@ -218,36 +331,37 @@ def run_bundle(
                     file=sys.stderr,
                 )
             results.append(result)
+            record["notebooks"] = _notebook_states(record["notebooks"], result)
+            write_run_file(run_dir, record)
             if on_result is not None:
                 on_result(result)
+    head, signature = _evidence_head(store)  # after the notebooks: a live run captured
     findings = collect_findings(run_dir)
     groups = group_findings(findings)
-    story, story_block = _tell_story(workspace, run_dir, [r.name for r in results])
-    _write_findings_json(run_dir, inc.id, story, groups, findings)
+    story, story_block = _tell_story(
+        workspace, run_dir, [r.name for r in results], record_timeline=record_timeline
+    )
+    _write_findings_json(run_dir, inc.id, story, groups, findings, head=head)
     availability = collect_availability(run_dir)
     seconds = time.monotonic() - began
     results.sort(key=lambda r: r.name)
-    (run_dir / "run.json").write_text(
-        json.dumps(
-            {
-                "run_id": run_id,
-                "incident": inc.id,
-                "mode": checked_mode,
-                "started": started.isoformat(),
-                "seconds": round(seconds, 2),
-                "notebooks": [
-                    {
-                        "name": r.name,
-                        "status": r.status,
-                        "seconds": round(r.seconds, 2),
-                        "error": r.error,
-                    }
-                    for r in results
-                ],
-                "sources": availability.as_dict(),
-            },
-            indent=2,
-        )
+    record["notebooks"] = [
+        {
+            "name": r.name,
+            "status": r.status,
+            "seconds": round(r.seconds, 2),
+            "error": r.error,
+        }
+        for r in results
+    ]
+    record["seconds"] = round(seconds, 2)
+    record["sources"] = availability.as_dict()
+    record["evidence_head"] = head.to_dict() if head is not None else None
+    if signature is not None:
+        record["evidence_head_signature"] = signature
+    verify = (
+        f"incident evidence verify {shlex.quote(str(workspace.path))} "
+        f"--bundle {shlex.quote(str(run_dir))}"
     )
     index = write_index(
         run_dir,
@@ -260,7 +374,11 @@ def run_bundle(
         seconds=seconds,
         availability=availability,
         story_html=story_block,
+        evidence_head=head,
+        verify_command=verify,
     )
+    record["state"] = "complete"  # last: the folder is a whole bundle from here on
+    write_run_file(run_dir, record)
     return RunResult(
         run_id=run_id,
         run_dir=run_dir,
@@ -269,22 +387,72 @@ def run_bundle(
         findings=tuple(findings),
         seconds=seconds,
         availability=availability,
+        evidence_head=head,
     )
 
 
+def _notebook_states(states: object, result: NotebookResult) -> list[dict[str, Any]]:
+    """The run's notebook list with ``result``'s entry updated (progress in ``run.json``)."""
+    entry = {"name": result.name, "status": result.status, "seconds": round(result.seconds, 2)}
+    out = [dict(s) for s in states if isinstance(s, dict)] if isinstance(states, list) else []
+    for i, state in enumerate(out):
+        if state.get("name") == result.name:
+            out[i] = entry
+            return out
+    return [*out, entry]
+
+
+def _evidence_head(store: EvidenceStore) -> tuple[EvidenceHead | None, dict[str, str] | None]:
+    """The evidence head now, and its signature when a signing key is configured.
+
+    A head that cannot be read (the manifest changed during the run) leaves the
+    bundle without one, with a warning: the bundle is still worth having.
+    """
+    try:
+        head = store.head()
+    except EvidenceError as exc:
+        print(
+            f"warning: the evidence head could not be read, so this bundle does not pin its "
+            f"evidence: {redact(str(exc))}",
+            file=sys.stderr,
+        )
+        return None, None
+    return head, sign_head(head)
+
+
+def _write_runs_page(folder: Path, workspace: Workspace, runs_dir: Path) -> None:
+    """Write ``folder/index.html``, every run of ``runs_dir`` with its state; never fail a run."""
+    try:
+        write_runs_index(
+            folder,
+            workspace.incident,
+            list_runs(runs_dir),
+            workspace=workspace.path,
+            evidence_head=EvidenceStore(workspace.path).head(),
+        )
+    except Exception as exc:  # the list of runs must not cost the bundle
+        print(
+            f"warning: could not write the list of runs {folder / 'index.html'}: "
+            f"{redact(str(exc))}",
+            file=sys.stderr,
+        )
+
+
 def _tell_story(
-    workspace: Workspace, run_dir: Path, notebooks: list[str]
+    workspace: Workspace, run_dir: Path, notebooks: list[str], *, record_timeline: bool = True
 ) -> tuple[Story | None, str]:
     """Build the story, its timeline chart and ``summary.md``; return it and its index block.
 
     A failure here (a bug, evidence the analyses cannot read) must not lose the
     bundle: the block then says the story could not be built, and why.
+    ``record_timeline`` False leaves ``timeline.jsonl`` as it is (a bundle
+    written outside the workspace).
     """
     try:
-        story = build_story(workspace)
+        story = build_story(workspace, record=record_timeline)
         chart = _timeline_chart(story, run_dir)
         (run_dir / "summary.md").write_text(
-            summary_markdown(story, bundle=str(run_dir.relative_to(workspace.path) / "index.html")),
+            summary_markdown(story, bundle=_bundle_ref(workspace, run_dir)),
             encoding="utf-8",
         )
         return story, story_html(story, notebooks=notebooks, chart=chart)
@@ -295,6 +463,15 @@ def _tell_story(
             "<div class='story' id='what-happened'><h2>What happened</h2><p>The story could "
             f"not be built ({html_escape(reason)}); the findings below still stand.</p></div>"
         )
+
+
+def _bundle_ref(workspace: Workspace, run_dir: Path) -> str:
+    """The bundle's index, relative to the workspace when it is inside it."""
+    index = run_dir / "index.html"
+    try:
+        return str(index.relative_to(workspace.path))
+    except ValueError:  # --output: outside the workspace
+        return str(index)
 
 
 def _timeline_chart(story: Story, run_dir: Path) -> str:
@@ -320,14 +497,20 @@ def _write_findings_json(
     story: Story | None,
     groups: list[FactGroup],
     findings: list[Finding],
+    *,
+    head: EvidenceHead | None = None,
 ) -> Path:
-    """``findings.json``: the diagnosis, the findings grouped by fact, every finding."""
+    """``findings.json``: the diagnosis, the findings grouped by fact, every finding.
+
+    ``evidence_head`` pins the evidence the findings were drawn from.
+    """
     summary = run_dir / "summary.md"
     return write_findings(
         run_dir,
         findings,
         extra={
             "incident": incident_id,
+            "evidence_head": head.to_dict() if head is not None else None,
             "summary": summary.read_text(encoding="utf-8") if summary.exists() else "",
             "diagnosis": story.diagnosis.to_dict() if story is not None else None,
             "facts": [g.to_dict() for g in groups],

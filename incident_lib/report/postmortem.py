@@ -913,9 +913,10 @@ def write_postmortem(
 
     Builds the story (:func:`~incident_lib.report.story.build_story`: the timeline
     and the diagnosis), reads ``postmortem.yaml`` when people wrote one, and writes
-    ``postmortem.md`` and ``action_items.json`` in the workspace, ``postmortem.html``
-    in ``run_dir`` (the bundle) when given, and one issue text per action item in
-    ``issues_dir`` when given. Nothing is fetched: re-run days later, it gives the
+    ``postmortem.md`` and ``action_items.json`` in the workspace (in ``run_dir`` when
+    the bundle is written outside the workspace, which is then left untouched),
+    ``postmortem.html`` in ``run_dir`` (the bundle) when given, and one issue text
+    per action item in ``issues_dir`` when given. Nothing is fetched: re-run days later, it gives the
     same document apart from its ``Generated`` line.
 
     Raises
@@ -935,7 +936,13 @@ def write_postmortem(
     )
     if issues_dir is not None and issues_dir.exists() and not issues_dir.is_dir():
         raise InvalidInput(f"--issues {issues_dir} is a file; give a folder for the issue texts")
-    story = build_story(workspace)
+    # a bundle written outside the workspace (`incident run --output`, a read-only
+    # workspace) leaves the workspace untouched: the documents go into the bundle
+    elsewhere = run_dir is not None and not Path(run_dir).resolve().is_relative_to(
+        workspace.path.resolve()
+    )
+    home = Path(run_dir) if elsewhere and run_dir is not None else workspace.path
+    story = build_story(workspace, record=not elsewhere)
     inc = workspace.incident
     markdown = postmortem_markdown(
         incident=inc,
@@ -955,9 +962,9 @@ def write_postmortem(
         human=human,
         times=_times(inc, None, facts),
     )
-    document = workspace.path / POSTMORTEM_FILE
+    document = home / POSTMORTEM_FILE
     atomic_write_text(document, markdown)
-    listed = workspace.path / ACTION_ITEMS_FILE
+    listed = home / ACTION_ITEMS_FILE
     atomic_write_text(listed, action_items_json(items, incident=inc))
     page = None
     if run_dir is not None:
