@@ -103,12 +103,17 @@ def _print_sources(availability: Availability) -> None:
 def _run(workspace_path: str, args: argparse.Namespace, *, mode: str) -> int:
     from .infra.workspace import open_workspace
     from .report.bundle import run_bundle
+    from .report.runs import list_runs
 
     required = _check_required(getattr(args, "require", None))
     ws = open_workspace(workspace_path)
     params = dict(_parse_param(p) for p in args.param or [])
+    output = Path(args.output) if getattr(args, "output", None) else None
+    earlier = [r for r in list_runs(output or ws.path / "runs") if r.state != "complete"]
 
     def started(run_dir: Path, names: list[str]) -> None:
+        for run in earlier:  # a folder that is not a whole bundle is never taken for one
+            print(f"note: {redact(run.describe())}", file=sys.stderr)
         print(
             f"running {len(names)} notebooks for {ws.incident.id} ({mode}) into {run_dir}",
             file=sys.stderr,
@@ -122,6 +127,7 @@ def _run(workspace_path: str, args: argparse.Namespace, *, mode: str) -> int:
         timeout=args.timeout,
         mode=mode,
         parameters=params,
+        output=output,
         on_start=started,
         on_result=_print_result,
     )
@@ -199,7 +205,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .infra.evidence import EvidenceStore
+    from .core.errors import EvidenceIntegrityError
+    from .infra.evidence import EvidenceHead, EvidenceStore, load_bundle_head
     from .infra.workspace import INCIDENT_FILE
 
     folder = Path(args.workspace)
@@ -211,17 +218,37 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise WorkspaceError(
             f"{folder} is not an incident workspace (no {INCIDENT_FILE}, no evidence/)"
         )
-    report = EvidenceStore(folder).verify()
+    if args.public_key and not args.bundle:
+        raise InvalidInput(
+            "--public-key checks the signature a bundle recorded: pass --bundle RUN_DIR too"
+        )
+    head, signature = (
+        load_bundle_head(args.bundle)
+        if args.bundle
+        else (EvidenceHead.parse(args.head) if args.head else None, None)
+    )
+    signed = ""
+    if args.public_key:
+        from .infra.signing import verify_head_signature
+
+        if signature is None or head is None:
+            raise EvidenceIntegrityError(
+                f"{args.bundle} records no evidence_head_signature: the bundle was not signed "
+                "(set INCIDENT_SIGNING_KEY when running to sign it)"
+            )
+        signed = verify_head_signature(head, signature, args.public_key)
+    report = EvidenceStore(folder).verify(head)
     for problem in report.problems:
         print(f"FAIL {problem}", file=sys.stderr)
-    if report.ok:
-        print(f"evidence ok: {report.entries} captures, every hash and the chain verified")
-        return 0
-    print(
-        f"evidence NOT ok: {len(report.problems)} problem(s) in {report.entries} captures",
-        file=sys.stderr,
-    )
-    return 1
+    if not report.ok:
+        print(report.summary(), file=sys.stderr)
+        return 1
+    print(report.summary())
+    if signed:
+        print(f"signature ok: the recorded head was signed by key {signed}")
+    if report.head is not None:
+        print(f"head: {report.head} (record it, or pass it back with --head)")
+    return 0
 
 
 def cmd_postmortem(args: argparse.Namespace) -> int:
@@ -418,6 +445,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "kubernetes/logs): exit 1 naming each that did not; default: none (exit 0 and "
         "list them)",
     )
+    p.add_argument(
+        "--output",
+        metavar="DIR",
+        help="write the run folder under DIR instead of WORKSPACE/runs (a read-only "
+        "workspace: an offline run then leaves it untouched; --mode live still needs it "
+        "writable, since it captures evidence into it)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -476,7 +510,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "run",
         help="run the notebook set into WORKSPACE/runs/<run-id>/ (offline unless --mode live)",
-        epilog=f"{EXIT_CODES}\n\n{CREDENTIALS}",
+        epilog="One live run per workspace at a time (a second is refused, exit 2); offline "
+        "runs may run\nin parallel. run.json says whether a run is running, complete, failed or "
+        "interrupted;\nWORKSPACE/index.html lists every run with its state.\n\n"
+        f"{EXIT_CODES}\n\n{CREDENTIALS}",
     )
     p.add_argument("workspace", help="the incident folder")
     p.add_argument(
@@ -559,17 +596,39 @@ def build_parser() -> argparse.ArgumentParser:
     v = _sub(
         esub,
         "verify",
-        help="check every file hash and the manifest chain",
-        epilog="exit codes: 0 every hash and the chain verify; 1 they do not (each problem "
-        "is listed); 2 not an incident workspace",
+        help="check every file hash and the manifest chain, up to a recorded head",
+        epilog="Without --head or --bundle the last capture is not anchored: deleting or "
+        "rewriting it\ncannot be detected. A bundle's run.json records the head it was made "
+        "from.\n\nexit codes: 0 every hash and the chain verify (and the signature, with "
+        "--public-key);\n  1 they do not (each problem is listed); 2 not an incident "
+        "workspace, a bad --head,\n  a run folder without a head, an unusable key",
     )
     v.add_argument("workspace", help="the incident folder")
+    anchor = v.add_mutually_exclusive_group()
+    anchor.add_argument(
+        "--head",
+        metavar="COUNT:HASH",
+        help="the head to check the chain against (printed by a previous verify)",
+    )
+    anchor.add_argument(
+        "--bundle",
+        metavar="RUN_DIR",
+        help="a run folder (runs/<id>): check against the head its run.json records",
+    )
+    v.add_argument(
+        "--public-key",
+        metavar="PEM",
+        help="with --bundle: check the head's Ed25519 signature with this public key "
+        "(needs pip install 'incident-runbooks[signing]')",
+    )
     v.set_defaults(func=cmd_verify)
     v = _sub(
         esub,
         "list",
         help="list the captures",
-        epilog="exit codes: 0 listed (nothing when there are no captures); 70 internal error",
+        epilog="exit codes: 0 listed (nothing when there are no captures); 1 the manifest "
+        "cannot be read\n  (a line that is not an entry, a link, not a regular file); 2 not a "
+        "workspace; 70 internal error",
     )
     v.add_argument("workspace", help="the incident folder")
     v.set_defaults(func=cmd_list)

@@ -30,23 +30,31 @@ from .core.errors import EvidenceError, EvidenceNotFound, InvalidInput, SourceUn
 from .core.findings import Finding, Level, Role
 from .core.incident import Incident
 from .core.params import Mode, check_metrics_source, check_mode
-from .core.schema import EVIDENCE_KINDS, empty_frame
+from .core.schema import EVIDENCE_KINDS, SchemaError, empty_frame, validate
 from .core.text import md_code, md_text
 from .core.time import Window, parse_time
 from .infra.redact import redact
 from .infra.workspace import Workspace, open_workspace
 from .report.availability import AvailabilityLog, EvidenceRead, fix_for
 from .report.findings import FindingsLog, finding_html
+from .report.kernel_guard import ensure_runner_alive
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
+    from .infra.evidence import ManifestEntry
     from .sources.base import Source, SourceRegistry
 
 __all__ = ["Runbook", "start_runbook"]
 
 DEFAULT_SCENARIO = "connection-leak"
+
+# contracts whose rows are samples over the span fetched (column): rows that all lie
+# before or after the window mean a capture made for another window
+_SAMPLED = {"logs": "time", "metrics": "time"}
+# query parameters that record the span a capture was fetched for
+_QUERY_SPANS = (("since", "until"), ("from", "to"), ("start", "end"))
 
 
 def _display(obj: Any) -> None:
@@ -154,7 +162,10 @@ class Runbook:
         When the source is unavailable, shows "unavailable: why" and returns an
         empty frame with the contract's columns so that the rest of the notebook runs;
         the evidence is then in :attr:`missing` (pass it as ``evidence=`` to
-        :meth:`table` and :meth:`show` so that they say "unknown").
+        :meth:`table` and :meth:`show` so that they say "unknown"). So is a
+        capture whose columns do not meet its contract (naming the capture) and
+        one made for another time (its query span or all its samples outside
+        the baseline and incident windows): it cannot say what happened then.
 
         Parameters
         ----------
@@ -179,17 +190,33 @@ class Runbook:
         if using is not None and using.name != source:
             raise InvalidInput(f"using= is a {using.name} source, not {source}")
         store = self.workspace.evidence
+        entry: ManifestEntry | None = None
         try:
             if self.mode == "live":
                 frame, fresh = self._live(source, name, using)
             else:
-                frame, fresh = store.read(source, name), True
-        except (SourceUnavailable, EvidenceError, InvalidInput) as exc:
+                entry = store.latest(source, name)
+                frame, fresh = store.read_entry(entry), True
+            try:
+                validate(frame, kind)
+            except SchemaError as exc:
+                capture = entry or store.latest(source, name)
+                raise SchemaError(
+                    f"capture #{capture.seq} ({capture.file}) does not meet the {kind} "
+                    f"contract: {str(exc).partition('contract: ')[2] or exc}"
+                ) from None
+        except (SourceUnavailable, EvidenceError, InvalidInput, SchemaError) as exc:
             # InvalidInput here comes from a source refusing its input (a `repo`
             # that is not a git clone): that section cannot run, the others can.
             reason = exc.reason if isinstance(exc, SourceUnavailable) else str(exc)
             short = "no evidence captured" if isinstance(exc, EvidenceNotFound) else reason
             self._unavailable(source, name, reason, short=short)
+            self.missing[f"{source}/{name}"] = self.unavailable[f"{source}/{name}"]
+            return empty_frame(kind)
+        outside = self._outside_window(frame, kind, entry)
+        if outside:
+            short = "the evidence captured lies outside the incident window"
+            self._unavailable(source, name, outside, short=short)
             self.missing[f"{source}/{name}"] = self.unavailable[f"{source}/{name}"]
             return empty_frame(kind)
         if fresh:
@@ -198,6 +225,39 @@ class Runbook:
             self.missing.pop(key, None)
             self._log(EvidenceRead(key, ok=True))
         return frame
+
+    def _outside_window(self, frame: pd.DataFrame, kind: str, entry: ManifestEntry | None) -> str:
+        """Why the capture says nothing about this incident's windows ("" when it may).
+
+        A capture fetched for a span that misses the baseline and incident windows
+        (its query's since/until), or whose samples all lie before or after them,
+        cannot tell what happened then: "no request traffic" from it would be false.
+        """
+        span = self.fetch_window
+        covered: tuple[datetime, datetime] | None = None
+        query = entry.query if entry is not None else {}
+        for first, last in _QUERY_SPANS:
+            try:
+                since = parse_time(query[first], field=first)
+                until = parse_time(query[last], field=last)
+            except (KeyError, TypeError, InvalidInput):
+                continue
+            if until <= span.start or since >= span.end:
+                covered = (since, until)
+            break
+        column = _SAMPLED.get(kind)
+        if covered is None and column is not None and len(frame):
+            times = frame[column].dropna()
+            if len(times) and (times.max() < span.start or times.min() >= span.end):
+                covered = (times.min().to_pydatetime(), times.max().to_pydatetime())
+        if covered is None:
+            return ""
+        return (
+            f"the evidence captured covers {covered[0]:%Y-%m-%d %H:%M}Z → "
+            f"{covered[1]:%Y-%m-%d %H:%M}Z, outside this incident's window and baseline "
+            f"({span}): it cannot say what happened then; check window in incident.yaml, "
+            "or capture the evidence for this window (live run)"
+        )
 
     @staticmethod
     def provides(source: str, name: str) -> bool:
@@ -212,7 +272,10 @@ class Runbook:
         The source is ``using``, else the registry's; its query is recorded in the
         manifest and its notes are shown as "incomplete". The frame returned is
         this capture read back (redacted), even if another capture landed since.
+        In a kernel whose runner has died (``kill -9`` of ``incident run``), nothing
+        is fetched or captured: :class:`RunError` (see ``report/kernel_guard.py``).
         """
+        ensure_runner_alive()  # an orphaned kernel neither asks systems nor captures
         store = self.workspace.evidence
         span = self.fetch_window
         try:
@@ -231,6 +294,7 @@ class Runbook:
                 fallback=captured,
             )
             return store.read(source, name), False
+        ensure_runner_alive()  # the runner may have died during a long fetch
         entry = store.capture(fetched.frame, source=source, name=name, query=query)
         frame = store.read_entry(entry)
         if fetched.notes:  # truncated or unreadable parts: never silent

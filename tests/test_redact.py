@@ -574,3 +574,131 @@ def test_terminal_colours_do_not_hide_a_secret(coloured: str) -> None:
 def test_clean_coloured_text_keeps_its_colours() -> None:
     line = "\x1b[31mValueError\x1b[39m: password reset link expired"
     assert redact(line) == line
+
+
+# -- issue 10: shapes that survived, look-alikes that must stay ----------------------
+
+STRIPE = "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc"
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+# (input, a piece of the secret that must be gone, what must stay)
+ISSUE10 = [
+    (f"charge failed (key={STRIPE}) after 3 retries", "4eC39HqLyjWDarjtT1zdp7dc", "sk_live_"),
+    (f"stripe client {STRIPE}", "4eC39HqLyjWDarjtT1zdp7dc", "sk_live_[REDACTED]"),
+    ("npm publish with npm_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "a1B2c3D4e5F6g7H8", "npm_"),
+    (
+        "mail via SG." + "ngeVfQFYQlKU0ufo8x5d1A" + ".TwL2iGABf9DHoTf-09kqeF8tAmbihYzrnopKc-1s5cr",
+        "TwL2iGABf9DHoTf",
+        "mail via SG.",
+    ),
+    (f"loaded credentials {AWS_SECRET} from cache", "K7MDENG", "loaded credentials [REDACTED]"),
+    (f'aws configure set "{AWS_SECRET}"', "K7MDENG", "aws configure set"),
+    ("mysql -uroot -pS3cretPw! -h db orders", "S3cretPw", "mysql -uroot -p[REDACTED] -h db"),
+    ("mysqldump -u etl -p'Kw8aqV' reports", "Kw8aqV", "-p'[REDACTED]'"),
+    (
+        '"private_key_id": "8f3c2a1b9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a",',
+        "8f3c2a1b9d8e",
+        '"private_key_id": "[REDACTED]"',
+    ),
+    (
+        f"rotate secret: aws_secret_access_key = {AWS_SECRET}",
+        "K7MDENG",
+        "rotate secret: aws_secret_access_key = [REDACTED]",
+    ),
+    ("twilio AC" + "0123456789abcdef0123456789abcdef" + " ok", "456789abcdef0123", "twilio AC"),
+    ("glpat-" + "xYz12AbC34dEf56GhI78", "xYz12AbC34dEf56", "glpat-[REDACTED]"),
+    ("pypi-AgEIcHlwaS5vcmc" + "A" * 70, "AAAAAAAAAAAAAAA", "pypi-[REDACTED]"),
+    ("sq0csp-" + "Ab1-x_9Zq" * 4 + "Ab1-x_9", "Ab1-x_9ZqAb1", "sq0csp-[REDACTED]"),
+    ("client_secret: ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "a1B2c3D4e5F6", "[REDACTED]"),
+    (
+        "DefaultEndpointsProtocol=https;AccountKey=" + "Ab1+" * 22 + ";EndpointSuffix=x",
+        "Ab1+Ab1+Ab1+",
+        "AccountKey=[REDACTED];",
+    ),
+    ("service_key: hunter22", "hunter22", "service_key: [REDACTED]"),  # detect-secrets' word
+    ("DBKEY=hunter22", "hunter22", "DBKEY=[REDACTED]"),
+    ("contraseña=hunter22", "hunter22", "[REDACTED]"),
+]
+
+LOOK_ALIKES = [
+    "deployed commit ef7114d85ca6c7649fce10c403a3ca0167b5903a to prod",
+    "request 3f2a1c9e-8b7d-4e5f-9a0b-1c2d3e4f5a6b done",
+    "trace_id=0af7651916cd43dd8448eb211c80319c span_id=b7ad6b7169203331",
+    'metadata: {"resourceVersion": "184467440737", "uid": "6b1f7c1e-0d1a-4c55-9b0e-1f2d3c4b5a69"}',
+    "img src=data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+    "YPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+    "image sha256:9b2c6f0c5d1e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a pulled",
+    "ssh2: ED25519 SHA256:Qm1nUWx5N2ZhS2VZbXg0RDdvR2FwT2F3VmJjRjZu",
+    "DFSClient_NONMAPREDUCE_1234567890_1 RetryUpToMaximumCountWithFixedSleep",
+    "blk_-3544583377289625738 replicated; attempt_201512201503_0004_m_000001_0 done",
+    "ULID 01ARZ3NDEKTSV4RRFFQ69G5FAV and order A1B2C3D4",
+    'If-None-Match: W/"5fd06dc4-ZadfaA4UqXNTGr6VQukHt2x9d2K" -> 304',
+    "AKIAMAX is not a key; aws region us-east-1; ask for ACCESS",
+    "the mysql -P 3306 port and mysqladmin -p prompt",
+]
+
+
+@pytest.mark.parametrize(("text", "gone", "kept"), ISSUE10)
+def test_issue10_shapes_are_redacted(text: str, gone: str, kept: str) -> None:
+    out = redact(text)
+    assert gone not in out, out
+    assert kept in out, out
+    assert redact(out) == out
+
+
+@pytest.mark.parametrize("text", LOOK_ALIKES)
+def test_look_alikes_stay(text: str) -> None:
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize("text", [c[0] for c in ISSUE10])
+def test_issue10_shapes_redacted_in_frames_too(text: str) -> None:
+    lines = [text, *LOOK_ALIKES]
+    for dtype in ("str", "string[python]", object):
+        out = redact_frame(pd.DataFrame({"line": pd.Series(lines, dtype=dtype)}))
+        assert out["line"].tolist() == [redact(line) for line in lines]
+
+
+def test_exception_message_with_a_stripe_key() -> None:
+    try:
+        raise RuntimeError(f"charge failed (key={STRIPE})")
+    except RuntimeError as exc:
+        assert "4eC39HqLyjWDarjtT1zdp7dc" not in redact(str(exc))
+
+
+@pytest.mark.parametrize(
+    ("value", "word"),
+    [
+        (STRIPE, "Stripe"),
+        (AWS_SECRET, "high-entropy"),
+        ("npm_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "npm"),
+        ("mysql -pS3cretPw -h db", "mysql"),
+    ],
+)
+def test_secret_reason_flags_detector_values(value: str, word: str) -> None:
+    reason = secret_reason("target", value)
+    assert reason is not None and word in reason
+    assert value not in reason
+
+
+def test_secret_reason_flags_a_name_shaped_like_a_key() -> None:
+    reason = secret_reason(STRIPE, 1)
+    assert reason is not None and "name" in reason and STRIPE not in reason
+
+
+def test_import_does_not_load_detect_secrets() -> None:
+    code = "import sys, incident_lib.infra.redact; assert 'detect_secrets' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_paths_through_folders_named_by_time_are_not_keys():
+    """Run and capture folders (runs/20261128T025413Z-3eff) look random but are not secrets."""
+    from incident_lib.infra.redact import redact
+
+    for text in (
+        "runs/20261128T025413Z-3eff/index.html",
+        "incident evidence verify WS --bundle incidents/X/runs/20261128T025413Z-3eff",
+    ):
+        assert redact(text) == text
+    # a key with slashes is still one
+    assert "bPxRfiCY" not in redact("key wJalrXUtnFEMI/K7MDENG/bPxRfiCYzz9PLEKEY1 here")

@@ -22,7 +22,7 @@ from incident_lib import (
     create_workspace,
     start_runbook,
 )
-from incident_lib.core.schema import CONTRACTS, EVIDENCE_KINDS
+from incident_lib.core.schema import CONTRACTS, EVIDENCE_KINDS, conform
 
 matplotlib.use("Agg")
 
@@ -81,11 +81,39 @@ def test_an_ongoing_incident_replayed_offline_ends_at_its_last_capture(tmp_path)
 
 def test_offline_evidence_is_the_capture(tmp_path):
     ws = _workspace(tmp_path, end=START + timedelta(hours=1))
-    frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    frame = conform(
+        pd.DataFrame(
+            {
+                "pod": ["api-1", "api-2"],
+                "container": ["api", "api"],
+                "node": ["n1", "n2"],
+                "phase": ["Running", "Running"],
+                "ready": [True, False],
+                "restarts": [0, 3],
+                "last_termination_reason": ["", "OOMKilled"],
+                "last_termination_at": [pd.NaT, pd.Timestamp("2026-11-03T14:20Z")],
+                "started_at": [pd.Timestamp("2026-11-03T10:00Z")] * 2,
+                "cpu_request": [0.5, 0.5],
+                "cpu_limit": [1.0, 1.0],
+                "memory_request": [2.0**29] * 2,
+                "memory_limit": [2.0**30] * 2,
+            }
+        ),
+        "pods",
+    )
     EvidenceStore(ws).capture(frame, source="kubernetes", name="pods")
     rb = start_runbook("07_resources", workspace=ws)
     pd.testing.assert_frame_equal(rb.evidence("kubernetes", "pods"), frame)
     assert rb.unavailable == {}
+
+
+def test_a_capture_that_breaks_its_contract_is_unavailable_naming_it(tmp_path):
+    ws = _workspace(tmp_path, end=START + timedelta(hours=1))
+    frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    EvidenceStore(ws).capture(frame, source="kubernetes", name="pods")
+    rb = start_runbook("07_resources", workspace=ws)
+    assert rb.evidence("kubernetes", "pods").empty
+    assert "pods contract" in rb.missing["kubernetes/pods"]
 
 
 def test_missing_evidence_degrades_its_section_only(tmp_path):

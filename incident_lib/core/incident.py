@@ -34,9 +34,16 @@ _TIME_ORDER = (
     ("detected", "resolved"),
 )
 
-_ID = re.compile(r"^[A-Z][A-Z0-9]{1,15}(-[A-Z0-9]{1,16}){1,4}$")
+# matched whole (fullmatch): ``$`` alone would let a trailing newline through
+_ID = re.compile(r"[A-Z][A-Z0-9]{1,15}(-[A-Z0-9]{1,16}){1,4}")
 # Kubernetes DNS-1123 label: what a namespace or a Deployment/Service name may be.
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+# text fields that may span several lines (the others are one line)
+_MULTILINE = frozenset({"impact", "summary"})
+# C0/C1 controls, DEL, bidirectional overrides and isolates (they reorder what a
+# reader sees), zero-width and line/paragraph separators; tab and newline are
+# handled apart (allowed only in multi-line fields)
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 _TOP_KEYS = {
     "id",
     "title",
@@ -429,6 +436,12 @@ class Incident:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""
             problem = getattr(exc, "problem", None) or "invalid YAML"
+            if problem.startswith("duplicate key"):
+                line = f" line {mark.line + 1}:" if mark is not None else ""
+                raise InvalidIncident(
+                    f"{origin}:{line} {problem}: give each field once (a second `id:` or "
+                    "`namespace:` would silently redirect the response); remove one"
+                ) from None
             raise InvalidIncident(f"{origin}: YAML syntax error{where}: {problem}") from None
         return cls.from_dict(data, origin=origin)
 
@@ -446,7 +459,29 @@ def _strict_loader() -> type[yaml.SafeLoader]:
     import yaml
 
     class Loader(yaml.SafeLoader):
-        """SafeLoader that keeps timestamps as text (we parse them, refusing naive ones)."""
+        """SafeLoader that keeps timestamps as text (we parse them, refusing naive ones)
+        and refuses a key given twice in one mapping (YAML would keep the last)."""
+
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            first: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *base` merges on purpose
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    seen = first.get(key)
+                except TypeError:
+                    continue  # an unhashable key: the base class says so
+                line = key_node.start_mark.line + 1
+                if seen is not None:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        f"duplicate key {key!r} (first given at line {seen})",
+                        key_node.start_mark,
+                    )
+                first[key] = line
+            return super().construct_mapping(node, deep=deep)
 
     Loader.yaml_implicit_resolvers = {
         key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
@@ -456,7 +491,7 @@ def _strict_loader() -> type[yaml.SafeLoader]:
 
 
 def _check_id(value: Any) -> str:
-    if not isinstance(value, str) or not _ID.match(value):
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         raise InvalidInput(
             f"id {value!r} is invalid: use upper-case letters, digits and hyphens, "
             "starting with a letter, e.g. INC-2026-0042"
@@ -473,11 +508,25 @@ def _check_text(value: Any, name: str, *, required: bool) -> str:
         raise InvalidInput(f"{name} must be text, got {type(value).__name__}")
     if len(value) > 500:
         raise InvalidInput(f"{name} is {len(value)} characters long; keep it under 500")
-    return value.strip()
+    text = value.strip()
+    bad = _CONTROL.search(text)
+    if bad is None and name not in _MULTILINE:
+        bad = re.search(r"[\t\n\r]", text)
+        if bad is not None and bad.group() != "\t":
+            raise InvalidInput(
+                f"{name} contains a line break (at character {bad.start() + 1}); "
+                "give it on one line"
+            )
+    if bad is not None:
+        raise InvalidInput(
+            f"{name} contains the control character U+{ord(bad.group()):04X} (at character "
+            f"{bad.start() + 1}); use plain text"
+        )
+    return text
 
 
 def _check_dns_label(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not _DNS_LABEL.match(value):
+    if not isinstance(value, str) or not _DNS_LABEL.fullmatch(value):
         raise InvalidInput(
             f"{name} {value!r} is not a Kubernetes name: lower-case letters, digits and '-', "
             "at most 63 characters, starting and ending with a letter or digit"

@@ -8,32 +8,46 @@ the line remains readable::
     Authorization: Bearer [REDACTED]
     postgresql://app:[REDACTED]@db:5432/orders
     password=[REDACTED]            "api_key": "[REDACTED]"
-    AKIA[REDACTED]                 ghp_[REDACTED]
+    AKIA[REDACTED]                 sk_live_[REDACTED]
 
-What counts as a secret is the table ``_RULES``, one pattern per row.
-``key=value`` pairs (also ``key: value``, ``"key": "value"``, HTML- or
-JSON-escaped quotes) are redacted when the key *ends* with a credential word
-(``password``, ``PGPASSWORD``, ``access_token``, ``DD-API-KEY``,
-``client_secret``...); ``max_tokens=5``, ``password_reset=true`` and a bare
-word ("token bucket refilled") are left alone, as is ordinary log text
-(durations, UUIDs, IPs, hex ids, URLs without a password).
+Three kinds of detectors run, in this order:
 
-:func:`redact` is built for hundreds of thousands of log lines: every rule has
-hint words (``"pass"``, ``"://"``, ``"akia"``...), a line whose lower case holds
-none of them is returned after a few substring checks, and otherwise only the
-rules whose hints occur run. Redacting is idempotent.
+* our structural rules (:mod:`~incident_lib.infra.secret_rules`): private key
+  blocks, Authorization headers and bearer credentials first; after the vendor
+  tokens, ``key=value`` / JSON / YAML pairs whose key ends with a credential
+  word (ours plus detect-secrets' keyword list), SQL passwords, DSN passwords,
+  command-line flags, ``curl -u``, ``mysql -pPASSWORD``;
+* detect-secrets' vendor patterns merged into one regex
+  (:mod:`~incident_lib.infra.secret_detectors`): AWS, Azure, GitHub, GitLab,
+  JWT, npm, OpenAI, PyPI, SendGrid, Slack, Stripe, Square, Twilio;
+* bare high-entropy tokens (detect-secrets' entropy measure on candidate
+  tokens only): an AWS secret key without its name, an opaque API token.
 
-Not recognised: a password given as a separate short option (``mysql -p x``),
-cookies, HTTP Digest responses, and the middle lines of a private key split
-across log lines.
+:func:`redact` is built for millions of log lines: every detector has hint
+words (``"pass"``, ``"://"``, ``"akia"``...) and a line whose lower case holds
+none of them and no whitespace-free chunk of 32 characters or more is returned
+after a few substring checks; otherwise only the detectors it may concern run.
+:func:`redact_frame` makes that test vectorised (RE2 in pyarrow), and redacts a
+private key or a service-account JSON key logged over several rows of one
+container whole (:mod:`~incident_lib.infra.secret_blocks`). Redacting is
+idempotent.
+
+Not recognised: a password given as a separate short option (``mysql -p x``:
+mysql reads ``x`` as the database), cookies, HTTP Digest responses, hex
+secrets without a key name (trace ids and SHAs are hex too).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
-import string
-from collections.abc import Callable, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from collections.abc import Iterator, Mapping, MutableMapping
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+
+from .secret_detectors import EntropyDetector, build_vendor_detector, long_chunk
+from .secret_rules import REDACTED, Span, build_rules, credential_word, lower_same_length
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,229 +61,71 @@ __all__ = [
     "secret_reason",
 ]
 
-REDACTED = "[REDACTED]"
 
-# -- vocabulary shared by key=value pairs and credential names -----------------------
+class _Detector(Protocol):
+    @property
+    def hints(self) -> tuple[str, ...]: ...
 
-# Words a credential key or name may END with, glued to anything: pgpassword, accessToken.
-# A plain "signature" is not one: "invalid signature: ..." and "error signature: ..." are
-# ordinary text; the signed-URL parameter is "X-Amz-Signature".
-_SECRET_WORDS = (
-    "password", "passwd", "passphrase", "secret", "token", "credential", "credentials",
-    "amz-signature",
-)  # fmt: skip
-# Short words that count only as a word of their own: db_pass, MYSQL_PWD, auth (not bypass).
-_SECRET_PARTS = ("pass", "pwd", "auth", "sig")
-# "<qualifier>key", "<qualifier>_key", "<qualifier>-key": api_key, DD-APP-KEY, AccountKey.
-_KEY_QUALIFIERS = (
-    "api", "app", "application", "access", "private", "secret", "account", "signing",
-    "encryption", "master", "client", "ssh",
-)  # fmt: skip
+    def spans(self, text: str, lower: str) -> Iterator[Span]: ...
 
-# -- the rules -----------------------------------------------------------------------
-#
-# Every pattern has a group ``secret``: that span of the text becomes [REDACTED],
-# everything around it stays. Case-insensitive rules match the lower-cased text
-# (``lowered=True``, patterns in lower case): Python's re is several times slower
-# with IGNORECASE.
 
-# A quote around a key or value: " ' or ` (Markdown), JSON-escaped \" or \', or HTML-escaped.
-_QUOTE = r"""(?:\\?["'`]|&(?:quot|#0*3[49]|#x0*2[27]);)"""
-# A key ending with a credential word: a flat alternation of words, each starting
-# with a literal, which re tries several times faster than nested groups.
-_KEY = "(?:{})".format(
-    "|".join(
-        [
-            *_SECRET_WORDS,
-            *(f"{q}[_-]?key" for q in _KEY_QUALIFIERS),
-            *(f"{p}(?<![a-z0-9]{p})" for p in _SECRET_PARTS),
-        ]
+@dataclass(frozen=True)
+class _Step:
+    detector: _Detector
+    long_tokens: bool  # also runs on text with a long whitespace-free chunk
+
+
+@dataclass(frozen=True)
+class _Engine:
+    steps: tuple[_Step, ...]
+    hints: tuple[str, ...]  # the hint words of the steps, lower case
+    all_hints: tuple[str, ...]  # and those of the vendor tokens of 32 characters or more
+    by_hint: dict[str, frozenset[int]]  # hint -> the steps it concerns
+    for_long: frozenset[int]  # the steps for text with a long whitespace-free chunk
+    any_hint: re.Pattern[str]  # matches where any of ``hints`` occurs
+
+    def hints_in(self, lower: str) -> list[str]:
+        """The hints that occur in ``lower``: one regex search rules most texts out, then
+        substring checks name the hints of the few that remain."""
+        if self.any_hint.search(lower) is None:
+            return []
+        return list(filter(lower.__contains__, self.hints))
+
+    def wanted(self, found: list[str], long: bool) -> list[_Step]:
+        """The steps to run, in order, for a text holding ``found`` (and a long chunk)."""
+        chosen = set(self.for_long) if long else set()
+        for hint in found:
+            chosen |= self.by_hint[hint]
+        return [self.steps[i] for i in sorted(chosen)]
+
+
+@cache
+def _engine() -> _Engine:
+    """The detectors, built on first use (detect-secrets is imported then, not before)."""
+    before, after = build_rules()
+    vendor = build_vendor_detector()
+    steps = (
+        *(_Step(rule, False) for rule in before),
+        _Step(vendor, True),
+        *(_Step(rule, False) for rule in after),
+        _Step(EntropyDetector(), True),
     )
-)
-# Between key and value: the key's closing quote, then = : == := or =>.
-_SEP = rf"{_QUOTE}?[ \t]*(?:[:=]=?|=>)[ \t]*"
-# An opening quote (captured), then an optional auth scheme that stays readable.
-_OPEN = rf"(?P<open>{_QUOTE})?(?:(?:bearer|basic|token)[ \t]+)?"
-# The value: a quoted value runs to its closing quote; a bare value to the next
-# space , ; & < or quote. Not values: a call or subscript (getpass(), os.getenv("x"),
-# os.environ["x"]) and a CSS selector (.fa-user-secret:before {). [redacted] is
-# matched whole so that redacting twice changes nothing.
-_VALUE = (
-    r"(?P<secret>\[redacted\]|(?(open)"
-    r"""(?:[^"'`\\\r\n&]|&(?!quot;|#0*3[49];|#x0*2[27];))+"""
-    r"""|(?![a-z_][\w.]*(?:\([^()\s]*\)|\[["'])|[a-z-]+[ \t]*\{)[^\s"'`\\&,;<]+))"""
-)
+    hints = tuple(dict.fromkeys(h for step in steps for h in step.detector.hints))
+    by_hint = {
+        h: frozenset(i for i, step in enumerate(steps) if h in step.detector.hints) for h in hints
+    }
+    for_long = frozenset(i for i, step in enumerate(steps) if step.long_tokens)
+    every = tuple(dict.fromkeys((*hints, *vendor.all_hints)))
+    any_hint = re.compile("|".join(re.escape(h) for h in sorted(hints, key=len, reverse=True)))
+    return _Engine(steps, hints, every, by_hint, for_long, any_hint)
 
 
-def _not_a_plain_word(value: str) -> bool:
-    """``Bearer <value>``: a credential, unless a plain word ("basic authentication")."""
-    return len(value) >= 8 and (
-        any(c.isdigit() or c in "+/=_~" for c in value) or any(c.isupper() for c in value[1:])
-    )
-
-
-class _Rule(NamedTuple):
-    label: str  # what secret_reason says when the rule fires
-    hints: tuple[str, ...]  # the rule can only match text whose lower case holds one
-    lowered: bool  # match the lower-cased text (a case-insensitive rule)
-    pattern: re.Pattern[str]
-    accept: Callable[[str], bool] | None = None  # a last look at the secret
-
-
-def _rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
-    return re.compile(pattern, flags | re.ASCII)
-
-
-_RULES: tuple[_Rule, ...] = (
-    # -----BEGIN RSA PRIVATE KEY----- ... -----END RSA PRIVATE KEY----- (multi-line);
-    # of a block cut off before its END line, the base64 lines that follow go.
-    _Rule(
-        "a private key block",
-        ("private key",),
-        False,
-        _rx(
-            r"-----BEGIN (?P<kind>[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?)-----(?P<secret>"
-            r".*?(?=-----END (?P=kind)-----)|\[REDACTED\]|(?:(?:\s|\\[nr])*(?:"
-            r"[A-Za-z0-9+/]{16,}={0,2}|[A-Za-z0-9+/]+={1,2}|(?:Proc-Type|DEK-Info):[^\r\n\\]*))+)",
-            re.DOTALL,
-        ),
-    ),
-    # An AWS SigV4 signature (Signature=<64 hex> in a header or a signed URL); a
-    # "signature: ..." in prose is not one.
-    _Rule(
-        "a request signature",
-        ("signature=",),
-        True,
-        _rx(r"\bsignature=(?P<secret>[0-9a-f]{16,})"),
-    ),
-    # Authorization / Proxy-Authorization header; the scheme (Bearer, Basic) stays.
-    _Rule(
-        "an Authorization header",
-        ("authorization",),
-        True,
-        _rx(
-            rf"\bauthorization{_SEP}{_QUOTE}?(?:(?:bearer|basic|token|negotiate|ntlm)[ \t]+)?"
-            r"""(?P<secret>[^\s"'`\\&,;<]+)"""
-        ),
-    ),
-    # A bare "Bearer <token>" / "Basic <base64>" anywhere else.
-    _Rule(
-        "a bearer or basic credential",
-        ("bearer", "basic"),
-        True,
-        _rx(r"\b(?:bearer|basic)[ \t]+(?P<secret>[a-z0-9._~+/-]+=*)"),
-        _not_a_plain_word,
-    ),
-    # JSON Web Token: eyJ<header>.eyJ<payload>.<signature>
-    _Rule(
-        "a JSON Web Token",
-        ("eyj",),
-        False,
-        _rx(r"\b(?P<secret>eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*)"),
-    ),
-    # AWS access key id: long-term AKIA..., temporary ASIA...
-    _Rule(
-        "an AWS access key id",
-        ("akia", "asia"),
-        False,
-        _rx(r"\b(?:AKIA|ASIA)(?P<secret>[A-Z0-9]{16})\b"),
-    ),
-    # GitHub tokens: ghp_ gho_ ghu_ ghs_ ghr_ and fine-grained github_pat_.
-    _Rule(
-        "a GitHub token",
-        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-        False,
-        _rx(r"\b(?:gh[pousr]_|github_pat_)(?P<secret>[A-Za-z0-9_]{20,})"),
-    ),
-    # Slack tokens: xoxb- xoxp- xoxa- xoxo- xoxs- xoxr- xoxe-.
-    _Rule(
-        "a Slack token",
-        ("xox",),
-        False,
-        _rx(r"\bxox[abposre]-(?P<secret>[A-Za-z0-9-]{10,})"),
-    ),
-    # Slack incoming webhook: the path after /services/ is the secret.
-    _Rule(
-        "a Slack webhook",
-        ("hooks.slack.com",),
-        False,
-        _rx(r"hooks\.slack\.com/services/(?P<secret>[A-Za-z0-9_/]+)"),
-    ),
-    # Google API key: AIza + 35 characters.
-    _Rule(
-        "a Google API key",
-        ("aiza",),
-        False,
-        _rx(r"\bAIza(?P<secret>[A-Za-z0-9_-]{35})(?![A-Za-z0-9_-])"),
-    ),
-    # key=value, key: value, "key": "value", key == 'value' whose key ENDS with a
-    # credential word: password=, PGPASSWORD=, aws_secret_access_key =, DD-API-KEY:,
-    # "client_secret": "...", AccountKey=...; (Azure), Signature= (AWS SigV4), sig= (SAS).
-    _Rule(
-        "a credential key=value pair",
-        ("pass", "pwd", "auth", "sig", "secret", "token", "credential", "key"),
-        True,
-        _rx(rf"{_KEY}{_SEP}{_OPEN}{_VALUE}"),
-    ),
-    # SQL: ALTER ROLE x WITH [ENCRYPTED] PASSWORD 'p', CREATE USER y IDENTIFIED BY 'p'.
-    _Rule(
-        "a password in SQL",
-        ("password", "identified by"),
-        True,
-        _rx(r"\b(?:password|identified by)\s+'(?P<secret>(?:[^'\\]|''|\\.)+)'"),
-    ),
-    # scheme://user:PASSWORD@host (DSNs and URLs), up to the last @ of the authority.
-    # After the pairs: their redactions may shorten what lies between : and @.
-    _Rule(
-        "a password in a URL",
-        ("://",),
-        True,
-        _rx(r"""://[^\s:/?#@"'<>]*:(?P<secret>[^\s/?#"'<>]+)(?=@)"""),
-    ),
-    # Command-line flags: --password x, --api-key "x", --db-token x.
-    _Rule(
-        "a credential command-line flag",
-        ("--",),
-        True,
-        _rx(
-            r"(?<![\w-])--[\w-]*?(?:password|passwd|token|secret|api[_-]?key)[ \t]+"
-            rf"(?P<open>{_QUOTE})?(?!-){_VALUE}"
-        ),
-    ),
-    # curl -u user:password / --user user:password (the user stays).
-    _Rule(
-        "a curl password",
-        ("curl",),
-        True,
-        _rx(r"""\bcurl\b[^\r\n]*?[ \t](?:-u|--user)[ \t]+["']?[^\s:"']+:(?P<secret>[^\s"']+)"""),
-    ),
-)
-
-# The prefilter: text whose lower case holds none of these is returned as it is.
-_HINTS = tuple(dict.fromkeys(hint for rule in _RULES for hint in rule.hints))
-# The same as one pattern of literals, for pandas (run case-insensitively, in RE2).
-_HINTS_PATTERN = "|".join(map(re.escape, _HINTS))
-_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-
-
-def _lower(text: str) -> str:
-    """``text.lower()``, of the same length so that positions carry over to ``text``."""
-    lower = text.lower()
-    return lower if len(lower) == len(text) else text.translate(_ASCII_LOWER)
-
-
-def _hints_in(lower: str) -> set[str]:
-    """The hints that occur in ``lower`` (substring checks, no regex)."""
-    return set(filter(lower.__contains__, _HINTS))
-
-
-def _apply(rule: _Rule, text: str, lower: str) -> str:
-    """``text`` with every ``secret`` span that ``rule`` finds replaced by [REDACTED]."""
+def _apply(spans: Iterator[Span], text: str) -> str:
+    """``text`` with every span replaced by [REDACTED] (spans in order, not overlapping)."""
     parts: list[str] = []
     last = 0
-    for match in rule.pattern.finditer(lower if rule.lowered else text):
-        start, end = match.span("secret")
-        if rule.accept is None or rule.accept(text[start:end]):
+    for start, end, _ in spans:
+        if start >= last:
             parts += (text[last:start], REDACTED)
             last = end
     return "".join((*parts, text[last:])) if parts else text
@@ -279,9 +135,10 @@ def redact(text: str) -> str:
     """Return ``text`` with every secret value replaced by ``[REDACTED]``.
 
     Keys and prefixes stay (``password=[REDACTED]``, ``Bearer [REDACTED]``,
-    ``postgresql://app:[REDACTED]@db/orders``). Text holding none of the rules'
-    hint words is returned unchanged after a few substring checks; otherwise
-    only the rules whose hints occur run. ``redact(redact(x)) == redact(x)``.
+    ``postgresql://app:[REDACTED]@db/orders``, ``sk_live_[REDACTED]``). Text
+    holding none of the detectors' hint words and no long whitespace-free chunk
+    is returned unchanged after a few substring checks; otherwise only the
+    detectors it may concern run. ``redact(redact(x)) == redact(x)``.
 
     Parameters
     ----------
@@ -295,49 +152,49 @@ def redact(text: str) -> str:
     """
     if not text:
         return text
-    lower = _lower(text)
-    found = _hints_in(lower)
-    if not found:
+    engine = _engine()
+    lower = lower_same_length(text)
+    found = engine.hints_in(lower)
+    long = long_chunk(text)
+    if not found and not long:
         return text
     if "\x1b[" in text:
         # Terminal colours (IPython tracebacks) split "password" from "=" and the
         # value; judge the plain text, and give it up coloured only when clean.
         plain = _ANSI.sub("", text)
-        cleaned = _redact_plain(plain, _hints_in(_lower(plain)))
+        cleaned = _redact_plain(plain)
         return text if cleaned == plain else cleaned
-    return _redact_plain(text, found)
+    return _redact_plain(text, (lower, found, long))
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def _redact_plain(text: str, found: set[str]) -> str:
-    lower = _lower(text)
-    for rule in _RULES:
-        if not found.isdisjoint(rule.hints):
-            redacted = _apply(rule, text, lower)
-            if redacted != text:
-                text, lower = redacted, _lower(redacted)
+def _redact_plain(text: str, known: tuple[str, list[str], bool] | None = None) -> str:
+    """``text`` redacted; ``known``: its lower case, hints and long-chunk test if known."""
+    engine = _engine()
+    if known is None:
+        lower = lower_same_length(text)
+        known = lower, engine.hints_in(lower), long_chunk(text)
+    lower, found, long = known
+    for step in engine.wanted(found, long):
+        redacted = _apply(step.detector.spans(text, lower), text)
+        if redacted != text:
+            text, lower = redacted, lower_same_length(redacted)
     return text
 
 
-# -- credential-looking names --------------------------------------------------------
-
-# Words of a name: snake_case, kebab-case, dotted, camelCase ("DD_API_KEY", "apiKey").
-_NAME_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
-_NAME_ENDINGS = (*_SECRET_WORDS, *(f"{q}key" for q in _KEY_QUALIFIERS))
-_NAME_ALONE = frozenset({*_SECRET_PARTS, "authorization", "dsn"})
-
-
-def _credential_word(name: str) -> str | None:
-    """The word of ``name`` that makes it a credential name, or None."""
-    words: list[str] = [w.lower() for w in _NAME_WORDS.findall(name)]
-    for i, word in enumerate(words):
-        if word in _NAME_ALONE or word.endswith(_NAME_ENDINGS):
-            return word
-        if word == "key" and i and words[i - 1] in _KEY_QUALIFIERS:
-            return f"{words[i - 1]}_key"
+def _first_secret(text: str) -> str | None:
+    """The label of the first detector that finds a secret in ``text``, or None."""
+    engine = _engine()
+    lower = lower_same_length(text)
+    for step in engine.wanted(engine.hints_in(lower), long_chunk(text)):
+        for _, _, label in step.detector.spans(text, lower):
+            return label
     return None
+
+
+# -- credential-looking names --------------------------------------------------------
 
 
 def secret_reason(name: str, value: object) -> str | None:
@@ -353,13 +210,16 @@ def secret_reason(name: str, value: object) -> str | None:
     * is ``pass``, ``pwd``, ``auth``, ``sig``, ``authorization`` or ``dsn``;
     * is ``key`` right after a qualifier: ``api``, ``app``, ``application``,
       ``access``, ``private``, ``secret``, ``account``, ``signing``,
-      ``encryption``, ``master``, ``client`` or ``ssh``.
+      ``encryption``, ``master``, ``client`` or ``ssh``, or one of
+      detect-secrets' keyword list (``auth``, ``service``, ``db``,
+      ``database``, ``priv``); ``dbpass``, ``keypass`` and ``contraseña`` count.
 
     So ``db_password``, ``apiKey``, ``DD_APP_KEY``, ``pg_dsn``,
     ``token_bucket_size`` and ``credentials_file`` are refused; ``max_tokens``,
     ``keyword``, ``monkey``, ``author``, ``passes`` and ``window_start`` are not.
-    The value is refused when :func:`redact` (:func:`redact_obj` for lists and
-    dicts) would change it: a DSN with a password, a bearer token, a JWT...
+    The value is refused when any detector flags it (what :func:`redact`, or
+    :func:`redact_obj` for lists and dicts, would change): a DSN with a
+    password, a bearer token, a JWT, a Stripe or AWS key, a high-entropy token...
 
     Parameters
     ----------
@@ -372,18 +232,21 @@ def secret_reason(name: str, value: object) -> str | None:
     -------
     str or None
         A short reason such as ``"its name looks like a credential ('password')"``
-        or ``"its value looks like a credential (a password in a URL)"``; the
-        value itself is never quoted.
+        or ``"its value looks like a credential (a Stripe key)"``; the value
+        itself is never quoted.
     """
-    word = _credential_word(str(name))
+    word = credential_word(str(name))
     if word:
         return f"its name looks like a credential ({word!r})"
+    label = _first_secret(str(name))
+    if label is not None:
+        return f"its name looks like a credential ({label})"
     if isinstance(value, str):
-        lower = _lower(value)
-        found = _hints_in(lower)
-        for rule in _RULES:
-            if not found.isdisjoint(rule.hints) and _apply(rule, value, lower) != value:
-                return f"its value looks like a credential ({rule.label})"
+        label = _first_secret(value)
+        if label is None and "\x1b[" in value:
+            label = _first_secret(_ANSI.sub("", value))
+        if label is not None:
+            return f"its value looks like a credential ({label})"
     elif isinstance(value, Mapping | list | tuple) and redact_obj(value) != value:
         return "its value contains a credential"
     return None
@@ -408,7 +271,7 @@ def _rebuild(original: Any, items: Any, fallback: type) -> Any:
 def _hidden_by_key(key: object, value: object) -> bool:
     """Whether ``value`` goes whole: a non-empty value under a credential name."""
     empty = value is None or (isinstance(value, str) and not value)
-    return isinstance(key, str) and not empty and _credential_word(key) is not None
+    return isinstance(key, str) and not empty and credential_word(key) is not None
 
 
 def redact_obj(obj: Any) -> Any:
@@ -446,16 +309,62 @@ def redact_obj(obj: Any) -> Any:
     return obj
 
 
+# An RE2 (pyarrow) pattern for the vectorised prefilter of redact_frame: a high-entropy
+# token or a Twilio id has a run of base64 characters (without _ or -) that mixes upper
+# case, lower case and digits.
+_B64 = "[A-Za-z0-9+/]*"
+_MIXED_RUN = "|".join(
+    f"{a}{_B64}{b}{_B64}{c}" for a, b, c in itertools.permutations(("[A-Z]", "[a-z]", "[0-9]"))
+)
+
+
+@cache
+def _hints_pattern() -> str:
+    return "|".join(map(re.escape, _engine().all_hints))
+
+
+def _candidates(col: pd.Series) -> Any:
+    """Which cells of a ``str`` column may hold a secret (vectorised; a superset).
+
+    A hint word (case-insensitive), or a run of base64 characters that mixes
+    upper case, lower case and digits (:func:`redact` itself then looks for the
+    32 characters). In pyarrow (RE2) when the column is stored there.
+    """
+    if getattr(col.dtype, "storage", None) == "pyarrow":
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = pa.array(col.array)  # zero-copy
+        hinted = pc.match_substring_regex(arr, _hints_pattern(), ignore_case=True)
+        mixed = pc.match_substring_regex(arr, _MIXED_RUN)
+        either = pc.fill_null(pc.or_(hinted, mixed), False)
+        return either.to_numpy(zero_copy_only=False)
+    hinted = col.str.contains(_hints_pattern(), case=False, regex=True, na=False)
+    mixed = col.str.contains(_MIXED_RUN, regex=True, na=False)
+    return (hinted | mixed).to_numpy(dtype=bool, copy=True)
+
+
+def _may_hold_secret(value: str) -> bool:
+    return bool(_engine().hints_in(lower_same_length(value))) or long_chunk(value)
+
+
 def redact_frame(df: pd.DataFrame) -> pd.DataFrame:
     """Return a copy of ``df`` with every text column redacted.
 
     Text columns have ``object`` or ``str`` (any ``StringDtype``) dtype. Only
-    the cells that hold a hint word run through :func:`redact`; for ``str``
+    the cells that may hold a secret (a hint word, or a long base64 run with an
+    upper-case letter and a digit) run through :func:`redact`; for ``str``
     columns that test is vectorised (in pyarrow where available). In ``object``
     columns dicts, lists and tuples go through :func:`redact_obj`. A text column
     whose *name* is a credential name (``password``, ``api_key``...) has every
     non-missing value replaced by ``"[REDACTED]"``. Dtypes are kept exactly,
     missing values stay missing, other columns and the index are untouched.
+
+    A frame with the logs contract (``pod``, ``container``, ``message`` and
+    ``raw`` columns) also has its multi-row secrets redacted whole: a private
+    key block or a JSON service-account key printed over consecutive rows of
+    one (pod, container), in frame order (every row of the block, in
+    ``message`` and ``raw``).
 
     Parameters
     ----------
@@ -470,16 +379,18 @@ def redact_frame(df: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     out = df.copy()
+    message_candidates = None
     for i, name in enumerate(df.columns):
         col = df.iloc[:, i]
         is_str = isinstance(col.dtype, pd.StringDtype)
         if not is_str and col.dtype != object:
             continue
-        if _credential_word(str(name)):
+        if credential_word(str(name)):
             out.isetitem(i, col.where(col.isna(), REDACTED).array)
         elif is_str:
-            hinted = col.str.contains(_HINTS_PATTERN, case=False, regex=True, na=False)
-            mask = hinted.to_numpy(dtype=bool)
+            mask = _candidates(col)
+            if name == "message":
+                message_candidates = mask
             if mask.any():
                 new = col.copy()
                 new[mask] = [redact(v) for v in col[mask]]
@@ -489,15 +400,78 @@ def redact_frame(df: pd.DataFrame) -> pd.DataFrame:
             changed = False
             for j, value in enumerate(values):
                 if isinstance(value, str):
-                    if _hints_in(_lower(value)):
+                    if _may_hold_secret(value):
                         values[j] = redact(value)
                         changed = True
                 elif isinstance(value, Mapping | list | tuple):
                     values[j] = redact_obj(value)
                     changed = True
             if changed:
-                out.isetitem(i, values)
+                # a Series of object dtype: an array would be inferred as str
+                out.isetitem(i, cast(Any, pd.Series(values, index=df.index, dtype=object)))
+    if {"pod", "container", "message", "raw"} <= set(df.columns) and df.columns.is_unique:
+        _redact_blocks(df, out, message_candidates)
     return out
+
+
+def _redact_blocks(df: pd.DataFrame, out: pd.DataFrame, candidates: Any) -> None:
+    """Redact multi-row secrets of a logs frame in ``out`` (see :func:`redact_frame`).
+
+    ``candidates``: the prefilter's mask of the message column, if known. Every
+    block has a row it flags: a private key's BEGIN row, a JSON key's
+    ``"private_key"`` row (the hint ``key``).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from .secret_blocks import TRIGGER, block_redactions
+
+    message = df["message"]
+    if not len(df):
+        return
+    values = message.to_numpy(dtype=object)
+    rows = range(len(values)) if candidates is None else np.flatnonzero(candidates)
+    trigger = re.compile(TRIGGER)
+    triggers = [r for r in rows if isinstance(values[r], str) and trigger.search(values[r])]
+    if not triggers:
+        return
+    pods = df["pod"].astype(object).to_numpy()
+    containers = df["container"].astype(object).to_numpy()
+    messages = [v if isinstance(v, str) else "" for v in values]
+    raws = df["raw"].to_numpy(dtype=object)
+    new_messages = out["message"].to_numpy(dtype=object, copy=True)
+    new_raws = out["raw"].to_numpy(dtype=object, copy=True)
+    changed = False
+    done: set[tuple[object, object]] = set()
+    for row in triggers:
+        key = (pods[row], containers[row])
+        if key in done:
+            continue
+        done.add(key)
+        same = (pd.Series(pods).eq(key[0]) | (pd.isna(pods) & pd.isna(key[0]))) & (
+            pd.Series(containers).eq(key[1]) | (pd.isna(containers) & pd.isna(key[1]))
+        )
+        positions = np.flatnonzero(same.to_numpy(dtype=bool))
+        found = block_redactions([messages[p] for p in positions], redact)
+        for local, clean in found.items():
+            p = positions[local]
+            original = messages[p]
+            if new_messages[p] == clean:
+                continue
+            changed = True
+            new_messages[p] = clean
+            raw = raws[p]
+            if isinstance(raw, str):
+                new_raws[p] = (
+                    redact(raw.replace(original, clean))
+                    if original and original in raw
+                    else REDACTED
+                )
+    if changed:
+        for name, values in (("message", new_messages), ("raw", new_raws)):
+            dtype = df[name].dtype
+            column = pd.Series(values, index=df.index, dtype=dtype)
+            out.isetitem(list(out.columns).index(name), cast(Any, column))
 
 
 _NB = TypeVar("_NB", bound=MutableMapping[str, Any])

@@ -10,7 +10,7 @@ from ..core.errors import InvalidInput, InvalidParameter
 from ..core.params import METRICS_SOURCES, MODES
 from ..core.severity import IMPACTS
 from ..core.time import parse_time
-from ..infra.redact import secret_reason
+from ..infra.redact import redact, secret_reason
 
 __all__ = ["RESERVED", "coerce_value", "notebook_parameters", "plan_parameters"]
 
@@ -143,17 +143,19 @@ def plan_parameters(
     Raises
     ------
     InvalidParameter
-        A credential-looking name or value (credentials come from the
-        environment), a reserved or unknown name, or a value of the wrong type.
+        A credential-looking name or a value any secret detector flags (a Stripe
+        key, a DSN with a password, a high-entropy token...: credentials come from
+        the environment), a reserved or unknown name, or a value of the wrong
+        type. A message never quotes a refused value, and quotes others redacted.
     """
     for name, value in given.items():
         reason = secret_reason(name, value)
         if reason:
             raise InvalidParameter(
-                f"parameter {name!r} refused: {reason}. Credentials are never parameters "
-                "(papermill writes parameters into every output notebook); set them in the "
-                "environment instead (KUBECONFIG, DD_API_KEY, DD_APP_KEY, PGPASSWORD or a DSN "
-                "variable)"
+                f"parameter {redact(repr(name))} refused: {reason}. Credentials are never "
+                "parameters (papermill writes parameters into every output notebook); set them "
+                "in the environment instead (KUBECONFIG, DD_API_KEY, DD_APP_KEY, PGPASSWORD or a "
+                "DSN variable)"
             )
         if name in RESERVED:
             raise InvalidParameter(
@@ -175,11 +177,14 @@ def plan_parameters(
             if name in params:
                 if not _type_ok(value, params[name]):
                     raise InvalidParameter(
-                        f"parameter {name!r} of {stem} expects {params[name]}, got {value!r}"
+                        f"parameter {name!r} of {stem} expects {params[name]}, "
+                        f"got {redact(repr(value))}"
                     )
                 problem = checks[name](value) if name in checks else None
                 if problem:
-                    raise InvalidParameter(f"parameter {name!r} is {value!r}: {problem}")
+                    raise InvalidParameter(
+                        f"parameter {name!r} is {redact(repr(value))}: {redact(problem)}"
+                    )
                 chosen[name] = value
         plan[stem] = chosen
     return plan

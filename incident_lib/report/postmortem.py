@@ -916,8 +916,8 @@ def write_postmortem(
     ``postmortem.md`` and ``action_items.json`` in the workspace (in ``run_dir`` when
     the bundle is written outside the workspace, which is then left untouched),
     ``postmortem.html`` in ``run_dir`` (the bundle) when given, and one issue text
-    per action item in ``issues_dir`` when given. Nothing is fetched: re-run days later, it gives the
-    same document apart from its ``Generated`` line.
+    per action item in ``issues_dir`` when given. Nothing is fetched: re-run days
+    later, it gives the same document apart from its ``Generated`` line.
 
     Raises
     ------
