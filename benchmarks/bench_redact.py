@@ -12,12 +12,13 @@ b. ``redact(line)`` over as many JSON log lines (a structured logger's output: t
 c. ``redact_frame`` on a logs frame of the corpus (the ``logs`` contract: time, pod,
    container, level, message, raw): what evidence capture pays.
 
-``benchmarks/_redact_before.py`` is a copy of ``incident_lib/infra/redact.py`` before
-issue 10; the ratio new / old of (c) is the capture slow-down (target: at most 1.5).
+The baseline is ``incident_lib/infra/redact.py`` as it was before issue 10, read from
+git (``--baseline``, default :data:`BASELINE`), not a copy kept in the tree; the ratio
+new / old of (c) is the capture slow-down (target: at most 1.5).
 
 Usage::
 
-    python benchmarks/bench_redact.py [--lines N] [--repeat R] [--corpus PATH]
+    python benchmarks/bench_redact.py [--lines N] [--repeat R] [--corpus PATH] [--baseline REV]
 """
 
 from __future__ import annotations
@@ -37,12 +38,36 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-import _redact_before as before  # noqa: E402
 from bench_signatures import corpus_file, pin_one_core, read_lines  # noqa: E402
 
 from incident_lib.infra import redact as after  # noqa: E402
 
 TARGET = 1.5
+#: the last commit with the hand-written redaction rules (before issue 10)
+BASELINE = "3077b37"
+
+
+def baseline_module(rev: str) -> ModuleType:
+    """``incident_lib/infra/redact.py`` at git revision ``rev``, as a module (stdlib-only)."""
+    import subprocess
+    import types
+
+    try:
+        source = subprocess.run(
+            ["git", "-C", str(HERE.parent), "show", f"{rev}:incident_lib/infra/redact.py"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        sys.exit(
+            f"bench_redact: cannot read the baseline at {rev} from git ({exc}); "
+            "run it in a git clone, or pass --baseline REV"
+        )
+    module = types.ModuleType("redact_before")
+    sys.modules[module.__name__] = module  # dataclasses and typing look the module up
+    exec(compile(source, f"{rev}:redact.py", "exec"), module.__dict__)
+    return module
 
 
 def json_lines(lines: list[str], seed: int = 7) -> list[str]:
@@ -105,7 +130,9 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--corpus", help="big_content.txt or its directory (built when missing)")
+    ap.add_argument("--baseline", default=BASELINE, help="git revision of the old redaction")
     a = ap.parse_args()
+    before = baseline_module(a.baseline)
     print(pin_one_core())
     lines = read_lines(corpus_file(a.corpus, a.lines), a.lines)
     structured = json_lines(lines)
