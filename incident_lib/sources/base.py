@@ -52,7 +52,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from ..core.errors import InvalidInput, SourceUnavailable
 
@@ -72,6 +72,7 @@ __all__ = [
     "REDACTED",
     "TOO_LARGE",
     "Budget",
+    "BudgetedConnector",
     "Fetched",
     "Limits",
     "Source",
@@ -304,6 +305,56 @@ class Limits:
     def new_budget(self, source: str) -> Budget:
         """A fresh :class:`Budget` of :attr:`budget` seconds for ``source``."""
         return Budget(self.budget, source=source)
+
+
+class BudgetedConnector:
+    """What every connector with a time budget shares: its limits, its budget, and a
+    :meth:`fetch` that checks the frame and charges the fetch to the budget.
+
+    A connector calls :meth:`_start_budget` in ``__init__`` and implements
+    :meth:`_fetch`; the budget starts when the connector is built (once per
+    notebook run) and is shared by every fetch.
+    """
+
+    name: str
+    frames: tuple[str, ...]
+    environ: Mapping[str, str]
+    limits: Limits
+    budget: Budget
+
+    def _start_budget(self, environ: Mapping[str, str], limits: Limits | None) -> None:
+        """Keep ``environ``, the limits (default: from ``environ``) and a new budget.
+
+        Raises
+        ------
+        InvalidInput
+            A limit in the environment is not a positive number.
+        """
+        self.environ = environ
+        self.limits = limits if limits is not None else Limits.from_environment(environ)
+        self.budget = self.limits.new_budget(self.name)
+
+    def fetch(
+        self, frame: str, incident: Incident, window: Window, *, progress: bool = False
+    ) -> Fetched:
+        """Fetch ``frame`` for ``incident`` over ``window``, charged to the time budget.
+
+        Truncated or unreadable parts are the notes; ``progress`` shows a progress
+        bar where a fetch has many parts (log pages, containers).
+
+        Raises
+        ------
+        SourceUnavailable
+            Not configured, unreachable or refused, the time budget is used up, a
+            reply is too large, or ``frame`` is not provided.
+        """
+        check_frame(cast("Source", self), frame)
+        with self.budget.spending():
+            self.budget.check()
+            return self._fetch(frame, incident, window, progress)
+
+    def _fetch(self, frame: str, incident: Incident, window: Window, progress: bool) -> Fetched:
+        raise NotImplementedError
 
 
 def format_size(size: float) -> str:

@@ -67,6 +67,7 @@ from .base import (
     MAX_POINTS_ENV,
     TOO_LARGE,
     Budget,
+    BudgetedConnector,
     Fetched,
     Limits,
     check_frame,
@@ -673,7 +674,7 @@ def _network_reason(exc: Exception, where: str) -> str:
 
 
 # -- the Source protocol ---------------------------------------------------------------
-class PrometheusConnector:
+class PrometheusConnector(BudgetedConnector):
     """Metrics and alerts of an incident's service, from the Prometheus at ``PROMETHEUS_URL``.
 
     Parameters
@@ -702,10 +703,8 @@ class PrometheusConnector:
         timeout: float = DEFAULT_TIMEOUT,
         limits: Limits | None = None,
     ) -> None:
-        self.environ = environ
         self.timeout = timeout
-        self.limits = limits if limits is not None else Limits.from_environment(environ)
-        self.budget = self.limits.new_budget(SOURCE)
+        self._start_budget(environ, limits)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> PrometheusConnector:
@@ -724,31 +723,15 @@ class PrometheusConnector:
             "queries": default_queries(incident.service, incident.namespace),
         }
 
-    def fetch(
-        self, frame: str, incident: Incident, window: Window, *, progress: bool = False
-    ) -> Fetched:
-        """Fetch ``frame`` for ``incident`` from Prometheus.
-
-        ``metrics`` evaluates :func:`default_queries` of the incident's service and
+    def _fetch(self, frame: str, incident: Incident, window: Window, progress: bool) -> Fetched:
+        """``metrics`` evaluates :func:`default_queries` of the incident's service and
         namespace over ``window``; ``monitor_events`` is :meth:`PrometheusSource.alerts`
-        (the alerts held now, whatever ``window``). ``progress`` is accepted for the
-        protocol (the handful of queries needs no progress bar).
-
-        Raises
-        ------
-        SourceUnavailable
-            Not configured, unreachable or refused, the time budget is used up, a
-            reply is too large, or ``frame`` is not provided.
-        """
+        (the alerts held now, whatever ``window``). ``progress`` is not used: the
+        handful of queries needs no progress bar."""
         del progress
-        check_frame(self, frame)
-        with (
-            self.budget.spending(),
-            PrometheusSource.from_environment(
-                self.environ, timeout=self.timeout, budget=self.budget, limits=self.limits
-            ) as source,
-        ):
-            self.budget.check()
+        with PrometheusSource.from_environment(
+            self.environ, timeout=self.timeout, budget=self.budget, limits=self.limits
+        ) as source:
             if frame == "metrics":
                 queries = default_queries(incident.service, incident.namespace)
                 return source.query_range(queries, window)

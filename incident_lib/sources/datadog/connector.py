@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..base import Fetched, Limits, check_frame
+from ..base import BudgetedConnector, Fetched, Limits, check_frame
 from .frames import rollup_interval
 from .http import SOURCE, normalise_site
 from .requests import iso
@@ -30,7 +30,7 @@ __all__ = ["FETCH_NAMES", "DatadogConnector"]
 FETCH_NAMES = ("metrics", "monitor_events", "logs", "events")
 
 
-class DatadogConnector:
+class DatadogConnector(BudgetedConnector):
     """Metrics, monitor state changes, logs and events of an incident's service, from Datadog.
 
     Parameters
@@ -59,10 +59,8 @@ class DatadogConnector:
         host: str | None = None,
         limits: Limits | None = None,
     ) -> None:
-        self.environ = environ
         self.host = host
-        self.limits = limits if limits is not None else Limits.from_environment(environ)
-        self.budget = self.limits.new_budget(SOURCE)
+        self._start_budget(environ, limits)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> DatadogConnector:
@@ -90,26 +88,6 @@ class DatadogConnector:
         if frame == "logs":
             return base | {"query": f"service:{service}", "max_events": LOG_CAP}
         return base | {"query": f"service:{service} -source:alert", "max_events": EVENT_CAP}
-
-    def fetch(
-        self, frame: str, incident: Incident, window: Window, *, progress: bool = False
-    ) -> Fetched:
-        """Fetch ``frame`` for the incident's service over ``window``.
-
-        Truncation and partial answers are the notes. ``progress`` shows a
-        progress bar over the log pages. The fetch is charged to the connector's
-        time budget.
-
-        Raises
-        ------
-        SourceUnavailable
-            Not configured, unreachable or refused, the time budget is used up, or
-            ``frame`` is not provided.
-        """
-        check_frame(self, frame)
-        with self.budget.spending():
-            self.budget.check()
-            return self._fetch(frame, incident, window, progress)
 
     def _fetch(self, frame: str, incident: Incident, window: Window, progress: bool) -> Fetched:
         with DatadogSource.from_environment(

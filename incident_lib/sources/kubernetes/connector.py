@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..base import Fetched, Limits, check_frame
+from ..base import BudgetedConnector, Fetched, Limits, check_frame
 from .errors import SOURCE
 from .source import DEFAULT_TIMEOUT, KubernetesSource
 
@@ -35,7 +35,7 @@ RESOURCES: dict[str, str] = {
 MAX_LINES_PER_CONTAINER = 50_000
 
 
-class KubernetesConnector:
+class KubernetesConnector(BudgetedConnector):
     """Pods, logs, rollouts, events and usage of an incident's service, from the cluster.
 
     Parameters
@@ -67,11 +67,9 @@ class KubernetesConnector:
         request_timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         limits: Limits | None = None,
     ) -> None:
-        self.environ = environ
         self.context = context
         self.request_timeout = request_timeout
-        self.limits = limits if limits is not None else Limits.from_environment(environ)
-        self.budget = self.limits.new_budget(SOURCE)
+        self._start_budget(environ, limits)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> KubernetesConnector:
@@ -93,26 +91,6 @@ class KubernetesConnector:
         if frame == "logs":
             query["max_lines_per_container"] = MAX_LINES_PER_CONTAINER
         return query
-
-    def fetch(
-        self, frame: str, incident: Incident, window: Window, *, progress: bool = False
-    ) -> Fetched:
-        """Fetch ``frame`` of the incident's namespace and selector over ``window``.
-
-        For ``logs``, truncated and unreadable container logs are the notes;
-        ``progress`` shows a progress bar over the containers. The fetch is
-        charged to the connector's time budget.
-
-        Raises
-        ------
-        SourceUnavailable
-            Not configured, unreachable or refused, the time budget is used up, or
-            ``frame`` is not provided.
-        """
-        check_frame(self, frame)
-        with self.budget.spending():
-            self.budget.check()
-            return self._fetch(frame, incident, window, progress)
 
     def _fetch(self, frame: str, incident: Incident, window: Window, progress: bool) -> Fetched:
         with KubernetesSource.from_environment(
