@@ -179,6 +179,30 @@ def change_key(number: int, moment: object, kind: str, label: str) -> str:
     return f"{number} · {_utc(moment):%H:%M} · {name}: {shorten(label, _KEY_CHARS)}"
 
 
+def _badge_box(colour: str) -> dict[str, object]:
+    """The rounded white box of a numbered badge, edged in ``colour``."""
+    return {"boxstyle": f"round,pad={_BADGE_PAD}", "fc": "white", "ec": colour, "lw": 0.8}
+
+
+def _top_badge(ax: Axes, number: int, x: float, colour: str) -> None:
+    """A numbered badge hanging from the top of ``ax`` at ``x`` (data coordinates)."""
+    ax.annotate(
+        str(number),
+        xy=(x, 1.0),
+        xycoords=("data", "axes fraction"),
+        xytext=(0, -3),
+        textcoords="offset points",
+        fontsize=8,
+        fontweight="bold",
+        color=colour,
+        va="top",
+        ha="center",
+        zorder=6,
+        gid=_BADGE_GID,
+        bbox=_badge_box(colour),
+    )
+
+
 def mark_changes(ax: Axes, markers: pd.DataFrame, *, labels: bool = True) -> Axes:
     """Draw a dashed vertical line per change (``time``, ``label``, ``kind`` columns).
 
@@ -224,26 +248,7 @@ def mark_changes(ax: Axes, markers: pd.DataFrame, *, labels: bool = True) -> Axe
         if i not in numbers:
             continue
         line.set_label(change_key(numbers[i], at, kind, str(label)))
-        ax.annotate(
-            str(numbers[i]),
-            xy=(_x(at), 1.0),
-            xycoords=("data", "axes fraction"),
-            xytext=(0, -3),
-            textcoords="offset points",
-            fontsize=8,
-            fontweight="bold",
-            color=colour,
-            va="top",
-            ha="center",
-            zorder=6,
-            gid=_BADGE_GID,
-            bbox={
-                "boxstyle": f"round,pad={_BADGE_PAD}",
-                "fc": "white",
-                "ec": colour,
-                "lw": 0.8,
-            },
-        )
+        _top_badge(ax, numbers[i], _x(at), colour)
     ax.set_xlim(lo, hi)
     stack_badges(ax)
     return ax
@@ -1007,26 +1012,8 @@ def timeline_chart(
         colour, dash = _METRIC_STYLE.get(str(kind), (_LANE_COLOUR["metrics"], "-."))
         top.axvline(_x(moment), color=colour, ls=dash, lw=1.3, zorder=4)
         if i in number:
-            top.annotate(
-                str(number[i]),
-                xy=(float(mdates.date2num(moment)), 1.0),  # type: ignore[no-untyped-call]
-                xycoords=("data", "axes fraction"),
-                xytext=(0, -3),
-                textcoords="offset points",
-                fontsize=8,
-                fontweight="bold",
-                color=colour,
-                va="top",
-                ha="center",
-                zorder=6,
-                gid=_BADGE_GID,
-                bbox={
-                    "boxstyle": f"round,pad={_BADGE_PAD}",
-                    "fc": "white",
-                    "ec": colour,
-                    "lw": 0.8,
-                },
-            )
+            at = float(mdates.date2num(moment))  # type: ignore[no-untyped-call]
+            _top_badge(top, number[i], at, colour)
 
     to_pt = 72 / fig.dpi
     plot_pt = (width - _TL_LEFT - _TL_RIGHT) * 72
@@ -1068,12 +1055,7 @@ def timeline_chart(
                 zorder=6,
                 gid=_LANE_GID,
                 clip_on=False,
-                bbox={
-                    "boxstyle": f"round,pad={_BADGE_PAD}",
-                    "fc": "white",
-                    "ec": colour,
-                    "lw": 0.8,
-                },
+                bbox=_badge_box(colour),
             )
             box = badge.get_window_extent()
             half = box.width * to_pt / 2 + _BADGE_PAD * 8
