@@ -156,21 +156,35 @@ def _text(value: object) -> str:
     return "" if value is None or value != value else str(value)
 
 
+def _change(
+    time: datetime, kind: str, summary: str, *, key: str, evidence: str, row: int | None
+) -> Event:
+    """A ``changes`` lane event, shown in 03_changes."""
+    return Event(
+        time=time,
+        source="changes",
+        kind=kind,
+        summary=shorten(summary, _SUMMARY),
+        key=key,
+        evidence=evidence,
+        row=row,
+        section=_CHANGES,
+    )
+
+
 def _rollout_event(change: dict[str, object], rollouts: pd.DataFrame | None) -> Event:
     label, detail = str(change["label"]), _text(change["detail"])
     deployment, _, revision = label.rpartition(" (")[2].rstrip(")").rpartition(" rev ")
     row = None
     if rollouts is not None and revision.isdigit():
         row = _row((rollouts["deployment"] == deployment) & (rollouts["revision"] == int(revision)))
-    return Event(
-        time=_ts(change["time"]),
-        source="changes",
-        kind=str(change["kind"]),
-        summary=shorten(f"{label}: {detail}" if detail else label, _SUMMARY),
+    return _change(
+        _ts(change["time"]),
+        str(change["kind"]),
+        f"{label}: {detail}" if detail else label,
         key=f"{deployment} rev {revision}",
         evidence="kubernetes/rollouts",
         row=row,
-        section=_CHANGES,
     )
 
 
@@ -190,15 +204,13 @@ def _k8s_change_event(change: dict[str, object], events: pd.DataFrame | None) ->
             ):
                 row, key = int(index), f"{obj} {reason}@{_iso(moment)}"
                 break
-    return Event(
-        time=moment,
-        source="changes",
-        kind=str(change["kind"]),
-        summary=shorten(label, _SUMMARY),
+    return _change(
+        moment,
+        str(change["kind"]),
+        label,
         key=key,
         evidence="kubernetes/events",
         row=row,
-        section=_CHANGES,
     )
 
 
@@ -215,15 +227,13 @@ def _datadog_change_event(change: dict[str, object], events: pd.DataFrame | None
             if text == label or (label.endswith("…") and text.startswith(label[:-1])):
                 row, title = int(index), text
                 break
-    return Event(
-        time=moment,
-        source="changes",
-        kind=str(change["kind"]),
-        summary=shorten(f"{label} ({detail})" if detail else label, _SUMMARY),
+    return _change(
+        moment,
+        str(change["kind"]),
+        f"{label} ({detail})" if detail else label,
         key=f"{title}@{_iso(moment)}",
         evidence="datadog/events",
         row=row,
-        section=_CHANGES,
     )
 
 
@@ -235,15 +245,13 @@ def _commit_event(change: dict[str, object], commits: pd.DataFrame | None) -> Ev
         row = _row(commits["short_sha"] == short_sha)
         if row is not None:
             sha = _text(commits.loc[row, "sha"]) or short_sha
-    return Event(
-        time=_ts(change["time"]),
-        source="changes",
-        kind="commit",
-        summary=shorten(label, _SUMMARY),
+    return _change(
+        _ts(change["time"]),
+        "commit",
+        label,
         key=f"commit {sha}",
         evidence="git/commits",
         row=row,
-        section=_CHANGES,
     )
 
 
