@@ -78,8 +78,8 @@ def test_contracts_catch_every_kind_of_violation(tmp_path):
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     for path, line, _ in PLANTED:
         (tmp_path / "incident_lib" / path).write_text(f"{line}  # planted\n")
-    charts = tmp_path / "incident_lib" / "charts.py"  # charts -> infra: charts never touch the disk
-    charts.write_text(charts.read_text() + "\nfrom .infra import files  # planted\n")
+    charts = tmp_path / "incident_lib" / "charts" / "panels.py"  # charts -> infra: charts never touch the disk
+    charts.write_text(charts.read_text() + "\nfrom ..infra import files  # planted\n")
     result = _lint_imports(tmp_path)
     assert result.returncode != 0
     report = " ".join(result.stdout.split())  # import-linter wraps long lines
@@ -89,7 +89,7 @@ def test_contracts_catch_every_kind_of_violation(tmp_path):
         if f"incident_lib.{path.removesuffix('.py').replace('/', '.')} ->" not in report
     ]
     assert missed == []
-    assert "incident_lib.charts -> incident_lib.infra.files" in report
+    assert "incident_lib.charts.panels -> incident_lib.infra.files" in report
     assert "Contracts: 0 kept, 5 broken." in report
 
 

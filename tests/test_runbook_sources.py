@@ -32,7 +32,8 @@ INCIDENT = Incident.create(
 
 
 def _settings(*rows: tuple[str, str, str]) -> pd.DataFrame:
-    return conform(pd.DataFrame(rows, columns=["name", "setting", "unit"]), "pg_settings")
+    frame = pd.DataFrame(rows, columns=["name", "setting", "unit"]).assign(target="default")
+    return conform(frame, "pg_settings")
 
 
 class FakePostgres:

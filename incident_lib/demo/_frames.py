@@ -209,10 +209,26 @@ class ActivityRows:
             }
         )
 
-    def frame(self) -> pd.DataFrame:
-        """The ``pg_activity`` frame (PostgreSQL reports microseconds)."""
+    def frame(self, target: str = "default") -> pd.DataFrame:
+        """The ``pg_activity`` frame (PostgreSQL reports microseconds) of ``target``.
+
+        Ages are seconds from each start to ``sampled_at``, as the live source computes them.
+        """
         times = ["sampled_at", "backend_start", "xact_start", "query_start", "state_change"]
-        return records_frame(self.rows, "pg_activity", times, "us")
+        df = pd.DataFrame(self.rows)
+        for col in times:
+            df[col] = utc_series(df[col].tolist(), "us")
+        for age, start in (
+            ("backend_age", "backend_start"),
+            ("xact_age", "xact_start"),
+            ("query_age", "query_start"),
+        ):
+            df[age] = (df["sampled_at"] - df[start]).dt.total_seconds()
+        df["target"] = target
+        df["backend_type"] = "client backend"
+        df["backend_xid_age"] = float("nan")
+        df["backend_xmin_age"] = float("nan")
+        return conform(df, "pg_activity")
 
 
 # -- frames --------------------------------------------------------------------------------
@@ -379,4 +395,6 @@ def pod_usage_frame(
 
 def pg_settings_frame(rows: Sequence[tuple[str, str, str | None]]) -> pd.DataFrame:
     """The ``pg_settings`` frame from ``(name, setting, unit)``."""
-    return conform(pd.DataFrame(rows, columns=["name", "setting", "unit"]), "pg_settings")
+    frame = pd.DataFrame(rows, columns=["name", "setting", "unit"])
+    frame.insert(0, "target", "default")
+    return conform(frame, "pg_settings")

@@ -522,8 +522,13 @@ def test_db_connections_reaching_what_clients_can_get():
     settings = _frame(
         "pg_settings",
         [
-            {"name": "max_connections", "setting": "100", "unit": None},
-            {"name": "superuser_reserved_connections", "setting": "3", "unit": None},
+            {"target": "default", "name": "max_connections", "setting": "100", "unit": None},
+            {
+                "target": "default",
+                "name": "superuser_reserved_connections",
+                "setting": "3",
+                "unit": None,
+            },
         ],
     )
     found = _events({"datadog/metrics": metrics, "postgres/settings": settings})

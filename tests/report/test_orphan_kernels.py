@@ -188,7 +188,10 @@ class FakePostgres:
         self.calls += 1
         if self.during_fetch is not None:
             self.during_fetch()
-        rows = pd.DataFrame([("max_connections", "100", "")], columns=["name", "setting", "unit"])
+        rows = pd.DataFrame(
+            [("default", "max_connections", "100", "")],
+            columns=["target", "name", "setting", "unit"],
+        )
         return Fetched(conform(rows, "pg_settings"), ())
 
 

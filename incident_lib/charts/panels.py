@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
-from .core.metrics import format_share, metric_info
-from .core.text import shorten
-from .core.time import Window
+from ..core.metrics import format_share, metric_info
+from ..core.text import shorten
+from ..core.time import Window
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from matplotlib.legend import Legend
 
-    from .core.timeline import Event
+    from ..core.timeline import Event
 
 __all__ = [
     "change_key",
@@ -418,7 +418,7 @@ def metric_panels(
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from .core.errors import InvalidInput
+    from ..core.errors import InvalidInput
 
     style()
     keys = list(series)
@@ -530,7 +530,7 @@ def _pods_that_matter(
     """
     import pandas as pd
 
-    from .analysis.resources import limits_vs_usage
+    from ..analysis.resources import limits_vs_usage
 
     limits = pods[pods["container"] == container]
     why: dict[str, str] = {}
@@ -840,7 +840,7 @@ def _keyed_rows(frame: pd.DataFrame, most: int) -> list[int]:
     different fact); then repeats (Kubernetes warnings ...). Within a rank the
     second of each kind comes before the third of any, then the earlier first.
     """
-    from .core.timeline import STATUS_KINDS
+    from ..core.timeline import STATUS_KINDS
 
     seen: dict[tuple[str, str], int] = {}
     ranked = []
@@ -956,9 +956,9 @@ def timeline_chart(
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    from .core.errors import InvalidInput
-    from .core.schema import validate
-    from .core.timeline import LANES, events_frame
+    from ..core.errors import InvalidInput
+    from ..core.schema import validate
+    from ..core.timeline import LANES, events_frame
 
     style()
     frame = (

@@ -1,0 +1,35 @@
+"""Charts: one matplotlib style for every chart, ``f(frame, *, ...) -> Figure``.
+
+* :mod:`.panels`: metric panels, signature lines, usage panels, change markers and
+  the incident timeline;
+* :mod:`.database`: connections against the limit, per-application growth,
+  idle-in-transaction ages and the blocking tree.
+
+matplotlib is imported inside the functions, never at import.
+"""
+
+from __future__ import annotations
+
+from .panels import (
+    change_key,
+    mark_changes,
+    metric_panels,
+    shade_window,
+    signature_lines,
+    stack_badges,
+    style,
+    timeline_chart,
+    usage_panels,
+)
+
+__all__ = [
+    "change_key",
+    "mark_changes",
+    "metric_panels",
+    "shade_window",
+    "signature_lines",
+    "stack_badges",
+    "style",
+    "timeline_chart",
+    "usage_panels",
+]
