@@ -264,6 +264,24 @@ class Runbook:
         """Whether ``source`` has evidence ``name`` at all (e.g. Prometheus has no ``events``)."""
         return (source, name) in EVIDENCE_KINDS
 
+    def configured(self, source: str) -> bool:
+        """Whether this incident has ``source`` at all: something of it was captured, or
+        (live) the source is configured in the environment.
+
+        A step that only applies when the service has a database (``10_verify``'s
+        connection check) asks this first, so an incident without one is not told
+        its database is "unknown".
+        """
+        if any(entry.source == source for entry in self.workspace.evidence.entries()):
+            return True
+        if self.mode != "live":
+            return False
+        try:
+            self._registry().get(source)
+        except SourceUnavailable:
+            return False
+        return True
+
     def _live(self, source: str, name: str, using: Source | None) -> tuple[pd.DataFrame, bool]:
         """Fetch and capture; when the source is down, fall back to an earlier capture.
 

@@ -268,3 +268,20 @@ def test_registry_builds_each_source_once_and_lazily():
     assert built == [] and "postgres" in registry
     assert registry.get("postgres") is registry.get("postgres")
     assert built == [{"X": "1"}]
+
+
+def test_configured_says_whether_the_incident_has_a_source_at_all(workspace, tmp_path):
+    def not_configured(environ: Mapping[str, str]) -> Source:
+        raise SourceUnavailable("postgres", "not configured: set INCIDENT_PG_DSN")
+
+    unconfigured = SourceRegistry({"postgres": not_configured}, environ={})
+    offline = start_runbook("10_verify", workspace=str(workspace), mode="offline")
+    live = start_runbook("10_verify", workspace=str(workspace), mode="live", sources=unconfigured)
+    assert not offline.configured("postgres") and not live.configured("postgres")
+    assert _live(workspace, FakePostgres(), tmp_path).configured("postgres")
+
+    EvidenceStore(workspace).capture(
+        _settings(("max_connections", "100", "")), source="postgres", name="settings"
+    )
+    offline = start_runbook("10_verify", workspace=str(workspace), mode="offline")
+    assert offline.configured("postgres") and not offline.configured("prometheus")
