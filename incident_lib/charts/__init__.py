@@ -10,6 +10,12 @@ matplotlib is imported inside the functions, never at import.
 
 from __future__ import annotations
 
+from .database import (
+    blocking_tree_chart,
+    connection_growth_chart,
+    connections_chart,
+    idle_in_transaction_chart,
+)
 from .panels import (
     change_key,
     mark_changes,
@@ -23,7 +29,11 @@ from .panels import (
 )
 
 __all__ = [
+    "blocking_tree_chart",
     "change_key",
+    "connection_growth_chart",
+    "connections_chart",
+    "idle_in_transaction_chart",
     "mark_changes",
     "metric_panels",
     "shade_window",
