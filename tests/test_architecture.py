@@ -78,7 +78,8 @@ def test_contracts_catch_every_kind_of_violation(tmp_path):
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     for path, line, _ in PLANTED:
         (tmp_path / "incident_lib" / path).write_text(f"{line}  # planted\n")
-    charts = tmp_path / "incident_lib" / "charts" / "panels.py"  # charts -> infra: charts never touch the disk
+    # charts -> infra: charts never touch the disk
+    charts = tmp_path / "incident_lib" / "charts" / "panels.py"
     charts.write_text(charts.read_text() + "\nfrom ..infra import files  # planted\n")
     result = _lint_imports(tmp_path)
     assert result.returncode != 0

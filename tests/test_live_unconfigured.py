@@ -86,13 +86,13 @@ def test_exit_0_and_every_unavailable_source_listed_once_with_its_fix(live):
     proc, run_dir, _ = live
     assert proc.returncode == 0, proc.stderr
     err = proc.stderr
-    for source in ("kubernetes", "datadog"):
+    for source in ("kubernetes", "datadog", "postgres"):
         assert len(re.findall(rf"^  {source}: ", err, flags=re.M)) == 1, err
     assert err.count("fix: ") == len(re.findall(r"^  \w+: ", err, flags=re.M))
-    assert "KUBECONFIG" in err and "DD_API_KEY" in err
+    assert "KUBECONFIG" in err and "DD_API_KEY" in err and "INCIDENT_PG_DSN" in err
     run = json.loads((run_dir / "run.json").read_text())
     problems = run["sources"]["unavailable"]
-    assert sorted(p["source"] for p in problems) == ["datadog", "kubernetes"]
+    assert sorted(p["source"] for p in problems) == ["datadog", "kubernetes", "postgres"]
     assert all(p["fix"] and p["reason"] and not p["fallback"] for p in problems)
     assert all(n["status"] == "ok" for n in run["notebooks"])
 

@@ -242,7 +242,13 @@ def test_the_default_registry_is_built_on_the_first_live_fetch_only(workspace):
     assert offline.sources is None and live.sources is None
     offline.evidence("postgres", "settings")  # nothing captured: unavailable, no registry
     assert offline.sources is None
-    assert default_registry({}).names() == ("datadog", "git", "kubernetes", "prometheus")
+    assert default_registry({}).names() == (
+        "datadog",
+        "git",
+        "kubernetes",
+        "postgres",
+        "prometheus",
+    )
 
 
 def test_unknown_mode_is_refused_where_it_enters(workspace):

@@ -385,7 +385,11 @@ def _mechanism(
             )
         )
     saturated = _concat(
-        [_lane(after, "metrics", "saturation"), _lane(after, "database", "saturation")]
+        [
+            _lane(after, "database", "leak", "blocking"),
+            _lane(after, "metrics", "saturation"),
+            _lane(after, "database", "saturation"),
+        ]
     )
     for _, group in saturated.groupby("key", sort=False):
         first = group.iloc[0]

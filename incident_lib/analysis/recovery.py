@@ -47,6 +47,13 @@ A service with no ``db_connections`` metric at all (no database) *skips* the
 check: it is listed as skipped and does not block the verdict. (A metrics frame
 that is empty altogether leaves every check unknown: that is missing evidence.)
 
+**DB sessions** (only when the database's own sessions were sampled: pass
+``db_activity``): every ``pg_stat_activity`` sample of the period under
+``db_share`` (80 %) of the slots ordinary roles get (``max_connections`` less the
+reserved slots, from ``db_settings``), for every configured database. A database
+that is configured but could not be read leaves the check unknown; without one
+the check is not listed.
+
 **Monitors**: from ``monitor_events``, each monitor's state through the period
 (the last change before the period start, then every change inside it). Fails
 when any monitor is ``alert`` / ``warn`` at ``as_of`` *or* was at any moment
@@ -83,9 +90,11 @@ from typing import TYPE_CHECKING, cast
 from ..core.errors import InvalidInput
 from ..core.findings import Finding
 from ..core.metrics import format_percent, metric_info
+from ..core.schema import empty_frame
 from ..core.text import md_code, shorten
 from ..core.time import Window, format_duration, parse_time
 from .alerts import FIRING_STATES
+from .database import client_counts, connection_limits
 from .metrics import metric_series
 from .onset import detect_onset
 
@@ -177,6 +186,9 @@ class RecoveryThresholds:
         Width of the latency band above the baseline median, in robust SDs.
     db_band
         Half-width of the DB-connections band around the baseline median, in robust SDs.
+    db_share
+        Most client connections a database may hold, as a share of the slots
+        ordinary roles get (the DB sessions check).
     band_floor
         The bands are never narrower than this fraction of the baseline median.
     stability
@@ -196,6 +208,7 @@ class RecoveryThresholds:
     latency_p95_ms: float | None = None
     latency_band: float = 4.0
     db_band: float = 4.0
+    db_share: float = 0.8
     band_floor: float = 0.2
     stability: timedelta = timedelta(minutes=15)
     coverage: float = 0.8
@@ -215,6 +228,8 @@ class RecoveryThresholds:
             raise InvalidInput("latency_band, db_band and band_floor must be zero or more")
         if self.stability < _MINUTE or self.rate_window < _MINUTE:
             raise InvalidInput("stability and rate_window must be at least one minute")
+        if not 0 < self.db_share <= 1:
+            raise InvalidInput(f"db_share is a share in (0, 1], got {self.db_share}")
         if not 0 < self.coverage <= 1:
             raise InvalidInput(f"coverage is a share in (0, 1], got {self.coverage}")
         monitors: object = self.ignore_monitors  # a caller may pass anything at run time
@@ -574,6 +589,54 @@ def _db_check(
     )
 
 
+def _db_sessions_check(
+    activity: pd.DataFrame, settings: pd.DataFrame, period: Window, thr: RecoveryThresholds
+) -> RecoveryCheck:
+    """Client connections of every configured database under ``db_share`` of its slots."""
+    name = "db sessions"
+    desc = (
+        f"every pg_stat_activity sample of the period under {thr.db_share:.0%} of the slots "
+        "ordinary roles get"
+    )
+    inside = period.select(activity, "sampled_at")
+    limits = connection_limits(settings)
+    if activity.empty:
+        return _unknown(name, desc, f"≤ {thr.db_share:.0%} of the slots", "no data")
+    if inside.empty:
+        return _unknown(name, desc, f"≤ {thr.db_share:.0%} of the slots", "no sample in the period")
+    thresholds, observed, failing, unknown = [], [], [], []
+    worst_share = 0.0
+    for target in sorted(inside["target"].unique()):
+        limit = limits.get(str(target))
+        if limit is None or limit.available <= 0:
+            unknown.append(f"{target}: settings not captured")
+            continue
+        most = int(thr.db_share * limit.available)
+        counts = client_counts(inside, target)
+        peak = int(counts.max())
+        worst_share = max(worst_share, peak / limit.available)
+        where = "" if target == "default" else f"{target}: "
+        thresholds.append(f"{where}≤ {most} of {limit.available}")
+        observed.append(
+            f"{where}most {peak} ({len(counts)} samples, {counts.index.min():%H:%M:%S}–"
+            f"{counts.index.max():%H:%M:%S})"
+        )
+        if peak > most:
+            failing.append(f"{where}{peak} connections at {counts.idxmax():%H:%M}")
+    if unknown and not observed:
+        return _unknown(name, desc, "—", "; ".join(unknown))
+    passed = None if unknown else not failing
+    return RecoveryCheck(
+        name,
+        desc,
+        "; ".join(thresholds),
+        "; ".join(observed),
+        worst_share,
+        passed if not failing else False,
+        "; ".join([*failing, *unknown]),
+    )
+
+
 def _monitor_check(
     monitor_events: pd.DataFrame, period: Window, thr: RecoveryThresholds
 ) -> RecoveryCheck:
@@ -727,6 +790,8 @@ def check_recovery(
     as_of: datetime,
     thresholds: RecoveryThresholds = DEFAULT_THRESHOLDS,
     window: Window | None = None,
+    db_activity: pd.DataFrame | None = None,
+    db_settings: pd.DataFrame | None = None,
 ) -> RecoveryVerdict:
     """Run every recovery check over the stability period before ``as_of``.
 
@@ -750,6 +815,9 @@ def check_recovery(
     window
         The incident window: restarts inside it are counted and named by the pods
         check (only those inside the stability period fail it).
+    db_activity, db_settings
+        ``pg_activity`` and ``pg_settings`` frames when the incident has a database
+        (the DB sessions check); ``None``: no such check.
 
     Returns
     -------
@@ -768,7 +836,7 @@ def check_recovery(
         else _coverage_problem(requests, inputs[1], thresholds.coverage)
     )
     limits = _rate_limits(metrics, baseline, thresholds)
-    checks = (
+    checks: tuple[RecoveryCheck, ...] = (
         _success_check(errors, requests, thresholds, limits, rate_problem),
         _error_check(errors, requests, thresholds, limits, rate_problem),
         _latency_check(metrics, baseline, period, thresholds),
@@ -776,6 +844,9 @@ def check_recovery(
         _pod_check(pods, period, window),
         _db_check(metrics, baseline, period, thresholds),
     )
+    if db_activity is not None:
+        settings = db_settings if db_settings is not None else empty_frame("pg_settings")
+        checks = (*checks, _db_sessions_check(db_activity, settings, period, thresholds))
     return RecoveryVerdict(
         as_of=moment,
         period=period,

@@ -25,9 +25,16 @@ already interprets it, and turns what that analysis found into events:
   out when ``error_ratio`` moved, the same story twice) and its recovery (see
   below); saturation: ``db_connections`` reaching the connections a client can
   get (``max_connections`` less ``superuser_reserved_connections`` of
-  ``postgres/settings``), and containers reaching their CPU or memory limit
+  ``postgres/settings``) when the database's own sessions were not sampled, and
+  containers reaching their CPU or memory limit
   (:func:`~incident_lib.analysis.resources.limits_vs_usage`: one event per
   resource, at the first pod, counting the pods that got there).
+- **database** (``06_database``), from ``pg_stat_activity`` samples in the window
+  (:mod:`~incident_lib.analysis.database`): an application or client beginning to
+  leak connections (``leak``), client connections taking every slot ordinary roles
+  get (``saturation``: it stands for the ``db_connections`` metric's, one fact, one
+  event), and each root blocker from the first sample it blocks anyone
+  (``blocking``).
 - **logs** (``04_logs``): the first appearance of each new failure signature
   (:func:`~incident_lib.analysis.signatures.signatures` ranked by
   :func:`~incident_lib.analysis.signatures.rank_signatures`): new in the window,
@@ -65,6 +72,7 @@ from ..core.text import shorten
 from ..core.time import Window, format_duration
 from ..core.timeline import LANES, Event, record_events
 from .changes import changes_timeline
+from .database import blocking_samples, blocking_tree, find_leaks, saturation
 from .metrics import series as metric_values
 from .onset import onset_table
 from .resources import NEAR_LIMIT, limits_vs_usage, pod_problems, service_objects, warning_events
@@ -94,11 +102,12 @@ WARNING_KINDS: Mapping[str, str] = {
     "Evicted": "eviction",
 }
 
-_CHANGES, _ASSESS, _LOGS, _METRICS, _RESOURCES = (
+_CHANGES, _ASSESS, _LOGS, _METRICS, _DATABASE, _RESOURCES = (
     "03_changes",
     "02_assess",
     "04_logs",
     "05_metrics",
+    "06_database",
     "07_resources",
 )
 _SUSTAIN = "2min"
@@ -604,6 +613,103 @@ def _db_saturation(
     ]
 
 
+def _activity_row(activity: pd.DataFrame, target: str, moment: object, pid: int = 0) -> int | None:
+    """The row of ``target``'s sample at ``moment`` (of ``pid`` when given)."""
+    mask = (activity["target"] == target) & (activity["sampled_at"] == _ts(moment))
+    if pid:
+        mask &= activity["pid"] == pid
+    return _row(mask)
+
+
+def _database_events(
+    activity: pd.DataFrame, settings: pd.DataFrame | None, window: Window
+) -> list[Event]:
+    """The database lane from ``pg_stat_activity`` samples in the window.
+
+    Leaks (an application's connections growing while its work does not), the
+    moment client connections took every slot ordinary roles may use, and each
+    root blocker with the sessions waiting behind it at most.
+    """
+    inside = window.select(activity, "sampled_at")
+    if inside.empty:
+        return []
+    out: list[Event] = []
+    for leak in find_leaks(inside):
+        # the first sample holding one of its sessions once the leak began
+        mine = (
+            (activity["target"] == leak.target)
+            & (activity["application_name"] == leak.application_name)
+            & (activity["sampled_at"] >= _ts(leak.first_at))
+        )
+        if leak.client_addr:
+            mine &= activity["client_addr"] == leak.client_addr
+        row = _row(mine)
+        idle = (
+            f"; {leak.idle_in_transaction} idle in transaction" if leak.idle_in_transaction else ""
+        )
+        out.append(
+            Event(
+                time=_ts(activity.loc[row, "sampled_at"])
+                if row is not None
+                else _ts(leak.first_at),
+                source="database",
+                kind="leak",
+                summary=f"connections from {leak.who} begin to leak: {leak.first} → {leak.last} "
+                f"by {leak.last_at:%H:%M} UTC while its work stays flat{idle}",
+                key=f"leak:{leak.target}:{leak.who}",
+                evidence="postgres/activity",
+                row=row,
+                section=_DATABASE,
+            )
+        )
+    if settings is not None:
+        for sat in saturation(inside, settings):
+            if sat.reached_at is None or sat.limit is None:
+                continue
+            limit = sat.limit
+            reserved = limit.superuser_reserved + limit.reserved
+            out.append(
+                Event(
+                    time=_ts(sat.reached_at),
+                    source="database",
+                    kind="saturation",
+                    summary=f"client connections take all {limit.available} slots ordinary "
+                    f"roles get (max_connections {limit.max_connections} less {reserved} "
+                    "reserved): new connections are refused",
+                    key=f"saturation:postgres:{sat.target}",
+                    evidence="postgres/activity",
+                    row=_activity_row(activity, sat.target, sat.reached_at),
+                    section=_DATABASE,
+                )
+            )
+    for target in sorted(inside["target"].unique()):
+        rows = inside[inside["target"] == target]
+        waits = blocking_samples(rows, target=target)
+        if waits.empty:
+            continue
+        peak = _ts(waits.idxmax())
+        named = rows["blocking_pids"].astype(str).str.split(",")
+        for root in blocking_tree(rows, target=target, at=peak):
+            blocks = rows[named.map(lambda pids, pid=root.pid: str(pid) in pids)]
+            first = _ts(blocks["sampled_at"].min()) if len(blocks) else peak
+            state = f", {root.state}" if root.state else ""
+            out.append(
+                Event(
+                    time=first,
+                    source="database",
+                    kind="blocking",
+                    summary=f"pid {root.pid} ({root.application_name or 'unnamed'}{state}) "
+                    f"starts blocking other sessions; {_plural(root.blocked, 'session')} "
+                    f"waiting behind it at {peak:%H:%M} UTC",
+                    key=f"blocking:{target}:{root.pid}",
+                    evidence="postgres/activity",
+                    row=_activity_row(activity, target, first, root.pid),
+                    section=_DATABASE,
+                )
+            )
+    return out
+
+
 def _limit_events(pods: pd.DataFrame, usage: pd.DataFrame, window: Window) -> list[Event]:
     """Containers at their CPU / memory limit: one event per resource, at the first pod."""
     table = limits_vs_usage(pods, usage, window=window)
@@ -746,9 +852,15 @@ def timeline_events(
     events += _monitor_events(frames, window)
     metrics_name, metrics = _frame(frames, "datadog/metrics", "prometheus/metrics")
     _, settings = _frame(frames, "postgres/settings")
+    _, activity = _frame(frames, "postgres/activity")
+    if activity is not None:
+        events += _database_events(activity, settings, window)
     if metrics is not None:
         events += _metric_events(metrics, metrics_name, window, baseline)
-        if settings is not None:
+        if settings is not None and not any(
+            e.source == "database" and e.kind == "saturation" for e in events
+        ):
+            # the metric says less than the sessions themselves: only without them
             events += _db_saturation(metrics, metrics_name, settings, window)
     _, pods = _frame(frames, "kubernetes/pods")
     _, usage = _frame(frames, "kubernetes/pod_usage")

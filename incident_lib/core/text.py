@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["md_code", "md_text", "shorten"]
+__all__ = ["count", "md_code", "md_text", "shorten"]
 
 _ELLIPSIS = "…"
 # Markdown and HTML punctuation that can start markup, escaped with a backslash.
@@ -75,3 +75,14 @@ def md_code(text: str) -> str:
     fence = "`" * (longest + 1)
     pad = " " if flat.startswith("`") or flat.endswith("`") or not flat else ""
     return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+def count(number: int, noun: str, plural: str = "") -> str:
+    """``number`` and ``noun``, plural when it is not 1.
+
+    Examples
+    --------
+    >>> count(1, "session"), count(6, "session"), count(2, "query", "queries")
+    ('1 session', '6 sessions', '2 queries')
+    """
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"

@@ -36,7 +36,7 @@ from ._scenarios import SCENARIOS
 
 #: records which generator (and seed) wrote a demo, so ensure_demo can refresh stale ones
 STAMP_FILE = ".demo-generator"
-GENERATOR_VERSION = "incident_lib.demo/4"
+GENERATOR_VERSION = "incident_lib.demo/5"
 DEFAULT_SEED = 7
 #: a hidden sibling left by a killed generation is removed once this old (seconds)
 LEFTOVER_AGE = 300.0
@@ -52,7 +52,13 @@ def check_scenario(scenario: object) -> str:
 
 
 #: the code a demo's evidence depends on: the generator and the parsers it writes through
-_GENERATOR_CODE = ("demo", "sources/logparse.py", "sources/datadog/frames.py", "core/schema.py")
+_GENERATOR_CODE = (
+    "demo",
+    "sources/logparse.py",
+    "sources/datadog/frames.py",
+    "sources/postgres/masking.py",
+    "core/schema.py",
+)
 
 
 @functools.cache

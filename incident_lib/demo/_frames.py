@@ -21,9 +21,6 @@ if TYPE_CHECKING:
     from ._kube import Container, Pod
 
 __all__ = [
-    "PG_ACTIVITY_QUERY",
-    "PG_SETTINGS_NAMES",
-    "ActivityRows",
     "Capture",
     "EventSink",
     "LogAdd",
@@ -31,25 +28,12 @@ __all__ = [
     "datadog_events_frame",
     "metrics_frame",
     "monitor_frame",
-    "pg_settings_frame",
     "pod_usage_frame",
     "pods_frame",
     "records_frame",
     "rollout_row",
     "utc_series",
 ]
-
-#: the pg_stat_activity sample a live PostgreSQL capture records as its query
-PG_ACTIVITY_QUERY = (
-    "SELECT now() AS sampled_at, pid, datname, usename, application_name, client_addr, "
-    "state, backend_start, xact_start, query_start, state_change, wait_event_type, "
-    "wait_event, pg_blocking_pids(pid) AS blocking_pids, query FROM pg_stat_activity "
-    "WHERE backend_type = 'client backend'"
-)
-PG_SETTINGS_NAMES = [
-    "max_connections", "superuser_reserved_connections",
-    "idle_in_transaction_session_timeout", "statement_timeout",
-]  # fmt: skip
 
 _PRECISION = {"ns": 1, "us": 1_000, "s": NS}
 
@@ -162,73 +146,6 @@ class EventSink:
             }
         )
         return conform(df, "k8s_events")
-
-
-class ActivityRows:
-    """Collects ``pg_stat_activity`` samples of one database; :meth:`frame` conforms them."""
-
-    def __init__(self, datname: str) -> None:
-        self.datname = datname
-        self.rows: list[dict[str, Any]] = []
-
-    def add(
-        self,
-        t: int,
-        pid: int,
-        user: str,
-        app: str,
-        client: str,
-        state: str,
-        backend_start: int,
-        xact: int | None,
-        qstart: int,
-        change: int,
-        query: str,
-        wtype: str | None = None,
-        wevent: str | None = None,
-        blocking: str = "",
-    ) -> None:
-        """One sampled backend (times in nanoseconds, ``None`` for SQL NULL)."""
-        self.rows.append(
-            {
-                "sampled_at": t,
-                "pid": pid,
-                "datname": self.datname,
-                "usename": user,
-                "application_name": app,
-                "client_addr": client,
-                "state": state,
-                "backend_start": backend_start,
-                "xact_start": xact,
-                "query_start": qstart,
-                "state_change": change,
-                "wait_event_type": wtype,
-                "wait_event": wevent,
-                "blocking_pids": blocking,
-                "query": query,
-            }
-        )
-
-    def frame(self, target: str = "default") -> pd.DataFrame:
-        """The ``pg_activity`` frame (PostgreSQL reports microseconds) of ``target``.
-
-        Ages are seconds from each start to ``sampled_at``, as the live source computes them.
-        """
-        times = ["sampled_at", "backend_start", "xact_start", "query_start", "state_change"]
-        df = pd.DataFrame(self.rows)
-        for col in times:
-            df[col] = utc_series(df[col].tolist(), "us")
-        for age, start in (
-            ("backend_age", "backend_start"),
-            ("xact_age", "xact_start"),
-            ("query_age", "query_start"),
-        ):
-            df[age] = (df["sampled_at"] - df[start]).dt.total_seconds()
-        df["target"] = target
-        df["backend_type"] = "client backend"
-        df["backend_xid_age"] = float("nan")
-        df["backend_xmin_age"] = float("nan")
-        return conform(df, "pg_activity")
 
 
 # -- frames --------------------------------------------------------------------------------
@@ -391,10 +308,3 @@ def pod_usage_frame(
         ["time", "pod", "container"], kind="stable"
     )
     return conform(df, "pod_usage")
-
-
-def pg_settings_frame(rows: Sequence[tuple[str, str, str | None]]) -> pd.DataFrame:
-    """The ``pg_settings`` frame from ``(name, setting, unit)``."""
-    frame = pd.DataFrame(rows, columns=["name", "setting", "unit"])
-    frame.insert(0, "target", "default")
-    return conform(frame, "pg_settings")

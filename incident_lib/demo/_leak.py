@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from statistics import NormalDist
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -44,7 +44,18 @@ from ._clock import (
     smoothstep,
     to_ns,
 )
-from ._frames import ActivityRows, EventSink, LogAdd, LogSink
+from ._database import (
+    ActivityRows,
+    LockRows,
+    PgFrames,
+    XidClock,
+    database_stats_frame,
+    limits_frame,
+    pg_settings_frame,
+    replication_frame,
+    statements_frame,
+)
+from ._frames import EventSink, LogAdd, LogSink
 from ._kube import Pod, new_pod, pod_start_events, pod_stop_events, scale_event
 from ._logtext import (
     API_INGRESS_IPS,
@@ -256,7 +267,7 @@ class LeakModel(Model):
                         target.leaked_at = leak_at[name][s]
                         n_leaked[name] += 1
                 while len(free) < 2 and len(mine) < POOL_MAX and used < room:
-                    c = self._open(p, t + int(pid_rng.uniform(0, 0.9) * NS), new_pid())
+                    c = self._open(p, t - int(pid_rng.uniform(0, 0.9) * NS), new_pid())
                     mine.append(c)
                     free.append(c)
                     in_use += 1
@@ -680,9 +691,16 @@ class LeakModel(Model):
             add(t, name, ctr, plain_line(t, level, "batch-worker", "orders.batch", msg))
 
     def _planted_and_baseline_logs(self, sink: LogSink, r: FastRandom, errors: list[int]) -> None:
-        """Planted secrets in ordinary-looking places, and a redis hiccup in the baseline."""
+        """Planted secrets in ordinary-looking places, and a redis hiccup in the baseline.
+
+        The reporting job's ``dblink`` password is logged by api's slow-query logger (a
+        capture masks it in pg_stat_activity, not in an application's own log line).
+        """
         add = sink.add
         first = self.old[0]
+        t = self.at("13:30:03.412")
+        msg = f"slow query took 3012ms: {_CRON_QUERY.split('; ')[0]}"
+        add(t, self.old[2].name, "api", plain_line(t, "warning", "MainThread", "api.db", msg))
         for offset in (0.0, 12.4, 37.9):
             t = self.at("13:41:07") + int(offset * NS)
             cid = int(r.integers(10000, 90000))
@@ -759,14 +777,127 @@ class LeakModel(Model):
         return sink.frame(since=self.w0)
 
     # -- postgres ---------------------------------------------------------------------
-    def pg_activity(self) -> pd.DataFrame:
+    def xid_clock(self) -> XidClock:
+        """orders-db's xids: api's writes, orders-worker's batches, and who holds one.
+
+        The order-batch flush runs at REPEATABLE READ: a leaked transaction keeps the
+        xid its ``SELECT ... FOR UPDATE`` took and the snapshot (xmin) it started with.
+        """
+        rate = self.demand * DB_FRACTION * 0.35 + 0.6
+        clock = XidClock(self.b0, rate, 731_482_113)
+        for s in self.sessions:
+            if s.leaked_at is not None:
+                clock.hold(s.leaked_at - int(0.05 * NS), s.closed or self.w1 + 3600 * NS)
+        return clock
+
+    def database(self) -> PgFrames:
+        """orders-db as a capture sees it: full of api's leaked transactions."""
+        clock = self.xid_clock()
+        locks = LockRows()
+        activity = self.pg_activity(clock, locks)
+        samples = grid(self.spec.truth.baseline.start, self.spec.truth.window.end, 30)
+        since, until = int(samples[0]), int(samples[-1])
+        last = activity[activity["sampled_at"] == activity["sampled_at"].max()]
+        users = last["usename"].value_counts()
+        limits = [("role", u, lim, int(users.get(u, 0))) for u, lim in _ROLE_LIMITS]
+        limits.append(("database", self.spec.database.dbname, -1, len(last)))
+        limits.append(("database", "postgres", -1, 0))
+        return PgFrames(
+            activity=activity,
+            settings=pg_settings_frame(self.spec.database.settings),
+            limits=limits_frame(limits),
+            locks=locks.frame(),
+            database_stats=self._database_stats(since, until),
+            statements=self._statements(),
+            replication=replication_frame([]),
+            since=since,
+            until=until,
+        )
+
+    def _database_stats(self, since: int, until: int) -> pd.DataFrame:
+        """pg_stat_database deltas: api's reads end in ROLLBACK (the pool's reset on
+        return), its writes and orders-worker's in COMMIT; the leaked transactions
+        are rolled back when their pods go away, and refused requests never start one."""
+        i0, i1 = self.idx(since), self.idx(until)
+        rates = self.failure_rates()
+        failed = sum((r[0][i0:i1].sum() + r[1][i0:i1].sum() for r in rates.values()), 0.0)
+        db = float((self.demand[i0:i1] * DB_FRACTION).sum()) - failed
+        leaked = sum(1 for s in self.sessions if s.leaked_at and s.closed and s.closed <= until)
+        seconds = (until - since) / NS
+        commits = int(0.35 * db + 0.6 * seconds + seconds / 15)
+        rollbacks = int(0.62 * db + leaked)
+        return database_stats_frame(
+            [
+                (self.spec.database.dbname, commits, rollbacks, 0, 2, 2 * 18_874_368, 0,
+                 int(db * 1.7), int(db * 41.3)),
+                ("postgres", int(seconds / 15), 0, 0, 0, 0, 0, 12, int(seconds / 15 * 28)),
+            ],
+            since,
+            until,
+        )  # fmt: skip
+
+    def _statements(self) -> pd.DataFrame:
+        """pg_stat_statements since its reset two days earlier: api's queries, the flush's
+        ``FOR UPDATE``, orders-worker's statements that waited behind a leaked transaction."""
+        reset = self.at("00:00:00", "2026-11-02")
+        seconds = (self.w1 - reset) / NS
+        db = 24.0 * DB_FRACTION * seconds
+        ms = 1000.0
+        holder = self.blocking_holder()
+        released = holder.closed or self.w1
+        wait1 = (released - self.at("14:16:10")) / NS * ms
+        wait2 = (released - self.at("14:19:30")) / NS * ms
+        waited = [(released - t) / NS * ms for t in self.worker_opened_at]
+        flushes = sum(1 for b in self.batches if b[2] != "failed")
+        updates = int(seconds / 9)
+        scans = int(seconds / 20)
+        rows: list[tuple[str, int, float, float, int, int, int, int, str]] = [
+            ("api", int(db * 0.3), db * 0.3 * 0.71, 912.4, int(db * 0.3), int(db * 1.2), 3811, 0,
+             _API_QUERIES[0].format(oid=0, cid=0, cents=0)),
+            ("api", int(db * 0.3), db * 0.3 * 0.44, 640.2, int(db * 2.1), int(db * 0.9), 2209, 0,
+             _API_QUERIES[1].format(oid=0, cid=0, cents=0)),
+            ("api", int(db * 0.12), db * 0.12 * 1.9, 8412.3, int(db * 0.12), int(db * 0.6), 415,
+             0, _API_QUERIES[2].format(oid=0, cid=0, cents=0)),
+            ("api", int(db * 0.28), db * 0.28 * 6.3, 2580.7, int(db * 3.1), int(db * 11.4),
+             40_112, 0, _API_QUERIES[3].format(oid=0, cid=0, cents=0)),
+            ("api", flushes, flushes * 0.93, 14.8, flushes, flushes * 4, 3, 0,
+             _LEAK_QUERY.format(batch=1)),
+            ("orders", updates, updates * 1.2 + wait1 + wait2, wait1, updates, updates * 5, 12, 0,
+             _WORKER_QUERY.format(batch=1)),
+            ("orders", scans, scans * 3.4 + sum(waited), max(waited, default=41.0), scans * 7,
+             scans * 60, 48, 0, _WORKER_SCAN),
+            ("datadog", int(seconds / 15), seconds / 15 * 2.1, 31.9, int(seconds / 15) * 4,
+             int(seconds / 15) * 22, 0, 0, _DATADOG_QUERY),
+            ("report", 3, 3 * 41.2, 57.0, 3, 12, 2, 0, _CRON_QUERY.split("; ")[0]),
+            ("report", 3, 3 * 98_400.0, 101_180.4, 3, 91_812, 20_114, 18_432,
+             _CRON_QUERY.split("; ")[1]),
+            ("postgres", 212, 212 * 3.8, 19.7, 212 * 96, 212 * 40, 0, 0, _DBA_QUERY),
+            ("postgres", 37, 37 * 1.1, 4.2, 37 * 4, 37 * 30, 0, 0, _DBA_COUNT),
+        ]  # fmt: skip
+        return statements_frame(self.spec.database.dbname, rows)
+
+    def blocking_holder(self) -> Session:
+        """The leaked transaction (first v2.34 pod, after 14:15:30) orders-worker waits for."""
+        return next(
+            s
+            for s in self.sessions
+            if s.leaked_at and s.pod is self.new[0] and s.leaked_at >= self.at("14:15:30")
+        )
+
+    def pg_activity(self, clock: XidClock, locks: LockRows) -> pd.DataFrame:
         """api's sessions (the leaked ones idle in transaction), orders-worker blocked behind
-        one of them, the Datadog agent, a reporting cron job and the DBAs looking."""
+        one of them, the Datadog agent, a reporting cron job and the DBAs looking.
+
+        ``locks`` receives, at each sample while it lasts, the blocking chain's locks.
+        """
         r = FastRandom(self.rng("pg"))
         truth = self.spec.truth
         samples = grid(truth.baseline.start, truth.window.end, 30)
         act = ActivityRows(self.spec.database.dbname)
-        row = act.add
+
+        def row(*args: Any, xid: int | None = None, xmin: int | None = None) -> None:
+            t = int(args[0])
+            act.add(*args, xid_age=clock.age(t, xid), xmin_age=clock.age(t, xmin))
 
         def fill(tpl: str) -> str:
             return tpl.format(
@@ -776,11 +907,7 @@ class LeakModel(Model):
             )
 
         # the leaked transaction that blocks orders-worker, and its batch
-        holder = next(
-            s
-            for s in self.sessions
-            if s.leaked_at and s.pod is self.new[0] and s.leaked_at >= self.at("14:15:30")
-        )
+        holder = self.blocking_holder()
         w_pids = [r.integers(20000, 30000) for _ in range(3)]
         w_extra = [r.integers(30000, 31000) for _ in range(5)]
         w_start = self.at("22:00:00", "2026-11-02")
@@ -791,6 +918,18 @@ class LeakModel(Model):
         assert holder.leaked_at is not None
         hb = self.leak_batch[holder.leaked_at]
         worker = ("orders", "orders-worker", "10.0.13.77")
+        # who else holds an xid: orders-worker's stuck statements, the cron job's INSERT
+        xid_of = {
+            s.pid: clock.at(s.leaked_at - int(0.05 * NS))
+            for s in self.sessions
+            if s.leaked_at is not None
+        }
+        w_xid = [clock.hold(waiter1_from, released), clock.hold(waiter2_from, released)]
+        x_xid = {
+            k: clock.hold(t, released) for k, t in enumerate(self.worker_opened_at) if t < released
+        }
+        cron_at = self.at("13:30:00") + int(0.41 * NS)
+        cron_xid = clock.hold(cron_at, self.at("13:31:40"))
 
         for t in (int(s) for s in samples):
             for s in self.sessions:
@@ -800,24 +939,17 @@ class LeakModel(Model):
                 app, client = f"api-{p.version}", p.ip
                 if s.leaked_at is not None and s.leaked_at <= t:
                     lt = s.leaked_at
-                    row(
-                        t,
-                        s.pid,
-                        "api",
-                        app,
-                        client,
-                        "idle in transaction",
-                        s.opened,
-                        lt - int(0.21 * NS),
-                        lt - int(0.05 * NS),
-                        lt - int(0.04 * NS),
-                        _LEAK_QUERY.format(batch=self.leak_batch[lt]),
-                    )
+                    row(t, s.pid, "api", app, client, "idle in transaction", s.opened,
+                        lt - int(0.21 * NS), lt - int(0.05 * NS), lt - int(0.04 * NS),
+                        _LEAK_QUERY.format(batch=self.leak_batch[lt]), xid=xid_of[s.pid],
+                        xmin=clock.horizon(lt - int(0.21 * NS)))  # fmt: skip
                 elif r.random() < 0.18:
                     q0 = t - int(r.uniform(0.001, 0.08) * NS)
-                    query = fill(r.choice(_API_QUERIES))
+                    tpl = r.choice(_API_QUERIES)
+                    query = fill(tpl)
+                    xid = clock.at(q0) if tpl.startswith("INSERT") else None
                     row(t, s.pid, "api", app, client, "active", s.opened, q0 - int(0.002 * NS),
-                        q0, q0, query)  # fmt: skip
+                        q0, q0, query, xid=xid, xmin=clock.horizon(q0))  # fmt: skip
                 else:
                     q0 = t - int(r.uniform(0.05, 20) * NS)
                     row(t, s.pid, "api", app, client, "idle", s.opened, None, q0,
@@ -828,11 +960,13 @@ class LeakModel(Model):
                 if k == 0 and waiter1_from <= t < released:
                     row(t, pid, *worker, "active", w_start, waiter1_from - int(0.3 * NS),
                         waiter1_from, waiter1_from, _WORKER_QUERY.format(batch=hb), "Lock",
-                        "transactionid", str(holder.pid))  # fmt: skip
+                        "transactionid", str(holder.pid), xid=w_xid[0],
+                        xmin=clock.horizon(waiter1_from))  # fmt: skip
                 elif k == 1 and waiter2_from <= t < released:
                     row(t, pid, *worker, "active", w_start, waiter2_from - int(0.2 * NS),
                         waiter2_from, waiter2_from, _WORKER_QUERY.format(batch=hb), "Lock",
-                        "tuple", str(w_pids[0]))  # fmt: skip
+                        "tuple", str(w_pids[0]), xid=w_xid[1],
+                        xmin=clock.horizon(waiter2_from))  # fmt: skip
                 else:
                     q0 = t - int(r.uniform(1, 30) * NS)
                     row(t, pid, *worker, "idle", w_start, None, q0, q0 + int(0.004 * NS),
@@ -853,7 +987,13 @@ class LeakModel(Model):
                     "Lock" if stuck else None,
                     "transactionid" if stuck else None,
                     str(holder.pid) if stuck else "",
+                    xid=x_xid[k] if stuck else None,
+                    xmin=clock.horizon(opened) if stuck else None,
                 )
+            if waiter1_from <= t < released:
+                extras = [w_extra[k] for k in range(int(self.worker[i]) - 3)]
+                chain = (holder.pid, xid_of[holder.pid], waiter1_from, waiter2_from)
+                _chain_locks(locks, t, chain, w_pids, w_xid, extras, self.worker_opened_at)
             q0 = t - int(r.uniform(0.5, 14) * NS)
             row(t, dd_pid, "datadog", "datadog-agent", "10.0.12.5", "idle",
                 self.at("06:11:09", "2026-11-02"), None, q0, q0 + int(0.003 * NS),
@@ -861,7 +1001,8 @@ class LeakModel(Model):
             if self.cron[i]:
                 opened = self.at("13:30:00") + int(0.4 * NS)
                 row(t, 29411, "report", "reporting-cron", "10.0.14.52", "active", opened, opened,
-                    opened + int(0.01 * NS), opened + int(0.01 * NS), _CRON_QUERY)  # fmt: skip
+                    opened + int(0.01 * NS), opened + int(0.01 * NS), _CRON_QUERY, xid=cron_xid,
+                    xmin=clock.horizon(opened + int(0.01 * NS)))  # fmt: skip
             for k, (start, end, app, client) in enumerate(self.superusers):
                 if start <= t < end:
                     mine = k == 0
@@ -872,8 +1013,43 @@ class LeakModel(Model):
                     )
                     row(t, 40100 + k * 7, "postgres", app, client, "active" if mine else "idle",
                         start, q0 if mine else None, q0, q0,
-                        _DBA_QUERY if mine else _DBA_COUNT)  # fmt: skip
+                        _DBA_QUERY if mine else _DBA_COUNT,
+                        xmin=clock.horizon(q0) if mine else None)  # fmt: skip
         return act.frame()
+
+
+def _chain_locks(
+    locks: LockRows,
+    t: int,
+    chain: tuple[int, int, int, int],
+    waiters: list[int],
+    waiter_xids: list[int],
+    extras: list[int],
+    extras_from: list[int],
+) -> None:
+    """The locks that matter at ``t``: the leaked transaction's, and who waits for them.
+
+    ``chain`` is (the leaked session's pid, its xid, when the first and the second
+    ``UPDATE`` started waiting). The first ``UPDATE`` waits for the leaked xid
+    (ShareLock on transactionid) and, once the second arrives, holds the row's
+    tuple lock the second waits for; the stuck scans wait for the leaked xid too.
+    """
+    holder, holder_xid, first_from, second_from = chain
+    table = "order_batches"
+    locks.add(t, holder, "transactionid", "ExclusiveLock", granted=True, xid=holder_xid)
+    locks.add(t, holder, "relation", "RowShareLock", granted=True, relation=table)
+    w1, w2 = waiters[0], waiters[1]
+    locks.add(t, w1, "transactionid", "ShareLock", granted=False, xid=holder_xid,
+              waitstart=first_from + NS // 1000, blocking=str(holder))  # fmt: skip
+    if t >= second_from:
+        locks.add(t, w1, "tuple", "ExclusiveLock", granted=True, relation=table)
+        locks.add(t, w1, "relation", "RowExclusiveLock", granted=True, relation=table)
+        locks.add(t, w1, "transactionid", "ExclusiveLock", granted=True, xid=waiter_xids[0])
+        locks.add(t, w2, "tuple", "ExclusiveLock", granted=False, relation=table,
+                  waitstart=second_from + NS // 1000, blocking=str(w1))  # fmt: skip
+    for pid, opened in zip(extras, extras_from, strict=False):
+        locks.add(t, pid, "transactionid", "ShareLock", granted=False, xid=holder_xid,
+                  waitstart=opened + 2 * NS // 1000, blocking=str(holder))  # fmt: skip
 
 
 _API_QUERIES = (
@@ -912,3 +1088,5 @@ _DBA_QUERY = (
     "ORDER BY xact_start NULLS LAST"
 )
 _DBA_COUNT = "SELECT count(*), state FROM pg_stat_activity GROUP BY state"
+#: (role, rolconnlimit) of orders-db's login roles
+_ROLE_LIMITS = (("api", -1), ("datadog", 5), ("orders", 20), ("postgres", -1), ("report", 2))

@@ -3,9 +3,10 @@
 :class:`Model` holds what every scenario simulates alike (the time grid, the pods,
 the seeded random streams) and declares what each scenario simulates its own way
 (resource usage, latency, database connections, logs, Kubernetes events, database
-sessions). :func:`build` runs a scenario's model and assembles the ten captures:
+sessions). :func:`build` runs a scenario's model and assembles the fifteen captures:
 rollouts, Kubernetes events, pods, pod usage, logs, Datadog metrics, monitor
-events and events, PostgreSQL activity and settings.
+events and events, and the seven PostgreSQL frames (activity, settings, limits, locks,
+database statistics, statements, replication).
 """
 
 from __future__ import annotations
@@ -21,14 +22,12 @@ import pandas as pd
 
 from ..core.incident import Incident
 from ._clock import NS, Array, bin_counts, grid, iso_z, on_day, to_ns
+from ._database import PgFrames, pg_captures
 from ._frames import (
-    PG_ACTIVITY_QUERY,
-    PG_SETTINGS_NAMES,
     Capture,
     datadog_events_frame,
     metrics_frame,
     monitor_frame,
-    pg_settings_frame,
     pod_usage_frame,
     pods_frame,
     records_frame,
@@ -124,8 +123,10 @@ class Model(ABC):
         """The ``k8s_events`` frame of the window."""
 
     @abstractmethod
-    def pg_activity(self) -> pd.DataFrame:
-        """The ``pg_activity`` frame: ``pg_stat_activity`` sampled every 30 s."""
+    def database(self) -> PgFrames:
+        """The seven postgres frames: ``pg_stat_activity`` (with locks and replication)
+        sampled every 30 s, statistics deltas over the sampling, settings, limits and
+        ``pg_stat_statements`` read once."""
 
 
 # -- Datadog -----------------------------------------------------------------------------
@@ -300,7 +301,7 @@ def build(spec: ScenarioSpec, seed: int) -> list[Capture]:
     Returns
     -------
     list of Capture
-        The ten captures, in the order a responder's capture would take them.
+        The fifteen captures, in the order a responder's capture would take them.
     """
     m = spec.model(spec, seed)
     logs = m.logs()
@@ -363,26 +364,7 @@ def build(spec: ScenarioSpec, seed: int) -> list[Capture]:
             _datadog_events(spec),
             {**dd, "query": cap.events_query, "max_events": 10_000},
         ),
-        (
-            "postgres",
-            "activity",
-            m.pg_activity(),
-            {
-                "host": db.host,
-                "port": db.port,
-                "dbname": db.dbname,
-                "since": since,
-                "until": until,
-                "interval": "30s",
-                "query": PG_ACTIVITY_QUERY,
-            },
-        ),
-        (
-            "postgres",
-            "settings",
-            pg_settings_frame(db.settings),
-            {"host": db.host, "port": db.port, "dbname": db.dbname, "names": PG_SETTINGS_NAMES},
-        ),
+        *pg_captures(db, m.database()),
     ]
     return [
         Capture(source, name, frame, query, spec.fetched_at(source, name))

@@ -67,6 +67,20 @@ class Truth:
         PostgreSQL ``max_connections``.
     root_cause
         One sentence, for people.
+    db_available_connections
+        The connections ordinary roles get: ``max_connections`` minus
+        ``superuser_reserved_connections`` minus ``reserved_connections`` (16+).
+    db_limit_reached_at
+        When the database's client backends first reached
+        ``db_available_connections`` (to the second), or ``None`` when they never did.
+    db_bottleneck
+        Whether the database was the bottleneck (what ``06_database`` must conclude).
+    db_leaking_application, db_leaking_clients
+        The ``application_name`` whose connections leak and how many client
+        addresses (pods) it leaks them from, or ``None`` and 0.
+    db_blocking_root, db_blocked
+        The ``application_name`` of the root blocker of the blocking tree and of the
+        sessions waiting behind it, or ``None``.
     unrelated_changes
         Substrings of changes in view that had nothing to do with the incident:
         a diagnosis must not name them as its trigger or as a competing one.
@@ -103,6 +117,13 @@ class Truth:
     db_max_connections: int
     root_cause: str
     unrelated_changes: tuple[str, ...] = ()
+    db_available_connections: int
+    db_limit_reached_at: datetime | None = None
+    db_bottleneck: bool = False
+    db_leaking_application: str | None = None
+    db_leaking_clients: int = 0
+    db_blocking_root: str | None = None
+    db_blocked: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +188,13 @@ CONNECTION_LEAK = Scenario(
             "(idle_in_transaction_session_timeout is 0, so nothing reclaims them)."
         ),
         unrelated_changes=("product-reviews-carousel", "v2.32"),
+        db_available_connections=97,
+        db_limit_reached_at=_at("2026-11-03T14:24:03"),
+        db_bottleneck=True,
+        db_leaking_application="api-v2.34",
+        db_leaking_clients=3,
+        db_blocking_root="api-v2.34",
+        db_blocked="orders-worker",
     ),
 )
 
@@ -217,6 +245,7 @@ TRAFFIC_SURGE = Scenario(
             "saturated their CPU limits before the HPA's new pods were ready and warm."
         ),
         unrelated_changes=("v3.8.2", "v3.8.1"),
+        db_available_connections=95,
     ),
 )
 

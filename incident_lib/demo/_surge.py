@@ -27,7 +27,18 @@ import numpy as np
 import pandas as pd
 
 from ._clock import NS, Array, event_times, grid, periodic_times, smoothstep
-from ._frames import ActivityRows, EventSink, LogAdd, LogSink
+from ._database import (
+    ActivityRows,
+    LockRows,
+    PgFrames,
+    XidClock,
+    database_stats_frame,
+    limits_frame,
+    pg_settings_frame,
+    replication_frame,
+    statements_frame,
+)
+from ._frames import EventSink, LogAdd, LogSink
 from ._kube import Pod, new_pod, pod_start_events, scale_event
 from ._logtext import (
     CHECKOUT_PATH_CUM,
@@ -417,7 +428,8 @@ class SurgeModel(Model):
                 add(te, name, "istio-proxy", line)
 
     def _planted_and_baseline_logs(self, add: LogAdd, r: FastRandom, errors: list[int]) -> None:
-        """Planted secrets (a header dump, a token in a URL) and a payment-gateway hiccup."""
+        """Planted secrets (a header dump, a token in a URL, rotated credentials) and a
+        payment-gateway hiccup."""
         first, third = self.pods[0], self.pods[2]
         client = "com.example.checkout.payment.PaymentClient"
         for hms in ("17:08:03.412", "17:09:47.090"):
@@ -432,6 +444,15 @@ class SurgeModel(Model):
                 "checkout",
                 java_line(t, "warning", client, "http-nio-8080-exec-77", msg),
             )
+        # Spring Cloud Vault logs the rotated credentials it renews (the ALTER ROLE that set
+        # them is masked in pg_stat_activity, not in an application's own log line)
+        t = self.at("16:40:01.207")
+        msg = (
+            "Secret rotated for lease database/creds/checkout-analytics-ro: "
+            f"{{username=v-checkout-analytics-ro-2NqP, password={VAULT_ROLE_PASSWORD}}}"
+        )
+        logger = "org.springframework.vault.core.lifecycle.SecretLeaseContainer"
+        add(t, third.name, "checkout", java_line(t, "debug", logger, "spring-vault-1", msg))
         for hms, pod in (("16:27:31.554", first), ("17:41:02.118", third)):
             t = self.at(hms)
             path = f"/api/v1/orders/export?token={URL_TOKEN}&format=csv"
@@ -549,7 +570,82 @@ class SurgeModel(Model):
         return sink.frame(since=self.w0)
 
     # -- postgres ---------------------------------------------------------------------
-    def pg_activity(self) -> pd.DataFrame:
+    def database(self) -> PgFrames:
+        """checkout-db as a capture sees it: busier, never near its limits."""
+        # every served request writes once or twice (cart, checkout session)
+        served = self.demand * (1 - self.error_fraction)
+        clock = XidClock(self.b0, 1.4 * served, 1_204_993_571)
+        activity = self.pg_activity(clock)
+        samples = grid(self.spec.truth.baseline.start, self.spec.truth.window.end, 30)
+        since, until = int(samples[0]), int(samples[-1])
+        last = activity[activity["sampled_at"] == activity["sampled_at"].max()]
+        users = last["usename"].value_counts()
+        limits = [("role", u, lim, int(users.get(u, 0))) for u, lim in _ROLE_LIMITS]
+        limits.append(("database", self.spec.database.dbname, -1, len(last)))
+        limits.append(("database", "postgres", -1, 0))
+        i0, i1 = self.idx(since), self.idx(until)
+        done = float(served[i0:i1].sum())
+        timed_out = float((self.demand * self.error_fraction)[i0:i1].sum())
+        stats = database_stats_frame(
+            [
+                (self.spec.database.dbname, int(2.6 * done), int(0.002 * done + 0.4 * timed_out),
+                 0, 0, 0, 0, int(done * 0.8), int(done * 61.5)),
+                ("postgres", int((until - since) / NS / 15), 0, 0, 0, 0, 0, 9,
+                 int((until - since) / NS / 15 * 28)),
+            ],
+            since,
+            until,
+        )  # fmt: skip
+        return PgFrames(
+            activity=activity,
+            settings=pg_settings_frame(self.spec.database.settings),
+            limits=limits_frame(limits),
+            locks=LockRows().frame(),
+            database_stats=stats,
+            statements=self._statements(),
+            replication=self._replication(samples, served),
+            since=since,
+            until=until,
+        )
+
+    def _statements(self) -> pd.DataFrame:
+        """pg_stat_statements since its reset the day before: many more calls, still fast."""
+        reset = self.at("00:00:00", "2026-11-09")
+        calls = BASE_RPS * (self.w0 - reset) / NS + float(self.demand.sum())
+        shares = (1.0, 1.0, 0.35, 0.9, 0.4)
+        means = (0.21, 0.38, 0.92, 0.57, 0.16)
+        maxes = (38.4, 41.7, 63.2, 88.9, 12.5)
+        rows: list[tuple[str, int, float, float, int, int, int, int, str]] = []
+        for query, share, mean, most in zip(_QUERIES, shares, means, maxes, strict=True):
+            n = int(calls * share)
+            rows.append(("checkout", n, n * mean, most, n, n * 6, n // 400, 0, query))
+        polls = int((self.w1 - self.at("06:00:11")) / NS / 15)
+        rows.append(("datadog", polls, polls * 1.7, 22.3, polls * 4, polls * 20, 0, 0,
+                     _DATADOG_QUERY))  # fmt: skip
+        return statements_frame(self.spec.database.dbname, rows)
+
+    def _replication(self, samples: Array, served: Array) -> pd.DataFrame:
+        """One streaming standby; its lag grows a little with the write rate."""
+        rows = []
+        for t in (int(s) for s in samples):
+            rate = float(served[self.idx(t)])
+            write = 0.0004 + 0.000012 * rate
+            rows.append(
+                {
+                    "sampled_at": t,
+                    "application_name": "checkout-db-replica-1",
+                    "client_addr": "10.0.22.41",
+                    "state": "streaming",
+                    "sync_state": "async",
+                    "write_lag": round(write, 6),
+                    "flush_lag": round(write * 1.3, 6),
+                    "replay_lag": round(write * 1.9, 6),
+                    "replay_lag_bytes": float(int(rate * 5200 * write * 1.9) + 312),
+                }
+            )
+        return replication_frame(rows)
+
+    def pg_activity(self, clock: XidClock) -> pd.DataFrame:
         """PgBouncer's server connections (busier under load), the Datadog agent, and Vault
         rotating a role's password."""
         r = FastRandom(self.rng("pg"))
@@ -579,8 +675,12 @@ class SurgeModel(Model):
                     continue
                 if r.random() < busy:
                     q0 = t - int(r.uniform(0.001, 0.03) * NS)
-                    row(t, pid, user, user, client, "active", opened, q0 - int(0.004 * NS), q0,
-                        q0, r.choice(_QUERIES))  # fmt: skip
+                    query = r.choice(_QUERIES)
+                    begin = q0 - int(0.004 * NS)
+                    xid = clock.at(begin) if query.startswith(("INSERT", "UPDATE")) else None
+                    xmin = clock.horizon(q0)
+                    row(t, pid, user, user, client, "active", opened, begin, q0, q0, query,
+                        xid_age=clock.age(t, xid), xmin_age=clock.age(t, xmin))  # fmt: skip
                 else:
                     q0 = t - int(r.uniform(0.01, 5) * NS)
                     row(t, pid, user, user, client, "idle", opened, None, q0,
@@ -623,3 +723,5 @@ _VAULT_QUERY = (
     f"ALTER ROLE \"v-checkout-analytics-ro-2NqP\" WITH PASSWORD '{VAULT_ROLE_PASSWORD}' "
     "VALID UNTIL '2026-11-11 16:40:00+00'"
 )
+#: (role, rolconnlimit) of checkout-db's login roles
+_ROLE_LIMITS = (("checkout", 60), ("datadog", 5), ("postgres", -1), ("vault-admin", 3))

@@ -39,7 +39,9 @@ SOURCE_SETUP: dict[str, str] = {
     "prometheus": "export PROMETHEUS_URL (and PROMETHEUS_TOKEN when it needs a bearer token), "
     "or use -p metrics_source=datadog",
     "git": "pass -p repo=PATH (a clone of the service's repository) or set INCIDENT_GIT_REPO",
-    "postgres": "no live connector in this version: capture it by other means",
+    "postgres": "export INCIDENT_PG_DSN (a libpq connection string or URI; "
+    "INCIDENT_PG_DSN_<NAME> for more databases) or libpq's PG* variables, for a role that "
+    "can read pg_stat_activity (pg_monitor)",
 }
 
 

@@ -10,21 +10,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..analysis.metrics import RATE_COUNTS
 from ..core.metrics import format_growth, format_share, metric_info
+from ..core.time import format_duration
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..analysis.database import Leak, Saturation
+
 __all__ = [
     "format_changes",
     "format_health",
+    "format_leaks",
     "format_onsets",
+    "format_saturation",
     "format_signatures",
     "format_usage",
     "present",
+    "present_database",
 ]
 
 _MISSING = "—"
@@ -348,3 +355,158 @@ def format_onsets(table: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return _frame(rows, _ONSET_COLUMNS, "metric")
+
+
+_SATURATION_COLUMNS = (
+    "database",
+    "slots for ordinary roles",
+    "first",
+    "peak",
+    "peak at (UTC)",
+    "limit reached (UTC)",
+    "full in",
+    "last",
+)
+_LEAK_COLUMNS = (
+    "who",
+    "sessions",
+    "from (UTC)",
+    "to (UTC)",
+    "per minute",
+    "idle in transaction",
+    "oldest idle",
+    "query",
+)
+
+
+def _duration(value: Any) -> str:
+    """A timedelta (or seconds) as ``11 min``; ``—`` when missing."""
+    if _is_missing(value):
+        return _MISSING
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    return format_duration(timedelta(seconds=float(value)))
+
+
+def format_saturation(found: Sequence[Saturation]) -> pd.DataFrame:
+    """Client connections of each database against the slots ordinary roles may use.
+
+    Parameters
+    ----------
+    found
+        From :func:`incident_lib.analysis.database.saturation`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``database``: the slots (``97 of 100 (3 reserved)``), the first,
+        peak and last counts, when the peak was and when the limit was reached,
+        and ``full in`` (the time left at the recent growth) when it was not.
+    """
+    rows = []
+    for sat in found:
+        limit = sat.limit
+        reserved = 0 if limit is None else limit.superuser_reserved + limit.reserved
+        slots = (
+            "unknown (settings not captured)"
+            if limit is None
+            else f"{limit.available} of {limit.max_connections} ({reserved} reserved)"
+        )
+        peak = f"{sat.peak}" if sat.share is None else f"{sat.peak} ({_share(sat.share)})"
+        rows.append(
+            {
+                "database": sat.target,
+                "slots for ordinary roles": slots,
+                "first": sat.first,
+                "peak": peak,
+                "peak at (UTC)": _clock(sat.peak_at, "%H:%M:%S"),
+                "limit reached (UTC)": _clock(sat.reached_at, "%H:%M:%S")
+                if sat.reached_at is not None
+                else "not reached",
+                "full in": _duration(sat.time_to_exhaustion),
+                "last": sat.last,
+            }
+        )
+    return _frame(rows, _SATURATION_COLUMNS, "database")
+
+
+def format_leaks(leaks: Sequence[Leak]) -> pd.DataFrame:
+    """Applications or clients leaking connections, for reading.
+
+    Parameters
+    ----------
+    leaks
+        From :func:`incident_lib.analysis.database.find_leaks`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``who`` (application, client): sessions ``12 → 96``, when,
+        sessions added per minute, those idle in transaction, the oldest idle
+        time and their most frequent query.
+    """
+    rows = [
+        {
+            "who": leak.who,
+            "sessions": f"{leak.first} → {leak.last}",
+            "from (UTC)": _clock(leak.first_at),
+            "to (UTC)": _clock(leak.last_at),
+            "per minute": f"{leak.per_minute:.1f}",
+            "idle in transaction": leak.idle_in_transaction,
+            "oldest idle": _duration(leak.oldest_idle_s) if leak.idle_in_transaction else _MISSING,
+            "query": leak.queries[0] if leak.queries else _MISSING,
+        }
+        for leak in leaks
+    ]
+    return _frame(rows, _LEAK_COLUMNS, "who")
+
+
+def _amount(value: Any) -> str:
+    """A float for reading: ``3,190`` from 100 up, three significant digits below."""
+    if _is_missing(value):
+        return _MISSING
+    number = float(value)
+    return f"{number:,.0f}" if abs(number) >= 100 else f"{number:.3g}"
+
+
+#: how a seconds column of a database table reads once it holds durations
+_DURATION_NAMES = {
+    "idle": "idle for",
+    "xact": "in transaction for",
+    "query": "running for",
+    "waiting": "waiting for",
+    "total": "total time",
+}
+
+
+def present_database(df: pd.DataFrame, *, index: str | None = None) -> pd.DataFrame:
+    """A database table for reading: :func:`present`, with ``target`` dropped when the
+    frame holds one database, ``*_s`` columns as durations (``idle_s`` -> ``idle for``:
+    ``14 min 12 s``), ``share`` as a percentage and other decimals rounded (``3,190``,
+    ``6.3``).
+
+    Parameters
+    ----------
+    df
+        A table of :mod:`incident_lib.analysis.database` (``target`` first).
+    index
+        The column to use as row labels (default: the first one left).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    out = df.copy()
+    if "target" in out.columns and out["target"].nunique() <= 1:
+        out = out.drop(columns="target")
+    for col in list(out.columns):
+        name = str(col)
+        if name.endswith("_s") and str(out[col].dtype).startswith("float"):
+            out[col] = out[col].map(_duration)
+            stem = name.removesuffix("_s")
+            out = out.rename(columns={col: _DURATION_NAMES.get(stem, f"{stem} time")})
+        elif name == "share":
+            out[col] = out[col].map(_share)
+        elif str(out[col].dtype).startswith("float"):
+            out[col] = out[col].map(_amount)
+    return present(out, index=index)

@@ -466,7 +466,7 @@ class SourceRegistry:
 
 
 def default_registry(environ: Mapping[str, str] | None = None) -> SourceRegistry:
-    """The live sources of this version: kubernetes, datadog, prometheus and git.
+    """The live sources of this version: kubernetes, datadog, prometheus, git and postgres.
 
     Nothing is imported or built until a source is asked for.
 
@@ -496,8 +496,19 @@ def default_registry(environ: Mapping[str, str] | None = None) -> SourceRegistry
 
         return GitSource.from_environment(env)
 
+    def postgres(env: Mapping[str, str]) -> Source:
+        from .postgres import PostgresConnector
+
+        return PostgresConnector.from_environment(env)
+
     return SourceRegistry(
-        {"kubernetes": kubernetes, "datadog": datadog, "prometheus": prometheus, "git": git},
+        {
+            "kubernetes": kubernetes,
+            "datadog": datadog,
+            "prometheus": prometheus,
+            "git": git,
+            "postgres": postgres,
+        },
         environ=environ,
     )
 

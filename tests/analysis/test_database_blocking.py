@@ -77,7 +77,7 @@ def test_chain_of_three_is_a_chain():
     assert table["depth"].tolist() == [0, 1, 2]
     assert table["pid"].tolist() == [10, 21, 22]
     assert table["blocked"].tolist() == [2, 1, 0]
-    assert table["waiting"].tolist() == [900.0, 120.0, 60.0]
+    assert table["waiting_s"].tolist() == [900.0, 120.0, 60.0]
 
 
 def test_two_independent_trees_most_blocked_first():

@@ -110,9 +110,18 @@ def test_connection_leak_tells_the_story_in_order(demos):
     assert alert.time == truth.alert_at
     detected = demo.one("people", "detected")
     assert detected.time == truth.detected_at
-    saturated = demo.one("metrics", "saturation", key="saturation:db_connections")
-    assert _near(saturated.time, truth.saturated_at)
-    assert str(truth.db_max_connections) in saturated.summary
+    # the sessions themselves say when the slots ran out: one fact, the database lane's
+    saturated = demo.one("database", "saturation", key="saturation:postgres:default")
+    assert timedelta(0) <= saturated.time - truth.db_limit_reached_at <= timedelta(seconds=30)
+    assert f"max_connections {truth.db_max_connections}" in saturated.summary
+    assert str(truth.db_available_connections) in saturated.summary
+    assert not [e for e in demo.events if e.key == "saturation:db_connections"]
+    leak = demo.one("database", "leak")
+    assert truth.db_leaking_application in leak.summary
+    assert truth.deploy_at <= leak.time <= truth.cause_at + MINUTE
+    blocking = demo.one("database", "blocking")
+    assert truth.db_blocking_root in blocking.summary
+    assert leak.time < blocking.time < saturated.time
     rollback = demo.one("changes", "rollback", key=f"api rev {truth.rollback_revision}")
     assert rollback.time == truth.rollback_at and truth.good_version in rollback.summary
     recovered = demo.one("metrics", "recovery", key="recovery:error_ratio")
@@ -238,6 +247,16 @@ def _says_what_the_event_says(event: Event, row: pd.Series) -> None:
         assert abs(row["time"] - moment) < pd.Timedelta(1, "us")  # an event keeps microseconds
         assert f"({row['level']}," in event.summary
         assert row["level"] in FAILURE_LEVELS
+    elif evidence == "postgres/activity":
+        assert row["sampled_at"] == moment and event.source == "database"
+        if event.kind == "leak":
+            assert str(row["application_name"]) in event.summary
+        elif event.kind == "blocking":
+            assert event.summary.startswith(f"pid {row['pid']} ({row['application_name']}")
+        else:
+            assert (
+                event.kind == "saturation" and event.key == f"saturation:postgres:{row['target']}"
+            )
     else:
         raise AssertionError(f"no check for {evidence}")
 

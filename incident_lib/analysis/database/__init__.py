@@ -24,6 +24,7 @@ from .advice import (
     REFUSED_FULL_TEXTS,
     STATEMENT_COLUMNS,
     is_refused_full,
+    refusal_findings,
     setting_text,
     settings_advice,
     statements_summary,
@@ -33,6 +34,7 @@ from .blocking import (
     BlockingNode,
     blocking_samples,
     blocking_table,
+    blocking_tables,
     blocking_tree,
 )
 from .connections import (
@@ -54,6 +56,7 @@ from .sessions import (
     LONG_COLUMNS,
     VACUUM_COLUMNS,
     idle_in_transaction,
+    idle_peak,
     long_running,
     vacuum_holders,
 )
@@ -83,6 +86,7 @@ __all__ = [
     "Saturation",
     "blocking_samples",
     "blocking_table",
+    "blocking_tables",
     "blocking_tree",
     "client_counts",
     "connection_limits",
@@ -92,8 +96,10 @@ __all__ = [
     "find_leaks",
     "idle_in_transaction",
     "idle_in_transaction_series",
+    "idle_peak",
     "is_refused_full",
     "long_running",
+    "refusal_findings",
     "saturation",
     "setting_text",
     "settings_advice",

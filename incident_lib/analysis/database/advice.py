@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from ...core.findings import Finding
 from ...core.time import format_duration
 from .frames import settings_of, targets
 
@@ -16,6 +18,7 @@ __all__ = [
     "REFUSED_FULL_TEXTS",
     "STATEMENT_COLUMNS",
     "is_refused_full",
+    "refusal_findings",
     "setting_text",
     "settings_advice",
     "statements_summary",
@@ -231,3 +234,43 @@ def is_refused_full(reason: str) -> bool:
     """
     lowered = " ".join(reason.lower().split())
     return any(t in lowered for t in REFUSED_FULL_TEXTS)
+
+
+def refusal_findings(unavailable: Mapping[str, str]) -> list[Finding]:
+    """A finding when the server refused our connection because its slots were full.
+
+    The refusal is evidence of exhaustion in itself: ordinary roles could not
+    connect either at that moment.
+
+    Parameters
+    ----------
+    unavailable
+        ``source/name`` -> reason of the evidence that could not be read (the
+        runbook's ``unavailable``); only ``postgres/*`` entries are read.
+
+    Returns
+    -------
+    list of Finding
+        One finding (fact ``db:refused-full``, role ``mechanism``), or none.
+    """
+    refused = sorted(
+        key
+        for key, why in unavailable.items()
+        if key.startswith("postgres/") and is_refused_full(why)
+    )
+    if not refused:
+        return []
+    return [
+        Finding(
+            title="The database refused new connections: its slots are full",
+            severity="high",
+            summary="Connecting to read "
+            + ", ".join(refused)
+            + " was refused because every connection slot ordinary roles may use was taken "
+            '("too many clients"): the application\'s new connections are refused too. '
+            "Connect as a superuser (superuser_reserved_connections) or, on PostgreSQL 16+, "
+            "as a role granted pg_use_reserved_connections to see who holds them.",
+            fact="db:refused-full",
+            role="mechanism",
+        )
+    ]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
-from .frames import of_target, one_target, text
+from .frames import of_target, one_target, targets, text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -35,6 +35,7 @@ __all__ = [
     "BlockingNode",
     "blocking_samples",
     "blocking_table",
+    "blocking_tables",
     "blocking_tree",
 ]
 
@@ -46,7 +47,7 @@ BLOCKING_COLUMNS = [
     "usename",
     "state",
     "wait",
-    "waiting",
+    "waiting_s",
     "blocked",
     "query",
 ]
@@ -249,7 +250,7 @@ def blocking_table(roots: Sequence[BlockingNode]) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns :data:`BLOCKING_COLUMNS`: ``depth`` (0 for a root),
-        ``pid``, ``application``, ``usename``, ``state``, ``wait``, ``waiting``
+        ``pid``, ``application``, ``usename``, ``state``, ``wait``, ``waiting_s``
         (seconds), ``blocked`` (sessions behind it), ``query``; depth-first.
     """
     import pandas as pd
@@ -266,11 +267,38 @@ def blocking_table(roots: Sequence[BlockingNode]) -> pd.DataFrame:
                 "usename": item.usename,
                 "state": item.state,
                 "wait": item.wait,
-                "waiting": item.waiting_s,
+                "waiting_s": item.waiting_s,
                 "blocked": item.blocked,
                 "query": item.query,
             }
         )
         stack.extend((depth + 1, c) for c in reversed(item.children))
     out = pd.DataFrame(rows, columns=BLOCKING_COLUMNS)
-    return out.astype({"depth": "int64", "pid": "int64", "waiting": "float64", "blocked": "int64"})
+    return out.astype(
+        {"depth": "int64", "pid": "int64", "waiting_s": "float64", "blocked": "int64"}
+    )
+
+
+def blocking_tables(activity: pd.DataFrame) -> pd.DataFrame:
+    """:func:`blocking_table` of every target's :func:`blocking_tree`, ``target`` first.
+
+    Parameters
+    ----------
+    activity
+        ``pg_activity`` contract frame.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``target`` then :data:`BLOCKING_COLUMNS`; empty when nothing waited on a lock.
+    """
+    import pandas as pd
+
+    parts = [
+        blocking_table(blocking_tree(activity, target=target)).assign(target=target)
+        for target in targets(activity)
+    ]
+    columns = ["target", *BLOCKING_COLUMNS]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True)[columns]

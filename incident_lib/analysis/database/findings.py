@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, cast
 
 from ...core.findings import Finding, Level
 from ...core.metrics import format_share
-from ...core.text import shorten
+from ...core.text import count, shorten
 from ...core.time import Window, format_duration
 from .advice import setting_text
 from .blocking import BlockingNode, blocking_samples, blocking_tree
@@ -158,7 +158,7 @@ def _examine(
     if roots and longest_wait >= LOCK_WAIT_S:
         waiting = sum(r.blocked for r in roots)
         found.reasons.append(
-            f"{waiting} session(s) waited on locks, up to {_duration(longest_wait)}"
+            f"{count(waiting, 'session')} waited on locks, up to {_duration(longest_wait)}"
         )
     if len(idle) >= MANY_IDLE:
         found.reasons.append(f"{len(idle)} sessions sat idle in transaction")
@@ -277,7 +277,7 @@ def _idle_finding(t: _Target, many: bool) -> Finding | None:
     level: Level = "high" if len(t.idle) >= MANY_IDLE or blocked else "medium"
     return Finding(
         title=shorten(
-            f"{len(t.idle)} session(s) idle in transaction{_on(t.target, many)} "
+            f"{count(len(t.idle), 'session')} idle in transaction{_on(t.target, many)} "
             f"at {clock(t.idle_at)}",
             _TITLE_WIDTH,
         ),
@@ -286,7 +286,7 @@ def _idle_finding(t: _Target, many: bool) -> Finding | None:
         f"{clock(t.idle_at)} ({by_app}), oldest {_duration(float(oldest['idle_s']))} "
         f"(pid {int(oldest['pid'])}, {_who(oldest)}: "
         f"{shorten(text(oldest['query']), _QUERY_WIDTH)})"
-        + (f"; {blocked} session(s) waiting on their locks" if blocked else "")
+        + (f"; {count(blocked, 'session')} waiting on their locks" if blocked else "")
         + timeout,
         fact=f"db:idle-in-transaction:{t.target}",
         role="mechanism",
@@ -294,14 +294,14 @@ def _idle_finding(t: _Target, many: bool) -> Finding | None:
 
 
 def _blocking_finding(t: _Target, many: bool) -> Finding | None:
-    deadlocks = f"; {t.deadlocks} deadlock(s) in the sampling period" if t.deadlocks else ""
+    deadlocks = f"; {count(t.deadlocks, 'deadlock')} in the sampling period" if t.deadlocks else ""
     if not t.roots:
         if not t.deadlocks:
             return None
         return Finding(
-            title=f"{t.deadlocks} deadlock(s){_on(t.target, many)}",
+            title=f"{count(t.deadlocks, 'deadlock')}{_on(t.target, many)}",
             severity="medium",
-            summary=f"pg_stat_database counted {t.deadlocks} deadlock(s) in the sampling "
+            summary=f"pg_stat_database counted {count(t.deadlocks, 'deadlock')} in the sampling "
             "period; no session was seen waiting on a lock in the samples",
             fact=f"db:blocking:{t.target}",
             role="symptom",
@@ -313,13 +313,13 @@ def _blocking_finding(t: _Target, many: bool) -> Finding | None:
     on = f" on {', '.join(t.relations)}" if t.relations else ""
     return Finding(
         title=shorten(
-            f"{waiting} session(s) waiting on locks{_on(t.target, many)} "
-            f"behind {len(t.roots)} blocker(s)",
+            f"{count(waiting, 'session')} waiting on locks{_on(t.target, many)} "
+            f"behind {count(len(t.roots), 'blocker')}",
             _TITLE_WIDTH,
         ),
         severity="high" if waiting >= 5 or longest >= 5 * LOCK_WAIT_S else "medium",
-        summary=f"at {clock(t.blocked_at)} {waiting} session(s) waited on locks{on} behind "
-        f"{len(t.roots)} root blocker(s), the longest for {_duration(longest)}; "
+        summary=f"at {clock(t.blocked_at)} {count(waiting, 'session')} waited on locks{on} behind "
+        f"{count(len(t.roots), 'root blocker')}, the longest for {_duration(longest)}; "
         f"pid {root.pid} ({_who(root)}, {doing}) blocks {root.blocked}: "
         f"{shorten(root.query, _QUERY_WIDTH)}{deadlocks}",
         fact=f"db:blocking:{t.target}",
@@ -334,7 +334,12 @@ def _long_finding(t: _Target, many: bool) -> Finding | None:
     spent = top[["query_s", "xact_s"]].max()
     return Finding(
         title=shorten(
-            f"{len(t.long)} long-running quer(ies) or transaction(s){_on(t.target, many)}",
+            count(
+                len(t.long),
+                "long-running query or transaction",
+                "long-running queries or transactions",
+            )
+            + _on(t.target, many),
             _TITLE_WIDTH,
         ),
         severity="medium" if len(t.long) >= 3 else "low",
@@ -353,7 +358,7 @@ def _vacuum_finding(t: _Target, many: bool) -> Finding | None:
     age = int(top[["xmin_age", "xid_age"]].max())
     return Finding(
         title=shorten(
-            f"{len(t.vacuum)} backend(s) holding back vacuum{_on(t.target, many)}",
+            f"{count(len(t.vacuum), 'backend')} holding back vacuum{_on(t.target, many)}",
             _TITLE_WIDTH,
         ),
         severity="low",
@@ -379,7 +384,7 @@ def _quiet_finding(t: _Target, many: bool) -> Finding:
         "no lock wait over " + _duration(LOCK_WAIT_S) if t.roots else "no session waiting on a lock"
     )
     parts.append(
-        f"{len(t.idle)} session(s) idle in transaction over {_duration(STUCK_S)}"
+        f"{count(len(t.idle), 'session')} idle in transaction over {_duration(STUCK_S)}"
         if len(t.idle)
         else f"no session idle in transaction over {_duration(STUCK_S)}"
     )

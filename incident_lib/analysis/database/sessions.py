@@ -8,7 +8,7 @@ backend holding an old snapshot holds back vacuum).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from .frames import CLIENT_BACKEND, IDLE_IN_TRANSACTION, text
 
@@ -21,6 +21,7 @@ __all__ = [
     "VACUUM_COLUMNS",
     "blocked_counts",
     "idle_in_transaction",
+    "idle_peak",
     "last_samples",
     "long_running",
     "vacuum_holders",
@@ -78,6 +79,35 @@ def last_samples(activity: pd.DataFrame, at: datetime | None = None) -> pd.DataF
         return rows
     last = rows.groupby("target")["sampled_at"].transform("max")
     return rows[rows["sampled_at"] == last]
+
+
+def idle_peak(activity: pd.DataFrame) -> datetime | None:
+    """The sample with the most client sessions idle in transaction (the first of equals).
+
+    The moment to list them at (:func:`idle_in_transaction` with ``at=``): at the
+    last sample, after a rollback, there may be none left to see.
+
+    Parameters
+    ----------
+    activity
+        ``pg_activity`` contract frame (every target counted together).
+
+    Returns
+    -------
+    datetime or None
+        ``None`` when no session was idle in transaction.
+    """
+    idle = activity[
+        (activity["backend_type"] == CLIENT_BACKEND)
+        & activity["state"].isin(list(IDLE_IN_TRANSACTION))
+    ]
+    if idle.empty:
+        return None
+    import pandas as pd
+
+    counts = idle.groupby("sampled_at").size()
+    moment: datetime = pd.Timestamp(cast("datetime", counts.idxmax())).to_pydatetime()
+    return moment
 
 
 def blocked_counts(sample: pd.DataFrame) -> dict[tuple[str, object, int], int]:
@@ -147,7 +177,7 @@ def idle_in_transaction(
 
 
 def long_running(
-    activity: pd.DataFrame, *, query_s: float = 60.0, xact_s: float = 300.0
+    activity: pd.DataFrame, *, query_s: float = 60.0, xact_s: float = 300.0, idle: bool = True
 ) -> pd.DataFrame:
     """Queries running ``query_s`` or longer and transactions open ``xact_s`` or longer.
 
@@ -163,6 +193,9 @@ def long_running(
     xact_s
         Seconds a session's transaction has been open (``xact_age``), whatever
         it is doing (idle in transaction included).
+    idle
+        ``False`` leaves out sessions idle in transaction (those
+        :func:`idle_in_transaction` lists already).
 
     Returns
     -------
@@ -174,6 +207,8 @@ def long_running(
     import pandas as pd
 
     clients = activity[activity["backend_type"] == CLIENT_BACKEND]
+    if not idle:
+        clients = clients[~clients["state"].isin(list(IDLE_IN_TRANSACTION))]
     running = clients["query_age"].where(clients["state"] == "active")
     long_query = running >= query_s
     long_xact = clients["xact_age"] >= xact_s
