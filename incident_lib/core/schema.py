@@ -10,6 +10,7 @@ pandas is imported inside the functions so that ``import incident_lib`` stays fa
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -336,6 +337,25 @@ def empty_frame(kind: str) -> pd.DataFrame:
     return pd.DataFrame({col: pd.Series(dtype=_dtype(k)) for col, k in contract.columns.items()})
 
 
+@functools.cache
+def _target_dtype(kind: Kind) -> object:
+    """The pandas dtype object of ``kind`` (what :func:`conform` produces).
+
+    Resolved once per process (pandas' dtype registry lookup is slow next to the rest).
+    """
+    from pandas.api.types import pandas_dtype
+
+    return pandas_dtype(_dtype(kind))
+
+
+def _exact(dtype: object, kind: Kind) -> bool:
+    """Whether ``dtype`` is exactly what :func:`conform` makes of a ``kind`` column.
+
+    Such a column needs no coercion (and meets :func:`validate`): the fast path.
+    """
+    return bool(dtype == _target_dtype(kind))
+
+
 def _kind_ok(series: pd.Series, kind: Kind) -> bool:
     from pandas.api import types as t
 
@@ -363,10 +383,13 @@ def validate(df: pd.DataFrame, kind: str) -> pd.DataFrame:
     """
     contract = _contract_for(kind)
     missing = [c for c in contract.columns if c not in df.columns]
+    dtypes = df.dtypes if df.columns.is_unique else None
     wrong = [
         f"{c} ({df[c].dtype}, want {_dtype(k)})"
         for c, k in contract.columns.items()
-        if c in df.columns and not _kind_ok(df[c], k)
+        if c in df.columns
+        and not (dtypes is not None and _exact(dtypes[c], k))
+        and not _kind_ok(df[c], k)
     ]
     if missing or wrong:
         parts = []
@@ -411,10 +434,14 @@ def conform(df: pd.DataFrame, kind: str) -> pd.DataFrame:
     missing = [c for c in contract.columns if c not in df.columns]
     if missing:
         raise SchemaError(f"{kind} frame is missing columns {missing}")
+    fresh = df.index.equals(pd.RangeIndex(len(df)))
     out = {}
     for col, k in contract.columns.items():
         s = df[col]
-        if k == "time":
+        if _exact(s.dtype, k):
+            # already coerced (a frame built typed, or conformed before): nothing to do
+            pass
+        elif k == "time":
             _refuse_naive(s, kind, col)
             s = (
                 pd.to_datetime(s, utc=True, format="ISO8601")
@@ -431,6 +458,7 @@ def conform(df: pd.DataFrame, kind: str) -> pd.DataFrame:
             s = s.astype("float64")
         else:
             s = s.astype(bool)
-        out[col] = s.reset_index(drop=True)
+        # the arrays of a 0..n-1 index: no alignment of n Series when the frame is built
+        out[col] = s.array if fresh else s.reset_index(drop=True)
     result = pd.DataFrame(out, columns=list(contract.columns))
     return validate(result, kind)

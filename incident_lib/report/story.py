@@ -217,6 +217,9 @@ def build_story(
             baseline=baseline,
             as_of=moment,
             window=window,
+            # as 10_verify: the DB sessions check when the database's sessions were captured
+            db_activity=frames.get("postgres/activity"),
+            db_settings=frames.get("postgres/settings"),
         )
         if has_metrics
         else None

@@ -14,6 +14,7 @@ per job; every public name is re-exported here:
   backends holding back vacuum;
 - :mod:`.advice`: settings with safer values, top statements, the server's
   "too many clients" refusals;
+- :mod:`.replication`: each standby's lag, now and at worst;
 - :mod:`.findings`: the findings and the verdict (bottleneck or not).
 """
 
@@ -51,6 +52,7 @@ from .connections import (
 from .findings import LOCK_WAIT_S, MANY_IDLE, NEAR, database_findings, database_verdict
 from .frames import CLIENT_BACKEND, IDLE_IN_TRANSACTION
 from .leaks import MIN_GROWTH, MIN_STEPS, MIN_STUCK, STUCK_S, Leak, find_leaks
+from .replication import REPLICATION_COLUMNS, replication_summary
 from .sessions import (
     IDLE_COLUMNS,
     LONG_COLUMNS,
@@ -77,6 +79,7 @@ __all__ = [
     "MIN_STUCK",
     "NEAR",
     "REFUSED_FULL_TEXTS",
+    "REPLICATION_COLUMNS",
     "STATEMENT_COLUMNS",
     "STUCK_S",
     "VACUUM_COLUMNS",
@@ -100,6 +103,7 @@ __all__ = [
     "is_refused_full",
     "long_running",
     "refusal_findings",
+    "replication_summary",
     "saturation",
     "setting_text",
     "settings_advice",

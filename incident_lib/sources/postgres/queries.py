@@ -17,11 +17,11 @@ Frame builders import pandas inside (``import incident_lib`` stays light).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ...core.schema import conform, empty_frame
+from ...core.schema import CONTRACTS, conform, empty_frame
 from .masking import mask_query
 
 if TYPE_CHECKING:
@@ -34,9 +34,12 @@ __all__ = [
     "LIMITS_SQL",
     "SETTINGS",
     "SETTINGS_SQL",
+    "Rows",
     "activity_frame",
     "activity_sql",
+    "build_frame",
     "database_stats_frame",
+    "database_stats_rows",
     "limits_frame",
     "locks_frame",
     "locks_sql",
@@ -228,52 +231,114 @@ def sql_by_frame(version: int | None = None) -> dict[str, str]:
 
 
 # -- rows -> frames ------------------------------------------------------------------------
+#
+# A frame is built once, from the rows of every target: one typed array per column
+# (no per-row pandas work, no frame of dicts), then one :func:`conform` at the end (a
+# no-op for the columns already of their contract's dtype). A column whose values do
+# not convert as expected is handed to ``conform`` as it came (a naive timestamp is
+# still refused there, a gap in an integer column is still an error).
+
+#: rows of one target, as :meth:`~.session.Session.rows` returns them
+Rows = Sequence[Mapping[str, Any]]
+#: the column of these frames whose texts go through :func:`mask_query`
+_MASKED = {"pg_activity": "query", "pg_statements": "query"}
 
 
-def _frame(kind: str, rows: Sequence[dict[str, Any]], target: str) -> pd.DataFrame:
+def build_frame(kind: str, parts: Iterable[tuple[str, Rows]]) -> pd.DataFrame:
+    """The frame of contract ``kind`` of the rows of several targets, built once.
+
+    Parameters
+    ----------
+    kind
+        The contract (``"pg_activity"``, ...); its ``target`` column is the name each
+        rows come with, its other columns the rows' values of the same name (extra
+        values are left out).
+    parts
+        ``(target, rows)`` pairs, in the order the frame lists them.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The conformed frame (:func:`empty_frame` when there is no row); query texts
+        masked by :func:`mask_query`.
+
+    Raises
+    ------
+    SchemaError
+        The rows lack a column of the contract (a bug in the SQL).
+    """
     import pandas as pd
 
-    if not rows:
+    parts = [(t, rows) for t, rows in parts if rows]
+    if not parts:
         return empty_frame(kind)
-    df = pd.DataFrame(list(rows))
-    df.insert(0, "target", target)
-    return conform(df, kind)
+    present = parts[0][1][0].keys()
+    masked = _MASKED.get(kind)
+    columns: dict[str, Any] = {}
+    for name, k in CONTRACTS[kind].columns.items():
+        if name == "target":
+            values: list[Any] = [t for t, rows in parts for _ in range(len(rows))]
+        elif name in present:
+            values = [r.get(name) for _, rows in parts for r in rows]
+        else:
+            continue  # conform names what is missing
+        if name == masked:
+            values = [mask_query(v) if isinstance(v, str) else None for v in values]
+        columns[name] = _typed(values, k)
+    return conform(pd.DataFrame(columns, copy=False), kind)
 
 
-def _masked(text: object) -> object:
-    return mask_query(text) if isinstance(text, str) else None
+def _typed(values: list[Any], kind: str) -> Any:
+    """``values`` as an array of ``kind``'s dtype, or as they are when they do not fit."""
+    import numpy as np
+    import pandas as pd
+
+    try:
+        if kind == "str":
+            return pd.array(values, dtype="str")
+        if kind == "float":
+            return np.array(values, dtype=np.float64)
+        if kind == "int" and None not in values:
+            return np.array(values, dtype=np.int64)
+        if kind == "bool":
+            return np.array(values, dtype=bool)
+        if kind == "time" and all(
+            v is None or (isinstance(v, datetime) and v.tzinfo is not None) for v in values
+        ):
+            return pd.array(values, dtype="datetime64[ns, UTC]")
+    except (TypeError, ValueError, OverflowError, ArithmeticError):
+        pass
+    return pd.Series(values)  # inferred as a frame of the rows would: conform judges it
 
 
-def activity_frame(target: str, rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+def activity_frame(target: str, rows: Rows) -> pd.DataFrame:
     """The ``pg_activity`` frame of ``rows`` (from :func:`activity_sql`), queries masked."""
-    masked = [{**r, "query": _masked(r.get("query"))} for r in rows]
-    return _frame("pg_activity", masked, target)
+    return build_frame("pg_activity", [(target, rows)])
 
 
-def locks_frame(target: str, rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+def locks_frame(target: str, rows: Rows) -> pd.DataFrame:
     """The ``pg_locks`` frame of ``rows`` (from :func:`locks_sql`)."""
-    return _frame("pg_locks", rows, target)
+    return build_frame("pg_locks", [(target, rows)])
 
 
-def replication_frame(target: str, rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+def replication_frame(target: str, rows: Rows) -> pd.DataFrame:
     """The ``pg_replication`` frame of ``rows`` (from :func:`replication_sql`)."""
-    return _frame("pg_replication", rows, target)
+    return build_frame("pg_replication", [(target, rows)])
 
 
-def settings_frame(target: str, rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+def settings_frame(target: str, rows: Rows) -> pd.DataFrame:
     """The ``pg_settings`` frame of ``rows`` (from :data:`SETTINGS_SQL`)."""
-    return _frame("pg_settings", rows, target)
+    return build_frame("pg_settings", [(target, rows)])
 
 
-def limits_frame(target: str, rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+def limits_frame(target: str, rows: Rows) -> pd.DataFrame:
     """The ``pg_limits`` frame of ``rows`` (from :data:`LIMITS_SQL`)."""
-    return _frame("pg_limits", rows, target)
+    return build_frame("pg_limits", [(target, rows)])
 
 
-def statements_frame(target: str, rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+def statements_frame(target: str, rows: Rows) -> pd.DataFrame:
     """The ``pg_statements`` frame of ``rows`` (from :func:`statements_sql`), queries masked."""
-    masked = [{**r, "query": _masked(r.get("query"))} for r in rows]
-    return _frame("pg_statements", masked, target)
+    return build_frame("pg_statements", [(target, rows)])
 
 
 _COUNTERS = (
@@ -288,10 +353,8 @@ _COUNTERS = (
 )
 
 
-def database_stats_frame(
-    target: str, first: Sequence[dict[str, Any]], last: Sequence[dict[str, Any]]
-) -> pd.DataFrame:
-    """The ``pg_database_stats`` frame: ``last - first`` of each counter per database.
+def database_stats_rows(first: Rows, last: Rows) -> list[dict[str, Any]]:
+    """The rows of the ``pg_database_stats`` frame: ``last - first`` of each counter.
 
     A database missing from either read is left out; a counter that went down (the
     statistics were reset meanwhile) counts from 0, i.e. its value in ``last``.
@@ -311,9 +374,14 @@ def database_stats_frame(
             a, b = int(after[counter] or 0), int(start[counter] or 0)
             row[counter] = a - b if a >= b else a
         rows.append(row)
-    return _frame("pg_database_stats", rows, target)
+    return rows
 
 
-def sampled_at(rows: Sequence[dict[str, Any]]) -> datetime | None:
+def database_stats_frame(target: str, first: Rows, last: Rows) -> pd.DataFrame:
+    """The ``pg_database_stats`` frame of one target (see :func:`database_stats_rows`)."""
+    return build_frame("pg_database_stats", [(target, database_stats_rows(first, last))])
+
+
+def sampled_at(rows: Rows) -> datetime | None:
     """The ``sampled_at`` of a snapshot's rows (None when there are none)."""
     return rows[0]["sampled_at"] if rows else None

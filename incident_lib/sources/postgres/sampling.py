@@ -26,12 +26,10 @@ from ..base import Budget, progress_bar
 from .config import SOURCE, Sampling
 from .queries import (
     DATABASE_STATS_SQL,
-    activity_frame,
     activity_sql,
-    database_stats_frame,
-    locks_frame,
+    build_frame,
+    database_stats_rows,
     locks_sql,
-    replication_frame,
     replication_sql,
     sampled_at,
 )
@@ -71,42 +69,27 @@ class SampleRun:
     notes: list[str] = field(default_factory=list)
     rows: dict[str, _Rows] = field(default_factory=dict)
 
-    def _concat(self, frames: list[pd.DataFrame], kind: str) -> pd.DataFrame:
-        import pandas as pd
-
-        from ...core.schema import conform, empty_frame
-
-        frames = [f for f in frames if len(f)]
-        if not frames:
-            return empty_frame(kind)
-        return conform(pd.concat(frames, ignore_index=True), kind)
-
     def activity(self) -> pd.DataFrame:
-        """The ``pg_activity`` frame of every target."""
-        return self._concat(
-            [activity_frame(t, r.activity) for t, r in self.rows.items()], "pg_activity"
-        )
+        """The ``pg_activity`` frame of every target (built once, queries masked)."""
+        return build_frame("pg_activity", [(t, r.activity) for t, r in self.rows.items()])
 
     def locks(self) -> pd.DataFrame:
         """The ``pg_locks`` frame of every target."""
-        return self._concat([locks_frame(t, r.locks) for t, r in self.rows.items()], "pg_locks")
+        return build_frame("pg_locks", [(t, r.locks) for t, r in self.rows.items()])
 
     def replication(self) -> pd.DataFrame:
         """The ``pg_replication`` frame of every target (empty on standbys and lone primaries)."""
-        return self._concat(
-            [replication_frame(t, r.replication) for t, r in self.rows.items()],
-            "pg_replication",
-        )
+        return build_frame("pg_replication", [(t, r.replication) for t, r in self.rows.items()])
 
     def database_stats(self) -> pd.DataFrame:
         """The ``pg_database_stats`` frame: counter deltas between the first and last snapshot."""
-        return self._concat(
+        return build_frame(
+            "pg_database_stats",
             [
-                database_stats_frame(t, r.stats_first, r.stats_last)
+                (t, database_stats_rows(r.stats_first, r.stats_last))
                 for t, r in self.rows.items()
                 if r.stats_first and r.stats_last
             ],
-            "pg_database_stats",
         )
 
     def standby_notes(self) -> list[str]:
