@@ -80,6 +80,7 @@ class _Target:
     deadlocks: int
     long: pd.DataFrame
     vacuum: pd.DataFrame
+    holders: str = ""
     reasons: list[str] = field(default_factory=list)
 
 
@@ -96,6 +97,23 @@ def _idle_peak(rows: pd.DataFrame) -> tuple[pd.DataFrame, datetime | None]:
     best = int(per_sample.max())
     moment = min(cast("datetime", t) for t, n in per_sample.items() if int(n) == best)
     return idle_in_transaction(rows, threshold_s=STUCK_S, at=moment), moment
+
+
+def _holders(rows: pd.DataFrame, moment: datetime, most: int = 3) -> str:
+    """Who holds the client connections at ``moment``: ``flood (37), api (3)``."""
+    import pandas as pd
+
+    sample = rows[
+        (rows["sampled_at"] == pd.Timestamp(moment)) & (rows["backend_type"] == CLIENT_BACKEND)
+    ]
+    who = [
+        text(app) or (f"client {text(addr)}" if text(addr) else "unnamed")
+        for app, addr in zip(sample["application_name"], sample["client_addr"], strict=True)
+    ]
+    counts = pd.Series(who, dtype="str").value_counts()
+    named = ", ".join(f"{name} ({n})" for name, n in counts.head(most).items())
+    more = len(counts) - most
+    return named + (f" and {more} more" if more > 0 else "")
 
 
 def _examine(
@@ -141,6 +159,7 @@ def _examine(
         deadlocks=deadlocks,
         long=long,
         vacuum=vacuum_holders(rows),
+        holders=_holders(rows, sat.reached_at or sat.peak_at) if sat is not None else "",
     )
     limit = sat.limit if sat is not None else None
     if sat is not None and limit is not None and sat.reached_at is not None:
@@ -191,6 +210,7 @@ def _saturation_finding(t: _Target, many: bool) -> Finding | None:
         else f"client connections went from {sat.first} to a peak of {sat.peak} "
         f"at {clock(sat.peak_at)}; "
     )
+    held = f" (held by {t.holders})" if t.holders else ""
     idle = (
         f"; {len(t.idle)} sessions idle in transaction at {clock(t.idle_at)}, oldest "
         f"{_duration(float(t.idle['idle_s'].max()))}"
@@ -207,7 +227,7 @@ def _saturation_finding(t: _Target, many: bool) -> Finding | None:
             ),
             severity="high",
             summary=f"{grew}the server reached max_connections ({limit.max_connections}) at "
-            f"{clock(sat.reached_at)}: {slots}, all taken from then on, new connections "
+            f"{clock(sat.reached_at)}{held}: {slots}, all taken from then on, new connections "
             f"refused{idle}{timeout}",
             fact=f"db:saturation:{t.target}",
             role="mechanism",
@@ -226,7 +246,7 @@ def _saturation_finding(t: _Target, many: bool) -> Finding | None:
                 _TITLE_WIDTH,
             ),
             severity="medium",
-            summary=f"{grew}peak {sat.peak} at {clock(sat.peak_at)}, {slots}{eta}{idle}",
+            summary=f"{grew}peak {sat.peak} at {clock(sat.peak_at)}{held}, {slots}{eta}{idle}",
             fact=f"db:saturation:{t.target}",
             role="mechanism",
         )
