@@ -14,6 +14,7 @@ per job; every public name is re-exported here:
   backends holding back vacuum;
 - :mod:`.advice`: settings with safer values, top statements, the server's
   "too many clients" refusals;
+- :mod:`.limits`: roles and databases against their own connection limits;
 - :mod:`.replication`: each standby's lag, now and at worst;
 - :mod:`.findings`: the findings and the verdict (bottleneck or not).
 """
@@ -52,6 +53,7 @@ from .connections import (
 from .findings import LOCK_WAIT_S, MANY_IDLE, NEAR, database_findings, database_verdict
 from .frames import CLIENT_BACKEND, IDLE_IN_TRANSACTION
 from .leaks import MIN_GROWTH, MIN_STEPS, MIN_STUCK, STUCK_S, Leak, find_leaks
+from .limits import LIMIT_COLUMNS, limit_findings, own_limits
 from .replication import REPLICATION_COLUMNS, replication_summary
 from .sessions import (
     IDLE_COLUMNS,
@@ -71,6 +73,7 @@ __all__ = [
     "GROWTH_SPAN",
     "IDLE_COLUMNS",
     "IDLE_IN_TRANSACTION",
+    "LIMIT_COLUMNS",
     "LOCK_WAIT_S",
     "LONG_COLUMNS",
     "MANY_IDLE",
@@ -101,7 +104,9 @@ __all__ = [
     "idle_in_transaction_series",
     "idle_peak",
     "is_refused_full",
+    "limit_findings",
     "long_running",
+    "own_limits",
     "refusal_findings",
     "replication_summary",
     "saturation",
