@@ -422,6 +422,22 @@ def _refuse_naive(series: pd.Series, kind: str, column: str) -> None:
         )
 
 
+def _already(df: pd.DataFrame, contract: Contract) -> bool:
+    """Whether ``df`` is exactly a conformed frame: the contract's columns in order, each
+    of its exact dtype, nothing else (a frame built typed, or conformed before)."""
+    columns = df.columns
+    return (
+        columns.name is None
+        and columns.dtype == _target_dtype("str")  # as pd.DataFrame(..., columns=[...])
+        and list(columns) == list(contract.columns)
+        and not df.attrs
+        and df.flags.allows_duplicate_labels
+        and all(
+            _exact(dtype, k) for dtype, k in zip(df.dtypes, contract.columns.values(), strict=True)
+        )
+    )
+
+
 def conform(df: pd.DataFrame, kind: str) -> pd.DataFrame:
     """Coerce ``df`` to contract ``kind``: column order, dtypes, UTC timestamps.
 
@@ -434,7 +450,9 @@ def conform(df: pd.DataFrame, kind: str) -> pd.DataFrame:
     missing = [c for c in contract.columns if c not in df.columns]
     if missing:
         raise SchemaError(f"{kind} frame is missing columns {missing}")
-    fresh = df.index.equals(pd.RangeIndex(len(df)))
+    fresh = df.index.equals(pd.RangeIndex(len(df))) and df.index.name is None
+    if fresh and _already(df, contract):
+        return df.copy(deep=False)  # what the loop below would build, without the work
     out = {}
     for col, k in contract.columns.items():
         s = df[col]
