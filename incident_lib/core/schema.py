@@ -92,6 +92,44 @@ CONTRACTS: dict[str, Contract] = {
             count="int",
         ),
         _contract(
+            "k8s_config",
+            "ConfigMaps and Secrets the service's pods use (volumes, envFrom, env.valueFrom, "
+            "projected): one row per field manager's last operation (metadata.managedFields: "
+            "who changed it and when). data_hash hashes the data (for a Secret its values are "
+            "never read into a frame: only key names and the hash); used_by lists the "
+            "workloads that mount or read it.",
+            kind="str",
+            name="str",
+            used_by="str",
+            resource_version="str",
+            created_at="time",
+            keys="str",
+            data_hash="str",
+            manager="str",
+            operation="str",
+            changed_at="time",
+        ),
+        _contract(
+            "hpa",
+            "HorizontalPodAutoscalers (autoscaling/v2) of the service's workloads: one row "
+            "per condition (AbleToScale, ScalingActive, ScalingLimited) with its last "
+            "transition, and the replica counts and metrics (text such as 'cpu 92%/70%') "
+            "as of the capture.",
+            hpa="str",
+            target="str",
+            min_replicas="int",
+            max_replicas="int",
+            current_replicas="int",
+            desired_replicas="int",
+            metrics="str",
+            condition="str",
+            status="str",
+            reason="str",
+            message="str",
+            transitioned_at="time",
+            captured_at="time",
+        ),
+        _contract(
             "pods",
             "One container of one pod per row, as of the capture time.",
             pod="str",
@@ -293,6 +331,8 @@ EVIDENCE_KINDS: dict[tuple[str, str], str] = {
     ("kubernetes", "events"): "k8s_events",
     ("kubernetes", "pods"): "pods",
     ("kubernetes", "pod_usage"): "pod_usage",
+    ("kubernetes", "config"): "k8s_config",
+    ("kubernetes", "hpa"): "hpa",
     ("datadog", "metrics"): "metrics",
     ("datadog", "monitor_events"): "monitor_events",
     ("datadog", "logs"): "logs",

@@ -12,6 +12,10 @@ the payloads have the right shape by construction:
 * ``/api/v1/namespaces/{ns}/events`` (``fieldSelector``)
 * ``/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods`` (plain PodMetrics dicts:
   the client has no model for them)
+* ``/api/v1/namespaces/{ns}/configmaps`` and ``.../secrets`` (``V1ConfigMap``,
+  ``V1Secret`` with ``managedFields``)
+* ``/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers``
+  (``V2HorizontalPodAutoscaler``)
 
 Lists honour ``limit`` / ``continue``. Every request is recorded
 (:attr:`FakeKubeServer.requests`); :meth:`FakeKubeServer.fail` makes a path
@@ -44,6 +48,12 @@ _ROUTES = [
     ("replicasets", re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/replicasets$")),
     ("events", re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/events$")),
     ("metrics", re.compile(r"^/apis/metrics.k8s.io/v1beta1/namespaces/(?P<ns>[^/]+)/pods$")),
+    ("configmaps", re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/configmaps$")),
+    ("secrets", re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/secrets$")),
+    (
+        "hpas",
+        re.compile(r"^/apis/autoscaling/v2/namespaces/(?P<ns>[^/]+)/horizontalpodautoscalers$"),
+    ),
 ]
 #: collection -> (list kind, apiVersion, RBAC resource, API group)
 _LISTS = {
@@ -52,6 +62,14 @@ _LISTS = {
     "replicasets": ("ReplicaSetList", "apps/v1", "replicasets", "apps"),
     "events": ("EventList", "v1", "events", ""),
     "metrics": ("PodMetricsList", "metrics.k8s.io/v1beta1", "pods", "metrics.k8s.io"),
+    "configmaps": ("ConfigMapList", "v1", "configmaps", ""),
+    "secrets": ("SecretList", "v1", "secrets", ""),
+    "hpas": (
+        "HorizontalPodAutoscalerList",
+        "autoscaling/v2",
+        "horizontalpodautoscalers",
+        "autoscaling",
+    ),
 }
 
 
