@@ -25,6 +25,8 @@ EXPECTED = {
     ("kubernetes", "events"): "k8s_events",
     ("kubernetes", "pods"): "pods",
     ("kubernetes", "pod_usage"): "pod_usage",
+    ("kubernetes", "hpa"): "hpa",
+    ("kubernetes", "config"): "k8s_config",
     ("datadog", "metrics"): "metrics",
     ("datadog", "monitor_events"): "monitor_events",
     ("datadog", "events"): "datadog_events",

@@ -1,9 +1,10 @@
 """Changes: deploy and rollback markers, recent rollouts, and change-to-onset ranking.
 
-:func:`changes_timeline` merges rollouts, Kubernetes events (config changes,
-scaling), git commits and Datadog events (deploys, feature flags, campaigns,
-notes) into one frame; :func:`rank_changes` ranks them by how closely they
-precede the error onset.
+:func:`changes_timeline` merges rollouts, ConfigMap and Secret changes (their
+field managers' last operations), Kubernetes events (config changes, scaling),
+git commits and Datadog events (deploys, feature flags, campaigns, notes) into
+one frame; :func:`rank_changes` ranks them by how closely they precede the
+error onset.
 """
 
 from __future__ import annotations
@@ -114,6 +115,10 @@ _ROLLOUT_SPAN_S = 15 * 60
 _ROLLOUT_STEP_S = 5 * 60
 #: a ScalingReplicaSet event this soon after an HPA rescale carries it out
 _HPA_FOLLOW_S = 60
+#: a config event this close to a field manager's change of the same object reports that change
+_SAME_CONFIG_S = 5 * 60
+#: a field manager's operation this close to the object's creation is the creation
+_CREATED_S = 2
 
 _CONFIG_REFS = (
     # Flux / kubectl style "ConfigMap/prod/api-config configured", object "Secret/db"
@@ -236,7 +241,8 @@ def _config_row(
                 detail = f"{reason} on {obj} (message not shown: it concerns a Secret)"
             else:
                 detail = f"{reason}: {message}"
-            return _row(time, "config", f"{what} {found['name']} updated", detail)
+            row = _row(time, "config", f"{what} {found['name']} updated", detail)
+            return row | {"_object": (what, found["name"])}
     return None
 
 
@@ -273,6 +279,76 @@ def _event_rows(events: pd.DataFrame, rollouts: pd.DataFrame | None) -> list[dic
             row = _config_row(first_seen, _text(event_type), obj, reason, message)
             rows += [row] if row else []
     return rows
+
+
+def _config_object_rows(config: pd.DataFrame) -> list[dict[str, object]]:
+    """One ``config`` row per field manager's last operation on a ConfigMap or Secret.
+
+    ``"ConfigMap api-config changed by kubectl-edit"`` (``created by`` when the
+    operation is the object's creation); the private ``_object`` key (dropped
+    later) serves deduplication against the events.
+    """
+    import pandas as pd
+
+    rows: list[dict[str, object]] = []
+    for kind, name, used_by, version, created_at, manager_value, operation, changed_at in zip(
+        config["kind"],
+        config["name"],
+        config["used_by"],
+        config["resource_version"],
+        config["created_at"],
+        config["manager"],
+        config["operation"],
+        config["changed_at"],
+        strict=True,
+    ):
+        if pd.isna(changed_at):
+            continue
+        manager = _text(manager_value) or "an unknown field manager"
+        created = not pd.isna(created_at) and (
+            abs((changed_at - created_at).total_seconds()) <= _CREATED_S
+        )
+        what = f"{_text(kind)} {_text(name)}"
+        label = f"{what} {'created' if created else 'changed'} by {manager}"
+        parts = [f"{_text(operation) or 'Update'} by field manager {manager}"]
+        if _text(used_by):
+            parts.append(f"used by {_text(used_by)}")
+        if _text(version):
+            parts.append(f"resourceVersion {_text(version)}")
+        row = _row(changed_at, "config", label, "; ".join(parts))
+        rows.append(row | {"_object": (_text(kind), _text(name))})
+    return rows
+
+
+def _config_once(
+    objects: list[dict[str, object]], events: list[dict[str, object]]
+) -> list[dict[str, object]]:
+    """Event rows less the config events that report a listed field manager's change.
+
+    Such a change keeps its row (it names who made it) and notes the event, so
+    one change of one object is never counted twice.
+    """
+    kept = []
+    for row in events:
+        same = next(
+            (
+                obj
+                for obj in objects
+                if "_object" in row
+                and obj["_object"] == row["_object"]
+                and abs(
+                    (cast("pd.Timestamp", obj["time"]) - cast("pd.Timestamp", row["time"]))
+                ).total_seconds()
+                <= _SAME_CONFIG_S
+            ),
+            None,
+        )
+        if same is None:
+            kept.append(row)
+            continue
+        note = f"event: {row['detail']}"
+        same["detail"] = _cut(f"{same['detail']}; {note}", _DETAIL_CHARS)
+    return kept
 
 
 def _commit_rows(commits: pd.DataFrame) -> list[dict[str, object]]:
@@ -433,6 +509,7 @@ def changes_timeline(
     commits: pd.DataFrame | None = None,
     datadog_events: pd.DataFrame | None = None,
     within: Window | None = None,
+    config: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One frame of every change: deploys, rollbacks, config changes, scaling, commits, events.
 
@@ -483,6 +560,15 @@ def changes_timeline(
         is never counted twice.
     within
         Keep only changes inside this window (half-open).
+    config
+        A ``k8s_config`` contract frame: each field manager's last operation on a
+        ConfigMap or Secret the service uses is a ``config`` row (weighted like a
+        deploy by :func:`rank_changes`), labelled ``"ConfigMap api-config changed
+        by kubectl-edit"`` (``created by`` for the operation that created it),
+        detailed with the operation, the workloads using it and the
+        resourceVersion (never a value). A config event (see ``events``) about
+        the same object within 5 min of such a change is that change: it is
+        dropped and the change's detail quotes it.
 
     Returns
     -------
@@ -500,8 +586,10 @@ def changes_timeline(
         rows += _rollout_rows(rollouts)
     if datadog_events is not None and not datadog_events.empty:
         rows += _without_duplicates(rows, _datadog_rows(datadog_events))
+    objects = _config_object_rows(config) if config is not None and not config.empty else []
+    rows += objects
     if events is not None and not events.empty:
-        rows += _event_rows(events, rollouts)
+        rows += _config_once(objects, _event_rows(events, rollouts))
     if commits is not None and not commits.empty:
         rows += _commit_rows(commits)
     frame = _timeline_frame(rows)

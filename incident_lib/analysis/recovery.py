@@ -54,6 +54,13 @@ reserved slots, from ``db_settings``), for every configured database. A database
 that is configured but could not be read leaves the check unknown; without one
 the check is not listed.
 
+**Autoscaler below max** (only when the service has a HorizontalPodAutoscaler:
+pass ``hpa``, with ``k8s_events``): no autoscaler at its maximum replica count at
+any moment of the period (the spans of
+:func:`~incident_lib.analysis.autoscaling.at_max_spans`). At max, it can add no
+capacity: the next peak is not absorbed. An ``hpa`` capture older than the period
+start leaves it unknown; without an autoscaler the check is not listed.
+
 **Monitors**: from ``monitor_events``, each monitor's state through the period
 (the last change before the period start, then every change inside it). Fails
 when any monitor is ``alert`` / ``warn`` at ``as_of`` *or* was at any moment
@@ -94,6 +101,7 @@ from ..core.schema import empty_frame
 from ..core.text import md_code, shorten
 from ..core.time import Window, format_duration, parse_time
 from .alerts import FIRING_STATES
+from .autoscaling import at_max_spans
 from .database import client_counts, connection_limits
 from .metrics import metric_series
 from .onset import detect_onset
@@ -637,6 +645,36 @@ def _db_sessions_check(
     )
 
 
+def _autoscaler_check(hpa: pd.DataFrame, events: pd.DataFrame, period: Window) -> RecoveryCheck:
+    """No autoscaler of the service at its maximum replica count during the period."""
+    import pandas as pd
+
+    name = "autoscaler below max"
+    desc = "no autoscaler at its max replicas at any moment of the period"
+    threshold = "below max replicas"
+    captured = pd.Timestamp(hpa["captured_at"].min())
+    if pd.isna(captured) or captured < pd.Timestamp(period.start):
+        when = "" if pd.isna(captured) else f" at {_at(captured)}"
+        return _unknown(name, desc, threshold, f"autoscalers captured{when}, before the period")
+    spans = [s for s in at_max_spans(hpa, events) if s.overlaps(period)]
+    latest = hpa.drop_duplicates("hpa").sort_values("hpa", kind="stable")
+    observed = "; ".join(
+        f"{hpa_name} {current} of max {most} at {_at(pd.Timestamp(at))}"
+        for hpa_name, current, most, at in zip(
+            latest["hpa"],
+            latest["current_replicas"],
+            latest["max_replicas"],
+            latest["captured_at"],
+            strict=True,
+        )
+    )
+    detail = "; ".join(
+        f"{s.hpa} {s.describe()}" + (f" ({s.limited_by.split(':', 1)[0]})" if s.limited_by else "")
+        for s in spans
+    )
+    return RecoveryCheck(name, desc, threshold, observed, float(len(spans)), not spans, detail)
+
+
 def _monitor_check(
     monitor_events: pd.DataFrame, period: Window, thr: RecoveryThresholds
 ) -> RecoveryCheck:
@@ -792,6 +830,8 @@ def check_recovery(
     window: Window | None = None,
     db_activity: pd.DataFrame | None = None,
     db_settings: pd.DataFrame | None = None,
+    hpa: pd.DataFrame | None = None,
+    k8s_events: pd.DataFrame | None = None,
 ) -> RecoveryVerdict:
     """Run every recovery check over the stability period before ``as_of``.
 
@@ -818,6 +858,10 @@ def check_recovery(
     db_activity, db_settings
         ``pg_activity`` and ``pg_settings`` frames when the incident has a database
         (the DB sessions check); ``None``: no such check.
+    hpa, k8s_events
+        ``hpa`` and ``k8s_events`` frames (the autoscaler check, with the
+        ``SuccessfulRescale`` history); ``None`` or an empty ``hpa`` (the service
+        has no autoscaler): no such check.
 
     Returns
     -------
@@ -847,6 +891,9 @@ def check_recovery(
     if db_activity is not None:
         settings = db_settings if db_settings is not None else empty_frame("pg_settings")
         checks = (*checks, _db_sessions_check(db_activity, settings, period, thresholds))
+    if hpa is not None and not hpa.empty:
+        events = k8s_events if k8s_events is not None else empty_frame("k8s_events")
+        checks = (*checks, _autoscaler_check(hpa, events, period))
     return RecoveryVerdict(
         as_of=moment,
         period=period,

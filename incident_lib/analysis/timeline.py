@@ -63,6 +63,7 @@ onset, the row of the sample at that time) and a ``key`` that names its subject
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
@@ -223,6 +224,35 @@ def _k8s_change_event(change: dict[str, object], events: pd.DataFrame | None) ->
     )
 
 
+#: a field manager's change of a ConfigMap or Secret, as :func:`changes_timeline` labels it
+_CONFIG_CHANGE = re.compile(
+    r"^(?P<kind>ConfigMap|Secret) (?P<name>\S+) (?:changed|created) by (?P<manager>\S.*)$"
+)
+
+
+def _config_change_event(change: dict[str, object], config: pd.DataFrame | None) -> Event | None:
+    """A ConfigMap or Secret change read from its managedFields (None: not one)."""
+    label = str(change["label"])
+    found = _CONFIG_CHANGE.match(label)
+    if found is None or config is None:
+        return None
+    moment, detail = _ts(change["time"]), _text(change["detail"])
+    row = _row(
+        (config["kind"] == found["kind"])
+        & (config["name"] == found["name"])
+        & (config["manager"] == found["manager"])
+        & (config["changed_at"] == moment)
+    )
+    return _change(
+        moment,
+        "config",
+        f"{label}: {detail}" if detail else label,
+        key=f"{found['kind']}/{found['name']} {found['manager']}@{_iso(moment)}",
+        evidence="kubernetes/config",
+        row=row,
+    )
+
+
 def _datadog_change_event(change: dict[str, object], events: pd.DataFrame | None) -> Event:
     moment, label, detail = _ts(change["time"]), str(change["label"]), _text(change["detail"])
     row, title = None, label
@@ -269,10 +299,16 @@ def _change_events(frames: Mapping[str, pd.DataFrame], view: Window) -> list[Eve
     _, k8s = _frame(frames, "kubernetes/events")
     _, commits = _frame(frames, "git/commits")
     _, datadog = _frame(frames, "datadog/events")
-    if rollouts is None and k8s is None and commits is None and datadog is None:
+    _, config = _frame(frames, "kubernetes/config")
+    if all(f is None for f in (rollouts, k8s, commits, datadog, config)):
         return []
     timeline = changes_timeline(
-        rollouts=rollouts, events=k8s, commits=commits, datadog_events=datadog, within=view
+        rollouts=rollouts,
+        events=k8s,
+        commits=commits,
+        datadog_events=datadog,
+        within=view,
+        config=config,
     )
     out = []
     for change in cast("list[dict[str, object]]", timeline.to_dict("records")):
@@ -284,7 +320,7 @@ def _change_events(frames: Mapping[str, pd.DataFrame], view: Window) -> list[Eve
         elif kind in ("deploy", "rollback"):
             out.append(_rollout_event(change, rollouts))
         else:
-            out.append(_k8s_change_event(change, k8s))
+            out.append(_config_change_event(change, config) or _k8s_change_event(change, k8s))
     return out
 
 

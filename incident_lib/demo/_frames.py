@@ -25,6 +25,7 @@ __all__ = [
     "EventSink",
     "LogAdd",
     "LogSink",
+    "config_frame",
     "datadog_events_frame",
     "metrics_frame",
     "monitor_frame",
@@ -173,6 +174,37 @@ def metrics_frame(
             )
         )
     return conform(pd.concat(parts, ignore_index=True), "metrics")
+
+
+def config_frame(
+    objects: Iterable[tuple[str, str, str, str, Mapping[str, str], Sequence[tuple[str, str, str]]]],
+    used_by: str,
+) -> pd.DataFrame:
+    """The ``k8s_config`` frame: one row per field manager's last operation.
+
+    ``objects`` are (kind, name, created, resource_version, data, managed) with
+    times as ISO 8601 text; a Secret's ``data`` holds key names with empty
+    values (the demo has no secret value). The hash is the source's own.
+    """
+    from ..sources.kubernetes.configs import data_hash
+
+    rows = [
+        {
+            "kind": kind,
+            "name": name,
+            "used_by": used_by,
+            "resource_version": version,
+            "created_at": to_ns(datetime.fromisoformat(created)),
+            "keys": ",".join(sorted(data)),
+            "data_hash": data_hash(dict(data)),
+            "manager": manager,
+            "operation": operation,
+            "changed_at": to_ns(datetime.fromisoformat(at)),
+        }
+        for kind, name, created, version, data, managed in objects
+        for manager, operation, at in managed
+    ]
+    return records_frame(rows, "k8s_config", ["created_at", "changed_at"])
 
 
 def rollout_row(

@@ -6,14 +6,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from ._clock import NS, Array
-from ._frames import EventSink
+from ._frames import EventSink, utc_series
 from ._random import k8s_suffix
 
 __all__ = [
     "Container",
     "Pod",
+    "hpa_frame",
     "new_pod",
     "pod_name",
     "pod_start_events",
@@ -173,4 +175,38 @@ def scale_event(sink: EventSink, t: int, deployment: str, rs: str, old: int, new
         "ScalingReplicaSet",
         f"Deployment/{deployment}",
         f"Scaled {verb} replica set {deployment}-{rs} to {new} from {old}",
+    )
+
+
+def hpa_frame(
+    name: str,
+    *,
+    replicas: tuple[int, int, int, int],
+    metrics: str,
+    conditions: Sequence[tuple[str, str, str, str, int]],
+    captured_at: int,
+) -> pd.DataFrame:
+    """The ``hpa`` frame of one autoscaler of Deployment ``name``, as captured at ``captured_at``.
+
+    ``replicas`` is (min, max, current, desired); each condition is (type, status,
+    reason, message, last transition in ns).
+    """
+    low, high, current, desired = replicas
+    n = len(conditions)
+    return pd.DataFrame(
+        {
+            "hpa": [name] * n,
+            "target": [f"Deployment/{name}"] * n,
+            "min_replicas": [low] * n,
+            "max_replicas": [high] * n,
+            "current_replicas": [current] * n,
+            "desired_replicas": [desired] * n,
+            "metrics": [metrics] * n,
+            "condition": [c[0] for c in conditions],
+            "status": [c[1] for c in conditions],
+            "reason": [c[2] for c in conditions],
+            "message": [c[3] for c in conditions],
+            "transitioned_at": utc_series([c[4] for c in conditions], "s"),
+            "captured_at": utc_series([captured_at] * n, "s"),
+        }
     )

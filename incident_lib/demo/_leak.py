@@ -56,7 +56,7 @@ from ._database import (
     statements_frame,
 )
 from ._frames import EventSink, LogAdd, LogSink
-from ._kube import Pod, new_pod, pod_start_events, pod_stop_events, scale_event
+from ._kube import Pod, hpa_frame, new_pod, pod_start_events, pod_stop_events, scale_event
 from ._logtext import (
     API_INGRESS_IPS,
     API_TRACE_FATAL,
@@ -775,6 +775,44 @@ class LeakModel(Model):
         for pod in [*self.old, *self.new]:
             pod_stop_events(sink, pod, ["api"])
         return sink.frame(since=self.w0)
+
+    def hpa(self) -> pd.DataFrame:
+        """api's autoscaler (3-8 replicas): held at its minimum, never near its maximum.
+
+        The leak costs connections, not CPU: no ``SuccessfulRescale`` in the window.
+        """
+        since = self.at("09:15:12", "2026-11-01")
+        return hpa_frame(
+            self.spec.truth.service,
+            replicas=(3, 8, 3, 3),
+            metrics="cpu 31%/70%",
+            conditions=(
+                (
+                    "AbleToScale",
+                    "True",
+                    "ReadyForNewScale",
+                    "recommended size matches current size",
+                    since,
+                ),
+                (
+                    "ScalingActive",
+                    "True",
+                    "ValidMetricFound",
+                    "the HPA was able to "
+                    "successfully calculate a replica count from cpu resource utilization "
+                    "(percentage of request)",
+                    since,
+                ),
+                (
+                    "ScalingLimited",
+                    "True",
+                    "TooFewReplicas",
+                    "the desired replica count is less than the minimum replica count",
+                    since,
+                ),
+            ),
+            captured_at=to_ns(self.spec.fetched_at("kubernetes", "hpa")),
+        )
 
     # -- postgres ---------------------------------------------------------------------
     def xid_clock(self) -> XidClock:

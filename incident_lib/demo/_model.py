@@ -3,10 +3,11 @@
 :class:`Model` holds what every scenario simulates alike (the time grid, the pods,
 the seeded random streams) and declares what each scenario simulates its own way
 (resource usage, latency, database connections, logs, Kubernetes events, database
-sessions). :func:`build` runs a scenario's model and assembles the fifteen captures:
-rollouts, Kubernetes events, pods, pod usage, logs, Datadog metrics, monitor
-events and events, and the seven PostgreSQL frames (activity, settings, limits, locks,
-database statistics, statements, replication).
+sessions). :func:`build` runs a scenario's model and assembles the seventeen captures:
+rollouts, Kubernetes events, pods, pod usage, the autoscaler (``hpa``), the ConfigMaps
+and Secrets (``config``), logs, Datadog metrics, monitor events and events, and the
+seven PostgreSQL frames (activity, settings, limits, locks, database statistics,
+statements, replication).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ._clock import NS, Array, bin_counts, grid, iso_z, on_day, to_ns
 from ._database import PgFrames, pg_captures
 from ._frames import (
     Capture,
+    config_frame,
     datadog_events_frame,
     metrics_frame,
     monitor_frame,
@@ -121,6 +123,10 @@ class Model(ABC):
     @abstractmethod
     def k8s_events(self) -> pd.DataFrame:
         """The ``k8s_events`` frame of the window."""
+
+    @abstractmethod
+    def hpa(self) -> pd.DataFrame:
+        """The ``hpa`` frame: the service's autoscaler as captured after the window."""
 
     @abstractmethod
     def database(self) -> PgFrames:
@@ -253,6 +259,13 @@ def _rollouts(spec: ScenarioSpec) -> pd.DataFrame:
     return records_frame(rows, "rollouts", ["created_at", "deployed_at"])
 
 
+def _config(spec: ScenarioSpec) -> pd.DataFrame:
+    objects = (
+        (c.kind, c.name, c.created, c.resource_version, c.data, c.managed) for c in spec.config
+    )
+    return config_frame(objects, f"Deployment/{spec.truth.service}")
+
+
 def _pods(m: Model) -> pd.DataFrame:
     restarted = {p.name: t for p in m.pods if (t := m.restarted_at(p)) is not None}
     spec = m.spec
@@ -301,7 +314,7 @@ def build(spec: ScenarioSpec, seed: int) -> list[Capture]:
     Returns
     -------
     list of Capture
-        The fifteen captures, in the order a responder's capture would take them.
+        The seventeen captures, in the order a responder's capture would take them.
     """
     m = spec.model(spec, seed)
     logs = m.logs()
@@ -337,6 +350,8 @@ def build(spec: ScenarioSpec, seed: int) -> list[Capture]:
                 "step": "60s",
             },
         ),
+        ("kubernetes", "hpa", m.hpa(), {"namespace": ns, "label_selector": selector}),
+        ("kubernetes", "config", _config(spec), {"namespace": ns, "label_selector": selector}),
         (
             "kubernetes",
             "logs",

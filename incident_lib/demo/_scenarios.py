@@ -187,7 +187,7 @@ CONNECTION_LEAK = Scenario(
             "one pooled connection per abort until orders-db max_connections is exhausted "
             "(idle_in_transaction_session_timeout is 0, so nothing reclaims them)."
         ),
-        unrelated_changes=("product-reviews-carousel", "v2.32"),
+        unrelated_changes=("product-reviews-carousel", "v2.32", "api-config"),
         db_available_connections=97,
         db_limit_reached_at=_at("2026-11-03T14:24:03"),
         db_bottleneck=True,

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CaptureSpec",
+    "ConfigSpec",
     "DatabaseSpec",
     "DatadogEvent",
     "MetricSpec",
@@ -54,6 +55,23 @@ class RolloutSpec:
     cause: str
     replicas: int = 0
     current: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigSpec:
+    """A ConfigMap or Secret the service uses (times as ISO 8601 text).
+
+    ``data`` is a ConfigMap's content (hashed like the source does); a Secret
+    has key names only (``data`` values empty): the demo holds no secret value.
+    ``managed`` is each field manager's last operation: (manager, operation, time).
+    """
+
+    kind: str
+    name: str
+    created: str
+    resource_version: str
+    data: Mapping[str, str]
+    managed: tuple[tuple[str, str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +194,8 @@ class ScenarioSpec:
         How each source was queried.
     planted
         The secrets planted in this scenario's raw data.
+    config
+        The ConfigMaps and Secrets the service's pods use.
     """
 
     scenario: Scenario
@@ -197,6 +217,7 @@ class ScenarioSpec:
     database: DatabaseSpec
     capture: CaptureSpec
     planted: tuple[str, ...]
+    config: tuple[ConfigSpec, ...] = ()
 
     @property
     def truth(self) -> Truth:

@@ -20,6 +20,7 @@ from ._secrets import (
 )
 from ._spec import (
     CaptureSpec,
+    ConfigSpec,
     DatabaseSpec,
     DatadogEvent,
     MetricSpec,
@@ -260,6 +261,8 @@ LEAK = ScenarioSpec(
             ("kubernetes", "events"): 4,
             ("kubernetes", "pods"): 5,
             ("kubernetes", "pod_usage"): 6,
+            ("kubernetes", "hpa"): 7,
+            ("kubernetes", "config"): 8,
             ("kubernetes", "logs"): 9,
             ("datadog", "metrics"): 14,
             ("datadog", "monitor_events"): 15,
@@ -279,6 +282,29 @@ LEAK = ScenarioSpec(
         events_query="service:api -source:alert",
     ),
     planted=(JWT, URL_TOKEN, API_DB_PASSWORD, DBLINK_PASSWORD, *_ENV_SECRETS),
+    # helm wrote both with v2.32; someone edited LOG_LEVEL by hand in the baseline, an
+    # hour before the deploy: a change in view that has nothing to do with the leak
+    config=(
+        ConfigSpec(
+            "ConfigMap",
+            "api-config",
+            "2026-09-15T08:00:00Z",
+            "48213",
+            {"DB_POOL_SIZE": "10", "LOG_LEVEL": "info", "ORDER_BATCH_SIZE": "50"},
+            (
+                ("helm", "Update", "2026-10-27T13:25:00Z"),
+                ("kubectl-edit", "Update", "2026-11-03T13:02:40Z"),
+            ),
+        ),
+        ConfigSpec(
+            "Secret",
+            "api-db-credentials",
+            "2026-09-15T08:00:00Z",
+            "31877",
+            {"DB_PASSWORD": "", "DB_USER": ""},  # key names only: no value in the demo
+            (("helm", "Update", "2026-10-27T13:25:00Z"),),
+        ),
+    ),
 )
 
 # -- traffic-surge ---------------------------------------------------------------------------
@@ -497,6 +523,8 @@ SURGE = ScenarioSpec(
             ("kubernetes", "events"): 3,
             ("kubernetes", "pods"): 4,
             ("kubernetes", "pod_usage"): 6,
+            ("kubernetes", "hpa"): 7,
+            ("kubernetes", "config"): 8,
             ("kubernetes", "logs"): 11,
             ("datadog", "metrics"): 15,
             ("datadog", "monitor_events"): 16,
@@ -522,6 +550,25 @@ SURGE = ScenarioSpec(
         events_query="service:checkout -source:alert",
     ),
     planted=(JWT, URL_TOKEN, CHECKOUT_DB_PASSWORD, VAULT_ROLE_PASSWORD, *_ENV_SECRETS),
+    # Argo CD synced both with the last deploy, days before: nothing changed in view
+    config=(
+        ConfigSpec(
+            "ConfigMap",
+            "checkout-config",
+            "2026-08-04T10:00:00Z",
+            "90412",
+            {"PAYMENT_TIMEOUT_MS": "2500", "RATE_LIMIT_RPS": "400", "WORKERS": "8"},
+            (("argocd-controller", "Apply", "2026-11-06T15:42:00Z"),),
+        ),
+        ConfigSpec(
+            "Secret",
+            "checkout-payment-keys",
+            "2026-08-04T10:00:00Z",
+            "77105",
+            {"STRIPE_API_KEY": "", "WEBHOOK_SIGNING_SECRET": ""},  # key names only
+            (("argocd-controller", "Apply", "2026-08-04T10:00:00Z"),),
+        ),
+    ),
 )
 
 #: scenario name -> spec

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ._clock import NS, Array, event_times, grid, periodic_times, smoothstep
+from ._clock import NS, Array, event_times, grid, periodic_times, smoothstep, to_ns
 from ._database import (
     ActivityRows,
     LockRows,
@@ -39,7 +39,7 @@ from ._database import (
     statements_frame,
 )
 from ._frames import EventSink, LogAdd, LogSink
-from ._kube import Pod, new_pod, pod_start_events, scale_event
+from ._kube import Pod, hpa_frame, new_pod, pod_start_events, scale_event
 from ._logtext import (
     CHECKOUT_PATH_CUM,
     CHECKOUT_PATHS,
@@ -568,6 +568,57 @@ class SurgeModel(Model):
         for t in np.arange(restart + 20 * NS, oom.down[1] - 5 * NS, 10 * NS):
             sink.add(int(t), "Warning", "Unhealthy", obj, _refused(oom.ip))
         return sink.frame(since=self.w0)
+
+    def hpa(self) -> pd.DataFrame:
+        """checkout's autoscaler (4-10): 4 -> 5 -> 10 and still held at 10 when captured.
+
+        The same rescales as the ``SuccessfulRescale`` events. CPU is the pods' use
+        against their requests in the window's last minute, about the 70 % target: the
+        recommendations of the last five minutes (the scale-down stabilization) were
+        still above 10, so the HPA holds its maximum.
+        """
+        since = self.at("15:44:20", "2026-11-06")
+        limited = self.at("17:07:45.2")
+        rng = self.rng("hpa")
+        last = np.array([self.w1 - 60 * NS])
+        pods = [p for p in self.pods if p.alive(last).all()]
+        cores = sum(
+            float(np.nan_to_num(cpu).sum())
+            for p in pods
+            for cpu, _ in self.usage(p, last, rng).values()
+        )
+        requests = sum(c.cpu_request for c in self.spec.containers) * len(pods)
+        return hpa_frame(
+            self.spec.truth.service,
+            replicas=(4, 10, 10, 10),
+            metrics=f"cpu {round(100 * cores / requests)}%/70%",
+            conditions=(
+                (
+                    "AbleToScale",
+                    "True",
+                    "ReadyForNewScale",
+                    "recommended size matches current size",
+                    since,
+                ),
+                (
+                    "ScalingActive",
+                    "True",
+                    "ValidMetricFound",
+                    "the HPA was able to "
+                    "successfully calculate a replica count from cpu resource utilization "
+                    "(percentage of request)",
+                    since,
+                ),
+                (
+                    "ScalingLimited",
+                    "True",
+                    "TooManyReplicas",
+                    "the desired replica count is more than the maximum replica count",
+                    limited,
+                ),
+            ),
+            captured_at=to_ns(self.spec.fetched_at("kubernetes", "hpa")),
+        )
 
     # -- postgres ---------------------------------------------------------------------
     def database(self) -> PgFrames:

@@ -202,6 +202,7 @@ def build_story(
         events=frame("kubernetes/events"),
         datadog_events=third_party,
         commits=frames.get("git/commits"),
+        config=frames.get("kubernetes/config"),
     )
     ranked = changes.rank_changes(in_view, error_onset.onset_at)
     estimate = (
@@ -220,6 +221,8 @@ def build_story(
             # as 10_verify: the DB sessions check when the database's sessions were captured
             db_activity=frames.get("postgres/activity"),
             db_settings=frames.get("postgres/settings"),
+            hpa=frames.get("kubernetes/hpa"),
+            k8s_events=frames.get("kubernetes/events"),
         )
         if has_metrics
         else None

@@ -247,6 +247,10 @@ def _says_what_the_event_says(event: Event, row: pd.Series) -> None:
         assert abs(row["time"] - moment) < pd.Timedelta(1, "us")  # an event keeps microseconds
         assert f"({row['level']}," in event.summary
         assert row["level"] in FAILURE_LEVELS
+    elif evidence == "kubernetes/config":
+        assert row["changed_at"] == moment and event.kind == "config"
+        stamp = f"{moment:%Y-%m-%dT%H:%M:%SZ}"
+        assert event.key == f"{row['kind']}/{row['name']} {row['manager']}@{stamp}"
     elif evidence == "postgres/activity":
         assert row["sampled_at"] == moment and event.source == "database"
         if event.kind == "leak":

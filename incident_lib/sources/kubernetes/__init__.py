@@ -1,4 +1,5 @@
-"""Kubernetes source: pods, pod logs, rollouts, events and resource usage of one service.
+"""Kubernetes source: pods, pod logs, rollouts, events, resource usage, the ConfigMaps and
+Secrets its pods use, and its autoscalers, of one service.
 
 The service is a namespace plus a label selector (:attr:`Incident.label_selector`).
 Modules, by job:
@@ -11,7 +12,10 @@ Modules, by job:
   in-cluster service account;
 * :mod:`.errors`: API and network failures -> :class:`SourceUnavailable`
   reasons, tokens masked;
-* :mod:`.logs`, :mod:`.rollouts`, :mod:`.pods`: the frames' rows.
+* :mod:`.logs`, :mod:`.rollouts`, :mod:`.pods`: the frames' rows;
+* :mod:`.configs`: the ConfigMaps and Secrets the service's pods use, one row per
+  field manager's last change (Secret values are never kept);
+* :mod:`.autoscalers`: the HorizontalPodAutoscalers of the service's workloads.
 
 Decisions
 ---------

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["FETCH_NAMES", "RESOURCES", "KubernetesConnector"]
 
 #: frames it provides (the ``kubernetes`` entries of ``schema.EVIDENCE_KINDS``)
-FETCH_NAMES = ("logs", "rollouts", "events", "pods", "pod_usage")
+FETCH_NAMES = ("logs", "rollouts", "events", "pods", "pod_usage", "config", "hpa")
 #: the API resources each frame reads (recorded in the manifest)
 RESOURCES: dict[str, str] = {
     "logs": "pods/log",
@@ -30,6 +30,8 @@ RESOURCES: dict[str, str] = {
     "events": "events",
     "pods": "pods",
     "pod_usage": "pods.metrics.k8s.io",
+    "config": "pods, deployments.apps, replicasets.apps, configmaps, secrets",
+    "hpa": "horizontalpodautoscalers.autoscaling (v2), deployments.apps, pods",
 }
 #: most lines read of each container log
 MAX_LINES_PER_CONTAINER = 50_000
@@ -109,8 +111,12 @@ class KubernetesConnector(BudgetedConnector):
                 return Fetched(result.frame, tuple(result.notes()))
             if frame == "rollouts":
                 return source.rollouts()
+            if frame == "config":
+                return source.config()
             if frame == "events":
                 return Fetched(source.events(window))
+            if frame == "hpa":
+                return Fetched(source.hpas())
             if frame == "pods":
                 return Fetched(source.pods())
             return Fetched(source.usage())

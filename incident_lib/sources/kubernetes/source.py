@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 from ...core.errors import InvalidInput, SourceUnavailable
 from ...core.schema import conform, empty_frame
 from ..base import DEFAULT_MAX_BYTES, Budget, Fetched
+from .autoscalers import hpa_rows, scale_target, service_targets
 from .config import client_from_environment
+from .configs import config_refs, config_rows
 from .errors import SOURCE, api_reason, safe_host, timed_out
 from .logs import LogFetch, LogReader, concat_logs, log_targets
 from .pods import event_times, parse_quantity, pod_rows
@@ -307,6 +309,97 @@ class KubernetesSource:
         if not rows:
             return empty_frame("pod_usage")
         return conform(pd.DataFrame(rows), "pod_usage")
+
+    def hpas(self) -> pd.DataFrame:
+        """The service's HorizontalPodAutoscalers (autoscaling/v2; contract ``hpa``).
+
+        Those whose ``scaleTargetRef`` is one of the service's Deployments or a
+        StatefulSet owning its pods; one row per condition, replica counts and
+        metrics (current/target) as of now (``captured_at``). None gives an empty frame.
+
+        Raises
+        ------
+        SourceUnavailable
+            The API refuses, or the cluster does not serve autoscaling/v2.
+        """
+        from datetime import UTC, datetime
+
+        import pandas as pd
+        from kubernetes import client
+
+        api = client.AutoscalingV2Api(self.api_client)
+        listed = self._list(
+            "list",
+            "horizontalpodautoscalers.autoscaling",
+            api.list_namespaced_horizontal_pod_autoscaler,
+            self.namespace,
+            not_found=(
+                "autoscaling/v2 is not served by this cluster (Kubernetes before 1.23); "
+                "autoscalers unavailable"
+            ),
+        )
+        if not listed:
+            return empty_frame("hpa")
+        deployments, _ = self._deployments_and_replicasets()
+        targets = service_targets(deployments, self._pods())
+        captured_at = datetime.now(UTC)
+        rows = [
+            row
+            for hpa in listed
+            if scale_target(hpa) in targets
+            for row in hpa_rows(hpa, captured_at)
+        ]
+        if not rows:
+            return empty_frame("hpa")
+        frame = conform(pd.DataFrame(rows), "hpa")
+        return frame.sort_values(["hpa", "condition"], kind="stable").reset_index(drop=True)
+
+    def config(self) -> Fetched:
+        """ConfigMaps and Secrets the service's pods use (contract ``k8s_config``).
+
+        The references come from the pods and from the pod templates of their
+        Deployments and ReplicaSets (volumes, projected volumes, ``envFrom``,
+        ``env.valueFrom``; see :mod:`.configs`). Each object is read by name;
+        one row per field manager's last operation. A Secret's values are hashed
+        in memory and dropped: only key names and the hash are kept. An object
+        referred to but absent, or a kind the API refuses (Secrets often are),
+        is a note, and the other objects are still read.
+        """
+        import pandas as pd
+
+        notes: list[str] = []
+        try:
+            deployments, replicasets = self._deployments_and_replicasets()
+        except SourceUnavailable as exc:
+            deployments, replicasets = [], []
+            notes.append(f"pod templates not readable ({exc.reason}); references from pods only")
+        used = config_refs(self._pods(), deployments, replicasets)
+        rows: list[dict[str, Any]] = []
+        refused: set[str] = set()
+        for (kind, name), users in sorted(used.items()):
+            if kind in refused:
+                continue
+            method = (
+                _core(self).list_namespaced_config_map
+                if kind == "ConfigMap"
+                else _core(self).list_namespaced_secret
+            )
+            resource = "configmaps" if kind == "ConfigMap" else "secrets"
+            try:
+                found = self._list(
+                    "list", resource, method, self.namespace, field_selector=f"metadata.name={name}"
+                )
+            except SourceUnavailable as exc:
+                refused.add(kind)
+                notes.append(f"{resource} not readable ({exc.reason}); none of them is listed")
+                continue
+            if not found:
+                users_text = ", ".join(sorted(users))
+                notes.append(f"{kind} {name} is referred to by {users_text} but does not exist")
+            rows.extend(row for obj in found for row in config_rows(obj, kind, users))
+        frame = empty_frame("k8s_config") if not rows else conform(pd.DataFrame(rows), "k8s_config")
+        frame = frame.sort_values(["kind", "name", "changed_at"], kind="stable")
+        return Fetched(frame.reset_index(drop=True), tuple(notes))
 
     # -- API access --------------------------------------------------------------
     def _pods(self) -> list[Any]:
