@@ -205,6 +205,9 @@ class RecoveryThresholds:
         Minimum share of the period's minutes with data for a metric check.
     ignore_monitors
         Monitor names or ids that do not block recovery (accepted warnings).
+    accept_hpa_at_max
+        An autoscaler kept at its maximum on purpose (the load lasts) does not block
+        recovery: the "autoscaler below max" check is listed as skipped, accepted.
     """
 
     success_rate: float | None = None
@@ -221,6 +224,7 @@ class RecoveryThresholds:
     stability: timedelta = timedelta(minutes=15)
     coverage: float = 0.8
     ignore_monitors: tuple[str, ...] = ()
+    accept_hpa_at_max: bool = False
 
     def __post_init__(self) -> None:
         for value in (self.success_rate, self.error_rate, self.error_floor, self.failure_floor):
@@ -307,15 +311,22 @@ class RecoveryVerdict:
         )
 
     def override_hint(self) -> str:
-        """How to accept the monitors still firing, as Markdown (empty when none fire)."""
-        if not self.firing:
-            return ""
-        names = ",".join(self.firing)
-        which = "it is a known" if len(self.firing) == 1 else "they are known"
-        return (
-            f" If {which}, accepted warning, run 10_verify again with "
-            f"{md_code(f'ignore_monitors={names!r}')}."
-        )
+        """How to accept the monitors still firing and an autoscaler kept at max, as
+        Markdown (empty when neither blocks the verdict)."""
+        hints = []
+        if self.firing:
+            names = ",".join(self.firing)
+            which = "it is a known" if len(self.firing) == 1 else "they are known"
+            hints.append(
+                f" If {which}, accepted warning, run 10_verify again with "
+                f"{md_code(f'ignore_monitors={names!r}')}."
+            )
+        if any(c.name == _AUTOSCALER and c.passed is False for c in self.checks):
+            hints.append(
+                " If the autoscaler is meant to stay at its maximum while the load lasts, "
+                f"add {md_code('accept_hpa_at_max=True')}."
+            )
+        return "".join(hints)
 
     def summary(self) -> str:
         """Markdown: the verdict, what blocks it (monitors by name), since when errors are down.
@@ -645,11 +656,15 @@ def _db_sessions_check(
     )
 
 
+#: the name of the autoscaler check (kept stable for callers)
+_AUTOSCALER = "autoscaler below max"
+
+
 def _autoscaler_check(hpa: pd.DataFrame, events: pd.DataFrame, period: Window) -> RecoveryCheck:
     """No autoscaler of the service at its maximum replica count during the period."""
     import pandas as pd
 
-    name = "autoscaler below max"
+    name = _AUTOSCALER
     desc = "no autoscaler at its max replicas at any moment of the period"
     threshold = "below max replicas"
     captured = pd.Timestamp(hpa["captured_at"].min())
@@ -893,7 +908,15 @@ def check_recovery(
         checks = (*checks, _db_sessions_check(db_activity, settings, period, thresholds))
     if hpa is not None and not hpa.empty:
         events = k8s_events if k8s_events is not None else empty_frame("k8s_events")
-        checks = (*checks, _autoscaler_check(hpa, events, period))
+        if thresholds.accept_hpa_at_max:
+            accepted = _skipped(
+                _AUTOSCALER,
+                "no autoscaler at its max replicas at any moment of the period",
+                "accepted: accept_hpa_at_max is set (kept at max on purpose)",
+            )
+            checks = (*checks, accepted)
+        else:
+            checks = (*checks, _autoscaler_check(hpa, events, period))
     return RecoveryVerdict(
         as_of=moment,
         period=period,
@@ -961,6 +984,11 @@ def recovery_findings(
         if verdict.firing
         else ""
     )
+    if any(c.name == _AUTOSCALER and c.passed is False for c in blocking):
+        override += (
+            " If the autoscaler is meant to stay at its maximum while the load lasts, "
+            "run 10_verify with accept_hpa_at_max=True."
+        )
     # nothing failed, it just could not be checked: that is "unknown", not "not resolved"
     unknown_only = all(c.passed is None for c in blocking)
     headline = (

@@ -334,3 +334,36 @@ def test_the_demos_recovery_check_as_10_verify_runs_it(demo_root, scenario, pass
     assert _check(verdict).passed is passed
     # the surge still holds 10 replicas at the capture: accepting the HPA monitor is not enough
     assert ("autoscaler below max" in verdict.failing) is not passed
+
+
+def test_an_autoscaler_kept_at_max_on_purpose_can_be_accepted_and_the_hint_says_how(demo_root):
+    from incident_lib.analysis.recovery import RecoveryThresholds, recovery_findings
+    from incident_lib.infra.workspace import open_workspace
+
+    ws = open_workspace(demo_root / "traffic-surge")
+    read = ws.evidence.read
+
+    def verdict(**thresholds):
+        return check_recovery(
+            metrics=read("datadog", "metrics"),
+            monitor_events=read("datadog", "monitor_events"),
+            pods=read("kubernetes", "pods"),
+            baseline=ws.incident.baseline_window,
+            as_of=ws.incident.window.end,
+            window=ws.incident.window,
+            hpa=read("kubernetes", "hpa"),
+            k8s_events=read("kubernetes", "events"),
+            thresholds=RecoveryThresholds(**thresholds),
+        )
+
+    blocked = verdict()
+    assert "accept_hpa_at_max=True" in blocked.summary()
+    (finding, *_) = recovery_findings(blocked)
+    assert "accept_hpa_at_max=True" in finding.summary
+    firing = tuple(blocked.firing)
+    assert firing  # the HPA-at-max monitor fires too
+    accepted = verdict(ignore_monitors=firing, accept_hpa_at_max=True)
+    check = _check(accepted)
+    assert check.skipped and "accepted" in check.detail
+    assert "autoscaler below max" not in accepted.failing
+    assert "accept_hpa_at_max" not in accepted.summary()
