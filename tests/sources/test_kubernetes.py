@@ -1073,3 +1073,16 @@ def test_parse_quantity(text, value):
 @pytest.mark.parametrize("text", [None, "", "lots"])
 def test_parse_quantity_of_nothing_is_nan(text):
     assert math.isnan(parse_quantity(text))
+
+
+def test_events_say_from_when_the_cluster_still_holds_them(kube):
+    source = other_source(kube, page_size=4)
+
+    held = source.events_fetched(WINDOW)  # the oldest event (13:00) predates the window
+    assert held.notes == () and len(held.frame) == len(source.events(WINDOW))
+
+    later = Window(WINDOW.start - timedelta(hours=2), WINDOW.end)  # events expired since
+    expired = source.events_fetched(later)
+    (note,) = expired.notes
+    assert note.startswith("events are only available from 2026-11-03 13:00 UTC")
+    assert "unknown, not absent" in note

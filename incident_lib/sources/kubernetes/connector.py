@@ -114,7 +114,7 @@ class KubernetesConnector(BudgetedConnector):
             if frame == "config":
                 return source.config()
             if frame == "events":
-                return Fetched(source.events(window))
+                return source.events_fetched(window)
             if frame == "hpa":
                 return Fetched(source.hpas())
             if frame == "pods":

@@ -29,6 +29,8 @@ from .pods import event_times, parse_quantity, pod_rows
 from .rollouts import REVISION, activation_times, annotation, owned_by, rollout_row
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import pandas as pd
     from kubernetes.client import ApiClient
 
@@ -242,11 +244,36 @@ class KubernetesSource:
         All objects, Normal and Warning; an event touches the window when it was
         last seen at or after the start and first seen before the end.
         """
+        return self._events(window)[0]
+
+    def events_fetched(self, window: Window) -> Fetched:
+        """:meth:`events`, with a note when the cluster no longer holds the window's start.
+
+        The API server keeps events for a while only (``--event-ttl``, one hour by
+        default): when the oldest event it still holds is newer than the window's
+        start, what happened before is unknown, and the note says from when events
+        were available (a live run early in an incident captures them in time).
+        """
+        frame, oldest = self._events(window)
+        notes: tuple[str, ...] = ()
+        if oldest is not None and oldest > window.start:
+            notes = (
+                f"events are only available from {oldest:%Y-%m-%d %H:%M} UTC (the API server "
+                "keeps them for a limited time, 1 h by default): events before that are "
+                "unknown, not absent; capture early in the incident with a live run",
+            )
+        return Fetched(frame, notes)
+
+    def _events(self, window: Window) -> tuple[pd.DataFrame, datetime | None]:
+        """The events touching ``window``, and the first time of the oldest event held."""
         import pandas as pd
 
         rows = []
+        oldest: datetime | None = None
         for ev in self._list("list", "events", _core(self).list_namespaced_event, self.namespace):
             first, last, count = event_times(ev)
+            if first is not None and (oldest is None or first < oldest):
+                oldest = first
             if first is None or last < window.start or first >= window.end:
                 continue
             obj = ev.involved_object
@@ -262,9 +289,9 @@ class KubernetesSource:
                 }
             )
         if not rows:
-            return empty_frame("k8s_events")
+            return empty_frame("k8s_events"), oldest
         frame = conform(pd.DataFrame(rows), "k8s_events")
-        return frame.sort_values("first_seen", kind="stable").reset_index(drop=True)
+        return frame.sort_values("first_seen", kind="stable").reset_index(drop=True), oldest
 
     def usage(self) -> pd.DataFrame:
         """Current CPU (cores) and memory (bytes) of each container (contract ``pod_usage``).
