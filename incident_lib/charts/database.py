@@ -183,6 +183,23 @@ def _reserved_text(limit: ConnectionLimit) -> str:
 
 
 # -- connections against the limit ---------------------------------------------------------
+def _right_label(ax: Axes, text: str, y: float, *, above: bool) -> None:
+    """``text`` just right of the plot at height ``y``: above the line (bold) or below it."""
+    ax.annotate(
+        text,
+        xy=(1.0, y),
+        xycoords=("axes fraction", "data"),
+        xytext=(4, 1 if above else -2),
+        textcoords="offset points",
+        ha="left",
+        va="bottom" if above else "top",
+        color=_LIMIT_COLOUR,
+        fontsize=8 if above else 7.5,
+        fontweight="bold" if above else "normal",
+        annotation_clip=False,
+    )
+
+
 def connections_chart(
     activity: pd.DataFrame,
     settings: pd.DataFrame,
@@ -270,19 +287,7 @@ def connections_chart(
             zorder=4,
             label=f"max_connections = {ceiling}",
         )
-        ax.annotate(
-            f"max_connections = {ceiling}",
-            xy=(1.0, ceiling),
-            xycoords=("axes fraction", "data"),
-            xytext=(4, 1),
-            textcoords="offset points",
-            ha="left",
-            va="bottom",
-            color=_LIMIT_COLOUR,
-            fontsize=8,
-            fontweight="bold",
-            annotation_clip=False,
-        )
+        _right_label(ax, f"max_connections = {ceiling}", ceiling, above=True)
         available = limit.available
         if available < ceiling:
             reserved = _reserved_text(limit)
@@ -297,18 +302,7 @@ def connections_chart(
                 zorder=1,
                 label=f"reserved slots: {reserved} ({available} left for ordinary roles)",
             )
-            ax.annotate(
-                f"{ceiling - available} reserved slots",
-                xy=(1.0, ceiling),
-                xycoords=("axes fraction", "data"),
-                xytext=(4, -2),
-                textcoords="offset points",
-                ha="left",
-                va="top",
-                color=_LIMIT_COLOUR,
-                fontsize=7.5,
-                annotation_clip=False,
-            )
+            _right_label(ax, f"{ceiling - available} reserved slots", ceiling, above=False)
         full = total[total >= available]
         if len(full) and available > 0:
             reached = full.index[0]

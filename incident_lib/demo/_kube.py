@@ -178,19 +178,42 @@ def scale_event(sink: EventSink, t: int, deployment: str, rs: str, old: int, new
     )
 
 
+#: the message of each ``ScalingLimited`` reason (the HPA controller's wording)
+_LIMITED = {
+    "TooFewReplicas": "the desired replica count is less than the minimum replica count",
+    "TooManyReplicas": "the desired replica count is more than the maximum replica count",
+}
+
+
 def hpa_frame(
     name: str,
     *,
     replicas: tuple[int, int, int, int],
     metrics: str,
-    conditions: Sequence[tuple[str, str, str, str, int]],
+    since: int,
+    limited: tuple[str, int],
     captured_at: int,
 ) -> pd.DataFrame:
     """The ``hpa`` frame of one autoscaler of Deployment ``name``, as captured at ``captured_at``.
 
-    ``replicas`` is (min, max, current, desired); each condition is (type, status,
-    reason, message, last transition in ns).
+    ``replicas`` is (min, max, current, desired). The autoscaler has been able to
+    scale and had a CPU metric since ``since`` (ns); ``limited`` is the reason of its
+    ``ScalingLimited`` condition (``TooFewReplicas`` / ``TooManyReplicas``) and when
+    it last changed.
     """
+    reason, limited_at = limited
+    conditions = (
+        ("AbleToScale", "True", "ReadyForNewScale", "recommended size matches current size", since),
+        (
+            "ScalingActive",
+            "True",
+            "ValidMetricFound",
+            "the HPA was able to successfully calculate a replica count from cpu resource "
+            "utilization (percentage of request)",
+            since,
+        ),
+        ("ScalingLimited", "True", reason, _LIMITED[reason], limited_at),
+    )
     low, high, current, desired = replicas
     n = len(conditions)
     return pd.DataFrame(

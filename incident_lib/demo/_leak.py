@@ -786,31 +786,8 @@ class LeakModel(Model):
             self.spec.truth.service,
             replicas=(3, 8, 3, 3),
             metrics="cpu 31%/70%",
-            conditions=(
-                (
-                    "AbleToScale",
-                    "True",
-                    "ReadyForNewScale",
-                    "recommended size matches current size",
-                    since,
-                ),
-                (
-                    "ScalingActive",
-                    "True",
-                    "ValidMetricFound",
-                    "the HPA was able to "
-                    "successfully calculate a replica count from cpu resource utilization "
-                    "(percentage of request)",
-                    since,
-                ),
-                (
-                    "ScalingLimited",
-                    "True",
-                    "TooFewReplicas",
-                    "the desired replica count is less than the minimum replica count",
-                    since,
-                ),
-            ),
+            since=since,
+            limited=("TooFewReplicas", since),
             captured_at=to_ns(self.spec.fetched_at("kubernetes", "hpa")),
         )
 

@@ -592,31 +592,8 @@ class SurgeModel(Model):
             self.spec.truth.service,
             replicas=(4, 10, 10, 10),
             metrics=f"cpu {round(100 * cores / requests)}%/70%",
-            conditions=(
-                (
-                    "AbleToScale",
-                    "True",
-                    "ReadyForNewScale",
-                    "recommended size matches current size",
-                    since,
-                ),
-                (
-                    "ScalingActive",
-                    "True",
-                    "ValidMetricFound",
-                    "the HPA was able to "
-                    "successfully calculate a replica count from cpu resource utilization "
-                    "(percentage of request)",
-                    since,
-                ),
-                (
-                    "ScalingLimited",
-                    "True",
-                    "TooManyReplicas",
-                    "the desired replica count is more than the maximum replica count",
-                    limited,
-                ),
-            ),
+            since=since,
+            limited=("TooManyReplicas", limited),
             captured_at=to_ns(self.spec.fetched_at("kubernetes", "hpa")),
         )
 

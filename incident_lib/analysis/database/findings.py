@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ...core.findings import Finding, Level
 from ...core.metrics import format_share
@@ -54,6 +54,11 @@ LOCK_WAIT_S = 30.0
 MANY_IDLE = 10
 _QUERY_WIDTH = 160
 _TITLE_WIDTH = 120
+
+
+def _finding(*, title: str, **fields: Any) -> Finding:
+    """A :class:`Finding` whose title is cut to :data:`_TITLE_WIDTH` at a word boundary."""
+    return Finding(title=shorten(title, _TITLE_WIDTH), **fields)
 
 
 def _duration(seconds: float) -> str:
@@ -219,11 +224,10 @@ def _saturation_finding(t: _Target, many: bool) -> Finding | None:
     )
     timeout = f"; idle_in_transaction_session_timeout is {t.timeout}" if t.timeout else ""
     if sat.reached_at is not None:
-        return Finding(
-            title=shorten(
+        return _finding(
+            title=(
                 f"Database connections reached max_connections ({limit.max_connections})"
-                f"{_on(t.target, many)} at {clock(sat.reached_at)}",
-                _TITLE_WIDTH,
+                f"{_on(t.target, many)} at {clock(sat.reached_at)}"
             ),
             severity="high",
             summary=f"{grew}the server reached max_connections ({limit.max_connections}) at "
@@ -239,11 +243,10 @@ def _saturation_finding(t: _Target, many: bool) -> Finding | None:
             if sat.time_to_exhaustion is not None
             else ""
         )
-        return Finding(
-            title=shorten(
+        return _finding(
+            title=(
                 f"Database connections at {format_share(sat.share)} of the limit"
-                f"{_on(t.target, many)}",
-                _TITLE_WIDTH,
+                f"{_on(t.target, many)}"
             ),
             severity="medium",
             summary=f"{grew}peak {sat.peak} at {clock(sat.peak_at)}{held}, {slots}{eta}{idle}",
@@ -265,11 +268,10 @@ def _leak_finding(t: _Target, leak: Leak, many: bool) -> Finding:
             f"{_duration(leak.oldest_idle_s)}"
         )
     last = "; they last ran: " + " | ".join(shorten(q, _QUERY_WIDTH) for q in leak.queries)
-    return Finding(
-        title=shorten(
+    return _finding(
+        title=(
             f"Connection leak: {leak.who} ({leak.first} → {leak.last} sessions in {minutes})"
-            f"{_on(t.target, many)}",
-            _TITLE_WIDTH,
+            f"{_on(t.target, many)}"
         ),
         severity="high" if reached else "medium",
         summary=f"connections from {leak.who} grew from {leak.first} at "
@@ -295,11 +297,10 @@ def _idle_finding(t: _Target, many: bool) -> Finding | None:
     apps = t.idle["application_name"].fillna("").value_counts()
     by_app = ", ".join(f"{n} from {a or 'unnamed'}" for a, n in apps.head(3).items())
     level: Level = "high" if len(t.idle) >= MANY_IDLE or blocked else "medium"
-    return Finding(
-        title=shorten(
+    return _finding(
+        title=(
             f"{count(len(t.idle), 'session')} idle in transaction{_on(t.target, many)} "
-            f"at {clock(t.idle_at)}",
-            _TITLE_WIDTH,
+            f"at {clock(t.idle_at)}"
         ),
         severity=level,
         summary=f"{len(t.idle)} sessions idle in transaction over {_duration(STUCK_S)} at "
@@ -331,11 +332,10 @@ def _blocking_finding(t: _Target, many: bool) -> Finding | None:
     longest = max((c.waiting_s for r in t.roots for c in r.children), default=0.0)
     doing = f"{root.state} for {_duration(root.waiting_s)}" if root.state else "not sampled"
     on = f" on {', '.join(t.relations)}" if t.relations else ""
-    return Finding(
-        title=shorten(
+    return _finding(
+        title=(
             f"{count(waiting, 'session')} waiting on locks{_on(t.target, many)} "
-            f"behind {count(len(t.roots), 'blocker')}",
-            _TITLE_WIDTH,
+            f"behind {count(len(t.roots), 'blocker')}"
         ),
         severity="high" if waiting >= 5 or longest >= 5 * LOCK_WAIT_S else "medium",
         summary=f"at {clock(t.blocked_at)} {count(waiting, 'session')} waited on locks{on} behind "
@@ -352,15 +352,14 @@ def _long_finding(t: _Target, many: bool) -> Finding | None:
         return None
     top = t.long.iloc[0]
     spent = top[["query_s", "xact_s"]].max()
-    return Finding(
-        title=shorten(
+    return _finding(
+        title=(
             count(
                 len(t.long),
                 "long-running query or transaction",
                 "long-running queries or transactions",
             )
-            + _on(t.target, many),
-            _TITLE_WIDTH,
+            + _on(t.target, many)
         ),
         severity="medium" if len(t.long) >= 3 else "low",
         summary=f"the longest: pid {int(top['pid'])} ({_who(top)}, {top['kind']}) "
@@ -376,11 +375,8 @@ def _vacuum_finding(t: _Target, many: bool) -> Finding | None:
         return None
     top = t.vacuum.iloc[0]
     age = int(top[["xmin_age", "xid_age"]].max())
-    return Finding(
-        title=shorten(
-            f"{count(len(t.vacuum), 'backend')} holding back vacuum{_on(t.target, many)}",
-            _TITLE_WIDTH,
-        ),
+    return _finding(
+        title=f"{count(len(t.vacuum), 'backend')} holding back vacuum{_on(t.target, many)}",
         severity="low",
         summary=f"pid {int(top['pid'])} ({text(top['backend_type'])}, {_who(top)}) holds a "
         f"snapshot {age:,} transactions old: vacuum cannot remove rows deleted since",
