@@ -107,7 +107,7 @@ def recent_rollouts(rollouts: pd.DataFrame, *, limit: int = 5) -> pd.DataFrame:
 # --- one timeline of changes -------------------------------------------------------------
 
 #: columns of :func:`changes_timeline`
-TIMELINE_COLUMNS: list[str] = ["time", "kind", "source", "label", "detail"]
+TIMELINE_COLUMNS: list[str] = ["time", "kind", "source", "label", "detail", "service"]
 _KIND_ORDER = {"deploy": 0, "config": 1, "scale": 2, "commit": 3, "rollback": 4, "event": 5}
 #: a ScalingReplicaSet event this long after a rollout went live is one of its steps
 _ROLLOUT_SPAN_S = 15 * 60
@@ -145,8 +145,18 @@ def _text(value: object) -> str:
     return "" if value is None or value != value else str(value)
 
 
-def _row(time: object, kind: str, label: str, detail: str) -> dict[str, object]:
-    return {"time": time, "kind": kind, "source": "kubernetes", "label": label, "detail": detail}
+def _row(
+    time: object, kind: str, label: str, detail: str, *, service: str = ""
+) -> dict[str, object]:
+    """A ``kubernetes`` timeline row; ``service``: the workload it concerns ("" unknown)."""
+    return {
+        "time": time,
+        "kind": kind,
+        "source": "kubernetes",
+        "label": label,
+        "detail": detail,
+        "service": service,
+    }
 
 
 def _rollout_rows(rollouts: pd.DataFrame) -> list[dict[str, object]]:
@@ -172,7 +182,9 @@ def _rollout_rows(rollouts: pd.DataFrame) -> list[dict[str, object]]:
         strict=True,
     ):
         cause, version = causes.get((deployment, int(revision)), ("", ""))
-        row = _row(time, kind, f"{label} ({deployment} rev {int(revision)})", cause)
+        row = _row(
+            time, kind, f"{label} ({deployment} rev {int(revision)})", cause, service=deployment
+        )
         rows.append(row | {"_version": version})
     return rows
 
@@ -497,7 +509,7 @@ def _without_duplicates(
 def _timeline_frame(rows: list[dict[str, object]]) -> pd.DataFrame:
     import pandas as pd
 
-    frame = pd.DataFrame(rows, columns=TIMELINE_COLUMNS)
+    frame = pd.DataFrame([{"service": ""} | row for row in rows], columns=TIMELINE_COLUMNS)
     frame["time"] = pd.to_datetime(frame["time"], utc=True).astype("datetime64[ns, UTC]")
     return frame.astype({c: "str" for c in TIMELINE_COLUMNS[1:]})
 
@@ -576,7 +588,9 @@ def changes_timeline(
         Columns :data:`TIMELINE_COLUMNS`: ``time`` (UTC), ``kind`` (``deploy``,
         ``rollback``, ``config``, ``scale``, ``commit``, ``event``), ``source``
         (``kubernetes``, ``git``, ``datadog``), ``label`` (short text for people and chart
-        markers) and ``detail``; sorted by time. Empty inputs give an empty
+        markers), ``detail`` and ``service`` (the workload or service the change
+        concerns, as the evidence names it: a rollout's Deployment; "" when the
+        evidence does not say); sorted by time. Empty inputs give an empty
         frame with these columns.
     """
     import pandas as pd

@@ -59,7 +59,15 @@ _TOP_KEYS = {
     "summary",
     "selector",
     "allow_long_window",
+    "dependencies",
+    "workloads",
+    "queries",
 }
+#: metric sources whose queries a record may set (``queries:``)
+QUERY_SOURCES = ("prometheus", "datadog")
+#: the metric keys a record may give a query for (``error_ratio`` is derived, never queried)
+QUERY_KEYS = ("request_rate", "error_rate", "latency_p95", "cpu", "memory", "db_connections")
+_MAX_QUERY_CHARS = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +118,9 @@ class Incident:
     summary: str = ""
     selector: str = ""
     allow_long_window: bool = False
+    dependencies: tuple[str, ...] = ()
+    workloads: tuple[str, ...] = ()
+    queries: dict[str, dict[str, str]] = field(default_factory=dict, hash=False)
 
     # -- derived ---------------------------------------------------------------
     @property
@@ -133,6 +144,15 @@ class Incident:
     def label_selector(self) -> str:
         """Kubernetes label selector of the service's pods (default ``app=<service>``)."""
         return self.selector or f"app={self.service}"
+
+    def metric_queries(self, source: str, defaults: dict[str, str]) -> dict[str, str]:
+        """``defaults`` with the record's own queries for ``source`` in their place.
+
+        A service that names or labels its metrics its own way sets them in the
+        record (``queries: {prometheus: {error_rate: '...'}}``); the other keys
+        keep the source's conventional queries.
+        """
+        return defaults | self.queries.get(source, {})
 
     @property
     def detected_at(self) -> datetime:
@@ -229,6 +249,9 @@ class Incident:
             if status == "resolved" and times.resolved is None:
                 problems.append("status is resolved but times.resolved is not set")
         selector = take("selector", lambda v: _check_text(v, "selector", required=False))
+        dependencies = take("dependencies", lambda v: _check_names(v, "dependencies"))
+        workloads = take("workloads", lambda v: _check_names(v, "workloads"))
+        queries = take("queries", _check_queries)
         impact = take("impact", lambda v: _check_text(v, "impact", required=False))
         summary = take("summary", lambda v: _check_text(v, "summary", required=False))
         if problems:
@@ -251,6 +274,9 @@ class Incident:
             summary=summary,
             selector=selector,
             allow_long_window=allow_long,
+            dependencies=dependencies,
+            workloads=workloads,
+            queries=queries,
         )
 
     @classmethod
@@ -415,6 +441,11 @@ class Incident:
                 out[key] = getattr(self, key)
         if self.allow_long_window:
             out["allow_long_window"] = True
+        for key in ("dependencies", "workloads"):
+            if getattr(self, key):
+                out[key] = list(getattr(self, key))
+        if self.queries:
+            out["queries"] = {source: dict(keys) for source, keys in self.queries.items()}
         return out
 
     @classmethod
@@ -532,6 +563,66 @@ def _check_dns_label(value: Any, name: str) -> str:
             "at most 63 characters, starting and ending with a letter or digit"
         )
     return value
+
+
+def _check_names(value: Any, name: str) -> tuple[str, ...]:
+    """A list of Kubernetes names (services or workloads), without repeats."""
+    if value is None:
+        return ()
+    if isinstance(value, str) or not isinstance(value, list):
+        raise InvalidInput(f"{name}: expected a list of names, e.g. [payments, postgres-main]")
+    names: list[str] = []
+    for index, item in enumerate(value):
+        checked = _check_dns_label(item, f"{name}[{index}]")
+        if checked not in names:
+            names.append(checked)
+    return tuple(names)
+
+
+def _check_queries(value: Any) -> dict[str, dict[str, str]]:
+    """``{source: {metric key: query}}``: known sources and keys, one-line query text."""
+    if value is None:
+        return {}
+    example = "queries: {prometheus: {error_rate: 'sum(rate(...))'}}"
+    if not isinstance(value, dict):
+        raise InvalidInput(
+            f"queries: expected a mapping of source to metric queries, e.g. {example}"
+        )
+    out: dict[str, dict[str, str]] = {}
+    for source, keys in value.items():
+        if source not in QUERY_SOURCES:
+            raise InvalidInput(
+                f"queries: unknown source {source!r}; known: {', '.join(QUERY_SOURCES)}"
+            )
+        if not isinstance(keys, dict) or not keys:
+            raise InvalidInput(
+                f"queries.{source}: expected metric keys and queries, e.g. {example}"
+            )
+        out[source] = {}
+        for key, query in keys.items():
+            if key not in QUERY_KEYS:
+                raise InvalidInput(
+                    f"queries.{source}: unknown metric {key!r}; known: {', '.join(QUERY_KEYS)}"
+                )
+            text = _check_query_text(query, f"queries.{source}.{key}")
+            out[source][str(key)] = text
+    return out
+
+
+def _check_query_text(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{name}: give the query as text")
+    if len(value) > _MAX_QUERY_CHARS:
+        raise InvalidInput(
+            f"{name} is {len(value)} characters long; keep it under {_MAX_QUERY_CHARS}"
+        )
+    bad = _CONTROL.search(value) or re.search(r"[\n\r]", value.strip())
+    if bad is not None:
+        raise InvalidInput(
+            f"{name} contains a line break or control character (at character "
+            f"{bad.start() + 1}); give the query on one line"
+        )
+    return value.strip()
 
 
 def _check_severity_field(value: Any) -> str:

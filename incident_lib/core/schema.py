@@ -130,6 +130,59 @@ CONTRACTS: dict[str, Contract] = {
             captured_at="time",
         ),
         _contract(
+            "k8s_terminations",
+            "Container terminations of the service's pods over the window, including pods "
+            "deleted since (recovered from events and the previous ReplicaSets) and the "
+            "Node OOMKilling events of the service's nodes. source: status (a container's "
+            "state or lastState), event (a Pod event) or node-event (a Node event); "
+            "exit_code NaN when unknown; pod_deleted: the pod no longer exists.",
+            pod="str",
+            container="str",
+            node="str",
+            workload="str",
+            reason="str",
+            exit_code="float",
+            finished_at="time",
+            source="str",
+            pod_deleted="bool",
+            message="str",
+        ),
+        _contract(
+            "k8s_jobs",
+            "Jobs of the namespace (any, not only the service's: a batch job on a shared "
+            "resource is a common trigger) that ran in or before the window: status running, "
+            "succeeded or failed; cronjob names the CronJob that started it; exit_codes and "
+            "pods are comma-separated.",
+            job="str",
+            cronjob="str",
+            started_at="time",
+            finished_at="time",
+            status="str",
+            succeeded="int",
+            failed="int",
+            exit_codes="str",
+            reason="str",
+            message="str",
+            pods="str",
+            images="str",
+        ),
+        _contract(
+            "releases",
+            "Release history of GitOps and package tools: Helm release revisions (from the "
+            "release Secrets' metadata, never their payload), Argo CD Application syncs and "
+            "Flux Kustomization / HelmRelease applies. tool: helm, argocd or flux; "
+            "revision: the tool's revision (Helm number, git SHA); version: a chart or "
+            "application version where known.",
+            tool="str",
+            name="str",
+            revision="str",
+            version="str",
+            status="str",
+            deployed_at="time",
+            target="str",
+            detail="str",
+        ),
+        _contract(
             "pods",
             "One container of one pod per row, as of the capture time.",
             pod="str",
@@ -333,6 +386,9 @@ EVIDENCE_KINDS: dict[tuple[str, str], str] = {
     ("kubernetes", "pod_usage"): "pod_usage",
     ("kubernetes", "config"): "k8s_config",
     ("kubernetes", "hpa"): "hpa",
+    ("kubernetes", "terminations"): "k8s_terminations",
+    ("kubernetes", "jobs"): "k8s_jobs",
+    ("kubernetes", "releases"): "releases",
     ("datadog", "metrics"): "metrics",
     ("datadog", "monitor_events"): "monitor_events",
     ("datadog", "logs"): "logs",

@@ -720,12 +720,12 @@ class PrometheusConnector(BudgetedConnector):
         return base | {
             "window": str(window),
             "step": f"{auto_step(window.duration)}s",
-            "queries": default_queries(incident.service, incident.namespace),
+            "queries": _queries(incident),
         }
 
     def _fetch(self, frame: str, incident: Incident, window: Window, progress: bool) -> Fetched:
         """``metrics`` evaluates :func:`default_queries` of the incident's service and
-        namespace over ``window``; ``monitor_events`` is :meth:`PrometheusSource.alerts`
+        namespace (with the record's own ``queries.prometheus`` in their place) over ``window``; ``monitor_events`` is :meth:`PrometheusSource.alerts`
         (the alerts held now, whatever ``window``). ``progress`` is not used: the
         handful of queries needs no progress bar."""
         del progress
@@ -733,6 +733,12 @@ class PrometheusConnector(BudgetedConnector):
             self.environ, timeout=self.timeout, budget=self.budget, limits=self.limits
         ) as source:
             if frame == "metrics":
-                queries = default_queries(incident.service, incident.namespace)
-                return source.query_range(queries, window)
+                return source.query_range(_queries(incident), window)
             return Fetched(source.alerts())
+
+
+def _queries(incident: Incident) -> dict[str, str]:
+    """The conventional queries of the incident's service, overridden by its record."""
+    return incident.metric_queries(
+        "prometheus", default_queries(incident.service, incident.namespace)
+    )

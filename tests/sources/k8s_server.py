@@ -5,17 +5,19 @@ source uses, from objects built with the ``kubernetes`` client's own model
 classes and serialised by its own ``ApiClient.sanitize_for_serialization``, so
 the payloads have the right shape by construction:
 
-* ``/api/v1/namespaces/{ns}/pods`` (``labelSelector``)
 * ``/api/v1/namespaces/{ns}/pods/{name}/log`` (``container``, ``timestamps``,
   ``sinceTime``, ``previous``, ``limitBytes``, ``tailLines``)
-* ``/apis/apps/v1/namespaces/{ns}/deployments`` and ``.../replicasets``
-* ``/api/v1/namespaces/{ns}/events`` (``fieldSelector``)
 * ``/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods`` (plain PodMetrics dicts:
   the client has no model for them)
-* ``/api/v1/namespaces/{ns}/configmaps`` and ``.../secrets`` (``V1ConfigMap``,
-  ``V1Secret`` with ``managedFields``)
-* ``/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers``
-  (``V2HorizontalPodAutoscaler``)
+* any other list, core (``/api/v1/namespaces/{ns}/<resource>``) or of a group
+  (``/apis/<group>/<version>/namespaces/{ns}/<resource>``), and the same across all
+  namespaces without ``namespaces/{ns}`` (``/api/v1/events``,
+  ``/apis/argoproj.io/v1alpha1/applications``): the objects added with
+  ``server.add("<resource>", ns, ...)`` (``hpas`` for horizontalpodautoscalers), as
+  model objects (``V1Pod``, ``V1StatefulSet``, ``V1Job``...) or plain dicts for
+  custom resources. ``labelSelector`` (equality terms) and ``fieldSelector``
+  (``a.b=c`` terms) filter; an ``Accept`` header asking for
+  ``as=PartialObjectMetadataList`` gets only each item's metadata, as the API server does.
 
 Lists honour ``limit`` / ``continue``. Every request is recorded
 (:attr:`FakeKubeServer.requests`); :meth:`FakeKubeServer.fail` makes a path
@@ -42,25 +44,32 @@ __all__ = ["FakeKubeServer", "Recorded", "rfc3339nano"]
 SERVICE_ACCOUNT = "system:serviceaccount:prod:incident-bot"
 
 _ROUTES = [
-    ("pods", re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods$")),
     ("log", re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<name>[^/]+)/log$")),
-    ("deployments", re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/deployments$")),
-    ("replicasets", re.compile(r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/replicasets$")),
-    ("events", re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/events$")),
     ("metrics", re.compile(r"^/apis/metrics.k8s.io/v1beta1/namespaces/(?P<ns>[^/]+)/pods$")),
-    ("configmaps", re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/configmaps$")),
-    ("secrets", re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/secrets$")),
+    # any other collection: core (/api/v1) or a group (/apis/<group>/<version>), namespaced
+    # or across all namespaces (no ns group: the union of every namespace's items)
     (
-        "hpas",
-        re.compile(r"^/apis/autoscaling/v2/namespaces/(?P<ns>[^/]+)/horizontalpodautoscalers$"),
+        "collection",
+        re.compile(
+            r"^/(?:api/v1|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
+            r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<resource>[a-z]+)$"
+        ),
     ),
 ]
-#: collection -> (list kind, apiVersion, RBAC resource, API group)
+#: URL resource name -> the collection name used with :meth:`FakeKubeServer.add`, where they differ
+_COLLECTIONS = {"horizontalpodautoscalers": "hpas"}
+#: collection -> (list kind, apiVersion, RBAC resource, API group); others: ``List``
 _LISTS = {
     "pods": ("PodList", "v1", "pods", ""),
     "deployments": ("DeploymentList", "apps/v1", "deployments", "apps"),
     "replicasets": ("ReplicaSetList", "apps/v1", "replicasets", "apps"),
+    "statefulsets": ("StatefulSetList", "apps/v1", "statefulsets", "apps"),
+    "daemonsets": ("DaemonSetList", "apps/v1", "daemonsets", "apps"),
+    "controllerrevisions": ("ControllerRevisionList", "apps/v1", "controllerrevisions", "apps"),
+    "jobs": ("JobList", "batch/v1", "jobs", "batch"),
+    "cronjobs": ("CronJobList", "batch/v1", "cronjobs", "batch"),
     "events": ("EventList", "v1", "events", ""),
+    "nodes": ("NodeList", "v1", "nodes", ""),
     "metrics": ("PodMetricsList", "metrics.k8s.io/v1beta1", "pods", "metrics.k8s.io"),
     "configmaps": ("ConfigMapList", "v1", "configmaps", ""),
     "secrets": ("SecretList", "v1", "secrets", ""),
@@ -71,6 +80,8 @@ _LISTS = {
         "autoscaling",
     ),
 }
+#: the Accept header of a metadata-only list (``kubectl get --output-watch-events``, Helm)
+_METADATA_ONLY = "as=PartialObjectMetadataList"
 
 
 def rfc3339nano(moment: datetime) -> str:
@@ -188,14 +199,26 @@ class FakeKubeServer(LoopbackServer):
         if route == "log":
             self._serve_log(handler, match["ns"], match["name"], query)
             return
-        handler.send_json(200, self._list(route, match["ns"], query))
+        collection = "metrics" if route == "metrics" else _collection(match)
+        listed = self._list(collection, match["ns"], query)
+        if _METADATA_ONLY in headers.get("accept", "").replace(" ", ""):
+            listed = _metadata_only(listed)
+        handler.send_json(200, listed)
 
-    def _list(self, route: str, namespace: str, query: dict[str, str]) -> dict[str, Any]:
-        kind, api_version, _, _ = _LISTS[route]
+    def _list(
+        self, route: str, namespace: str | None, query: dict[str, str]
+    ) -> dict[str, Any]:
+        """One page of ``route`` in ``namespace`` (every namespace when None)."""
+        kind, api_version, _, _ = _LISTS.get(route, ("List", "v1", route, ""))
         if route == "metrics":
-            items = list(self.metrics.get(namespace, []))
+            items = list(self.metrics.get(namespace or "", []))
         else:
-            items = [_serialize(o) for o in self.objects.get((route, namespace), [])]
+            items = [
+                _serialize(o)
+                for (collection, ns), objects in self.objects.items()
+                if collection == route and (namespace is None or ns == namespace)
+                for o in objects
+            ]
         if "labelSelector" in query:
             items = [i for i in items if _labels_match(query["labelSelector"], i)]
         if "fieldSelector" in query:
@@ -270,12 +293,19 @@ class FakeKubeServer(LoopbackServer):
         if message is None and fault.status == 401:
             message = "Unauthorized"
         if message is None and fault.status == 403 and route is not None and match:
-            _, _, resource, group = _LISTS.get(route, ("", "", "pods", ""))
+            collection = route if route in ("log", "metrics") else _collection(match)
+            resource = match.groupdict().get("resource") or "pods"
+            _, _, resource, group = _LISTS.get(
+                collection, ("", "", resource, match.groupdict().get("group") or "")
+            )
             verb, what = ("list", resource) if route != "log" else ("get", "pods/log")
             subject = f'pods "{match["name"]}"' if route == "log" else resource
+            scope = (
+                f'in the namespace "{match["ns"]}"' if match["ns"] else "at the cluster scope"
+            )
             message = (
                 f'{subject} is forbidden: User "{SERVICE_ACCOUNT}" cannot {verb} resource '
-                f'"{what}" in API group "{group}" in the namespace "{match["ns"]}"'
+                f'"{what}" in API group "{group}" {scope}'
             )
         if message is None and fault.status == 404:
             message = "the server could not find the requested resource"
@@ -316,6 +346,29 @@ def _serialize(obj: Any) -> Any:
 
         _SERIALIZER.append(client.ApiClient())
     return _SERIALIZER[0].sanitize_for_serialization(obj)
+
+
+def _collection(match: re.Match[str]) -> str:
+    """The collection a ``collection`` route names (``horizontalpodautoscalers`` -> ``hpas``)."""
+    resource = match["resource"]
+    return _COLLECTIONS.get(resource, resource)
+
+
+def _metadata_only(listed: dict[str, Any]) -> dict[str, Any]:
+    """A list as ``PartialObjectMetadataList``: each item's metadata, nothing else."""
+    return {
+        "kind": "PartialObjectMetadataList",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": listed["metadata"],
+        "items": [
+            {
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": item.get("metadata") or {},
+            }
+            for item in listed["items"]
+        ],
+    }
 
 
 def _status_body(code: int, reason: str, message: str) -> dict[str, Any]:

@@ -77,7 +77,9 @@ class DatadogConnector(BudgetedConnector):
             env = self.environ.get("INCIDENT_DD_ENV") or DEFAULT_ENV
             return base | {
                 "interval": f"{rollup_interval(window)}s",
-                "queries": default_queries(service, env, namespace=incident.namespace),
+                "queries": incident.metric_queries(
+                    "datadog", default_queries(service, env, namespace=incident.namespace)
+                ),
             }
         if frame == "monitor_events":
             return base | {
@@ -99,7 +101,10 @@ class DatadogConnector(BudgetedConnector):
             max_bytes=self.limits.max_bytes,
         ) as source:
             if frame == "metrics":
-                return source.metrics(window)
+                return source.metrics(
+                    window,
+                    queries=incident.metric_queries("datadog", source.default_queries()),
+                )
             if frame == "monitor_events":
                 return source.monitor_events(window)
             if frame == "logs":
