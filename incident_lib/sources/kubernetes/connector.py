@@ -22,7 +22,18 @@ if TYPE_CHECKING:
 __all__ = ["FETCH_NAMES", "RESOURCES", "KubernetesConnector"]
 
 #: frames it provides (the ``kubernetes`` entries of ``schema.EVIDENCE_KINDS``)
-FETCH_NAMES = ("logs", "rollouts", "events", "pods", "pod_usage", "config", "hpa")
+FETCH_NAMES = (
+    "logs",
+    "rollouts",
+    "events",
+    "pods",
+    "pod_usage",
+    "config",
+    "hpa",
+    "terminations",
+    "jobs",
+    "releases",
+)
 #: the API resources each frame reads (recorded in the manifest)
 RESOURCES: dict[str, str] = {
     "logs": "pods/log",
@@ -32,6 +43,12 @@ RESOURCES: dict[str, str] = {
     "pod_usage": "pods.metrics.k8s.io",
     "config": "pods, deployments.apps, replicasets.apps, configmaps, secrets",
     "hpa": "horizontalpodautoscalers.autoscaling (v2), deployments.apps, pods",
+    "terminations": "pods, events, replicasets.apps, events (cluster scope, Node, optional)",
+    "jobs": "jobs.batch, cronjobs.batch, pods",
+    "releases": (
+        "secrets (metadata only, owner=helm), applications.argoproj.io, "
+        "kustomizations.kustomize.toolkit.fluxcd.io, helmreleases.helm.toolkit.fluxcd.io"
+    ),
 }
 #: most lines read of each container log
 MAX_LINES_PER_CONTAINER = 50_000
@@ -117,6 +134,12 @@ class KubernetesConnector(BudgetedConnector):
                 return source.events_fetched(window)
             if frame == "hpa":
                 return Fetched(source.hpas())
+            if frame == "terminations":
+                return source.terminations(window)
+            if frame == "jobs":
+                return source.jobs(window)
+            if frame == "releases":
+                return source.releases(window)
             if frame == "pods":
                 return Fetched(source.pods())
             return Fetched(source.usage())

@@ -428,6 +428,12 @@ class KubernetesSource:
         frame = frame.sort_values(["kind", "name", "changed_at"], kind="stable")
         return Fetched(frame.reset_index(drop=True), tuple(notes))
 
+    # -- terminations (pods that are gone) ---------------------------------------------
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    # -- releases (Helm, Argo CD, Flux) --------------------------------------------------
+
     # -- API access --------------------------------------------------------------
     def _pods(self) -> list[Any]:
         return self._list(
