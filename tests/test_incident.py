@@ -63,6 +63,15 @@ def test_offsets_are_stored_in_utc(valid_record):
         ),
         ({"status": "resolved"}, "times.resolved is not set"),
         ({"window": {"start": "2099-01-01T00:00:00Z"}}, "in the future"),
+        ({"dependencies": "payments"}, "dependencies: expected a list of names"),
+        ({"dependencies": ["Payments DB"]}, "dependencies[0] 'Payments DB' is not a Kubernetes"),
+        ({"workloads": [""]}, "workloads[0] '' is not a Kubernetes name"),
+        ({"queries": {"loki": {"error_rate": "x"}}}, "unknown source 'loki'"),
+        ({"queries": {"prometheus": {"errors": "x"}}}, "unknown metric 'errors'; known: request"),
+        ({"queries": {"prometheus": {"cpu": ""}}}, "queries.prometheus.cpu: give the query"),
+        ({"queries": {"prometheus": {"cpu": "a\nb"}}}, "give the query on one line"),
+        ({"queries": {"datadog": []}}, "queries.datadog: expected metric keys"),
+        ({"queries": "error_rate: x"}, "queries: expected a mapping"),
     ],
 )
 def test_invalid_records_are_refused_with_a_clear_line(valid_record, change, message):
@@ -170,3 +179,21 @@ def test_triage_takes_the_higher_severity_and_reports_missed_deadline(valid_reco
     titles = [f.title for f in t.findings()]
     assert "Raise severity to SEV-2" in titles
     assert "Response deadline missed" in titles
+
+
+def test_dependencies_workloads_and_queries_round_trip(tmp_path, valid_record):
+    valid_record.update(
+        dependencies=["payments", "postgres-main", "payments"],
+        workloads=["api-canary"],
+        queries={"prometheus": {"error_rate": 'sum(rate(errors_total{app="api"}[1m]))'}},
+    )
+    incident = Incident.from_dict(valid_record)
+    assert incident.dependencies == ("payments", "postgres-main")  # repeats dropped
+    assert incident.workloads == ("api-canary",)
+    assert Incident.from_yaml(incident.to_yaml()) == incident
+    defaults = {"error_rate": "default errors", "cpu": "default cpu"}
+    assert incident.metric_queries("prometheus", defaults) == {
+        "error_rate": 'sum(rate(errors_total{app="api"}[1m]))',
+        "cpu": "default cpu",
+    }
+    assert incident.metric_queries("datadog", defaults) == defaults

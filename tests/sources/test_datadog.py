@@ -916,3 +916,24 @@ def test_a_secret_straddling_the_cut_of_event_text_never_survives_capture(tmp_pa
     kept = store.read("datadog", "events")["text"][0]
     pieces = {secret[i : i + 10] for i in range(len(secret) - 9)}
     assert not any(piece in kept for piece in pieces), kept[-80:]
+
+
+def test_the_record_s_own_queries_replace_the_conventional_ones(dd):
+    """A service whose metrics are named its own way sets them in incident.yaml."""
+    own = "sum:checkout.http.errors{service:api,env:prod}.as_rate()"
+    incident = INCIDENT.with_changes(queries={"datadog": {"error_rate": own}})
+    environ = {"DD_API_KEY": API_KEY, "DD_APP_KEY": APP_KEY, "INCIDENT_DD_ENV": "prod"}
+    connector = DatadogConnector(environ=environ, host=dd.url)
+
+    asked = connector.query("metrics", incident, WINDOW)["queries"]
+    connector.fetch("metrics", incident, WINDOW)
+
+    assert asked == QUERIES | {"error_rate": own}
+    sent = [
+        q["query"]
+        for r in dd.requests
+        if r.path.endswith("/query/timeseries")
+        for q in r.body["data"]["attributes"]["queries"]
+    ]
+    assert own in sent and QUERIES["error_rate"] not in sent
+    assert QUERIES["request_rate"] in sent

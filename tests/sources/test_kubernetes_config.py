@@ -367,3 +367,36 @@ def test_fetch_through_the_registry(kube, tmp_path, monkeypatch):
     validate(result.frame, "k8s_config")
     assert "api-config" in set(result.frame["name"])
     assert "configmaps" in connector.query("config", incident, WINDOW)["resource"]
+
+
+def test_a_manager_owning_only_metadata_is_marked_metadata_only():
+    """An annotation stamped by a controller is not a config change (its fieldsV1 say so)."""
+    from kubernetes import client
+
+    from incident_lib.sources.kubernetes.configs import config_rows
+
+    entries = [
+        client.V1ManagedFieldsEntry(
+            manager="kubectl-edit",
+            operation="Update",
+            time=at(14, 3),
+            fields_v1={"f:data": {"f:pool_size": {}}},
+        ),
+        client.V1ManagedFieldsEntry(
+            manager="argocd-controller",
+            operation="Apply",
+            time=at(14, 10),
+            fields_v1={"f:metadata": {"f:annotations": {"f:argocd.argoproj.io/tracking-id": {}}}},
+        ),
+        client.V1ManagedFieldsEntry(manager="old-client", operation="Update", time=at(9, 0)),
+    ]
+    cm = client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="api-config", uid="u", managed_fields=entries),
+        data={"pool_size": "50"},
+    )
+    operations = {r["manager"]: r["operation"] for r in config_rows(cm, "ConfigMap", ["api"])}
+    assert operations == {
+        "kubectl-edit": "Update",
+        "argocd-controller": "Apply (metadata only)",
+        "old-client": "Update",  # no fieldsV1: what it touched is unknown, so it counts
+    }

@@ -412,3 +412,33 @@ def test_fetch_uses_the_environment(prometheus, monkeypatch):  # noqa: F811
     query = connector.query("metrics", incident, incident.window)
     assert query["url"] == prometheus.url and query["step"] == "60s"
     assert query["queries"] == default_queries("api", "prod")
+
+
+def test_the_record_s_own_queries_are_evaluated_in_place_of_the_defaults(
+    prometheus,  # noqa: F811
+    monkeypatch,
+):
+    """A service whose metrics carry other names or labels sets its queries in the record."""
+    monkeypatch.setenv("PROMETHEUS_URL", prometheus.url)
+    monkeypatch.delenv("PROMETHEUS_TOKEN", raising=False)
+    own = 'sum(rate(http_requests_total{service="api", code=~"5.."}[1m])) * 1000'
+    incident = Incident.from_dict(
+        {
+            "id": "INC-2026-0042",
+            "title": "api returns 500s",
+            "service": "api",
+            "namespace": "prod",
+            "severity": "SEV-2",
+            "window": {"start": "2026-11-03T13:00:00Z", "end": "2026-11-03T15:00:00Z"},
+            "queries": {"prometheus": {"error_rate": own}},
+        }
+    )
+    connector = default_registry().resolve("prometheus", "metrics")
+
+    metrics = connector.fetch("metrics", incident, incident.window).frame
+    asked = connector.query("metrics", incident, incident.window)["queries"]
+
+    assert asked == default_queries("api", "prod") | {"error_rate": own}
+    assert value_at(metrics, "error_rate", AFTER) == pytest.approx(10_000.0)
+    assert set(metrics.loc[metrics["metric"] == "error_rate", "query"]) == {own}
+    assert set(metrics["metric"]) == set(EXPECTED)

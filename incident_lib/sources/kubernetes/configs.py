@@ -10,7 +10,10 @@ referred to by a new template is found before its pods exist.
 :func:`config_rows` turns one object into ``k8s_config`` rows: one per entry of
 ``metadata.managedFields`` (each field manager's last operation and its time:
 ``kubectl-edit`` ``Update`` at 14:03), or one row without a manager when the
-server keeps none. ``data_hash`` is a SHA-256 of the data sorted by key (for a
+server keeps none. A manager that owns nothing but metadata (labels,
+annotations: a controller stamping a tracking annotation) changed no data: its
+operation is marked ``"Update (metadata only)"`` (:data:`METADATA_ONLY`), so
+that a label edit is never taken for a config change. ``data_hash`` is a SHA-256 of the data sorted by key (for a
 ConfigMap, ``data`` and ``binaryData``). A Secret's values are hashed in memory
 and never kept: the row carries its key names and the hash only, so nothing of
 a value reaches a frame, a note or an error. A Secret's hash is an HMAC keyed
@@ -27,10 +30,30 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["CONFIG_KINDS", "config_refs", "config_rows", "data_hash", "workload_of"]
+__all__ = [
+    "CONFIG_KINDS",
+    "METADATA_ONLY",
+    "config_refs",
+    "config_rows",
+    "data_hash",
+    "workload_of",
+]
 
 #: the kinds of object this module reads
 CONFIG_KINDS = ("ConfigMap", "Secret")
+#: appended to the operation of a field manager that owns only metadata fields
+METADATA_ONLY = " (metadata only)"
+#: top-level fields of a ConfigMap or Secret that hold its content
+_CONTENT_FIELDS = frozenset({"f:data", "f:binaryData", "f:stringData", "f:immutable", "f:type"})
+
+
+def _operation(entry: Any) -> str | None:
+    """The entry's operation, marked when its fields are metadata only (see the module notes)."""
+    operation = entry.operation
+    fields = entry.fields_v1
+    if operation and isinstance(fields, dict) and fields and not (set(fields) & _CONTENT_FIELDS):
+        return f"{operation}{METADATA_ONLY}"
+    return str(operation) if operation else None
 
 
 def _named(ref: Any, attr: str = "name") -> str | None:
@@ -164,7 +187,7 @@ def config_rows(obj: Any, kind: str, used_by: Iterable[str]) -> list[dict[str, A
         base
         | {
             "manager": entry.manager,
-            "operation": entry.operation,
+            "operation": _operation(entry),
             "changed_at": entry.time,
         }
         for entry in entries
