@@ -264,6 +264,17 @@ class Runbook:
         """Whether ``source`` has evidence ``name`` at all (e.g. Prometheus has no ``events``)."""
         return (source, name) in EVIDENCE_KINDS
 
+    def captured(self, source: str, name: str) -> bool:
+        """Whether this run has evidence ``name`` of ``source`` to show.
+
+        Live, it is fetched (or said to be unavailable); offline, only when an
+        earlier run captured it. A section that exists only for some services
+        (the autoscaler's, when there is an HPA) asks this first, so that a
+        replay of an incident captured before the frame existed skips the
+        section instead of calling the evidence missing.
+        """
+        return self.mode == "live" or self.workspace.evidence.has(source, name)
+
     def configured(self, source: str) -> bool:
         """Whether this incident has ``source`` at all: something of it was captured, or
         (live) the source is configured in the environment.

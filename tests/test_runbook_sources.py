@@ -291,3 +291,19 @@ def test_configured_says_whether_the_incident_has_a_source_at_all(workspace, tmp
     )
     offline = start_runbook("10_verify", workspace=str(workspace), mode="offline")
     assert offline.configured("postgres") and not offline.configured("prometheus")
+
+
+def test_captured_says_whether_a_frame_can_be_shown(workspace):
+    """Offline, a frame an earlier run never captured (an older bundle) is skipped, not missing."""
+    offline = start_runbook("10_verify", workspace=str(workspace), mode="offline")
+    live = start_runbook("10_verify", workspace=str(workspace), mode="live")
+    assert live.captured("kubernetes", "hpa")
+    assert not offline.captured("kubernetes", "hpa")
+    assert not offline.captured("postgres", "settings")
+
+    EvidenceStore(workspace).capture(
+        _settings(("max_connections", "100", "")), source="postgres", name="settings"
+    )
+    offline = start_runbook("10_verify", workspace=str(workspace), mode="offline")
+    assert offline.captured("postgres", "settings")
+    assert not offline.captured("postgres", "activity")
