@@ -72,6 +72,12 @@ def test_offsets_are_stored_in_utc(valid_record):
         ({"queries": {"prometheus": {"cpu": "a\nb"}}}, "give the query on one line"),
         ({"queries": {"datadog": []}}, "queries.datadog: expected metric keys"),
         ({"queries": "error_rate: x"}, "queries: expected a mapping"),
+        ({"endpoints": "https://payments/healthz"}, "endpoints: expected a list"),
+        ({"endpoints": ["ftp://files:21"]}, "is not an endpoint: use http(s)://"),
+        ({"endpoints": ["orders-db.prod.svc"]}, "a TCP endpoint needs a port"),
+        ({"endpoints": ["orders-db:99999"]}, "the port is not a number from 1 to 65535"),
+        ({"endpoints": ["https://bob:pw@payments/healthz"]}, "credentials in the URL"),
+        ({"health_url": "api.prod.svc:8080"}, "give an http:// or https:// URL"),
     ],
 )
 def test_invalid_records_are_refused_with_a_clear_line(valid_record, change, message):
@@ -186,10 +192,16 @@ def test_dependencies_workloads_and_queries_round_trip(tmp_path, valid_record):
         dependencies=["payments", "postgres-main", "payments"],
         workloads=["api-canary"],
         queries={"prometheus": {"error_rate": 'sum(rate(errors_total{app="api"}[1m]))'}},
+        endpoints=["https://payments.prod.svc:8443/healthz", "orders-db.prod.svc:5432"],
+        health_url="http://api.prod.svc:8080/healthz",
     )
     incident = Incident.from_dict(valid_record)
     assert incident.dependencies == ("payments", "postgres-main")  # repeats dropped
     assert incident.workloads == ("api-canary",)
+    assert incident.endpoints == (
+        "https://payments.prod.svc:8443/healthz",
+        "orders-db.prod.svc:5432",
+    )
     assert Incident.from_yaml(incident.to_yaml()) == incident
     defaults = {"error_rate": "default errors", "cpu": "default cpu"}
     assert incident.metric_queries("prometheus", defaults) == {

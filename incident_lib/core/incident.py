@@ -62,6 +62,8 @@ _TOP_KEYS = {
     "dependencies",
     "workloads",
     "queries",
+    "endpoints",
+    "health_url",
 }
 #: metric sources whose queries a record may set (``queries:``)
 QUERY_SOURCES = ("prometheus", "datadog")
@@ -121,6 +123,8 @@ class Incident:
     dependencies: tuple[str, ...] = ()
     workloads: tuple[str, ...] = ()
     queries: dict[str, dict[str, str]] = field(default_factory=dict, hash=False)
+    endpoints: tuple[str, ...] = ()
+    health_url: str = ""
 
     # -- derived ---------------------------------------------------------------
     @property
@@ -252,6 +256,8 @@ class Incident:
         dependencies = take("dependencies", lambda v: _check_names(v, "dependencies"))
         workloads = take("workloads", lambda v: _check_names(v, "workloads"))
         queries = take("queries", _check_queries)
+        endpoints = take("endpoints", _check_endpoints)
+        health_url = take("health_url", _check_health_url)
         impact = take("impact", lambda v: _check_text(v, "impact", required=False))
         summary = take("summary", lambda v: _check_text(v, "summary", required=False))
         if problems:
@@ -277,6 +283,8 @@ class Incident:
             dependencies=dependencies,
             workloads=workloads,
             queries=queries,
+            endpoints=endpoints,
+            health_url=health_url,
         )
 
     @classmethod
@@ -446,6 +454,10 @@ class Incident:
                 out[key] = list(getattr(self, key))
         if self.queries:
             out["queries"] = {source: dict(keys) for source, keys in self.queries.items()}
+        if self.endpoints:
+            out["endpoints"] = list(self.endpoints)
+        if self.health_url:
+            out["health_url"] = self.health_url
         return out
 
     @classmethod
@@ -607,6 +619,60 @@ def _check_queries(value: Any) -> dict[str, dict[str, str]]:
             text = _check_query_text(query, f"queries.{source}.{key}")
             out[source][str(key)] = text
     return out
+
+
+def _check_endpoints(value: Any) -> tuple[str, ...]:
+    """Dependencies' endpoints: ``http(s)://host[:port]/path``, ``tcp://host:port``, host:port."""
+    if value is None:
+        return ()
+    if isinstance(value, str) or not isinstance(value, list):
+        raise InvalidInput(
+            "endpoints: expected a list, e.g. [https://payments.prod.svc:8443/healthz, "
+            "orders-db.prod.svc:5432]"
+        )
+    out: list[str] = []
+    for index, item in enumerate(value):
+        text = _check_endpoint(item, f"endpoints[{index}]")
+        if text not in out:
+            out.append(text)
+    return tuple(out)
+
+
+def _check_health_url(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    text = _check_endpoint(value, "health_url")
+    if not text.startswith(("http://", "https://")):
+        raise InvalidInput(f"health_url {text!r}: give an http:// or https:// URL")
+    return text
+
+
+def _check_endpoint(value: Any, name: str) -> str:
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{name}: give a URL or host:port")
+    text = value.strip()
+    if _CONTROL.search(text) or re.search(r"\s", text):
+        raise InvalidInput(f"{name} {text!r} contains spaces or control characters")
+    parts = urlsplit(text if "://" in text else f"tcp://{text}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise InvalidInput(f"{name} {text!r}: the port is not a number from 1 to 65535") from None
+    if parts.scheme not in ("http", "https", "tcp") or not parts.hostname:
+        raise InvalidInput(
+            f"{name} {text!r} is not an endpoint: use http(s)://host[:port]/path, "
+            "tcp://host:port or host:port"
+        )
+    if parts.scheme == "tcp" and port is None:
+        raise InvalidInput(f"{name} {text!r}: a TCP endpoint needs a port (host:port)")
+    if parts.username or parts.password:
+        raise InvalidInput(
+            f"{name}: credentials in the URL are not accepted (they would be stored in "
+            "incident.yaml); give the endpoint without user or password"
+        )
+    return text
 
 
 def _check_query_text(value: Any, name: str) -> str:
