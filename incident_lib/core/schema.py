@@ -183,6 +183,35 @@ CONTRACTS: dict[str, Contract] = {
             detail="str",
         ),
         _contract(
+            "dependency_checks",
+            "Probes of the service's dependencies and its own health endpoint, one check per "
+            "row: dns (addresses and CNAME chain), tcp (connect), tls (certificate validity, "
+            "chain, expiry) and http (status, bounded tries). status: ok, slow, failed, "
+            "expiring or unknown (the probe could not say); latency_ms NaN when not measured; "
+            "expires_at and days_left only for tls.",
+            target="str",
+            host="str",
+            port="int",
+            check="str",
+            status="str",
+            latency_ms="float",
+            detail="str",
+            checked_at="time",
+            expires_at="time",
+            days_left="float",
+        ),
+        _contract(
+            "k8s_endpoints",
+            "Services of the namespace and their endpoints (EndpointSlices): ready, not ready "
+            "(and terminating) addresses as of the capture, the ports served.",
+            service="str",
+            ready="int",
+            not_ready="int",
+            terminating="int",
+            ports="str",
+            captured_at="time",
+        ),
+        _contract(
             "pods",
             "One container of one pod per row, as of the capture time.",
             pod="str",
@@ -389,6 +418,8 @@ EVIDENCE_KINDS: dict[tuple[str, str], str] = {
     ("kubernetes", "terminations"): "k8s_terminations",
     ("kubernetes", "jobs"): "k8s_jobs",
     ("kubernetes", "releases"): "releases",
+    ("kubernetes", "endpoints"): "k8s_endpoints",
+    ("probes", "checks"): "dependency_checks",
     ("datadog", "metrics"): "metrics",
     ("datadog", "monitor_events"): "monitor_events",
     ("datadog", "logs"): "logs",
