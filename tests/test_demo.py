@@ -27,6 +27,7 @@ EXPECTED = {
     ("kubernetes", "pod_usage"): "pod_usage",
     ("kubernetes", "hpa"): "hpa",
     ("kubernetes", "config"): "k8s_config",
+    ("kubernetes", "terminations"): "k8s_terminations",
     ("datadog", "metrics"): "metrics",
     ("datadog", "monitor_events"): "monitor_events",
     ("datadog", "events"): "datadog_events",
@@ -439,6 +440,19 @@ def test_surge_traffic_cpu_and_oomkill(surge):
     assert len(oom) == 1 and oom.restarts.iloc[0] == 1 and oom.container.iloc[0] == "checkout"
     assert t.saturated_at < oom.last_termination_at.iloc[0] < t.recovered_at
     assert pods.pod.nunique() == 10
+    # the kill seen by the container status and by the node's kernel is one termination
+    ended = surge.evidence.read("kubernetes", "terminations")
+    assert len(ended) == 1 and ended.reason.iloc[0] == "OOMKilled"
+    assert (ended.pod.iloc[0], ended.source.iloc[0]) == (oom.pod.iloc[0], "status")
+    assert "Memory cgroup out of memory" in ended.message.iloc[0]
+
+
+def test_leak_terminations_keep_the_pods_the_rollout_and_the_rollback_deleted(leak):
+    ended = leak.evidence.read("kubernetes", "terminations")
+    pods = leak.evidence.read("kubernetes", "pods")
+    assert len(ended) == 6 and set(ended.reason) == {"Killing"}
+    assert ended.pod_deleted.all() and not set(ended.pod) & set(pods.pod)
+    assert set(ended.source) == {"event"} and set(ended.container) == {"api"}
 
 
 def test_surge_database_stays_normal(surge):

@@ -363,9 +363,19 @@ def warning_events(
 
 
 def resource_findings(
-    problems: pd.DataFrame, usage: pd.DataFrame, warnings: pd.DataFrame, *, ref: str = ""
+    problems: pd.DataFrame,
+    usage: pd.DataFrame,
+    warnings: pd.DataFrame,
+    *,
+    ref: str = "",
+    terminations: pd.DataFrame | None = None,
 ) -> list[Finding]:
     """One finding per problem kind: terminations, containers at a limit, warning reasons.
+
+    With ``terminations`` (the ``k8s_terminations`` frame), OOM kills are left to
+    :func:`.terminations.termination_findings`, which also sees those of deleted
+    pods and of the nodes' kernel: neither the OOMKilled containers of ``problems``
+    nor the ``OOMKilling`` warnings are a finding here (one kill, one finding).
 
     Every count names all it counts or says ``+N more``. Warnings on objects that are
     not the service's (``scope`` ``other``, see :func:`warning_events`) are one
@@ -392,7 +402,9 @@ def resource_findings(
     }
     out: list[Finding] = []
     oom = problems[problems["last_termination_reason"] == "OOMKilled"]
-    if len(oom):
+    if terminations is not None:
+        warnings = warnings[warnings["reason"] != "OOMKilling"]
+    if len(oom) and terminations is None:
         out.append(
             Finding(
                 title=f"{len(oom)} container(s) OOMKilled",

@@ -151,7 +151,8 @@ CONTRACTS: dict[str, Contract] = {
             "k8s_jobs",
             "Jobs of the namespace (any, not only the service's: a batch job on a shared "
             "resource is a common trigger) that ran in or before the window: status running, "
-            "succeeded or failed; cronjob names the CronJob that started it; exit_codes and "
+            "succeeded, failed, or unknown for a CronJob run whose Job is already deleted "
+            "(reason JobDeleted); cronjob names the CronJob that started it; exit_codes and "
             "pods are comma-separated.",
             job="str",
             cronjob="str",
@@ -172,7 +173,9 @@ CONTRACTS: dict[str, Contract] = {
             "release Secrets' metadata, never their payload), Argo CD Application syncs and "
             "Flux Kustomization / HelmRelease applies. tool: helm, argocd or flux; "
             "revision: the tool's revision (Helm number, git SHA); version: a chart or "
-            "application version where known.",
+            "application version where known (never for Helm: it is in the payload, which is "
+            "not read); target: what the tool was asked to deploy (Argo CD targetRevision, a "
+            "HelmRelease's chart version range, a Kustomization's last attempted revision).",
             tool="str",
             name="str",
             revision="str",

@@ -3,8 +3,9 @@
 :class:`Model` holds what every scenario simulates alike (the time grid, the pods,
 the seeded random streams) and declares what each scenario simulates its own way
 (resource usage, latency, database connections, logs, Kubernetes events, database
-sessions). :func:`build` runs a scenario's model and assembles the seventeen captures:
-rollouts, Kubernetes events, pods, pod usage, the autoscaler (``hpa``), the ConfigMaps
+sessions). :func:`build` runs a scenario's model and assembles the eighteen captures:
+rollouts, Kubernetes events, pods, pod usage, the autoscaler (``hpa``), container
+terminations (also of pods deleted since), the ConfigMaps
 and Secrets (``config``), logs, Datadog metrics, monitor events and events, and the
 seven PostgreSQL frames (activity, settings, limits, locks, database statistics,
 statements, replication).
@@ -15,7 +16,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -272,6 +273,71 @@ def _pods(m: Model) -> pd.DataFrame:
     return pods_frame(m.pods, spec.containers, spec.main_container, m.w1 - 1, restarted)
 
 
+def _terminations(m: Model, events: pd.DataFrame) -> pd.DataFrame:
+    """The ``k8s_terminations`` frame, built by the source's own functions from what a
+    live capture would read: the last termination of the pods alive at the capture, the
+    Pod events of the deleted ones, the Node ``OOMKilling`` events of their nodes."""
+    from ..sources.kubernetes import terminations as t
+
+    spec, service = m.spec, m.spec.truth.service
+    window = spec.truth.window
+    capture = m.w1 - 1
+    alive = [p for p in m.pods if p.alive(capture)]
+    seen = [
+        t.EventSeen(
+            kind=obj.partition("/")[0],
+            name=obj.partition("/")[2],
+            reason=reason,
+            message=message,
+            first=first,
+            last=last,
+            count=int(n),
+        )
+        for obj, reason, message, first, last, n in zip(
+            events["object"],
+            events["reason"],
+            events["message"],
+            events["first_seen"],
+            events["last_seen"],
+            events["count"],
+            strict=True,
+        )
+    ]
+    current = {p.name for p in alive}
+    lives = {
+        p.name: t.PodLife(
+            p.name, p.node, service, False, _second(p.created), None, (spec.main_container,)
+        )
+        for p in alive
+    }
+    ours = t.ServicePods(deployments=(service,))
+    lives |= t.pod_lives([], [e for e in seen if e.name not in current], ours)
+    status = [
+        {
+            "pod": p.name,
+            "container": spec.main_container,
+            "node": p.node,
+            "workload": service,
+            "reason": p.last_termination_reason,
+            "exit_code": 137.0 if p.last_termination_reason == "OOMKilled" else float("nan"),
+            "finished_at": _second(p.last_termination_at),
+            "source": "status",
+            "pod_deleted": False,
+            "message": "",
+        }
+        for p in alive
+        if p.last_termination_reason and p.last_termination_at is not None
+    ]
+    rows = t.in_window(status, window) + t.event_rows(seen, lives, window)
+    rows = t.merge_node_ooms(rows, t.node_oom_rows(seen, lives, window))
+    return t.terminations_frame(rows)
+
+
+def _second(ns: int) -> datetime:
+    """``ns`` as a UTC datetime floored to the second (the Kubernetes API's precision)."""
+    return datetime.fromtimestamp(ns // NS, tz=UTC)
+
+
 def _pod_usage(m: Model) -> pd.DataFrame:
     rng = m.rng("usage")
     minutes = grid(m.spec.truth.baseline.start, m.spec.truth.window.end, 60)
@@ -314,7 +380,7 @@ def build(spec: ScenarioSpec, seed: int) -> list[Capture]:
     Returns
     -------
     list of Capture
-        The seventeen captures, in the order a responder's capture would take them.
+        The eighteen captures, in the order a responder's capture would take them.
     """
     m = spec.model(spec, seed)
     logs = m.logs()
@@ -322,6 +388,7 @@ def build(spec: ScenarioSpec, seed: int) -> list[Capture]:
     truth, cap = spec.truth, spec.capture
     since, until = iso_z(m.b0, 0), iso_z(m.w1, 0)
     ns, service, selector = truth.namespace, truth.service, f"app={truth.service}"
+    events = m.k8s_events()
     db = spec.database
     dd: dict[str, Any] = {"site": cap.site, "from": since, "to": until}
     frames: list[tuple[str, str, pd.DataFrame, Mapping[str, Any]]] = [
@@ -329,7 +396,7 @@ def build(spec: ScenarioSpec, seed: int) -> list[Capture]:
         (
             "kubernetes",
             "events",
-            m.k8s_events(),
+            events,
             {
                 "namespace": ns,
                 "since": since,
@@ -351,6 +418,12 @@ def build(spec: ScenarioSpec, seed: int) -> list[Capture]:
             },
         ),
         ("kubernetes", "hpa", m.hpa(), {"namespace": ns, "label_selector": selector}),
+        (
+            "kubernetes",
+            "terminations",
+            _terminations(m, events),
+            {"namespace": ns, "label_selector": selector, "node_events": "OOMKilling"},
+        ),
         ("kubernetes", "config", _config(spec), {"namespace": ns, "label_selector": selector}),
         (
             "kubernetes",

@@ -725,8 +725,9 @@ class PrometheusConnector(BudgetedConnector):
 
     def _fetch(self, frame: str, incident: Incident, window: Window, progress: bool) -> Fetched:
         """``metrics`` evaluates :func:`default_queries` of the incident's service and
-        namespace (with the record's own ``queries.prometheus`` in their place) over ``window``; ``monitor_events`` is :meth:`PrometheusSource.alerts`
-        (the alerts held now, whatever ``window``). ``progress`` is not used: the
+        namespace (the record's own ``queries.prometheus`` in their place) over ``window``;
+        ``monitor_events`` is :meth:`PrometheusSource.alerts` (the alerts held now, whatever
+        ``window``). ``progress`` is not used: the
         handful of queries needs no progress bar."""
         del progress
         with PrometheusSource.from_environment(

@@ -7,19 +7,19 @@ ephemeral containers alike). :func:`config_refs` collects these from the pods
 and from the pod templates of their Deployments and ReplicaSets, so an object
 referred to by a new template is found before its pods exist.
 
-:func:`config_rows` turns one object into ``k8s_config`` rows: one per entry of
-``metadata.managedFields`` (each field manager's last operation and its time:
-``kubectl-edit`` ``Update`` at 14:03), or one row without a manager when the
-server keeps none. A manager that owns nothing but metadata (labels,
+:func:`config_rows` turns one object into ``k8s_config`` rows: one per entry
+of ``metadata.managedFields`` (each field manager's last operation and its
+time: ``kubectl-edit`` ``Update`` at 14:03), or one row without a manager when
+the server keeps none. A manager that owns nothing but metadata (labels,
 annotations: a controller stamping a tracking annotation) changed no data: its
 operation is marked ``"Update (metadata only)"`` (:data:`METADATA_ONLY`), so
-that a label edit is never taken for a config change. ``data_hash`` is a SHA-256 of the data sorted by key (for a
-ConfigMap, ``data`` and ``binaryData``). A Secret's values are hashed in memory
-and never kept: the row carries its key names and the hash only, so nothing of
-a value reaches a frame, a note or an error. A Secret's hash is an HMAC keyed
-with the object's uid, which no frame holds: it still changes when a value
-changes, but a weak password cannot be guessed from the evidence by hashing
-candidates.
+that a label edit is never taken for a config change. ``data_hash`` is a
+SHA-256 of the data sorted by key (for a ConfigMap, ``data`` and
+``binaryData``). A Secret's values are hashed in memory and never kept: the
+row carries its key names and the hash only, so nothing of a value reaches a
+frame, a note or an error. A Secret's hash is an HMAC keyed with the object's
+uid, which no frame holds: it still changes when a value changes, but a weak
+password cannot be guessed from the evidence by hashing candidates.
 """
 
 from __future__ import annotations

@@ -37,7 +37,10 @@ FETCH_NAMES = (
 #: the API resources each frame reads (recorded in the manifest)
 RESOURCES: dict[str, str] = {
     "logs": "pods/log",
-    "rollouts": "deployments.apps, replicasets.apps, events",
+    "rollouts": (
+        "deployments.apps, replicasets.apps, statefulsets.apps, daemonsets.apps, "
+        "controllerrevisions.apps, pods, events"
+    ),
     "events": "events",
     "pods": "pods",
     "pod_usage": "pods.metrics.k8s.io",
@@ -139,7 +142,7 @@ class KubernetesConnector(BudgetedConnector):
             if frame == "jobs":
                 return source.jobs(window)
             if frame == "releases":
-                return source.releases(window)
+                return source.releases(window, environ=self.environ)
             if frame == "pods":
                 return Fetched(source.pods())
             return Fetched(source.usage())

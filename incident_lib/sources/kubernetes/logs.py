@@ -8,7 +8,9 @@ so the reader streams from the window start, keeps the last ``max_lines``
 lines before the end and stops reading there, with ``limitBytes`` bounding the
 stream. Every cut is reported in :attr:`LogFetch.truncated`, every container
 that could not be read in :attr:`LogFetch.errors`; 401 and 403 stop the whole
-fetch (every container would fail alike). Init containers are not read.
+fetch (every container would fail alike). Init containers and ephemeral (debug)
+containers are read too, once they have run (a running or terminated state, or
+a restart for the previous instance): one that has not started yet has no log.
 
 Bounds: each request's timeouts are clipped to what is left of the source's
 time budget, which is also checked between chunks (a container whose read the
@@ -325,13 +327,34 @@ class LogReader:
 
 
 def log_targets(pod: Any) -> Iterator[LogTarget]:
-    """The logs to read of ``pod``: each container, and its previous instance if it restarted."""
-    statuses = {cs.name: cs for cs in (pod.status.container_statuses or [])} if pod.status else {}
+    """The logs to read of ``pod``: each container, and its previous instance if it restarted.
+
+    App containers first, then init containers and ephemeral containers, these
+    two only once they have run (see the module notes).
+    """
+    status = pod.status
+    name = pod.metadata.name
+    statuses = {cs.name: cs for cs in (status.container_statuses or [])} if status else {}
     for container in pod.spec.containers or []:
         cs = statuses.get(container.name)
         if cs is not None and (cs.restart_count or 0) > 0:
-            yield LogTarget(pod.metadata.name, container.name, previous=True)
-        yield LogTarget(pod.metadata.name, container.name, previous=False)
+            yield LogTarget(name, container.name, previous=True)
+        yield LogTarget(name, container.name, previous=False)
+    others = (
+        (pod.spec.init_containers, status.init_container_statuses if status else None),
+        (pod.spec.ephemeral_containers, status.ephemeral_container_statuses if status else None),
+    )
+    for containers, container_statuses in others:
+        ran = {cs.name: cs for cs in container_statuses or []}
+        for container in containers or []:
+            cs = ran.get(container.name)
+            if cs is None:
+                continue
+            if (cs.restart_count or 0) > 0:
+                yield LogTarget(name, container.name, previous=True)
+            state = cs.state
+            if state is not None and (state.running is not None or state.terminated is not None):
+                yield LogTarget(name, container.name, previous=False)
 
 
 def concat_logs(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -25,32 +25,65 @@ def parse_quantity(value: str | float | None) -> float:
 
 
 def pod_rows(pod: Any) -> Iterator[dict[str, Any]]:
-    """One ``pods`` row per container of ``pod`` (a ``V1Pod``)."""
+    """One ``pods`` row per container of ``pod`` (a ``V1Pod``): app, init, then ephemeral.
+
+    Init containers and ephemeral (debug) containers have rows like the others:
+    their restarts and abnormal terminations count. How they end normally is not
+    a problem, so an init container that completed (exit 0) is ``ready`` with no
+    termination reported (a sidecar init container, ``restartPolicy: Always``,
+    is ready as its probe says), and an ephemeral container is ``ready`` unless it
+    is waiting; a non-zero exit, an OOMKill or a restart is reported as for any
+    container.
+    """
+    spec, status = pod.spec, pod.status
+    groups = (
+        ("app", spec.containers, status.container_statuses if status else None),
+        ("init", spec.init_containers, status.init_container_statuses if status else None),
+        (
+            "ephemeral",
+            spec.ephemeral_containers,
+            status.ephemeral_container_statuses if status else None,
+        ),
+    )
+    for role, containers, container_statuses in groups:
+        statuses = {cs.name: cs for cs in container_statuses or []}
+        for container in containers or []:
+            yield _container_row(pod, container, statuses.get(container.name), role)
+
+
+def _container_row(pod: Any, container: Any, cs: Any, role: str) -> dict[str, Any]:
+    """The ``pods`` row of one container; ``role`` is ``app``, ``init`` or ``ephemeral``."""
     status = pod.status
-    statuses = {cs.name: cs for cs in (status.container_statuses or [])} if status else {}
-    for container in pod.spec.containers or []:
-        cs = statuses.get(container.name)
-        state = cs.state if cs is not None else None
-        last = cs.last_state if cs is not None else None
-        ended = (state.terminated if state else None) or (last.terminated if last else None)
-        resources = container.resources
-        requests = (resources.requests if resources else None) or {}
-        limits = (resources.limits if resources else None) or {}
-        yield {
-            "pod": pod.metadata.name,
-            "container": container.name,
-            "node": pod.spec.node_name,
-            "phase": status.phase if status else None,
-            "ready": bool(cs.ready) if cs is not None else False,
-            "restarts": int(cs.restart_count or 0) if cs is not None else 0,
-            "last_termination_reason": ended.reason if ended else None,
-            "last_termination_at": ended.finished_at if ended else None,
-            "started_at": state.running.started_at if state and state.running else None,
-            "cpu_request": parse_quantity(requests.get("cpu")),
-            "cpu_limit": parse_quantity(limits.get("cpu")),
-            "memory_request": parse_quantity(requests.get("memory")),
-            "memory_limit": parse_quantity(limits.get("memory")),
-        }
+    state = cs.state if cs is not None else None
+    last = cs.last_state if cs is not None else None
+    ended = (state.terminated if state else None) or (last.terminated if last else None)
+    ready = bool(cs.ready) if cs is not None else False
+    done = state.terminated if state else None
+    completed = done is not None and done.exit_code == 0
+    if role == "init" and container.restart_policy != "Always":
+        ready = completed
+    elif role == "ephemeral":
+        ready = cs is not None and not (state is not None and state.waiting is not None)
+    if role != "app" and completed:  # its normal end is no termination to report
+        ended = last.terminated if last else None
+    resources = container.resources
+    requests = (resources.requests if resources else None) or {}
+    limits = (resources.limits if resources else None) or {}
+    return {
+        "pod": pod.metadata.name,
+        "container": container.name,
+        "node": pod.spec.node_name,
+        "phase": status.phase if status else None,
+        "ready": ready,
+        "restarts": int(cs.restart_count or 0) if cs is not None else 0,
+        "last_termination_reason": ended.reason if ended else None,
+        "last_termination_at": ended.finished_at if ended else None,
+        "started_at": state.running.started_at if state and state.running else None,
+        "cpu_request": parse_quantity(requests.get("cpu")),
+        "cpu_limit": parse_quantity(limits.get("cpu")),
+        "memory_request": parse_quantity(requests.get("memory")),
+        "memory_limit": parse_quantity(limits.get("memory")),
+    }
 
 
 def event_times(ev: Any) -> tuple[datetime | None, datetime, int]:

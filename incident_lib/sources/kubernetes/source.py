@@ -24,9 +24,12 @@ from .autoscalers import hpa_rows, scale_target, service_targets
 from .config import client_from_environment
 from .configs import config_refs, config_rows
 from .errors import SOURCE, api_reason, safe_host, timed_out
+from .jobs import jobs_rows
 from .logs import LogFetch, LogReader, concat_logs, log_targets
 from .pods import event_times, parse_quantity, pod_rows
 from .rollouts import REVISION, activation_times, annotation, owned_by, rollout_row
+from .terminations import collect as collect_terminations
+from .workloads import workload_rollouts
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -206,7 +209,7 @@ class KubernetesSource:
         )
 
     def rollouts(self) -> Fetched:
-        """The service's Deployments and their revisions (contract ``rollouts``).
+        """The service's workloads and their revisions (contract ``rollouts``).
 
         Deployments are those matching the selector; when none does, those owning
         the service's pods (pod -> ReplicaSet -> Deployment owner references).
@@ -214,6 +217,8 @@ class KubernetesSource:
         ``current`` marks the ReplicaSet of the Deployment's revision. See the
         module notes for ``deployed_at``. When the Deployment's events cannot be
         read, ``deployed_at`` falls back to ``created_at`` and a note says so.
+        StatefulSets and DaemonSets (selector, else the pods' owners) give one row
+        per ControllerRevision (:mod:`.workloads`); a kind the API refuses is a note.
         """
         import pandas as pd
 
@@ -232,6 +237,11 @@ class KubernetesSource:
                 )
             current = annotation(dep, REVISION)
             rows.extend(rollout_row(dep, rs, current, live) for rs in owned)
+        others, other_notes = workload_rollouts(
+            self._list, _apps(self), self.namespace, self.selector, self._pods
+        )
+        rows += others
+        notes += other_notes
         frame = empty_frame("rollouts") if not rows else conform(pd.DataFrame(rows), "rollouts")
         frame = frame.sort_values(
             ["deployment", "revision"], ascending=[True, False], kind="stable"
@@ -429,10 +439,87 @@ class KubernetesSource:
         return Fetched(frame.reset_index(drop=True), tuple(notes))
 
     # -- terminations (pods that are gone) ---------------------------------------------
+    def terminations(self, window: Window) -> Fetched:
+        """Container terminations of the service over ``window`` (contract ``k8s_terminations``).
+
+        From the pods' container statuses, the Pod events of pods deleted since
+        (one namespaced list) and the ``OOMKilling`` events of the service's nodes
+        (one list at cluster scope, optional: refused, it is a note); see
+        :mod:`.terminations`.
+        """
+        core = _core(self)
+        return collect_terminations(
+            window,
+            pods=self._pods(),
+            workloads=self._deployments_and_replicasets,
+            pod_events=lambda: self._list(
+                "list",
+                "events",
+                core.list_namespaced_event,
+                self.namespace,
+                field_selector="involvedObject.kind=Pod",
+            ),
+            node_events=lambda: self._list(
+                "list",
+                "events",
+                core.list_event_for_all_namespaces,
+                field_selector="involvedObject.kind=Node,reason=OOMKilling",
+            ),
+        )
 
     # -- jobs ----------------------------------------------------------------------------
+    def jobs(self, window: Window) -> Fetched:
+        """Jobs of the namespace that ran in or shortly before ``window`` (contract ``k8s_jobs``).
+
+        Every Job of the namespace, not only the service's, running during the
+        window or started up to 2 h before it, with its CronJob, status, exit
+        codes and pods, and CronJob runs whose Job is already gone (:mod:`.jobs`).
+        CronJobs or pods the API refuses are notes.
+
+        Raises
+        ------
+        SourceUnavailable
+            The Jobs cannot be listed (e.g. RBAC refuses ``list`` on ``jobs.batch``).
+        """
+        import pandas as pd
+        from kubernetes import client
+
+        batch = client.BatchV1Api(self.api_client)
+        rows, notes = jobs_rows(self._list, batch, _core(self), self.namespace, window)
+        if not rows:
+            return Fetched(empty_frame("k8s_jobs"), tuple(notes))
+        frame = conform(pd.DataFrame(rows), "k8s_jobs")
+        frame = frame.sort_values(["started_at", "job"], kind="stable").reset_index(drop=True)
+        return Fetched(frame, tuple(notes))
 
     # -- releases (Helm, Argo CD, Flux) --------------------------------------------------
+    def releases(
+        self,
+        window: Window,
+        *,
+        argocd_namespace: str | None = None,
+        flux_namespace: str | None = None,
+        environ: Mapping[str, str] = os.environ,
+    ) -> Fetched:
+        """Helm release history, Argo CD syncs and Flux applies of the service (``releases``).
+
+        Helm release Secrets are listed metadata only (their payload never leaves
+        the API server); Argo CD Applications come from ``argocd_namespace`` and
+        Flux objects from the service's namespace and ``flux_namespace`` (defaults:
+        ``INCIDENT_ARGOCD_NAMESPACE`` / ``INCIDENT_FLUX_NAMESPACE`` of ``environ``,
+        else ``argocd`` / ``flux-system``). A tool not installed or not readable,
+        and other releases that changed in ``window``, are notes. See
+        :mod:`.releases`.
+        """
+        from .releases import read_releases
+
+        return read_releases(
+            self,
+            window,
+            argocd_namespace=argocd_namespace,
+            flux_namespace=flux_namespace,
+            environ=environ,
+        )
 
     # -- API access --------------------------------------------------------------
     def _pods(self) -> list[Any]:
