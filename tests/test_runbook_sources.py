@@ -247,6 +247,7 @@ def test_the_default_registry_is_built_on_the_first_live_fetch_only(workspace):
         "git",
         "kubernetes",
         "postgres",
+        "probes",
         "prometheus",
     )
 

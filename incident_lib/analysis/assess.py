@@ -23,6 +23,13 @@ def _row(health: pd.DataFrame, metric: str) -> dict[Hashable, Any] | None:
     return rows[0] if rows else None
 
 
+#: how a rollout's summary says whose it is (this service's: nothing)
+_WHOSE = {
+    "dependency": " (a dependency of this service)",
+    "other": " (another service, not a known dependency)",
+}
+
+
 def assessment_findings(
     health: pd.DataFrame, markers: pd.DataFrame, alerts: pd.DataFrame, *, ref: str = ""
 ) -> list[Finding]:
@@ -38,6 +45,9 @@ def assessment_findings(
         From :func:`incident_lib.analysis.metrics.health_table`.
     markers
         From :func:`incident_lib.analysis.changes.deploy_markers` (inside the window).
+        With a ``relation`` column (markers built with relations), a dependency's
+        rollout says so, and another service's is only ``info`` and says it is
+        not a known dependency.
     alerts
         From :func:`incident_lib.analysis.alerts.alert_summary`.
     ref
@@ -87,12 +97,14 @@ def assessment_findings(
         )
     for change in markers.to_dict("records"):
         label = str(change["label"])
+        relation = str(change.get("relation", "") or "")
+        whose = _WHOSE.get(relation, "")
         out.append(
             Finding(
                 title=f"{label[:1].upper()}{label[1:]} at {change['time']:%H:%M} UTC "
                 "inside the incident window",
-                severity="medium" if change["kind"] == "deploy" else "info",
-                summary=f"{change['deployment']} revision {change['revision']}. Check it "
+                severity="medium" if change["kind"] == "deploy" and relation != "other" else "info",
+                summary=f"{change['deployment']} revision {change['revision']}{whose}. Check it "
                 "against the error onset in 03_changes before blaming it.",
                 ref=ref,
                 fact=change_fact(

@@ -10,6 +10,7 @@ error onset.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
@@ -20,15 +21,22 @@ from ..core.time import Window
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .related import Relations
+
 __all__ = [
+    "DEPENDENCY_FACTOR",
     "KIND_WEIGHTS",
+    "OTHER_FACTOR",
+    "RELATION_FACTORS",
     "TIMELINE_COLUMNS",
     "change_findings",
+    "changes_from_evidence",
     "changes_timeline",
     "deploy_markers",
     "image_tag",
     "rank_changes",
     "recent_rollouts",
+    "relation_label",
 ]
 
 
@@ -63,20 +71,28 @@ def _with_kind(rollouts: pd.DataFrame) -> pd.DataFrame:
     return ordered
 
 
-def deploy_markers(rollouts: pd.DataFrame, *, within: Window | None = None) -> pd.DataFrame:
+def deploy_markers(
+    rollouts: pd.DataFrame, *, within: Window | None = None, relations: Relations | None = None
+) -> pd.DataFrame:
     """One marker per rollout: ``time`` (deployed_at), ``label``, ``kind``, ``revision``.
 
     A revision that re-deploys images of an earlier revision is a ``rollback``;
     a Kubernetes rollback re-uses the old ReplicaSet, so its ``created_at`` is old
-    and ``deployed_at`` is when it went live again.
+    and ``deployed_at`` is when it went live again. With ``relations``
+    (:func:`~incident_lib.analysis.related.service_relations`) a ``relation``
+    column says whose Deployment it is (``this``, ``dependency``, ``other``):
+    a new log signature is pinned only to this service's rollouts
+    (:func:`~incident_lib.analysis.signatures.signature_findings`).
     """
     import pandas as pd
 
     cols = ["time", "label", "kind", "deployment", "revision"]
+    cols += ["relation"] if relations is not None else []
     if rollouts.empty:
         return pd.DataFrame(columns=cols)
     marked = _with_kind(rollouts)
     marked = marked.assign(
+        relation=[relations.relation(str(d)) if relations else "" for d in marked["deployment"]],
         time=marked["deployed_at"],
         label=[
             f"{'rollback to ' if k == 'rollback' else 'deploy '}{image_tag(i)}"
@@ -108,7 +124,15 @@ def recent_rollouts(rollouts: pd.DataFrame, *, limit: int = 5) -> pd.DataFrame:
 
 #: columns of :func:`changes_timeline`
 TIMELINE_COLUMNS: list[str] = ["time", "kind", "source", "label", "detail", "service"]
-_KIND_ORDER = {"deploy": 0, "config": 1, "scale": 2, "commit": 3, "rollback": 4, "event": 5}
+_KIND_ORDER = {
+    "deploy": 0,
+    "config": 1,
+    "job": 2,
+    "scale": 3,
+    "commit": 4,
+    "rollback": 5,
+    "event": 6,
+}
 #: a ScalingReplicaSet event this long after a rollout went live is one of its steps
 _ROLLOUT_SPAN_S = 15 * 60
 #: two replica sets of one Deployment scaled this close together: a rollout's steps
@@ -117,6 +141,8 @@ _ROLLOUT_STEP_S = 5 * 60
 _HPA_FOLLOW_S = 60
 #: a config event this close to a field manager's change of the same object reports that change
 _SAME_CONFIG_S = 5 * 60
+#: how the source marks a field manager that owns only metadata (labels, annotations)
+_METADATA_ONLY = "(metadata only)"
 #: a field manager's operation this close to the object's creation is the creation
 _CREATED_S = 2
 
@@ -139,6 +165,15 @@ _SCALED_RS = re.compile(
     re.IGNORECASE,
 )
 _HPA_SIZE = re.compile(r"New size: (\d+)", re.IGNORECASE)
+#: object kinds of events that concern a workload (others, e.g. Node or a Flux
+#: Kustomization, say nothing about which service a change concerns)
+_WORKLOAD_KINDS = frozenset(
+    {"deployment", "statefulset", "daemonset", "job", "cronjob", "horizontalpodautoscaler",
+     "service", "rollout"}
+)  # fmt: skip
+#: ``<deployment>-<template hash>`` of a ReplicaSet, ``<replicaset>-<5 chars>`` of a pod
+_RS_HASH = re.compile(r"-[a-z0-9]{6,10}$")
+_POD_HASH = re.compile(r"-[a-z0-9]{5}$")
 
 
 def _text(value: object) -> str:
@@ -160,7 +195,8 @@ def _row(
 
 
 def _rollout_rows(rollouts: pd.DataFrame) -> list[dict[str, object]]:
-    """One row per revision; the private ``_version`` key (dropped later) serves deduplication."""
+    """One row per revision; the private ``_version`` and ``_rollout`` keys (dropped later)
+    serve deduplication."""
     causes = {
         (d, int(r)): (_text(c), image_tag(i))
         for d, r, c, i in zip(
@@ -185,7 +221,7 @@ def _rollout_rows(rollouts: pd.DataFrame) -> list[dict[str, object]]:
         row = _row(
             time, kind, f"{label} ({deployment} rev {int(revision)})", cause, service=deployment
         )
-        rows.append(row | {"_version": version})
+        rows.append(row | {"_version": version, "_rollout": (deployment, int(revision))})
     return rows
 
 
@@ -195,7 +231,59 @@ def _hpa_row(time: pd.Timestamp, hpa: str, message: str) -> dict[str, object]:
     way = "up" if "above target" in lower else "down" if "below target" in lower else ""
     size = _HPA_SIZE.search(message)
     to = f" to {size.group(1)}" if size else ""
-    return _row(time, "scale", f"HPA {hpa} {f'scaled {way}' if way else 'rescaled'}{to}", message)
+    label = f"HPA {hpa} {f'scaled {way}' if way else 'rescaled'}{to}"
+    return _row(time, "scale", label, message, service=hpa)
+
+
+def _owners(rollouts: pd.DataFrame | None) -> dict[str, str]:
+    """ReplicaSet name -> its Deployment, from the rollouts."""
+    if rollouts is None or rollouts.empty:
+        return {}
+    return {
+        _text(rs): _text(d)
+        for rs, d in zip(rollouts["replicaset"], rollouts["deployment"], strict=True)
+        if _text(rs)
+    }
+
+
+def _object_service(obj: str, owners: dict[str, str]) -> str:
+    """The workload an event's object belongs to: ``Pod/api-7d9f8c6b5-x2x7q`` -> ``api``.
+
+    A Pod or ReplicaSet maps to its Deployment through the rollouts' ReplicaSet
+    names, else by dropping the ReplicaSet's template hash and the pod's suffix
+    (an owner-less name is kept). Workload kinds (Deployment, StatefulSet,
+    DaemonSet, Job, CronJob, HPA, Service, Rollout) are their own name; other
+    objects (Node, ConfigMap, a Flux Kustomization) give "" (unknown).
+    """
+    kind, _, name = obj.partition("/")
+    kind = kind.strip().lower()
+    if kind == "replicaset":
+        return owners.get(name) or _RS_HASH.sub("", name)
+    if kind == "pod":
+        replicaset = _POD_HASH.sub("", name)
+        if replicaset in owners:
+            return owners[replicaset]
+        return next(
+            (d for rs, d in owners.items() if name.startswith(f"{rs}-")),
+            _RS_HASH.sub("", replicaset) if replicaset != name else name,
+        )
+    return name if kind in _WORKLOAD_KINDS else ""
+
+
+def _used_by(value: object) -> str:
+    """``Deployment/api,Pod/one-off`` -> ``api,one-off``: the workloads' names."""
+    names = [part.strip().rpartition("/")[2] for part in _text(value).split(",")]
+    return ",".join(dict.fromkeys(n for n in names if n))
+
+
+def _config_users(config: pd.DataFrame | None) -> dict[tuple[str, str], str]:
+    """``(kind, name)`` of each ConfigMap / Secret -> the workloads that use it."""
+    if config is None or config.empty:
+        return {}
+    return {
+        (_text(k), _text(n)): _used_by(u)
+        for k, n, u in zip(config["kind"], config["name"], config["used_by"], strict=True)
+    }
 
 
 def _scale_steps(events: pd.DataFrame) -> list[tuple[pd.Timestamp, str, str]]:
@@ -258,9 +346,13 @@ def _config_row(
     return None
 
 
-def _event_rows(events: pd.DataFrame, rollouts: pd.DataFrame | None) -> list[dict[str, object]]:
+def _event_rows(
+    events: pd.DataFrame, rollouts: pd.DataFrame | None, config: pd.DataFrame | None = None
+) -> list[dict[str, object]]:
     hpa = list(events.loc[events["reason"] == "SuccessfulRescale", "first_seen"])
     steps = _scale_steps(events)
+    owners = _owners(rollouts)
+    users = _config_users(config)
     rows: list[dict[str, object]] = []
     ordered = events.sort_values("first_seen", kind="stable")
     for first_seen, event_type, obj_value, message_value, reason_value in zip(
@@ -286,10 +378,13 @@ def _event_rows(events: pd.DataFrame, rollouts: pd.DataFrame | None) -> list[dic
                 continue
             since = f" from {found['before']}" if found["before"] else ""
             label = f"{kind_name} {name} scaled {found['way'].lower()} to {found['to']}{since}"
-            rows.append(_row(first_seen, "scale", label, message))
+            rows.append(_row(first_seen, "scale", label, message, service=name))
         else:
             row = _config_row(first_seen, _text(event_type), obj, reason, message)
-            rows += [row] if row else []
+            if row:
+                what = cast("tuple[str, str]", row["_object"])
+                row["service"] = users.get(what) or _object_service(obj, owners)
+                rows.append(row)
     return rows
 
 
@@ -314,8 +409,8 @@ def _config_object_rows(config: pd.DataFrame) -> list[dict[str, object]]:
         config["changed_at"],
         strict=True,
     ):
-        if pd.isna(changed_at):
-            continue
+        if pd.isna(changed_at) or _text(operation).endswith(_METADATA_ONLY):
+            continue  # a label or annotation stamped: no data changed
         manager = _text(manager_value) or "an unknown field manager"
         created = not pd.isna(created_at) and (
             abs((changed_at - created_at).total_seconds()) <= _CREATED_S
@@ -327,7 +422,7 @@ def _config_object_rows(config: pd.DataFrame) -> list[dict[str, object]]:
             parts.append(f"used by {_text(used_by)}")
         if _text(version):
             parts.append(f"resourceVersion {_text(version)}")
-        row = _row(changed_at, "config", label, "; ".join(parts))
+        row = _row(changed_at, "config", label, "; ".join(parts), service=_used_by(used_by))
         rows.append(row | {"_object": (_text(kind), _text(name))})
     return rows
 
@@ -441,6 +536,27 @@ def _datadog_kind(title: str, tags: list[str], source_type: str) -> str:
     return "event"
 
 
+#: tags naming the service an event concerns, most specific first
+_SERVICE_TAGS = ("service", "kube_deployment", "kube_service")
+
+
+def _tagged_service(tags: list[str]) -> str:
+    """The service a Datadog event's tags name (``service:checkout``), "" when none does.
+
+    ``service`` first, then ``kube_deployment`` and ``kube_service``; several
+    values of the first of these keys present are kept, comma-separated.
+    """
+    for key in _SERVICE_TAGS:
+        values = [
+            value.strip()
+            for name, sep, value in (tag.partition(":") for tag in tags)
+            if sep and name.strip().lower() == key and value.strip()
+        ]
+        if values:
+            return ",".join(dict.fromkeys(values))
+    return ""
+
+
 def _datadog_rows(events: pd.DataFrame) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     ordered = events.sort_values("time", kind="stable")
@@ -463,6 +579,7 @@ def _datadog_rows(events: pd.DataFrame) -> list[dict[str, object]]:
                 "source": "datadog",
                 "label": _cut(title or first, _LABEL_CHARS),
                 "detail": _cut(f"{source}: {first}" if source else first, _DETAIL_CHARS),
+                "service": _tagged_service(tags),
                 "_match": f"{title},{','.join(tags)}",
             }
         )
@@ -506,6 +623,26 @@ def _without_duplicates(
     return kept
 
 
+def _release_rows(
+    releases: pd.DataFrame, rollouts: pd.DataFrame | None, rows: list[dict[str, object]]
+) -> list[dict[str, object]]:
+    """Release rows (Helm, Argo CD, Flux) less those that caused a listed rollout.
+
+    Such a release is noted in its rollout's detail instead (one change, one row).
+    """
+    from .releases import release_causes, release_changes
+
+    if rollouts is not None and not rollouts.empty:
+        for deployment, revision, cause in release_causes(releases, rollouts).itertuples(
+            index=False
+        ):
+            for row in rows:
+                if row.get("_rollout") == (deployment, int(revision)):
+                    detail = str(row["detail"])
+                    row["detail"] = _cut(f"{detail}; {cause}" if detail else cause, _DETAIL_CHARS)
+    return cast("list[dict[str, object]]", release_changes(releases, rollouts).to_dict("records"))
+
+
 def _timeline_frame(rows: list[dict[str, object]]) -> pd.DataFrame:
     import pandas as pd
 
@@ -522,6 +659,8 @@ def changes_timeline(
     datadog_events: pd.DataFrame | None = None,
     within: Window | None = None,
     config: pd.DataFrame | None = None,
+    jobs: pd.DataFrame | None = None,
+    releases: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One frame of every change: deploys, rollbacks, config changes, scaling, commits, events.
 
@@ -580,18 +719,44 @@ def changes_timeline(
         detailed with the operation, the workloads using it and the
         resourceVersion (never a value). A config event (see ``events``) about
         the same object within 5 min of such a change is that change: it is
-        dropped and the change's detail quotes it.
+        dropped and the change's detail quotes it. A manager that owns only
+        metadata (``"Update (metadata only)"``: a label or an annotation stamped)
+        changed no data and is not listed.
+    jobs
+        A ``k8s_jobs`` contract frame: one ``job`` row per Job or CronJob run
+        (weighted like a deploy; see :func:`incident_lib.analysis.jobs.job_changes`).
+    releases
+        A ``releases`` contract frame: Helm revisions, Argo CD syncs and Flux
+        applies as ``deploy`` or ``rollback`` rows with source ``helm``,
+        ``argocd`` or ``flux`` (see
+        :func:`incident_lib.analysis.releases.release_changes`). A release that a
+        rollout of the same service carried out is that rollout: it is not
+        listed, and the rollout's detail names it.
 
     Returns
     -------
     pandas.DataFrame
         Columns :data:`TIMELINE_COLUMNS`: ``time`` (UTC), ``kind`` (``deploy``,
-        ``rollback``, ``config``, ``scale``, ``commit``, ``event``), ``source``
-        (``kubernetes``, ``git``, ``datadog``), ``label`` (short text for people and chart
-        markers), ``detail`` and ``service`` (the workload or service the change
-        concerns, as the evidence names it: a rollout's Deployment; "" when the
-        evidence does not say); sorted by time. Empty inputs give an empty
-        frame with these columns.
+        ``rollback``, ``config``, ``job``, ``scale``, ``commit``, ``event``), ``source``
+        (``kubernetes``, ``git``, ``datadog``, ``helm``, ``argocd``, ``flux``),
+        ``label`` (short text for people and chart markers), ``detail`` and
+        ``service`` (the workload or service the change concerns, as the
+        evidence names it; "" when the evidence does not say):
+
+        * a rollout: its Deployment;
+        * a Kubernetes event: the involved workload (a Pod or ReplicaSet is
+          mapped to its Deployment through the rollouts' ReplicaSet names, else
+          by its name less the template hash and pod suffix; an HPA is its own
+          name); a config event names the workloads using the ConfigMap or
+          Secret when ``config`` lists it, and "" when its object is not a
+          workload (a Flux Kustomization, a Node);
+        * a ConfigMap or Secret change: the workloads in ``used_by``
+          (comma-separated names);
+        * a Datadog event: its tag ``service:<x>``, else ``kube_deployment:<x>``,
+          else ``kube_service:<x>``;
+        * a commit: "" (the repository is the service's own).
+
+        Sorted by time. Empty inputs give an empty frame with these columns.
     """
     import pandas as pd
 
@@ -603,9 +768,15 @@ def changes_timeline(
     objects = _config_object_rows(config) if config is not None and not config.empty else []
     rows += objects
     if events is not None and not events.empty:
-        rows += _config_once(objects, _event_rows(events, rollouts))
+        rows += _config_once(objects, _event_rows(events, rollouts, config))
     if commits is not None and not commits.empty:
         rows += _commit_rows(commits)
+    if releases is not None and not releases.empty:
+        rows += _release_rows(releases, rollouts, rows)
+    if jobs is not None and not jobs.empty:
+        from .jobs import job_changes
+
+        rows += cast("list[dict[str, object]]", job_changes(jobs).to_dict("records"))
     frame = _timeline_frame(rows)
     if within is not None:
         frame = frame[
@@ -617,16 +788,64 @@ def changes_timeline(
     return frame.drop(columns="_order").reset_index(drop=True)
 
 
+#: the captured evidence a change timeline is built from: ``source/name`` -> keyword of
+#: :func:`changes_timeline`
+CHANGE_EVIDENCE: dict[str, str] = {
+    "kubernetes/rollouts": "rollouts",
+    "kubernetes/events": "events",
+    "kubernetes/config": "config",
+    "kubernetes/jobs": "jobs",
+    "kubernetes/releases": "releases",
+    "git/commits": "commits",
+    "datadog/events": "datadog_events",
+}
+
+
+def changes_from_evidence(
+    frames: Mapping[str, pd.DataFrame | None], *, within: Window | None = None
+) -> pd.DataFrame:
+    """:func:`changes_timeline` of the frames in ``frames`` (keyed ``source/name``).
+
+    The keys are those of :data:`CHANGE_EVIDENCE`; a frame absent or None is
+    left out (never taken for "no change"), other keys are ignored.
+    """
+    given = {kw: frames.get(key) for key, kw in CHANGE_EVIDENCE.items()}
+    return changes_timeline(
+        rollouts=given["rollouts"],
+        events=given["events"],
+        config=given["config"],
+        jobs=given["jobs"],
+        releases=given["releases"],
+        commits=given["commits"],
+        datadog_events=given["datadog_events"],
+        within=within,
+    )
+
+
 # --- ranking changes against the onset --------------------------------------------------
 
 #: weight of each kind of change as a possible cause (see :func:`rank_changes`)
 KIND_WEIGHTS: dict[str, float] = {
     "deploy": 1.0,
     "config": 1.0,
+    "job": 1.0,
     "scale": 0.5,
     "commit": 0.5,
     "rollback": 0.0,
     "event": 0.5,
+}
+
+
+#: a dependency's change weighs this share of the same change of this service
+DEPENDENCY_FACTOR = 0.7
+#: an unrelated service's change weighs this share: at most 0.45, never a likely trigger
+OTHER_FACTOR = 0.45
+#: what each relation multiplies a change's weight by (``unknown`` counts as this service's)
+RELATION_FACTORS: dict[str, float] = {
+    "this": 1.0,
+    "unknown": 1.0,
+    "dependency": DEPENDENCY_FACTOR,
+    "other": OTHER_FACTOR,
 }
 
 
@@ -664,11 +883,12 @@ def rank_changes(
     lookback: str | pd.Timedelta = "2h",
     grace: str | pd.Timedelta = "2min",
     half_life: str | pd.Timedelta = "30min",
+    relations: Relations | None = None,
 ) -> pd.DataFrame:
     """Rank changes by how closely they precede the error onset.
 
-    Scoring: ``score = weight(kind) * 0.5 ** (|lead| / half_life)`` for a
-    candidate, 0 otherwise, where ``lead = onset - time``.
+    Scoring: ``score = weight(kind) * factor(relation) * 0.5 ** (|lead| /
+    half_life)`` for a candidate, 0 otherwise, where ``lead = onset - time``.
 
     * A change is a *candidate* cause when it happened at most ``lookback``
       before the onset and at most ``grace`` after it (onset detection can be a
@@ -685,6 +905,14 @@ def rank_changes(
       before scores 0.06; an event 3 min before 0.47.
     * With no onset (``None`` or NaT) nothing is a candidate: every score is 0,
       so a quiet incident never blames a change.
+    * ``relations`` (:func:`~incident_lib.analysis.related.service_relations`)
+      says whose change each is, from the timeline's ``service``
+      (:data:`RELATION_FACTORS`): this service's, or unknown (the evidence does
+      not say), counts in full; a dependency's at :data:`DEPENDENCY_FACTOR`
+      (0.7: a dependency's deploy 5 min before the onset scores 0.62, below
+      this service's 0.89); an unrelated service's at :data:`OTHER_FACTOR`
+      (0.45), so it never reaches 0.5 and is never the likely trigger, at most
+      a possible one. Without ``relations`` every change counts in full.
 
     Non-candidates stay in the frame as context.
 
@@ -701,8 +929,9 @@ def rank_changes(
     -------
     pandas.DataFrame
         The timeline's columns plus ``lead`` (timedelta, NaT without onset),
-        ``score`` in [0, 1] and ``candidate`` (bool); sorted by score
-        (highest first), then time, kind and label.
+        ``score`` in [0, 1], ``candidate`` (bool) and, with ``relations``,
+        ``relation`` (``this``, ``dependency``, ``other``, ``unknown``); sorted by
+        score (highest first), then time, kind and label.
     """
     import numpy as np
     import pandas as pd
@@ -713,6 +942,10 @@ def rank_changes(
         "half_life": _duration(half_life, "half_life"),
     }
     ranked = timeline.reset_index(drop=True).copy()
+    services = ranked.get("service", pd.Series("", index=ranked.index))
+    ranked["relation"] = [
+        "unknown" if relations is None else relations.relation(_text(n)) for n in services
+    ]
     if onset is None or pd.isna(onset):
         ranked["lead"] = pd.Series(pd.NaT, index=ranked.index, dtype="timedelta64[ns]")
         ranked["candidate"] = False
@@ -721,7 +954,12 @@ def rank_changes(
         moment = _utc_timestamp(onset, "onset")
         lead = (moment - ranked["time"]).astype("timedelta64[ns]")
         weight = np.array(
-            [_weight(k, str(lb)) for k, lb in zip(ranked["kind"], ranked["label"], strict=True)],
+            [
+                _weight(k, str(lb)) * RELATION_FACTORS[r]
+                for k, lb, r in zip(
+                    ranked["kind"], ranked["label"], ranked["relation"], strict=True
+                )
+            ],
             dtype="float64",
         )
         near = (lead <= windows["lookback"]) & (lead >= -windows["grace"])
@@ -734,6 +972,7 @@ def rank_changes(
         ["score", "time", "_order", "label"], ascending=[False, True, True, True], kind="stable"
     )
     columns = [*timeline.columns, "lead", "score", "candidate"]
+    columns += ["relation"] if relations is not None else []
     return ranked[columns].reset_index(drop=True)
 
 
@@ -744,11 +983,52 @@ _NEXT_STEP = {
     "config": "compare reverting the change against the evidence.",
     "scale": "check whether the new replica count can carry the load.",
     "event": "check whether it drove traffic or load (05_metrics) before the errors began.",
+    "job": "check what the job did to shared resources (06_database) and whether it is still "
+    "running.",
 }
 
 
+#: how a finding names whose change a candidate is (this service's and unknown: nothing)
+_RELATION_WORDS = {"dependency": "a dependency", "other": "another service"}
+
+
+def relation_label(label: str, service: str, relation: str) -> str:
+    """A change's label saying whose change it is, for a dependency's or another service's.
+
+    ``deploy v1.2 (checkout rev 3)`` -> ``deploy v1.2 (checkout rev 3; another service)``;
+    ``Feature flag on`` -> ``Feature flag on of payments (a dependency)``; this
+    service's or an unknown one's label is unchanged.
+    """
+    words = _RELATION_WORDS.get(relation)
+    if not words or not service:
+        return label
+    if service in label and label.endswith(")"):
+        return f"{label[:-1]}; {words})"
+    return f"{label} of {service} ({words})"
+
+
+def _relation_note(service: str, relation: str, relations: Relations | None) -> str:
+    """A sentence on whose change it is, for a dependency's or another service's."""
+    if relation == "dependency":
+        dep = relations.dependency(service) if relations is not None else None
+        why = f" ({dep.reason})" if dep is not None else ""
+        return f" {service} is a dependency of this service{why}."
+    if relation == "other":
+        return (
+            f" {service} is another service (not a known dependency): its change can "
+            "explain this incident only through a dependency not yet known, so it is at "
+            "most a possible trigger."
+        )
+    return ""
+
+
 def change_findings(
-    ranked: pd.DataFrame, onset: pd.Timestamp | None, *, metric: str = "error rate", ref: str = ""
+    ranked: pd.DataFrame,
+    onset: pd.Timestamp | None,
+    *,
+    metric: str = "error rate",
+    ref: str = "",
+    relations: Relations | None = None,
 ) -> list[Finding]:
     """Findings from :func:`rank_changes`: the likely trigger, or that none preceded the onset.
 
@@ -764,6 +1044,12 @@ def change_findings(
     :func:`~incident_lib.core.findings.change_fact` of its label (a rollout's
     ``change:<deployment> rev <revision>``, as 02_assess names it); a finding
     that no change lines up is ``context``.
+
+    When ``ranked`` has a ``relation`` column (always, from :func:`rank_changes`),
+    a dependency's or another service's change says so in the title
+    (``"Possible trigger: deploy v1.2 (payments rev 3; another service) ..."``)
+    and the summary says why it is a dependency (from ``relations``) or that
+    an unrelated service's change is at most a possible trigger.
     """
     import pandas as pd
 
@@ -781,26 +1067,31 @@ def change_findings(
         ]
     out: list[Finding] = []
     top = ranked[ranked["candidate"] & (ranked["score"] >= 0.2)].head(3)
-    for time, kind, label, detail, lead, score in zip(
+    blank = pd.Series("", index=top.index)
+    for time, kind, label, detail, lead, score, service, relation in zip(
         top["time"],
         top["kind"],
         top["label"],
         top["detail"],
         top["lead"],
         top["score"],
+        top.get("service", blank),
+        top.get("relation", blank),
         strict=True,
     ):
+        whose = relation_label(str(label), _text(service), _text(relation))
         minutes = lead / pd.Timedelta(minutes=1)
         when = f"{minutes:.0f} min before" if minutes >= 1 else "at"
         strong = score >= 0.5
         out.append(
             Finding(
-                title=f"{'Likely' if strong else 'Possible'} trigger: {label} "
+                title=f"{'Likely' if strong else 'Possible'} trigger: {whose} "
                 f"{when} the {metric} onset",
                 severity="high" if strong else "medium",
                 summary=f"{label} at {time:%H:%M} UTC ({detail}); the {metric} left "
-                f"its baseline at {onset:%H:%M} UTC. Score {score:.2f}: "
-                f"{_NEXT_STEP.get(kind, _NEXT_STEP['deploy'])}",
+                f"its baseline at {onset:%H:%M} UTC."
+                f"{_relation_note(_text(service), _text(relation), relations)} "
+                f"Score {score:.2f}: {_NEXT_STEP.get(kind, _NEXT_STEP['deploy'])}",
                 ref=ref,
                 fact=change_fact(str(label)),
                 role="trigger",

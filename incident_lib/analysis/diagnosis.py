@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..core.metrics import format_percent, metric_info
+from .changes import relation_label
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -278,9 +279,13 @@ def _trigger(
     competing = pool.iloc[1:]
     lead = onset - top["time"]
     when = f"{_ago(lead)} before" if lead > pd.Timedelta(0) else f"{_ago(lead)} after"
-    likely = top["score"] >= _LIKELY or sign is not None
+    # another service's change (not a known dependency) is never the most likely trigger
+    likely = (top["score"] >= _LIKELY or sign is not None) and top.get("relation") != "other"
+    label = relation_label(
+        str(top["label"]), str(top.get("service", "") or ""), str(top.get("relation", "") or "")
+    )
     text = (
-        f"{'Most likely' if likely else 'Possible'} trigger: {top['label']} at "
+        f"{'Most likely' if likely else 'Possible'} trigger: {label} at "
         f"{_hm(top['time'])}, {when} the {metric} left its baseline ({_hms(onset)})"
     )
     refs = [*_change_refs(events, top)]

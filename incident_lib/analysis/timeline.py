@@ -7,7 +7,11 @@ already interprets it, and turns what that analysis found into events:
 - **changes** (``03_changes``): :func:`~incident_lib.analysis.changes.changes_timeline`
   over rollouts, Kubernetes events (config changes, scaling), Datadog events and
   git commits, in the view ``[min(baseline.start, window.start), window.end)``;
-  its kinds are kept (deploy, rollback, config, scale, commit, event).
+  its kinds are kept (deploy, rollback, config, scale, commit, event). A change
+  of a dependency or of another service
+  (:func:`~incident_lib.analysis.related.incident_relations`, from the record,
+  the logs and the database's sessions) says so first: ``[another service]
+  deploy v2 (search rev 7)``.
 - **kubernetes** (``07_resources``): the service's Warning events
   (:func:`~incident_lib.analysis.resources.warning_events`, objects of other
   services left out), one event per reason at its first occurrence in the
@@ -65,6 +69,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
@@ -72,10 +77,11 @@ from ..core.metrics import metric_info
 from ..core.text import shorten
 from ..core.time import Window, format_duration
 from ..core.timeline import LANES, Event, record_events
-from .changes import changes_timeline
+from .changes import CHANGE_EVIDENCE, changes_from_evidence
 from .database import blocking_samples, blocking_tree, find_leaks, saturation
 from .metrics import series as metric_values
 from .onset import onset_table
+from .related import Relations, incident_relations
 from .resources import NEAR_LIMIT, limits_vs_usage, pod_problems, service_objects, warning_events
 from .signatures import rank_signatures, signatures
 
@@ -276,6 +282,55 @@ def _datadog_change_event(change: dict[str, object], events: pd.DataFrame | None
     )
 
 
+#: the ``source`` of a release's change row (Helm, Argo CD, Flux)
+_RELEASE_TOOLS = frozenset({"helm", "argocd", "flux"})
+
+
+def _release_event(change: dict[str, object], releases: pd.DataFrame | None) -> Event:
+    """A Helm revision, Argo CD sync or Flux apply: the ``releases`` row it was read from."""
+    moment, label, detail = _ts(change["time"]), str(change["label"]), _text(change["detail"])
+    tool, name = str(change["source"]), _text(change["service"])
+    row, revision = None, ""
+    if releases is not None:
+        row = _row(
+            (releases["tool"] == tool)
+            & (releases["name"] == name)
+            & (releases["deployed_at"] == moment)
+        )
+        revision = _text(releases.loc[row, "revision"]) if row is not None else ""
+    return _change(
+        moment,
+        str(change["kind"]),
+        f"{label}: {detail}" if detail else label,
+        key=f"{tool} {name} {revision or _iso(moment)}",
+        evidence="kubernetes/releases",
+        row=row,
+    )
+
+
+def _job_event(change: dict[str, object], jobs: pd.DataFrame | None) -> Event:
+    """A Job or CronJob run starting: the ``k8s_jobs`` row it was read from."""
+    moment, label, detail = _ts(change["time"]), str(change["label"]), _text(change["detail"])
+    row, job = None, ""
+    if jobs is not None:
+        for index, name in zip(
+            jobs.index[jobs["started_at"] == moment],
+            jobs.loc[jobs["started_at"] == moment, "job"],
+            strict=True,
+        ):
+            if f"job {name})" in label or label == f"Job {name} started" or name in label:
+                row, job = int(index), _text(name)
+                break
+    return _change(
+        moment,
+        "job",
+        f"{label}: {detail}" if detail else label,
+        key=f"job {job or label}@{_iso(moment)}",
+        evidence="kubernetes/jobs",
+        row=row,
+    )
+
+
 def _commit_event(change: dict[str, object], commits: pd.DataFrame | None) -> Event:
     label = str(change["label"])
     short_sha = label.split(" ")[1] if label.count(" ") else ""
@@ -294,22 +349,23 @@ def _commit_event(change: dict[str, object], commits: pd.DataFrame | None) -> Ev
     )
 
 
-def _change_events(frames: Mapping[str, pd.DataFrame], view: Window) -> list[Event]:
-    _, rollouts = _frame(frames, "kubernetes/rollouts")
-    _, k8s = _frame(frames, "kubernetes/events")
-    _, commits = _frame(frames, "git/commits")
-    _, datadog = _frame(frames, "datadog/events")
-    _, config = _frame(frames, "kubernetes/config")
-    if all(f is None for f in (rollouts, k8s, commits, datadog, config)):
+#: how a change event of a dependency or another service starts
+_WHOSE = {"dependency": "[a dependency] ", "other": "[another service] "}
+
+
+def _change_events(
+    frames: Mapping[str, pd.DataFrame], view: Window, relations: Relations | None = None
+) -> list[Event]:
+    given = {key: _frame(frames, key)[1] for key in CHANGE_EVIDENCE}
+    if all(f is None for f in given.values()):
         return []
-    timeline = changes_timeline(
-        rollouts=rollouts,
-        events=k8s,
-        commits=commits,
-        datadog_events=datadog,
-        within=view,
-        config=config,
+    rollouts, commits = given["kubernetes/rollouts"], given["git/commits"]
+    k8s, config, datadog = (
+        given["kubernetes/events"],
+        given["kubernetes/config"],
+        given["datadog/events"],
     )
+    timeline = changes_from_evidence(given, within=view)
     out = []
     for change in cast("list[dict[str, object]]", timeline.to_dict("records")):
         source, kind = change["source"], change["kind"]
@@ -317,10 +373,17 @@ def _change_events(frames: Mapping[str, pd.DataFrame], view: Window) -> list[Eve
             out.append(_commit_event(change, commits))
         elif source == "datadog":
             out.append(_datadog_change_event(change, datadog))
+        elif source in _RELEASE_TOOLS:
+            out.append(_release_event(change, given["kubernetes/releases"]))
+        elif kind == "job":
+            out.append(_job_event(change, given["kubernetes/jobs"]))
         elif kind in ("deploy", "rollback"):
             out.append(_rollout_event(change, rollouts))
         else:
             out.append(_config_change_event(change, config) or _k8s_change_event(change, k8s))
+        whose = _WHOSE.get(relations.relation(str(change["service"]))) if relations else None
+        if whose:
+            out[-1] = replace(out[-1], summary=shorten(whose + out[-1].summary, _SUMMARY))
     return out
 
 
@@ -373,6 +436,46 @@ def _oom_events(pods: pd.DataFrame, window: Window) -> tuple[list[Event], list[p
     return [event], times
 
 
+def _oom_terminations(
+    ended: pd.DataFrame, window: Window
+) -> tuple[list[Event], list[pd.Timestamp]]:
+    """One ``oomkill`` event for the OOM kills of a ``k8s_terminations`` frame in the window.
+
+    Pods deleted since count (a scale-down or a rollback does not erase them);
+    an OOM kill the kernel reported for a node is one when no pod was named.
+    """
+    import pandas as pd
+
+    oom = ended[
+        ended["reason"].isin(["OOMKilled", "OOMKilling"])
+        & (ended["finished_at"] >= pd.Timestamp(window.start))
+        & (ended["finished_at"] < pd.Timestamp(window.end))
+    ].sort_values(["finished_at", "pod", "container"], kind="stable")
+    if oom.empty:
+        return [], []
+    first = oom.iloc[0]
+    moment = _ts(first["finished_at"])
+    who = "/".join(p for p in (_text(first["pod"]), _text(first["container"])) if p)
+    who = who or f"a process on node {_text(first['node'])}"
+    deleted = int(oom["pod_deleted"].sum())
+    gone = f" ({deleted} in pods deleted since)" if deleted else ""
+    if len(oom) == 1:
+        summary = f"{who} OOMKilled{' (pod deleted since)' if deleted else ''}"
+    else:
+        summary = f"{len(oom)} OOM kills{gone}, the first {who}"
+    event = Event(
+        time=moment,
+        source="kubernetes",
+        kind="oomkill",
+        summary=shorten(summary, _SUMMARY),
+        key=f"oomkill:{who}@{_iso(moment)}",
+        evidence="kubernetes/terminations",
+        row=int(cast("int", oom.index[0])),
+        section=_RESOURCES,
+    )
+    return [event], [cast("pd.Timestamp", t) for t in oom["finished_at"]]
+
+
 def _kubernetes_events(
     frames: Mapping[str, pd.DataFrame], service: str, window: Window
 ) -> list[Event]:
@@ -380,7 +483,11 @@ def _kubernetes_events(
 
     _, events = _frame(frames, "kubernetes/events")
     _, pods = _frame(frames, "kubernetes/pods")
-    out, oom_times = _oom_events(pods, window) if pods is not None else ([], [])
+    _, ended = _frame(frames, "kubernetes/terminations")
+    if ended is not None:  # pods deleted since and kernel OOM kills too
+        out, oom_times = _oom_terminations(ended, window)
+    else:
+        out, oom_times = _oom_events(pods, window) if pods is not None else ([], [])
     if events is None:
         return out
     grouped = warning_events(events, window=window, service=service, pods=pods)
@@ -883,7 +990,10 @@ def timeline_events(
         kind and id; each id once.
     """
     view = Window(min(baseline.start, window.start), window.end)
-    events = _change_events(frames, view)
+    _, logs = _frame(frames, "kubernetes/logs")
+    _, activity = _frame(frames, "postgres/activity")
+    relations = incident_relations(incident, logs=logs, pg_activity=activity)
+    events = _change_events(frames, view, relations)
     events += _kubernetes_events(frames, incident.service, window)
     events += _monitor_events(frames, window)
     metrics_name, metrics = _frame(frames, "datadog/metrics", "prometheus/metrics")

@@ -190,13 +190,16 @@ CONTRACTS: dict[str, Contract] = {
             "Probes of the service's dependencies and its own health endpoint, one check per "
             "row: dns (addresses and CNAME chain), tcp (connect), tls (certificate validity, "
             "chain, expiry) and http (status, bounded tries). status: ok, slow, failed, "
-            "expiring or unknown (the probe could not say); latency_ms NaN when not measured; "
+            "expiring or unknown (the probe could not say); reason: the machine-readable why "
+            "(nxdomain, no_answer, timeout, refused, self_signed, hostname_mismatch, "
+            "http_503...); latency_ms NaN when not measured; "
             "expires_at and days_left only for tls.",
             target="str",
             host="str",
             port="int",
             check="str",
             status="str",
+            reason="str",
             latency_ms="float",
             detail="str",
             checked_at="time",

@@ -44,6 +44,8 @@ __all__ = [
 
 #: a metric counts as moved in the facts when its peak is this many times its baseline
 _MOVED_RATIO = 1.5
+#: how a fact says whose rollout it is (``relation`` of the markers; this service's: nothing)
+_WHOSE = {"dependency": ", a dependency", "other": ", another service"}
 
 _STATE_TEXT = {
     "investigating": "Investigating",
@@ -92,6 +94,8 @@ def mitigations(incident: Incident, markers: pd.DataFrame) -> list[Mitigation]:
     markers
         From :func:`incident_lib.analysis.changes.deploy_markers` (inside the
         window); rows of ``kind`` ``"rollback"`` are rollbacks that went live.
+        With a ``relation`` column, another service's rollback (``other``) is
+        not this incident's mitigation.
 
     Returns
     -------
@@ -101,7 +105,8 @@ def mitigations(incident: Incident, markers: pd.DataFrame) -> list[Mitigation]:
     """
     done: list[Mitigation] = []
     if len(markers) and "kind" in markers:
-        for row in markers[markers["kind"] == "rollback"].to_dict("records"):
+        mine = markers["relation"] != "other" if "relation" in markers else True
+        for row in markers[(markers["kind"] == "rollback") & mine].to_dict("records"):
             at = row["time"].to_pydatetime()
             label = str(row["label"])
             done.append(
@@ -352,7 +357,8 @@ def quick_facts(
         peak is at least 1.5× its baseline becomes a fact (``error_rate`` is left
         out when ``error_ratio`` is there: the same story twice).
     markers
-        From :func:`incident_lib.analysis.changes.deploy_markers` (inside the window).
+        From :func:`incident_lib.analysis.changes.deploy_markers` (inside the window);
+        with a ``relation`` column a dependency's or another service's rollout says so.
     alerts
         From :func:`incident_lib.analysis.alerts.alert_summary`.
     errors
@@ -384,9 +390,10 @@ def quick_facts(
         )
     for change in markers.to_dict("records"):
         label = str(change["label"])
+        whose = _WHOSE.get(str(change.get("relation", "") or ""), "")
         facts.append(
             f"{_q(label[:1].upper() + label[1:])} at {change['time']:%H:%M} UTC "
-            f"({_c(change['deployment'])}, revision {_q(change['revision'])})."
+            f"({_c(change['deployment'])}, revision {_q(change['revision'])}{whose})."
         )
     firing = alerts[alerts["firing"]] if len(alerts) else alerts
     if len(alerts):

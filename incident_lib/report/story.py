@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from ..analysis.impact import Impact
     from ..analysis.recovery import RecoveryVerdict
+    from ..analysis.related import Relations
     from ..core.incident import Incident
     from ..infra.workspace import Workspace
 
@@ -41,6 +42,7 @@ __all__ = [
     "SUMMARY_LIMIT",
     "Story",
     "build_story",
+    "captured_relations",
     "offline_as_of",
     "resolve_ref",
     "story_html",
@@ -128,6 +130,45 @@ def _metrics_source(captured: Collection[str]) -> str:
     return "datadog"
 
 
+def captured_relations(
+    workspace: Workspace,
+    *,
+    logs: pd.DataFrame | None = None,
+    pg_activity: pd.DataFrame | None = None,
+) -> Relations:
+    """Which services are related to the incident's, from its record and its evidence.
+
+    Parameters
+    ----------
+    workspace
+        An opened incident workspace (its record names the service, its own
+        workloads and its dependencies).
+    logs, pg_activity
+        The service's logs and the database's sessions when a notebook has them
+        at hand; otherwise the ones captured in the workspace, if any (never
+        fetched here).
+
+    Returns
+    -------
+    Relations
+        See :func:`incident_lib.analysis.related.incident_relations`.
+    """
+    from ..analysis.related import incident_relations
+
+    store = workspace.evidence
+
+    def captured(source: str, name: str, given: pd.DataFrame | None) -> pd.DataFrame | None:
+        if given is not None:
+            return given
+        return store.read(source, name) if store.has(source, name) else None
+
+    return incident_relations(
+        workspace.incident,
+        logs=captured("kubernetes", "logs", logs),
+        pg_activity=captured("postgres", "activity", pg_activity),
+    )
+
+
 def build_story(
     workspace: Workspace, *, as_of: datetime | None = None, record: bool = True
 ) -> Story:
@@ -196,15 +237,11 @@ def build_story(
     errors = metrics.error_ratio(metric_frame)
     error_onset = onset.detect_onset(errors, baseline=baseline, window=window)
     onsets = onset.onset_table(metric_frame, baseline=baseline, window=window)
-    third_party = frames.get("datadog/events")
-    in_view = changes.changes_timeline(
-        rollouts=frame("kubernetes/rollouts"),
-        events=frame("kubernetes/events"),
-        datadog_events=third_party,
-        commits=frames.get("git/commits"),
-        config=frames.get("kubernetes/config"),
+    in_view = changes.changes_from_evidence(frames)
+    relations = captured_relations(
+        workspace, logs=frames.get("kubernetes/logs"), pg_activity=frames.get("postgres/activity")
     )
-    ranked = changes.rank_changes(in_view, error_onset.onset_at)
+    ranked = changes.rank_changes(in_view, error_onset.onset_at, relations=relations)
     estimate = (
         impact.estimate_impact(metric_frame, window=window, baseline=baseline)
         if has_metrics

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from ..analysis.changes import relation_label
 from ..analysis.metrics import RATE_COUNTS
 from ..core.metrics import format_growth, format_share, metric_info
 from ..core.time import format_duration
@@ -35,6 +36,11 @@ __all__ = [
 ]
 
 _MISSING = "—"
+
+
+def _word(value: Any) -> str:
+    """A text cell as text: "" for a missing value."""
+    return "" if _is_missing(value) else str(value)
 
 
 def _is_missing(value: Any) -> bool:
@@ -256,15 +262,19 @@ def format_changes(ranked: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``time (UTC)`` (date and time), with ``kind``, ``change``,
-        ``detail``, ``to the onset`` (``12 min before``, ``at the onset``),
-        ``score`` (two decimals) and ``candidate`` (``✔``).
+        Indexed by ``time (UTC)`` (date and time), with ``kind``, ``change``
+        (saying whose change it is for a dependency's or another service's, when
+        ``ranked`` has the ``relation`` column), ``detail``, ``to the onset``
+        (``12 min before``, ``at the onset``), ``score`` (two decimals) and
+        ``candidate`` (``✔``).
     """
     rows = [
         {
             "time (UTC)": _clock(row["time"], "%Y-%m-%d %H:%M"),
             "kind": row["kind"],
-            "change": row["label"],
+            "change": relation_label(
+                str(row["label"]), _word(row.get("service")), _word(row.get("relation"))
+            ),
             "detail": row["detail"],
             "to the onset": _lead(row["lead"]),
             "score": f"{float(row['score']):.2f}",

@@ -466,7 +466,7 @@ class SourceRegistry:
 
 
 def default_registry(environ: Mapping[str, str] | None = None) -> SourceRegistry:
-    """The live sources of this version: kubernetes, datadog, prometheus, git and postgres.
+    """The live sources of this version: kubernetes, datadog, prometheus, git, postgres, probes.
 
     Nothing is imported or built until a source is asked for.
 
@@ -501,6 +501,11 @@ def default_registry(environ: Mapping[str, str] | None = None) -> SourceRegistry
 
         return PostgresConnector.from_environment(env)
 
+    def probes(env: Mapping[str, str]) -> Source:
+        from .probes import ProbesConnector
+
+        return ProbesConnector.from_environment(env)
+
     return SourceRegistry(
         {
             "kubernetes": kubernetes,
@@ -508,6 +513,7 @@ def default_registry(environ: Mapping[str, str] | None = None) -> SourceRegistry
             "prometheus": prometheus,
             "git": git,
             "postgres": postgres,
+            "probes": probes,
         },
         environ=environ,
     )

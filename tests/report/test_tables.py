@@ -316,3 +316,19 @@ def test_one_percent_formatter_and_growth_figures():
         "1 failed request in the baseline"
     )
     assert table.loc["Memory usage (GiB)", "× baseline"] == "1.8×"
+
+
+def test_format_changes_says_whose_change_it_is():
+    ranked = _ranked().assign(
+        label=["deploy v1.2 (checkout rev 3)", "ConfigMap api", "fix pool", "x", "y"],
+        service=["checkout", "api", "", "payments", ""],
+        relation=["other", "this", "unknown", "dependency", "unknown"],
+    )
+    table = tables.format_changes(ranked)
+    assert table["change"].tolist() == [
+        "deploy v1.2 (checkout rev 3; another service)",
+        "ConfigMap api",
+        "fix pool",
+        "x of payments (a dependency)",
+        "y",
+    ]

@@ -205,9 +205,7 @@ class FakeKubeServer(LoopbackServer):
             listed = _metadata_only(listed)
         handler.send_json(200, listed)
 
-    def _list(
-        self, route: str, namespace: str | None, query: dict[str, str]
-    ) -> dict[str, Any]:
+    def _list(self, route: str, namespace: str | None, query: dict[str, str]) -> dict[str, Any]:
         """One page of ``route`` in ``namespace`` (every namespace when None)."""
         kind, api_version, _, _ = _LISTS.get(route, ("List", "v1", route, ""))
         if route == "metrics":
@@ -300,9 +298,7 @@ class FakeKubeServer(LoopbackServer):
             )
             verb, what = ("list", resource) if route != "log" else ("get", "pods/log")
             subject = f'pods "{match["name"]}"' if route == "log" else resource
-            scope = (
-                f'in the namespace "{match["ns"]}"' if match["ns"] else "at the cluster scope"
-            )
+            scope = f'in the namespace "{match["ns"]}"' if match["ns"] else "at the cluster scope"
             message = (
                 f'{subject} is forbidden: User "{SERVICE_ACCOUNT}" cannot {verb} resource '
                 f'"{what}" in API group "{group}" {scope}'

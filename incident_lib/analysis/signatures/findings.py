@@ -138,7 +138,11 @@ def signature_findings(
         is ranked here if it has no ``same_as``), all levels at warning and above.
     changes
         Change markers with ``time``, ``label`` and ``kind`` (e.g. from
-        :func:`incident_lib.analysis.changes.deploy_markers`).
+        :func:`incident_lib.analysis.changes.deploy_markers`). With a
+        ``relation`` column (markers built with relations), only this
+        service's changes (``this``, or ``unknown`` when the evidence does not
+        say) count: another service's or a dependency's deploy is never the
+        change a signature of this service's logs appeared "after".
     after
         A new signature whose first event falls within this long after a
         ``deploy`` or ``config`` change is reported as appearing after it.
@@ -170,6 +174,8 @@ def signature_findings(
     ranked = table if "same_as" in table.columns else rank_signatures(table)
     rows = [r for r in ranked.to_dict("records") if _notable(r)]
     causes = changes[changes["kind"].isin(["deploy", "config"])] if len(changes) else changes
+    if len(causes) and "relation" in causes:
+        causes = causes[causes["relation"].isin(["this", "unknown", ""])]
     if not len(causes):
         causes = pd.DataFrame({"time": pd.Series(dtype="datetime64[ns, UTC]"), "label": []})
     window = pd.Timedelta(after)

@@ -33,6 +33,7 @@ FETCH_NAMES = (
     "terminations",
     "jobs",
     "releases",
+    "endpoints",
 )
 #: the API resources each frame reads (recorded in the manifest)
 RESOURCES: dict[str, str] = {
@@ -52,6 +53,7 @@ RESOURCES: dict[str, str] = {
         "secrets (metadata only, owner=helm), applications.argoproj.io, "
         "kustomizations.kustomize.toolkit.fluxcd.io, helmreleases.helm.toolkit.fluxcd.io"
     ),
+    "endpoints": "services, endpointslices.discovery.k8s.io",
 }
 #: most lines read of each container log
 MAX_LINES_PER_CONTAINER = 50_000
@@ -143,6 +145,8 @@ class KubernetesConnector(BudgetedConnector):
                 return source.jobs(window)
             if frame == "releases":
                 return source.releases(window, environ=self.environ)
+            if frame == "endpoints":
+                return source.endpoints()
             if frame == "pods":
                 return Fetched(source.pods())
             return Fetched(source.usage())

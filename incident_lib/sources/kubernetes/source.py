@@ -521,6 +521,17 @@ class KubernetesSource:
             environ=environ,
         )
 
+    # -- Services' endpoints --------------------------------------------------------------
+    def endpoints(self) -> Fetched:
+        """Every Service of the namespace and its ready / not-ready endpoints (``k8s_endpoints``).
+
+        Not only the service's own: its dependencies in the namespace matter as
+        much. See :func:`.endpoints.read_endpoints`.
+        """
+        from .endpoints import read_endpoints
+
+        return read_endpoints(self)
+
     # -- API access --------------------------------------------------------------
     def _pods(self) -> list[Any]:
         return self._list(

@@ -1,0 +1,125 @@
+"""Jobs and releases on the incident timeline: each event points at the row it was read from."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from incident_lib.analysis.timeline import timeline_events
+from incident_lib.core.incident import Incident
+from incident_lib.core.schema import conform
+from incident_lib.core.time import Window
+
+WINDOW = Window(datetime(2026, 11, 3, 14, 0, tzinfo=UTC), datetime(2026, 11, 3, 15, 0, tzinfo=UTC))
+BASELINE = Window(datetime(2026, 11, 3, 13, 0, tzinfo=UTC), WINDOW.start)
+INCIDENT = Incident.create(
+    id="INC-2026-0042",
+    title="api returns 500s",
+    service="api",
+    namespace="prod",
+    severity="SEV-2",
+    start="2026-11-03T14:00:00Z",
+    end="2026-11-03T15:00:00Z",
+)
+
+
+def at(hh: int, mm: int) -> pd.Timestamp:
+    return pd.Timestamp(datetime(2026, 11, 3, hh, mm, tzinfo=UTC))
+
+
+def _jobs() -> pd.DataFrame:
+    rows = [
+        {
+            "job": name,
+            "cronjob": cron,
+            "started_at": started,
+            "finished_at": None,
+            "status": "running",
+            "succeeded": 0,
+            "failed": 0,
+            "exit_codes": "",
+            "reason": None,
+            "message": None,
+            "pods": f"{name}-abcde",
+            "images": "registry/reindex:v3",
+        }
+        for name, cron, started in (
+            ("cleanup-1", "", at(13, 20)),
+            ("nightly-reindex-2989", "nightly-reindex", at(14, 6)),
+        )
+    ]
+    return conform(pd.DataFrame(rows), "k8s_jobs")
+
+
+def _releases() -> pd.DataFrame:
+    rows = [
+        {
+            "tool": "argocd",
+            "name": "api",
+            "revision": "3f2a9c1d5e7b9a0c2e4f6a8b0d1c3e5f7a9b1d3f",
+            "version": "",
+            "status": "synced",
+            "deployed_at": at(14, 4),
+            "target": "main",
+            "detail": "",
+        }
+    ]
+    return conform(pd.DataFrame(rows), "releases")
+
+
+def test_job_and_release_events_name_their_rows():
+    frames = {"kubernetes/jobs": _jobs(), "kubernetes/releases": _releases()}
+
+    events = timeline_events(frames, incident=INCIDENT, window=WINDOW, baseline=BASELINE)
+
+    jobs = [e for e in events if e.evidence == "kubernetes/jobs"]
+    releases = [e for e in events if e.evidence == "kubernetes/releases"]
+    assert [(e.kind, e.row) for e in jobs] == [("job", 0), ("job", 1)]
+    assert "nightly-reindex" in jobs[1].summary and jobs[1].source == "changes"
+    assert [(e.kind, e.row) for e in releases] == [("deploy", 0)]
+    assert "Argo CD" in releases[0].summary
+    again = timeline_events(frames, incident=INCIDENT, window=WINDOW, baseline=BASELINE)
+    assert [e.id for e in again] == [e.id for e in events]  # stable ids
+
+
+def _terminations(*rows: tuple[str, str, str, pd.Timestamp, bool]) -> pd.DataFrame:
+    return conform(
+        pd.DataFrame(
+            [
+                {
+                    "pod": pod,
+                    "container": container,
+                    "node": "node-3",
+                    "workload": "api",
+                    "reason": reason,
+                    "exit_code": 137.0,
+                    "finished_at": moment,
+                    "source": "event" if deleted else "status",
+                    "pod_deleted": deleted,
+                    "message": "",
+                }
+                for pod, container, reason, moment, deleted in rows
+            ]
+        ),
+        "k8s_terminations",
+    )
+
+
+def test_oom_kills_of_deleted_pods_are_on_the_timeline():
+    frames = {
+        "kubernetes/terminations": _terminations(
+            ("api-7d9f8c6b5-aaaaa", "api", "OOMKilled", at(14, 12), True),
+            ("api-7d9f8c6b5-bbbbb", "api", "OOMKilled", at(14, 19), False),
+            ("api-7d9f8c6b5-ccccc", "api", "Killing", at(14, 20), True),
+            ("api-7d9f8c6b5-ddddd", "api", "OOMKilled", at(13, 30), True),  # before the window
+        )
+    }
+
+    events = timeline_events(frames, incident=INCIDENT, window=WINDOW, baseline=BASELINE)
+
+    oom = [e for e in events if e.kind == "oomkill"]
+    assert len(oom) == 1
+    assert oom[0].time == at(14, 12) and oom[0].row == 0
+    assert oom[0].evidence == "kubernetes/terminations"
+    assert "2 OOM kills (1 in pods deleted since)" in oom[0].summary
