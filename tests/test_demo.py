@@ -28,6 +28,8 @@ EXPECTED = {
     ("kubernetes", "hpa"): "hpa",
     ("kubernetes", "config"): "k8s_config",
     ("kubernetes", "terminations"): "k8s_terminations",
+    ("kubernetes", "endpoints"): "k8s_endpoints",
+    ("probes", "checks"): "dependency_checks",
     ("datadog", "metrics"): "metrics",
     ("datadog", "monitor_events"): "monitor_events",
     ("datadog", "events"): "datadog_events",

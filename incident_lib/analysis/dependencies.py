@@ -35,6 +35,7 @@ __all__ = [
     "CHECKS",
     "EXPIRING_DAYS",
     "applicable_checks",
+    "dependencies_verdict",
     "dependency_findings",
     "dependency_table",
     "endpoint_findings",
@@ -417,3 +418,92 @@ def endpoint_findings(endpoints: pd.DataFrame, *, ref: str = "") -> list[Finding
                 )
             )
     return out
+
+
+def _target_state(group: pd.DataFrame) -> str:
+    """The worst status of one target's checks: failed, unknown, expiring, slow or ok."""
+    statuses = set(group["status"].astype(str))
+    for state in ("failed", "unknown", "expiring", "slow"):
+        if state in statuses:
+            return state
+    return "ok" if statuses == {"ok"} else "unknown"
+
+
+def dependencies_verdict(
+    checks: pd.DataFrame, endpoints: pd.DataFrame | None = None, *, health_url: str = ""
+) -> str:
+    """One sentence: which probed endpoints answered, and which Services lack endpoints.
+
+    ``"2 of 4 endpoints failed: https://payments... (failed: refused), ...; 1
+    slow"``, ``"all 3 endpoints answered (the slowest: orders-db:5432, TCP 12
+    ms)"``; the service's own health endpoint is named as such. An endpoint
+    whose checks could not run is "unknown", never counted as answering.
+    ``endpoints`` adds the Services with no ready endpoint.
+
+    Parameters
+    ----------
+    checks
+        A ``dependency_checks`` frame.
+    endpoints
+        A ``k8s_endpoints`` frame, or None when not captured.
+    health_url
+        The service's own health endpoint.
+
+    Returns
+    -------
+    str
+        The sentence, without a final period; ``"no endpoint was probed"`` for an
+        empty frame.
+    """
+    latest = _latest(checks)
+    parts: list[str] = []
+    if latest.empty:
+        parts.append("no endpoint was probed")
+    else:
+        states: dict[str, list[str]] = {}
+        for target, group in latest.groupby("target", sort=False):
+            name = str(target)
+            label = (
+                f"the service's own health endpoint {name}"
+                if _is_health(name, health_url)
+                else name
+            )
+            worst = _target_state(group)
+            bad = group[group["status"].astype(str) == worst].iloc[0] if worst != "ok" else None
+            states.setdefault(worst, []).append(
+                f"{label} ({verdict(bad)})" if bad is not None else label
+            )
+        total = sum(len(v) for v in states.values())
+        answered = sum(len(states.get(k, [])) for k in ("ok", "slow", "expiring"))
+        if answered == total:
+            timed = latest[latest["latency_ms"].notna()]
+            slowest = ""
+            if not timed.empty:
+                top = timed.sort_values("latency_ms", kind="stable").iloc[-1]
+                check = _NAMES.get(str(top["check"]), str(top["check"]))
+                took = _latency(float(top["latency_ms"]))
+                slowest = f" (the slowest: {top['target']}, {check} {took})"
+            every = f"all {total} endpoints" if total > 1 else "the one endpoint probed"
+            parts.append(f"{every} answered{slowest}")
+        for state, words in (
+            ("failed", "failed"),
+            ("unknown", "could not be checked (unknown, not healthy)"),
+            ("slow", "answered slowly"),
+            ("expiring", "present a certificate expiring soon"),
+        ):
+            found = states.get(state, [])
+            if found:
+                listed = ", ".join(found[:3])
+                listed += f" and {len(found) - 3} more" if len(found) > 3 else ""
+                parts.append(f"{len(found)} of {total} endpoints {words}: {listed}")
+    if endpoints is not None and not endpoints.empty:
+        empty = sorted(str(s) for s in endpoints.loc[endpoints["ready"] == 0, "service"])
+        if empty:
+            parts.append(
+                f"{len(empty)} Service{'s' if len(empty) != 1 else ''} without a ready endpoint: "
+                + ", ".join(empty[:5])
+                + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+            )
+        else:
+            parts.append(f"every Service of the namespace has ready endpoints ({len(endpoints)})")
+    return "; ".join(parts)

@@ -69,6 +69,8 @@ _POD_NAME = re.compile(r"^(?P<base>.+)-(?P<hash>[a-z0-9]{6,10})-[a-z0-9]{5}$")
 _RS_NAME = re.compile(r"^(?P<base>.+)-(?P<hash>[a-z0-9]{6,10})$")
 #: a Job's or DaemonSet's pod ``<owner>-<5 chars>``, a StatefulSet's ``<name>-<ordinal>``
 _OTHER_POD = re.compile(r"^(?P<base>.+)-(?P<hash>[a-z0-9]{5}|\d+)$")
+#: private DNS zones whose first label names a service
+_PRIVATE_ZONES = frozenset({"internal", "local", "lan", "intranet", "corp", "home", "localdomain"})
 _IP = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$|^\[?[0-9a-f:]+\]?$")
 _DNS_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 _SVC = re.compile(r"^(?P<name>[a-z0-9][a-z0-9-]*)\.(?P<ns>[a-z0-9-]+)\.svc(?:\.cluster\.local)?$")
@@ -252,9 +254,13 @@ def _host_name(host: str, namespace: str) -> str:
     if found:
         return "" if found["name"] in _NOT_SERVICES else found["name"]
     labels = text.split(".")
+    if len(labels) == 1:
+        return text  # a Service of the namespace
     if len(labels) == 2 and namespace and labels[1] == namespace.lower():
         return labels[0]  # <service>.<namespace>
-    return text
+    if labels[-1] in _PRIVATE_ZONES:
+        return labels[0]  # payments.internal, orders.local
+    return ""  # an outside domain: a documentation link as often as a dependency
 
 
 def dependencies_from_logs(logs: pd.DataFrame, *, namespace: str = "") -> tuple[str, ...]:
@@ -268,7 +274,11 @@ def dependencies_from_logs(logs: pd.DataFrame, *, namespace: str = "") -> tuple[
     connection's far end (``dial tcp ledger:5432``, ``connection to
     redis-master:6379 refused``, ``upstream: "orders:8080"``). IP addresses,
     ``localhost`` and the API server are not services; ``<name>.<namespace>``
-    in the incident's namespace is ``<name>``; any other domain stays whole.
+    in the incident's namespace is ``<name>``, and so is ``<name>.internal`` /
+    ``<name>.local``. An outside domain (``api.stripe.com``, ``sqlalche.me``) is
+    left out: error messages link to documentation as often as they name an
+    upstream, and an outside service's changes are not in the cluster's
+    evidence anyway; name such a dependency in the record.
     """
     columns = [c for c in ("raw", "message") if c in logs.columns]
     if logs.empty or not columns:

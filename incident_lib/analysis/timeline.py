@@ -39,6 +39,12 @@ already interprets it, and turns what that analysis found into events:
   get (``saturation``: it stands for the ``db_connections`` metric's, one fact, one
   event), and each root blocker from the first sample it blocks anyone
   (``blocking``).
+- **dependencies** (``08_dependencies``): each probed endpoint that failed
+  (``dependency_failed``), has a certificate expiring (``certificate_expiring``) or
+  answered slowly (``dependency_slow``), at the time it was probed (its worst check;
+  a check that could not run makes no event: unknown is not a fact), and each Service
+  of the namespace without a ready endpoint (``no_ready_endpoint``); only what was
+  probed inside the window (a probe after it says nothing of the incident).
 - **logs** (``04_logs``): the first appearance of each new failure signature
   (:func:`~incident_lib.analysis.signatures.signatures` ranked by
   :func:`~incident_lib.analysis.signatures.rank_signatures`): new in the window,
@@ -109,13 +115,14 @@ WARNING_KINDS: Mapping[str, str] = {
     "Evicted": "eviction",
 }
 
-_CHANGES, _ASSESS, _LOGS, _METRICS, _DATABASE, _RESOURCES = (
+_CHANGES, _ASSESS, _LOGS, _METRICS, _DATABASE, _RESOURCES, _DEPENDENCIES = (
     "03_changes",
     "02_assess",
     "04_logs",
     "05_metrics",
     "06_database",
     "07_resources",
+    "08_dependencies",
 )
 _SUSTAIN = "2min"
 _MAX_GAP = "5min"
@@ -474,6 +481,72 @@ def _oom_terminations(
         section=_RESOURCES,
     )
     return [event], [cast("pd.Timestamp", t) for t in oom["finished_at"]]
+
+
+# --- dependencies ------------------------------------------------------------------------
+
+#: a probed endpoint's worst check -> the event kind (ok and unknown make no event)
+_PROBE_KINDS = {
+    "failed": "dependency_failed",
+    "expiring": "certificate_expiring",
+    "slow": "dependency_slow",
+}
+_PROBE_NAMES = {"dns": "DNS", "tcp": "TCP connect", "tls": "TLS", "http": "HTTP"}
+
+
+def _dependency_events(frames: Mapping[str, pd.DataFrame], health_url: str) -> list[Event]:
+    """One event per probed endpoint that failed, answered slowly or has a certificate
+    expiring; one per Service of the namespace without a ready endpoint."""
+    out: list[Event] = []
+    _, checks = _frame(frames, "probes/checks")
+    if checks is not None:
+        for target, group in checks.groupby("target", sort=False):
+            for status, kind in _PROBE_KINDS.items():
+                bad = group[group["status"] == status]
+                if bad.empty:
+                    continue
+                row = bad.iloc[0]
+                moment = _ts(row["checked_at"])
+                whose = "the service's health endpoint " if target == health_url else ""
+                check = _PROBE_NAMES.get(str(row["check"]), str(row["check"]))
+                out.append(
+                    Event(
+                        time=moment,
+                        source="dependencies",
+                        kind=kind,
+                        summary=shorten(
+                            f"{whose}{target}: {check} {status}: {_text(row['detail'])}", _SUMMARY
+                        ),
+                        key=f"{kind}:{target}@{_iso(moment)}",
+                        evidence="probes/checks",
+                        row=int(cast("int", bad.index[0])),
+                        section=_DEPENDENCIES,
+                    )
+                )
+                break  # the worst status of the endpoint
+    _, endpoints = _frame(frames, "kubernetes/endpoints")
+    if endpoints is not None:
+        down = endpoints[endpoints["ready"] == 0]
+        for index, service, not_ready, moment in zip(
+            down.index, down["service"], down["not_ready"], down["captured_at"], strict=True
+        ):
+            at = _ts(moment)
+            out.append(
+                Event(
+                    time=at,
+                    source="dependencies",
+                    kind="no_ready_endpoint",
+                    summary=shorten(
+                        f"Service {service} has no ready endpoint ({int(not_ready)} not ready)",
+                        _SUMMARY,
+                    ),
+                    key=f"no_ready_endpoint:{service}@{_iso(at)}",
+                    evidence="kubernetes/endpoints",
+                    row=int(index),
+                    section=_DEPENDENCIES,
+                )
+            )
+    return out
 
 
 def _kubernetes_events(
@@ -1008,6 +1081,9 @@ def timeline_events(
         ):
             # the metric says less than the sessions themselves: only without them
             events += _db_saturation(metrics, metrics_name, settings, window)
+    events += [
+        e for e in _dependency_events(frames, incident.health_url) if window.contains(e.time)
+    ]
     _, pods = _frame(frames, "kubernetes/pods")
     _, usage = _frame(frames, "kubernetes/pod_usage")
     if pods is not None and usage is not None:

@@ -769,6 +769,7 @@ _LANE_COLOUR = {
     "metrics": _ONSET_COLOUR,
     "logs": "#00897b",
     "database": "#8c564b",
+    "dependencies": "#2e86c1",
     "actions": _ROLLBACK_COLOUR,
     "people": "#333333",
 }
@@ -855,7 +856,7 @@ def _keyed_rows(frame: pd.DataFrame, most: int) -> list[int]:
             rank = 1
         elif lane in ("people", "metrics", "monitors"):
             rank = 2
-        elif lane in ("logs", "database"):  # each one a different fact
+        elif lane in ("logs", "database", "dependencies"):  # each one a different fact
             rank = 3
         else:  # repeats: the tenth failed probe, the next warning
             rank = 4

@@ -43,7 +43,15 @@ __all__ = [
 
 #: the lanes of the timeline, in the order a chart draws them (top to bottom)
 Lane = Literal[
-    "changes", "kubernetes", "monitors", "metrics", "logs", "database", "actions", "people"
+    "changes",
+    "kubernetes",
+    "monitors",
+    "metrics",
+    "logs",
+    "database",
+    "dependencies",
+    "actions",
+    "people",
 ]
 LANES: tuple[Lane, ...] = get_args(Lane)
 

@@ -36,7 +36,7 @@ from ._scenarios import SCENARIOS
 
 #: records which generator (and seed) wrote a demo, so ensure_demo can refresh stale ones
 STAMP_FILE = ".demo-generator"
-GENERATOR_VERSION = "incident_lib.demo/7"
+GENERATOR_VERSION = "incident_lib.demo/8"
 DEFAULT_SEED = 7
 #: a hidden sibling left by a killed generation is removed once this old (seconds)
 LEFTOVER_AGE = 300.0

@@ -364,7 +364,60 @@ def incident(spec: ScenarioSpec) -> Incident:
         resolved=truth.resolved_at,
         roles=dict(spec.record.roles),
         impact=spec.record.impact,
+        health_url=spec.record.health_url or None,
+        endpoints=list(spec.record.endpoints) or None,
     )
+
+
+def _checks(spec: ScenarioSpec) -> pd.DataFrame:
+    """The ``dependency_checks`` frame: each probe at its capture time."""
+    from ..core.schema import conform, empty_frame
+    from ..sources.probes import parse_target
+
+    if not spec.probes:
+        return empty_frame("dependency_checks")
+    at = spec.fetched_at("probes", "checks")
+    rows = []
+    for probe in spec.probes:
+        target = parse_target(probe.target)
+        days = probe.days_left
+        rows.append(
+            {
+                "target": probe.target,
+                "host": target.host,
+                "port": target.port,
+                "check": probe.check,
+                "status": probe.status,
+                "reason": probe.reason,
+                "latency_ms": probe.latency_ms,
+                "detail": probe.detail,
+                "checked_at": at,
+                "expires_at": at + pd.Timedelta(days=days) if days is not None else None,
+                "days_left": days if days is not None else float("nan"),
+            }
+        )
+    return conform(pd.DataFrame(rows), "dependency_checks")
+
+
+def _endpoints(spec: ScenarioSpec) -> pd.DataFrame:
+    """The ``k8s_endpoints`` frame of the namespace's Services."""
+    from ..core.schema import conform, empty_frame
+
+    if not spec.services:
+        return empty_frame("k8s_endpoints")
+    at = spec.fetched_at("kubernetes", "endpoints")
+    rows = [
+        {
+            "service": svc.name,
+            "ready": svc.ready,
+            "not_ready": svc.not_ready,
+            "terminating": svc.terminating,
+            "ports": svc.ports,
+            "captured_at": at,
+        }
+        for svc in spec.services
+    ]
+    return conform(pd.DataFrame(rows), "k8s_endpoints")
 
 
 def build(spec: ScenarioSpec, seed: int) -> list[Capture]:
@@ -380,7 +433,7 @@ def build(spec: ScenarioSpec, seed: int) -> list[Capture]:
     Returns
     -------
     list of Capture
-        The eighteen captures, in the order a responder's capture would take them.
+        The twenty captures, in the order a responder's capture would take them.
     """
     m = spec.model(spec, seed)
     logs = m.logs()
@@ -453,6 +506,13 @@ def build(spec: ScenarioSpec, seed: int) -> list[Capture]:
             {**dd, "query": cap.events_query, "max_events": 10_000},
         ),
         *pg_captures(db, m.database()),
+        ("kubernetes", "endpoints", _endpoints(spec), {"namespace": ns}),
+        (
+            "probes",
+            "checks",
+            _checks(spec),
+            {"targets": [spec.record.health_url, *spec.record.endpoints]},
+        ),
     ]
     return [
         Capture(source, name, frame, query, spec.fetched_at(source, name))

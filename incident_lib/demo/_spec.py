@@ -41,6 +41,8 @@ class RecordSpec:
     title: str
     roles: Mapping[str, str]
     impact: str
+    health_url: str = ""
+    endpoints: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,33 @@ class ConfigSpec:
     resource_version: str
     data: Mapping[str, str]
     managed: tuple[tuple[str, str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSpec:
+    """One check of a probed endpoint at capture time (see the ``dependency_checks`` contract).
+
+    ``days_left`` only for a ``tls`` check (its certificate's remaining validity).
+    """
+
+    target: str
+    check: str
+    status: str
+    latency_ms: float
+    detail: str
+    days_left: float | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    """A Service of the namespace and its endpoints at capture time."""
+
+    name: str
+    ready: int
+    not_ready: int = 0
+    terminating: int = 0
+    ports: str = "8080/TCP"
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +225,10 @@ class ScenarioSpec:
         The secrets planted in this scenario's raw data.
     config
         The ConfigMaps and Secrets the service's pods use.
+    probes
+        The checks of the record's health URL and endpoints at capture time.
+    services
+        The Services of the namespace and their endpoints at capture time.
     """
 
     scenario: Scenario
@@ -218,6 +251,8 @@ class ScenarioSpec:
     capture: CaptureSpec
     planted: tuple[str, ...]
     config: tuple[ConfigSpec, ...] = ()
+    probes: tuple[ProbeSpec, ...] = ()
+    services: tuple[ServiceSpec, ...] = ()
 
     @property
     def truth(self) -> Truth:

@@ -26,9 +26,11 @@ from ._spec import (
     MetricSpec,
     MonitorCheck,
     MonitorSpec,
+    ProbeSpec,
     RecordSpec,
     RolloutSpec,
     ScenarioSpec,
+    ServiceSpec,
 )
 from ._surge import RS, SurgeModel
 
@@ -52,6 +54,13 @@ assert _LEAK.deploy_at is not None and _LEAK.rollback_at is not None
 assert _LEAK.trigger_event is not None and _LEAK.trigger_event_at is not None
 _FLAG = "product-reviews-carousel"
 _API_IMAGE = "registry.example.com/shop/api:{}"
+#: what the demos' records name for 08_dependencies to probe
+_API_HEALTH = "http://api.prod.svc.cluster.local:8080/healthz"
+_ORDERS_DB = "orders-db.prod.svc.cluster.local:5432"
+_PAYMENTS = "https://payments.prod.svc.cluster.local:8443/health"
+_CHECKOUT_HEALTH = "http://checkout.prod.svc.cluster.local:8080/healthz"
+_PGBOUNCER = "pgbouncer.prod.svc.cluster.local:6432"
+_INVENTORY = "https://inventory.prod.svc.cluster.local/health"
 _LEAK_NOTIFY = "@pagerduty-api-oncall @slack-shop-incidents"
 
 LEAK = ScenarioSpec(
@@ -72,6 +81,8 @@ LEAK = ScenarioSpec(
             "failed with HTTP 500 or took 30 s; order placement, order history and carts were "
             "slow or failing for all customers. No data loss known."
         ),
+        health_url=_API_HEALTH,
+        endpoints=(_ORDERS_DB, _PAYMENTS),
     ),
     image=_API_IMAGE,
     containers=(Container("api", 0.25, 1.0, 384 * 2**20, 768 * 2**20),),
@@ -275,6 +286,8 @@ LEAK = ScenarioSpec(
             ("postgres", "database_stats"): 21,
             ("postgres", "statements"): 22,
             ("postgres", "replication"): 23,
+            ("kubernetes", "endpoints"): 24,
+            ("probes", "checks"): 26,
         },
         involved_object_kinds=_KINDS,
         containers=("api",),
@@ -283,6 +296,33 @@ LEAK = ScenarioSpec(
         events_query="service:api -source:alert",
     ),
     planted=(JWT, URL_TOKEN, API_DB_PASSWORD, DBLINK_PASSWORD, *_ENV_SECRETS),
+    # probed at 15:00, ten minutes after the resolution: all answer; the payments
+    # certificate (renewed by hand every 90 days) has 9 days left: a finding for later
+    probes=(
+        ProbeSpec(_API_HEALTH, "dns", "ok", 1.2, "10.96.14.20"),
+        ProbeSpec(_API_HEALTH, "tcp", "ok", 0.6, "connected to 10.96.14.20:8080"),
+        ProbeSpec(_API_HEALTH, "http", "ok", 8.4, "answered 200 OK"),
+        ProbeSpec(_ORDERS_DB, "dns", "ok", 1.1, "10.96.3.7"),
+        ProbeSpec(_ORDERS_DB, "tcp", "ok", 0.9, "connected to 10.96.3.7:5432"),
+        ProbeSpec(_PAYMENTS, "dns", "ok", 1.3, "10.96.22.41"),
+        ProbeSpec(_PAYMENTS, "tcp", "ok", 0.7, "connected to 10.96.22.41:8443"),
+        ProbeSpec(
+            _PAYMENTS,
+            "tls",
+            "expiring",
+            6.8,
+            "CN=payments.prod.svc, issuer CN=shop-internal-ca; chain of 2; valid",
+            days_left=9.2,
+            reason="expiring",
+        ),
+        ProbeSpec(_PAYMENTS, "http", "ok", 41.0, "answered 200 OK"),
+    ),
+    services=(
+        ServiceSpec("api", 3),
+        ServiceSpec("orders-db", 1, ports="5432/TCP"),
+        ServiceSpec("payments", 2, ports="8443/TCP"),
+        ServiceSpec("worker", 2),
+    ),
     # helm wrote both with v2.32; someone edited LOG_LEVEL by hand in the baseline, an
     # hour before the deploy: a change in view that has nothing to do with the leak
     config=(
@@ -331,6 +371,8 @@ SURGE = ScenarioSpec(
             "From about 17:07 to 17:14 UTC checkout was slow (p95 up to 15 s) and up to ~10 % "
             "of checkout requests failed with 502/503/504; customers had to retry. No data loss."
         ),
+        health_url=_CHECKOUT_HEALTH,
+        endpoints=(_PGBOUNCER, _INVENTORY),
     ),
     image="registry.example.com/shop/checkout:{}",
     containers=(
@@ -538,6 +580,8 @@ SURGE = ScenarioSpec(
             ("postgres", "database_stats"): 22,
             ("postgres", "statements"): 23,
             ("postgres", "replication"): 24,
+            ("kubernetes", "endpoints"): 25,
+            ("probes", "checks"): 27,
         },
         involved_object_kinds=(
             "Deployment",
@@ -552,6 +596,31 @@ SURGE = ScenarioSpec(
         events_query="service:checkout -source:alert",
     ),
     planted=(JWT, URL_TOKEN, CHECKOUT_DB_PASSWORD, VAULT_ROLE_PASSWORD, *_ENV_SECRETS),
+    # probed just after the window: the surge is over, everything answers in time
+    probes=(
+        ProbeSpec(_CHECKOUT_HEALTH, "dns", "ok", 1.4, "10.96.40.12"),
+        ProbeSpec(_CHECKOUT_HEALTH, "tcp", "ok", 0.8, "connected to 10.96.40.12:8080"),
+        ProbeSpec(_CHECKOUT_HEALTH, "http", "ok", 35.0, "answered 200 OK"),
+        ProbeSpec(_PGBOUNCER, "dns", "ok", 1.0, "10.96.5.30"),
+        ProbeSpec(_PGBOUNCER, "tcp", "ok", 0.7, "connected to 10.96.5.30:6432"),
+        ProbeSpec(_INVENTORY, "dns", "ok", 1.2, "10.96.18.9"),
+        ProbeSpec(_INVENTORY, "tcp", "ok", 0.9, "connected to 10.96.18.9:443"),
+        ProbeSpec(
+            _INVENTORY,
+            "tls",
+            "ok",
+            7.5,
+            "CN=inventory.prod.svc, issuer CN=shop-internal-ca; chain of 2; valid",
+            days_left=61.0,
+        ),
+        ProbeSpec(_INVENTORY, "http", "ok", 120.0, "answered 200 OK"),
+    ),
+    services=(
+        ServiceSpec("checkout", 8),
+        ServiceSpec("pgbouncer", 2, ports="6432/TCP"),
+        ServiceSpec("inventory", 3, ports="443/TCP"),
+        ServiceSpec("frontend", 4),
+    ),
     # Argo CD synced both with the last deploy, days before: nothing changed in view
     config=(
         ConfigSpec(

@@ -95,6 +95,7 @@ _KEY_EVENTS = (
     ("metrics", "recovery"),
     ("metrics", "saturation"),
     ("database", ""),
+    ("dependencies", ""),
     ("monitors", "alert"),
     ("logs", "new_signature"),
     ("kubernetes", "oomkill"),

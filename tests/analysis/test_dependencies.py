@@ -9,6 +9,7 @@ import pytest
 
 from incident_lib.analysis.dependencies import (
     applicable_checks,
+    dependencies_verdict,
     dependency_findings,
     dependency_table,
     endpoint_findings,
@@ -247,3 +248,42 @@ def test_services_with_no_ready_or_some_not_ready_endpoints():
     assert all("What to do" in f.summary for f in findings)
     both = dependency_findings(empty_frame("dependency_checks"), frame)
     assert len(both) == 4  # "not checked" plus the three Services
+
+
+def test_the_verdict_names_what_failed_and_never_counts_unknown_as_answering():
+    checks = conform(_checks(), "dependency_checks")
+    endpoints = _endpoints(("api", 2, 1, 0), ("payments", 0, 0, 1))
+
+    text = dependencies_verdict(checks, endpoints, health_url=HEALTH)
+
+    assert text.startswith(
+        "4 of 5 endpoints failed: the service's own health endpoint "
+        f"{HEALTH} (failed: http 503), {PAY} (failed: self signed), {DB} (failed: refused)"
+    )
+    assert "1 of 5 endpoints answered slowly: http://search.prod.svc/ping (slow 1.8 s)" in text
+    assert text.endswith("1 Service without a ready endpoint: payments")
+    assert "answered (" not in text  # no "all answered" while some failed
+
+
+def test_the_verdict_when_everything_answered_and_when_nothing_was_probed():
+    healthy = conform(_checks(), "dependency_checks")
+    healthy = healthy[healthy["target"] == SLOWDEP].assign(status="ok")
+    assert dependencies_verdict(healthy) == (
+        "the one endpoint probed answered (the slowest: http://search.prod.svc/ping, HTTP 1.8 s)"
+    )
+    nothing = empty_frame("dependency_checks")
+    assert dependencies_verdict(nothing) == "no endpoint was probed"
+    unknown = healthy.assign(status="unknown")
+    assert "could not be checked (unknown, not healthy)" in dependencies_verdict(unknown)
+
+
+def test_an_expiring_certificate_still_answered():
+    checks = conform(_checks(), "dependency_checks")
+    checks = checks[checks["target"] == SLOWDEP].assign(status="ok")
+    expiring = checks.iloc[:1].assign(check="tls", status="expiring", days_left=9.2)
+    text = dependencies_verdict(pd.concat([checks, expiring], ignore_index=True))
+    assert text.startswith("the one endpoint probed answered")
+    assert text.endswith(
+        "1 of 1 endpoints present a certificate expiring soon: "
+        "http://search.prod.svc/ping (expires in 9.2 d)"
+    )

@@ -55,7 +55,7 @@ def _activity(*apps: str) -> pd.DataFrame:
         ),
         ('{"upstream_cluster":"pricing_8080","response_code":503}', "pricing"),
         ("upstream_cluster=shipping response_flags=UH", "shipping"),
-        ("calling https://api.stripe.com/v1/charges", "api.stripe.com"),
+        ("GET http://ledger.internal:8080/balance timed out", "ledger"),
         ("http://recommendations.prod/v2/for-user 500", "recommendations"),
     ],
 )
@@ -137,3 +137,14 @@ def test_a_bare_relations_value_knows_only_the_service() -> None:
     assert relations.relation("api") == "this"
     assert relations.relation("api-gateway") == "other"
     assert relations.names() == ("api",)
+
+
+def test_outside_domains_in_log_lines_are_not_dependencies() -> None:
+    """A documentation link is not an upstream; an outside API is named in the record."""
+    lines = (
+        "(Background on this error at: https://sqlalche.me/e/20/3o7r)",
+        "calling https://api.stripe.com/v1/charges",
+        "see https://docs.python.org/3/library/ssl.html",
+    )
+    for line in lines:
+        assert dependencies_from_logs(_logs(line), namespace="prod") == ()

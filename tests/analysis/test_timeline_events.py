@@ -228,6 +228,22 @@ def _says_what_the_event_says(event: Event, row: pd.Series) -> None:
         assert row["last_termination_reason"] == "OOMKilled"
         assert row["last_termination_at"] == moment
         assert f"{row['pod']}/{row['container']}" in event.summary
+    elif evidence == "kubernetes/terminations":
+        assert row["reason"] == "OOMKilled" and event.kind == "oomkill"
+        assert row["finished_at"] == moment
+        assert f"{row['pod']}/{row['container']}" in event.summary
+    elif evidence == "kubernetes/jobs":
+        assert row["started_at"] == moment and event.kind == "job"
+        assert str(row["job"]) in event.summary
+    elif evidence == "kubernetes/releases":
+        assert row["deployed_at"] == moment
+        assert event.key.startswith(f"{row['tool']} {row['name']} ")
+    elif evidence == "probes/checks":
+        assert row["checked_at"] == moment and event.source == "dependencies"
+        assert str(row["target"]) in event.summary and str(row["status"]) in event.summary
+    elif evidence == "kubernetes/endpoints":
+        assert row["captured_at"] == moment and row["ready"] == 0
+        assert f"Service {row['service']} " in event.summary
     elif evidence == "kubernetes/pod_usage":
         assert row["time"] == moment
         assert f"{row['pod']}/{row['container']}" in event.summary

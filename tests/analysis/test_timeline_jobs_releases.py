@@ -123,3 +123,59 @@ def test_oom_kills_of_deleted_pods_are_on_the_timeline():
     assert oom[0].time == at(14, 12) and oom[0].row == 0
     assert oom[0].evidence == "kubernetes/terminations"
     assert "2 OOM kills (1 in pods deleted since)" in oom[0].summary
+
+
+def test_dependency_failures_and_services_without_endpoints_are_on_the_timeline():
+    def check(target: str, kind: str, status: str, detail: str) -> dict[str, object]:
+        return {
+            "target": target,
+            "host": "h",
+            "port": 443,
+            "check": kind,
+            "status": status,
+            "reason": "",
+            "latency_ms": 5.0,
+            "detail": detail,
+            "checked_at": at(14, 20),
+            "expires_at": None,
+            "days_left": float("nan"),
+        }
+
+    health = "https://api.prod.svc/healthz"
+    checks = conform(
+        pd.DataFrame(
+            [
+                check(health, "tcp", "ok", "connected"),
+                check(health, "http", "failed", "answered 503"),
+                check("orders-db:5432", "tcp", "ok", "connected"),
+                check("https://payments.prod.svc", "tls", "unknown", "not checked"),
+            ]
+        ),
+        "dependency_checks",
+    )
+    endpoints = conform(
+        pd.DataFrame(
+            [
+                {"service": s, "ready": r, "not_ready": n, "terminating": 0,
+                 "ports": "8080/TCP", "captured_at": at(14, 21)}
+                for s, r, n in (("api", 3, 0), ("payments", 0, 2))
+            ]
+        ),
+        "k8s_endpoints",
+    )  # fmt: skip
+    incident = INCIDENT.with_changes(health_url=health)
+
+    events = timeline_events(
+        {"probes/checks": checks, "kubernetes/endpoints": endpoints},
+        incident=incident,
+        window=WINDOW,
+        baseline=BASELINE,
+    )
+
+    lane = [(e.kind, e.row, e.section) for e in events if e.source == "dependencies"]
+    assert lane == [
+        ("dependency_failed", 1, "08_dependencies"),
+        ("no_ready_endpoint", 1, "08_dependencies"),
+    ]  # the ok and the unknown endpoints make no event
+    failed = next(e for e in events if e.kind == "dependency_failed")
+    assert failed.summary.startswith("the service's health endpoint https://api.prod.svc")
