@@ -10,6 +10,8 @@ so a caller (the CLI, a notebook) can catch one class and print one line.
         ``InvalidIncident``: an ``incident.yaml`` or its fields.
         ``InvalidParameter``: a notebook / run parameter (unknown, secret-looking).
         ``WorkspaceError``: a missing or unusable incident workspace.
+        ``ActionRefused``: a mitigation action refused before anything changed
+        (unknown workload, revision, object changed since the plan, RBAC).
     ``EvidenceError``: the evidence store.
 
         ``EvidenceNotFound``: nothing captured under that source and name.
@@ -22,6 +24,7 @@ so a caller (the CLI, a notebook) can catch one class and print one line.
 from __future__ import annotations
 
 __all__ = [
+    "ActionRefused",
     "EvidenceError",
     "EvidenceIntegrityError",
     "EvidenceNotFound",
@@ -53,6 +56,10 @@ class InvalidParameter(InvalidInput):
 
 class WorkspaceError(InvalidInput):
     """An incident workspace is missing or unusable."""
+
+
+class ActionRefused(InvalidInput):
+    """A mitigation action was refused before anything changed; the message says why."""
 
 
 class EvidenceError(IncidentError):

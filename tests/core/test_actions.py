@@ -1,0 +1,84 @@
+"""Mitigation actions as values: validated, described, and put on the timeline once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from incident_lib.core.actions import Action, ActionResult, action_event
+from incident_lib.core.errors import ActionRefused, InvalidInput
+
+AT = datetime(2026, 11, 3, 14, 40, tzinfo=UTC)
+
+
+def test_actions_describe_themselves():
+    rollback = Action(kind="rollback", workload="Deployment/api", params={"revision": 41})
+    assert rollback.describe() == "roll back Deployment/api to revision 41"
+    assert rollback.params == {"revision": "41"} and rollback.name == "api"
+    assert (
+        Action(kind="rollback", workload="Deployment/api")
+        .describe()
+        .endswith("the previous revision")
+    )
+    scale = Action(kind="scale", workload="StatefulSet/db", params={"replicas": "5"})
+    assert scale.describe() == "scale StatefulSet/db to 5 replicas"
+    limit = Action(
+        kind="set_limit",
+        workload="Deployment/api",
+        params={"container": "api", "memory": "768Mi"},
+    )
+    assert limit.describe() == "set the limit of Deployment/api container api: memory 768Mi"
+    flag = Action(
+        kind="feature_flag", workload="FeatureFlag/new-checkout", params={"enabled": "false"}
+    )
+    assert flag.describe() == "turn feature flag new-checkout off"
+
+
+@pytest.mark.parametrize(
+    ("kind", "workload", "message"),
+    [
+        ("delete", "Deployment/api", "action 'delete' is not one of rollback"),
+        ("scale", "api", "write it Kind/name"),
+        ("scale", "Pod/api-1", "write it Kind/name"),
+        ("scale", "Deployment/", "write it Kind/name"),
+    ],
+)
+def test_invalid_actions_are_refused(kind, workload, message):
+    with pytest.raises(InvalidInput, match=message):
+        Action(kind=kind, workload=workload)  # type: ignore[arg-type]
+
+
+def test_a_refusal_is_invalid_input():
+    assert issubclass(ActionRefused, InvalidInput)
+
+
+def test_results_land_on_the_timeline_once_with_their_mode():
+    action = Action(kind="rollback", workload="Deployment/api", params={"revision": "41"})
+    dry = ActionResult(action=action, outcome="planned", dry_run=True, at=AT, by="bruno")
+    real = ActionResult(
+        action=action,
+        outcome="applied",
+        dry_run=False,
+        at=AT,
+        by="bruno",
+        message="rollout complete in 84 s",
+        before="5xx 11.8%",
+        after="5xx 0.3%",
+        effect="helped",
+    )
+    dry_event, real_event = action_event(dry), action_event(real)
+    assert (dry_event.source, dry_event.kind, real_event.kind) == (
+        "actions",
+        "dry_rollback",
+        "rollback",
+    )
+    assert dry_event.summary == "dry run: roll back Deployment/api to revision 41 by bruno: planned"
+    assert real_event.summary == (
+        "roll back Deployment/api to revision 41 by bruno: applied; effect helped "
+        "(5xx 11.8% -> 5xx 0.3%); rollout complete in 84 s"
+    )
+    assert action_event(real).id == real_event.id  # recorded twice, one event
+    assert real_event.section == "09_mitigate" and real_event.author == "bruno"
+    with pytest.raises(InvalidInput, match="outcome 'done'"):
+        ActionResult(action=action, outcome="done", dry_run=False, at=AT)  # type: ignore[arg-type]
