@@ -335,6 +335,36 @@ def cmd_note(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_act(args: argparse.Namespace) -> int:
+    from .acting import take_action
+    from .core.actions import parse_action
+    from .infra.workspace import open_workspace
+
+    ws = open_workspace(args.workspace)
+    action = parse_action(
+        args.action, args.workload, args.params or "", namespace=ws.incident.namespace
+    )
+    taken = take_action(
+        ws,
+        action,
+        live=True,
+        confirm=args.confirm,
+        target=args.target or "",
+        by=args.by or "",
+        follow=not args.no_follow,
+        timeout_s=args.timeout,
+        progress=lambda line: print(f"rollout: {line}", file=sys.stderr),
+    )
+    if taken.plan is not None:
+        print(f"plan: {action.describe()}: {taken.plan.summary}")
+        print(taken.plan.diff)
+        print(f"by hand: {taken.plan.command}")
+    print(f"dry run: {taken.dry_run}")
+    result = taken.result
+    print(f"{result.outcome}: {result.message}")
+    return 0 if result.outcome in ("planned", "applied") else 1
+
+
 def _status_changes(before: Incident, after: Incident) -> list[str]:
     def iso(moment: datetime | None, unset: str) -> str:
         return unset if moment is None else f"{moment:%Y-%m-%dT%H:%M:%SZ}"
@@ -543,6 +573,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--author", default="", metavar="NAME", help="who records it (default: nobody)")
     p.set_defaults(func=cmd_status)
 
+    p = _sub(
+        sub,
+        "act",
+        help="plan a mitigation, dry-run it, and make it only with --confirm --target NAME",
+        epilog="Live, against the cluster (never a demo workspace): the plan, the diff, the "
+        "kubectl "
+        "equivalent\nand the server's dry run are shown; with --confirm and --target naming the "
+        "workload the change\nis made (write credentials: INCIDENT_KUBE_WRITE_CONTEXT; feature "
+        "flags: INCIDENT_FLAG_URL,\nINCIDENT_FLAG_TOKEN) and its rollout followed. Every outcome "
+        "goes on the timeline.\n\nexit codes: 0 planned or applied; 1 failed or the rollout did "
+        "not complete in time;\n  2 refused (nothing changed: a bad action, an unknown workload "
+        "or revision, changed since\n  the plan, forbidden, no write credentials, a demo "
+        "workspace); 70 internal error",
+    )
+    p.add_argument("workspace", help="the incident folder")
+    p.add_argument(
+        "--action",
+        required=True,
+        choices=("rollback", "scale", "restart", "set_limit", "feature_flag"),
+        help="what to do",
+    )
+    p.add_argument(
+        "--workload",
+        required=True,
+        metavar="KIND/NAME",
+        help="what to act on: Deployment/api, StatefulSet/db, FeatureFlag/new-checkout",
+    )
+    p.add_argument(
+        "--params",
+        metavar="KEY=VALUE,...",
+        help="revision=41 | replicas=8 | container=api,memory=768Mi | enabled=false",
+    )
+    p.add_argument("--confirm", action="store_true", help="make the change (with --target)")
+    p.add_argument("--target", metavar="NAME", help="the workload's name, to confirm (api)")
+    p.add_argument("--by", metavar="WHO", help="who acts, for the timeline")
+    p.add_argument("--no-follow", action="store_true", help="do not follow the rollout")
+    p.add_argument(
+        "--timeout", type=float, default=300, metavar="S", help="seconds to follow the rollout"
+    )
+    p.set_defaults(func=cmd_act)
     p = _sub(
         sub,
         "note",

@@ -26,7 +26,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .core.errors import EvidenceError, EvidenceNotFound, InvalidInput, SourceUnavailable
+from .core.actions import Action, ActionResult
+from .core.errors import (
+    ActionRefused,
+    EvidenceError,
+    EvidenceNotFound,
+    InvalidInput,
+    SourceUnavailable,
+)
 from .core.findings import Finding, Level, Role
 from .core.incident import Incident
 from .core.params import Mode, check_metrics_source, check_mode
@@ -527,6 +534,62 @@ class Runbook:
         event = add_note(self.workspace, text, at=at or None, author=author)
         by = f" ({md_text(event.author)})" if event.author else ""
         _display(_markdown(f"_Note added at {event.time:%H:%M} UTC{by}:_ {md_text(event.summary)}"))
+
+    def act(
+        self,
+        action: Action,
+        *,
+        confirm: bool = False,
+        target: str = "",
+        by: str = "",
+        follow: bool = True,
+        timeout_s: float = 300.0,
+    ) -> ActionResult | None:
+        """Plan a mitigation, show what would change, and make it only when confirmed.
+
+        Live only, never on a demo workspace (see :func:`incident_lib.acting.take_action`):
+        the plan's one-line summary, the diff, the ``kubectl`` equivalent and the
+        server-side dry run are shown; the change is made only with
+        ``confirm=True`` and ``target`` naming the workload, its rollout followed
+        with progress. Every outcome, refusals included, goes on the timeline.
+
+        Returns
+        -------
+        ActionResult or None
+            What happened; None when the action was refused (the reason is shown).
+        """
+        from .acting import take_action
+
+        def progress(line: str) -> None:
+            _display(_markdown(f"_rollout: {md_text(line)}_"))
+
+        try:
+            taken = take_action(
+                self.workspace,
+                action,
+                live=self.mode == "live",
+                confirm=confirm,
+                target=target,
+                by=by,
+                follow=follow,
+                timeout_s=timeout_s,
+                progress=progress,
+            )
+        except ActionRefused as exc:
+            _display(
+                _markdown(f"> **Not done — {md_text(action.describe())}:** {md_text(str(exc))}")
+            )
+            return None
+        plan = taken.plan
+        if plan is not None:
+            _display(_markdown(f"**Plan — {md_text(action.describe())}:** {md_text(plan.summary)}"))
+            print(plan.diff)  # plain text: object data never becomes markup
+            _display(
+                _markdown(f"By hand: {md_code(plan.command)}  \nDry run: {md_text(taken.dry_run)}")
+            )
+        result = taken.result
+        _display(_markdown(f"**{md_text(result.outcome)}:** {md_text(result.message)}"))
+        return result
 
     def show(self, obj: Any, *, evidence: str | Sequence[str] = ()) -> None:
         """Display a frame, a finding or markdown text.

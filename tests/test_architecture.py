@@ -67,6 +67,7 @@ PLANTED = [
     ("sources/planted_analysis.py", "from ..analysis import alerts", "sources import only core"),
     ("report/planted_sources.py", "from ..sources import base", "report never reaches sources"),
     ("demo/planted_analysis.py", "from ..analysis import alerts", "demo never analyses"),
+    ("actions/planted_infra.py", "from ..infra import files", "actions never touch the disk"),
 ]
 
 
@@ -91,7 +92,7 @@ def test_contracts_catch_every_kind_of_violation(tmp_path):
     ]
     assert missed == []
     assert "incident_lib.charts.panels -> incident_lib.infra.files" in report
-    assert "Contracts: 0 kept, 5 broken." in report
+    assert "Contracts: 0 kept, 6 broken." in report
 
 
 def test_no_module_imports_another_packages_private_module():

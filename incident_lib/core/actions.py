@@ -31,6 +31,7 @@ __all__ = [
     "ActionResult",
     "Outcome",
     "action_event",
+    "parse_action",
 ]
 
 #: what an action does
@@ -190,6 +191,43 @@ class ActionResult:
         if self.outcome not in OUTCOMES:
             raise InvalidInput(f"outcome {self.outcome!r} is not one of {', '.join(OUTCOMES)}")
         object.__setattr__(self, "at", parse_time(self.at, field="action time"))
+
+
+#: the parameters each kind of action takes (see :class:`Action`)
+PARAMS: dict[str, frozenset[str]] = {
+    "rollback": frozenset({"revision"}),
+    "config_revert": frozenset(),
+    "scale": frozenset({"replicas", "allow_zero"}),
+    "restart": frozenset(),
+    "set_limit": frozenset({"container", "cpu", "memory"}),
+    "feature_flag": frozenset({"enabled"}),
+}
+
+
+def parse_action(kind: str, workload: str, params: str = "", *, namespace: str = "") -> Action:
+    """An action from notebook or command-line text: ``params`` is ``key=value`` pairs.
+
+    ``parse_action("rollback", "Deployment/api", "revision=41", namespace="prod")``.
+
+    Raises
+    ------
+    InvalidInput
+        An unknown kind, a workload not written ``Kind/name``, a pair without
+        ``=``, or a parameter the kind does not take (the message lists them).
+    """
+    if kind not in PARAMS:
+        raise InvalidInput(f"action {kind!r} is not one of {', '.join(ACTION_KINDS)}")
+    pairs: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in params.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise InvalidInput(f"action parameter {item!r}: write it key=value, e.g. revision=41")
+        pairs[key.strip()] = value.strip()
+    unknown = sorted(set(pairs) - PARAMS[kind])
+    if unknown:
+        known = ", ".join(sorted(PARAMS[kind])) or "none"
+        raise InvalidInput(f"{kind} takes no parameter {unknown}; it takes: {known}")
+    return Action(kind=kind, workload=workload, namespace=namespace, params=pairs)  # type: ignore[arg-type]
 
 
 def action_event(result: ActionResult) -> Event:

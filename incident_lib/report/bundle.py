@@ -455,7 +455,10 @@ def _tell_story(
             summary_markdown(story, bundle=_bundle_ref(workspace, run_dir)),
             encoding="utf-8",
         )
-        return story, story_html(story, notebooks=notebooks, chart=chart)
+        html = story_html(
+            story, notebooks=notebooks, chart=chart, embedded=_embedded(run_dir / chart)
+        )
+        return story, html
     except Exception as exc:  # the notebooks' pages and findings are still worth having
         reason = redact(f"{type(exc).__name__}: {exc}")
         print(f"warning: the story of the incident could not be built: {reason}", file=sys.stderr)
@@ -463,6 +466,13 @@ def _tell_story(
             "<div class='story' id='what-happened'><h2>What happened</h2><p>The story could "
             f"not be built ({html_escape(reason)}); the findings below still stand.</p></div>"
         )
+
+
+def _embedded(png: Path) -> str:
+    """A PNG as a ``data:`` URI: the index stays one self-contained page, as the notebooks' are."""
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
 
 
 def _bundle_ref(workspace: Workspace, run_dir: Path) -> str:

@@ -372,6 +372,7 @@ def story_html(
     notebooks: Collection[str] = (),
     workspace_href: str = "../../",
     chart: str = "",
+    embedded: str = "",
 ) -> str:
     """The "what happened" block of the index: every clause with links to its evidence.
 
@@ -384,7 +385,10 @@ def story_html(
     workspace_href
         The workspace folder relative to the page.
     chart
-        The timeline chart's path relative to the page, or ``""``.
+        The timeline chart's path relative to the page, or ``""``: the image links to it.
+    embedded
+        The same chart as a ``data:`` URI, shown in the page so that it stays one
+        self-contained file (as the notebooks' pages are); ``""``: show ``chart``.
     """
 
     def link(ref: str) -> tuple[str, str]:
@@ -402,7 +406,10 @@ def story_html(
         if d.unknown
         else ""
     )
-    image = f"<img src='{_e(chart)}' alt='Timeline of the incident by source'>" if chart else ""
+    shown = embedded or chart
+    image = f"<img src='{_e(shown)}' alt='Timeline of the incident by source'>" if shown else ""
+    if image and chart:
+        image = f"<a href='{_e(chart)}' title='the chart at full size'>{image}</a>"
     return (
         f"<style>{_CSS}</style><div class='story' id='what-happened'>"
         f"<h2 style='margin-top:4px'>What happened</h2>"

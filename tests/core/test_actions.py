@@ -82,3 +82,17 @@ def test_results_land_on_the_timeline_once_with_their_mode():
     assert real_event.section == "09_mitigate" and real_event.author == "bruno"
     with pytest.raises(InvalidInput, match="outcome 'done'"):
         ActionResult(action=action, outcome="done", dry_run=False, at=AT)  # type: ignore[arg-type]
+
+
+def test_actions_parse_from_text():
+    from incident_lib.core.actions import parse_action
+
+    action = parse_action("rollback", "Deployment/api", " revision=41 ", namespace="prod")
+    assert action.params == {"revision": "41"} and action.namespace == "prod"
+    assert parse_action("restart", "Deployment/api").params == {}
+    with pytest.raises(InvalidInput, match="scale takes no parameter \\['revision'\\]; it takes"):
+        parse_action("scale", "Deployment/api", "revision=41")
+    with pytest.raises(InvalidInput, match="write it key=value"):
+        parse_action("scale", "Deployment/api", "replicas")
+    with pytest.raises(InvalidInput, match="action 'nuke'"):
+        parse_action("nuke", "Deployment/api")

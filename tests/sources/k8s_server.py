@@ -19,14 +19,38 @@ the payloads have the right shape by construction:
   (``a.b=c`` terms) filter; an ``Accept`` header asking for
   ``as=PartialObjectMetadataList`` gets only each item's metadata, as the API server does.
 
-Lists honour ``limit`` / ``continue``. Every request is recorded
+Lists honour ``limit`` / ``continue``. Every request is recorded with its body
 (:attr:`FakeKubeServer.requests`); :meth:`FakeKubeServer.fail` makes a path
-answer 401 / 403 / 404 / ... with a realistic ``Status`` body and
-:meth:`FakeKubeServer.hang` makes it never answer (until the server closes).
+answer 401 / 403 / 404 / ... with a realistic ``Status`` body (for a write verb,
+``cannot patch resource "deployments"``) and :meth:`FakeKubeServer.hang` makes
+it never answer (until the server closes).
+
+Writes, for the mitigation actions (``incident_lib.actions``):
+
+* ``GET`` of one namespaced object (``.../deployments/<name>``,
+  ``.../replicasets/<name>``, ``.../controllerrevisions/<name>``...), 404 with a
+  ``NotFound`` Status when there is none;
+* ``PATCH`` of one object, as a JSON merge patch
+  (``application/merge-patch+json``, RFC 7386: ``null`` deletes, lists replace) or
+  a strategic merge patch (``application/strategic-merge-patch+json``: lists of
+  named items such as containers merge by ``name``, ``$patch: replace`` replaces a
+  map), applied to the stored object's dict (which then replaces it). The
+  object's ``metadata.resourceVersion`` goes up by one, and its
+  ``metadata.generation`` when the ``spec`` changed; a patch carrying a
+  ``metadata.resourceVersion`` other than the stored one answers 409 ``Conflict``
+  (nothing changes), as the API server does; ``dryRun=All`` answers the object as
+  if patched and stores nothing;
+* the ``scale`` subresource (``GET`` and ``PATCH``): an ``autoscaling/v1``
+  ``Scale`` of the object's ``spec.replicas``;
+* :meth:`FakeKubeServer.script_status`: the ``status`` each later ``GET`` of an
+  object finds, one per request (a rollout progressing).
+
+An object without a ``metadata.resourceVersion`` has resourceVersion ``"1"``.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import threading
@@ -39,13 +63,29 @@ from typing import Any
 
 from loopback import LoopbackServer
 
-__all__ = ["FakeKubeServer", "Recorded", "rfc3339nano"]
+__all__ = [
+    "MERGE_PATCH",
+    "STRATEGIC_MERGE_PATCH",
+    "FakeKubeServer",
+    "Recorded",
+    "merge_patch",
+    "rfc3339nano",
+    "strategic_merge_patch",
+]
 
 SERVICE_ACCOUNT = "system:serviceaccount:prod:incident-bot"
 
 _ROUTES = [
     ("log", re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<name>[^/]+)/log$")),
     ("metrics", re.compile(r"^/apis/metrics.k8s.io/v1beta1/namespaces/(?P<ns>[^/]+)/pods$")),
+    # one object of a namespace, or its scale subresource
+    (
+        "object",
+        re.compile(
+            r"^/(?:api/v1|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
+            r"/namespaces/(?P<ns>[^/]+)/(?P<resource>[a-z]+)/(?P<name>[^/]+)(?:/(?P<sub>scale))?$"
+        ),
+    ),
     # any other collection: core (/api/v1) or a group (/apis/<group>/<version>), namespaced
     # or across all namespaces (no ns group: the union of every namespace's items)
     (
@@ -80,6 +120,11 @@ _LISTS = {
         "autoscaling",
     ),
 }
+#: content types of the patches served
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+#: the verb a write method needs in RBAC terms
+_VERBS = {"GET": "get", "PATCH": "patch", "PUT": "update", "POST": "create", "DELETE": "delete"}
 #: the Accept header of a metadata-only list (``kubectl get --output-watch-events``, Helm)
 _METADATA_ONLY = "as=PartialObjectMetadataList"
 
@@ -99,6 +144,11 @@ class Recorded:
     path: str
     query: dict[str, str]
     headers: dict[str, str]
+    body: str = ""
+
+    def json(self) -> Any:
+        """The body, parsed as JSON (None when empty)."""
+        return json.loads(self.body) if self.body else None
 
 
 @dataclass
@@ -130,6 +180,7 @@ class FakeKubeServer(LoopbackServer):
     log_delay: float = 0.0
     requests: list[Recorded] = field(default_factory=list)
     max_logs_in_flight: int = 0
+    statuses: dict[tuple[str, str, str], list[dict[str, Any]]] = field(default_factory=dict)
     _faults: list[_Fault] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _in_flight: int = 0
@@ -171,6 +222,23 @@ class FakeKubeServer(LoopbackServer):
         """Answer ``status`` (with a Status body) to requests whose path matches ``path``."""
         self._faults.append(_Fault(re.compile(path), status, message))
 
+    def script_status(
+        self, collection: str, namespace: str, name: str, *statuses: dict[str, Any]
+    ) -> None:
+        """Each later ``GET`` of that object finds the next of ``statuses`` (the last stays)."""
+        self.statuses[(collection, namespace, name)] = list(statuses)
+
+    def get(self, collection: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """The stored object ``name`` as the server would serve it (None when absent)."""
+        index = self._find(collection, namespace, name)
+        if index is None:
+            return None
+        return _with_version(_serialize(self.objects[(collection, namespace)][index]))
+
+    def writes(self) -> list[Recorded]:
+        """The recorded requests that could change something (any method but GET)."""
+        return [r for r in self.requests if r.method != "GET"]
+
     def hang(self, path: str) -> None:
         """Never answer requests whose path matches ``path`` (until :meth:`close`)."""
         self._faults.append(_Fault(re.compile(path), None, None))
@@ -178,8 +246,10 @@ class FakeKubeServer(LoopbackServer):
     # -- serving -----------------------------------------------------------------
     def handle(self, handler: _Handler) -> None:
         path, query, headers = self.request_parts(handler)
+        length = int(headers.get("content-length") or 0)
+        body = handler.rfile.read(length).decode() if length else ""
         with self._lock:
-            self.requests.append(Recorded(handler.command, path, query, headers))
+            self.requests.append(Recorded(handler.command, path, query, headers, body))
         route, match = next(
             ((name, m) for name, rx in _ROUTES if (m := rx.match(path))), (None, None)
         )
@@ -188,7 +258,9 @@ class FakeKubeServer(LoopbackServer):
                 if fault.status is None:
                     self._closing.wait(30)
                     return
-                handler.send_json(fault.status, self._status(fault, route, match, path))
+                handler.send_json(
+                    fault.status, self._status(fault, route, match, path, handler.command)
+                )
                 return
         if route is None or match is None:
             handler.send_json(
@@ -198,6 +270,11 @@ class FakeKubeServer(LoopbackServer):
             return
         if route == "log":
             self._serve_log(handler, match["ns"], match["name"], query)
+            return
+        if route == "object":
+            with self._lock:
+                status, payload = self._object(handler.command, match, query, headers, body)
+            handler.send_json(status, payload)
             return
         collection = "metrics" if route == "metrics" else _collection(match)
         listed = self._list(collection, match["ns"], query)
@@ -229,6 +306,89 @@ class FakeKubeServer(LoopbackServer):
         if more:
             metadata["continue"] = str(start + limit)
         return {"kind": kind, "apiVersion": api_version, "metadata": metadata, "items": page}
+
+    # -- one object: get, patch, scale ---------------------------------------------
+    def _find(self, collection: str, namespace: str, name: str) -> int | None:
+        objects = self.objects.get((collection, namespace), [])
+        for index, obj in enumerate(objects):
+            if (_serialize(obj).get("metadata") or {}).get("name") == name:
+                return index
+        return None
+
+    def _object(
+        self,
+        method: str,
+        match: re.Match[str],
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: str,
+    ) -> tuple[int, dict[str, Any]]:
+        """The answer to a GET or PATCH of one object (or of its scale)."""
+        collection, namespace, name, sub = (
+            _collection(match),
+            match["ns"],
+            match["name"],
+            match["sub"],
+        )
+        group = match["group"] or ""
+        plural = match["resource"]
+        qualified = f"{plural}.{group}" if group else plural
+        index = self._find(collection, namespace, name)
+        if index is None:
+            return 404, _status_body(
+                404,
+                "NotFound",
+                f'{qualified} "{name}" not found',
+                name=name,
+                group=group,
+                kind=plural,
+            )
+        stored = self.objects[(collection, namespace)]
+        current = _with_version(_serialize(stored[index]))
+        if method == "GET":
+            scripted = self.statuses.get((collection, namespace, name))
+            if scripted:
+                current["status"] = scripted.pop(0) if len(scripted) > 1 else scripted[0]
+                stored[index] = current
+            return 200, _scale_of(current) if sub else current
+        if method != "PATCH":
+            return 405, _status_body(405, "MethodNotAllowed", f"{method} is not supported here")
+        content_type = headers.get("content-type", "").split(";")[0].strip()
+        if content_type not in (MERGE_PATCH, STRATEGIC_MERGE_PATCH):
+            return 415, _status_body(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format: {content_type}",
+            )
+        try:
+            patch = json.loads(body or "null")
+        except ValueError:
+            return 400, _status_body(400, "BadRequest", "the body of the request is not JSON")
+        if not isinstance(patch, dict):
+            return 400, _status_body(400, "BadRequest", "the patch is not a JSON object")
+        wanted = (patch.get("metadata") or {}).get("resourceVersion")
+        version = current["metadata"]["resourceVersion"]
+        if wanted is not None and str(wanted) != version:
+            return 409, _status_body(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {qualified} "{name}": the object has been '
+                "modified; please apply your changes to the latest version and try again",
+                name=name,
+                group=group,
+                kind=plural,
+            )
+        if sub:  # a Scale: only spec.replicas reaches the object
+            replicas = (patch.get("spec") or {}).get("replicas")
+            patch = {"spec": {"replicas": replicas}} if replicas is not None else {}
+        merge = merge_patch if content_type == MERGE_PATCH else strategic_merge_patch
+        updated = merge(copy.deepcopy(current), patch)
+        updated.setdefault("metadata", {})["resourceVersion"] = str(int(version) + 1)
+        if updated.get("spec") != current.get("spec"):
+            updated["metadata"]["generation"] = int(current["metadata"].get("generation") or 1) + 1
+        if query.get("dryRun") != "All":
+            stored[index] = updated
+        return 200, _scale_of(updated) if sub else updated
 
     def _serve_log(
         self, handler: _Handler, namespace: str, pod: str, query: dict[str, str]
@@ -278,7 +438,12 @@ class FakeKubeServer(LoopbackServer):
         handler.send_bytes(200, body, "text/plain")
 
     def _status(
-        self, fault: _Fault, route: str | None, match: re.Match[str] | None, path: str
+        self,
+        fault: _Fault,
+        route: str | None,
+        match: re.Match[str] | None,
+        path: str,
+        method: str = "GET",
     ) -> dict[str, Any]:
         reasons = {
             401: "Unauthorized",
@@ -298,6 +463,10 @@ class FakeKubeServer(LoopbackServer):
             )
             verb, what = ("list", resource) if route != "log" else ("get", "pods/log")
             subject = f'pods "{match["name"]}"' if route == "log" else resource
+            if route == "object":
+                verb = _VERBS.get(method, method.lower())
+                what = resource + ("/scale" if match["sub"] else "")
+                subject = f'{resource}{"." + group if group else ""} "{match["name"]}"'
             scope = f'in the namespace "{match["ns"]}"' if match["ns"] else "at the cluster scope"
             message = (
                 f'{subject} is forbidden: User "{SERVICE_ACCOUNT}" cannot {verb} resource '
@@ -317,6 +486,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.fake.handle(self)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeouts)
             self.close_connection = True
+
+    do_PATCH = do_GET
 
     def send_json(self, status: int, payload: Any) -> None:
         self.send_bytes(status, json.dumps(payload).encode(), "application/json")
@@ -367,9 +538,20 @@ def _metadata_only(listed: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _status_body(code: int, reason: str, message: str) -> dict[str, Any]:
+def _status_body(
+    code: int,
+    reason: str,
+    message: str,
+    *,
+    name: str | None = None,
+    group: str | None = None,
+    kind: str | None = None,
+) -> dict[str, Any]:
     from kubernetes import client
 
+    details = (
+        client.V1StatusDetails(name=name, group=group, kind=kind) if name is not None else None
+    )
     status = client.V1Status(
         api_version="v1",
         kind="Status",
@@ -377,9 +559,89 @@ def _status_body(code: int, reason: str, message: str) -> dict[str, Any]:
         status="Failure",
         message=message,
         reason=reason,
+        details=details,
         code=code,
     )
-    return _serialize(status)
+    body: dict[str, Any] = _serialize(status)
+    return body
+
+
+def _with_version(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with a ``metadata.resourceVersion`` (``"1"`` when it had none)."""
+    metadata = obj.setdefault("metadata", {})
+    metadata.setdefault("resourceVersion", "1")
+    return obj
+
+
+def _scale_of(obj: dict[str, Any]) -> dict[str, Any]:
+    """The ``autoscaling/v1`` Scale of a Deployment or StatefulSet (its scale subresource)."""
+    metadata = obj.get("metadata") or {}
+    selector = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": metadata.get("name"),
+            "namespace": metadata.get("namespace"),
+            "resourceVersion": metadata.get("resourceVersion"),
+        },
+        "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 1)},
+        "status": {
+            "replicas": (obj.get("status") or {}).get("replicas", 0),
+            "selector": ",".join(f"{k}={v}" for k, v in selector.items()),
+        },
+    }
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: maps merge, ``null`` deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def strategic_merge_patch(target: Any, patch: Any) -> Any:
+    """A strategic merge patch, as far as workloads need it.
+
+    Maps merge (``null`` deletes), ``$patch: replace`` replaces a map, lists of
+    maps that all have a ``name`` (containers, env, volumes, ports) merge item by
+    item on it, other lists replace.
+    """
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    if patch.get("$patch") == "replace":
+        return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif _named_list(value) and _named_list(result.get(key)):
+            merged = [dict(item) for item in result[key]]
+            for item in value:
+                names = [m["name"] for m in merged]
+                if item["name"] in names:
+                    at = names.index(item["name"])
+                    merged[at] = strategic_merge_patch(merged[at], item)
+                else:
+                    merged.append(copy.deepcopy(item))
+            result[key] = merged
+        else:
+            result[key] = strategic_merge_patch(result.get(key), value)
+    return result
+
+
+def _named_list(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(i, dict) and "name" in i for i in value)
+    )
 
 
 def _labels_match(selector: str, item: dict[str, Any]) -> bool:
