@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from test_kubernetes_actions import NS, act, actor
+from test_kubernetes_actions import NS, act, actor, fake_cluster
 
 from incident_lib.acting import take_action
 from incident_lib.core.errors import ActionRefused
@@ -25,6 +25,12 @@ INCIDENT = Incident.create(
     severity="SEV-2",
     start=datetime(2026, 11, 3, 14, 0, tzinfo=UTC),
 )
+
+
+@pytest.fixture
+def kube():
+    with fake_cluster() as server:
+        yield server
 
 
 @pytest.fixture

@@ -9,8 +9,10 @@ DaemonSet ``agent``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -141,8 +143,9 @@ def revision(number: int, image: str):
     )
 
 
-@pytest.fixture
-def kube():
+@contextlib.contextmanager
+def fake_cluster() -> Iterator[FakeKubeServer]:
+    """The fake cluster of the module docstring, served while the block runs."""
     from kubernetes import client
 
     with FakeKubeServer() as server:
@@ -168,6 +171,12 @@ def kube():
                 ),
             ),
         )
+        yield server
+
+
+@pytest.fixture
+def kube():
+    with fake_cluster() as server:
         yield server
 
 
