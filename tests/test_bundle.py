@@ -217,31 +217,6 @@ def test_kernel_start_is_retried(demo_copy, tmp_path):
     assert len(attempts) == 2
 
 
-def test_plain_papermill_runs_the_notebooks(demo_root, tmp_path):
-    for notebook in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
-        out = tmp_path / notebook.name
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "papermill",
-                str(notebook),
-                str(out),
-                "-k",
-                "python3",
-                "-p",
-                "workspace",
-                str(demo_root / "traffic-surge"),
-                "--no-progress-bar",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
-        assert proc.returncode == 0, proc.stderr[-2000:]
-
-
 def test_a_workspace_without_evidence_degrades_each_section(tmp_path, capsys, monkeypatch):
     """Offline over nothing is refused; live with nothing configured degrades each section.
 

@@ -41,7 +41,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
-from ..core.actions import Action, ActionPlan, ActionResult
+from ..core.actions import Action, ActionPlan, ActionResult, confirmation
 from ..core.errors import ActionRefused
 from ..core.text import shorten
 from ..sources.base import REDACTED, scrub_secrets
@@ -288,21 +288,10 @@ class FlagActor:
             token (401/403), the flag (404) or the change (409): nothing changed.
         """
         action = plan.action
-        if not confirm:
-            return ActionResult(
-                action=action,
-                outcome="planned",
-                dry_run=True,
-                at=self.clock(),
-                by=by,
-                message=f"nothing sent: {self.dry_run(plan).splitlines()[0]} "
-                f"{plan.patch}; to apply it, pass confirm=True and target={action.name!r}",
-            )
-        if target.strip() != action.name:
-            raise ActionRefused(
-                f"name the flag to change it: apply(..., confirm=True, target={action.name!r})"
-                + (f", not {target.strip()!r}" if target.strip() else "")
-            )
+        what = f"{self.dry_run(plan).splitlines()[0]} {plan.patch} (not sent)"
+        gate = confirmation(plan, confirm=confirm, target=target, at=self.clock(), by=by, what=what)
+        if gate is not None:
+            return gate
         if not self.token:
             raise ActionRefused(
                 f"{FLAG_TOKEN_ENV} is not set: set it to a token of the flag endpoint with "

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..core.actions import Action, ActionPlan, ActionResult
+from ..core.actions import Action, ActionPlan, ActionResult, confirmation
 from ..core.errors import ActionRefused, SourceUnavailable
 from ..sources.kubernetes.config import client_from_environment
 from ..sources.kubernetes.errors import SOURCE, api_reason
@@ -243,21 +243,11 @@ class KubernetesActor:
             The API server could not be reached (the change may or may not be made).
         """
         action = plan.action
-        if not confirm:
-            return ActionResult(
-                action=action,
-                outcome="planned",
-                dry_run=True,
-                at=self.clock(),
-                by=by,
-                message=f"nothing changed: {plan.summary}; to apply it, pass confirm=True "
-                f"and target={action.name!r}",
-            )
-        if target != action.name:
-            raise ActionRefused(
-                f"target {target!r} is not the workload of this plan ({action.workload}): name "
-                f"it exactly (target={action.name!r}) to apply; nothing was changed"
-            )
+        gate = confirmation(
+            plan, confirm=confirm, target=target, at=self.clock(), by=by, what=plan.summary
+        )
+        if gate is not None:
+            return gate
         if not self.can_write:
             raise ActionRefused(
                 f"no write credentials (set {WRITE_CONTEXT} to a kubeconfig context allowed to "

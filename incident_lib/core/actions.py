@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, get_args
 
-from .errors import InvalidInput
+from .errors import ActionRefused, InvalidInput
 from .text import shorten
 from .time import parse_time
 from .timeline import Event
@@ -31,6 +31,7 @@ __all__ = [
     "ActionResult",
     "Outcome",
     "action_event",
+    "confirmation",
     "parse_action",
 ]
 
@@ -228,6 +229,41 @@ def parse_action(kind: str, workload: str, params: str = "", *, namespace: str =
         known = ", ".join(sorted(PARAMS[kind])) or "none"
         raise InvalidInput(f"{kind} takes no parameter {unknown}; it takes: {known}")
     return Action(kind=kind, workload=workload, namespace=namespace, params=pairs)  # type: ignore[arg-type]
+
+
+def confirmation(
+    plan: ActionPlan, *, confirm: bool, target: str, at: datetime, by: str, what: str
+) -> ActionResult | None:
+    """The gate every actor passes before a change: None means go ahead.
+
+    Without ``confirm`` the result is the dry run (``planned``, saying ``what``
+    would change and how to apply it); with it, ``target`` must name the plan's
+    workload exactly.
+
+    Raises
+    ------
+    ActionRefused
+        ``confirm`` with a target that is not the workload's name.
+    """
+    action = plan.action
+    if not confirm:
+        return ActionResult(
+            action=action,
+            outcome="planned",
+            dry_run=True,
+            at=at,
+            by=by,
+            message=f"nothing changed: {what}; to apply it, pass confirm=True and "
+            f"target={action.name!r}",
+        )
+    named = target.strip()
+    if named != action.name:
+        other = f", not {named!r}" if named else ""
+        raise ActionRefused(
+            f"name {action.workload} exactly to apply it: target={action.name!r}{other}; "
+            "nothing was changed"
+        )
+    return None
 
 
 def action_event(result: ActionResult) -> Event:

@@ -75,7 +75,7 @@ def test_confirmed_with_the_target_named_it_changes_and_records(kube, workspace)
 
 @pytest.mark.parametrize("target", ["", "web", "Deployment/api"])
 def test_confirm_without_naming_the_target_changes_nothing(kube, workspace, target):
-    with pytest.raises(ActionRefused, match="name it exactly"):
+    with pytest.raises(ActionRefused, match="exactly to apply it: target='api'"):
         take_action(
             workspace, act("rollback"), live=True, confirm=True, target=target, actor=actor(kube)
         )

@@ -241,9 +241,9 @@ def test_apply_without_confirm_or_with_another_target_writes_nothing(kube):
     result = a.apply(plan)
     assert result.outcome == "planned" and result.dry_run
     assert "target='api'" in result.message
-    with pytest.raises(ActionRefused, match="target 'web' is not the workload"):
+    with pytest.raises(ActionRefused, match="target='api', not 'web'; nothing was changed"):
         a.apply(plan, confirm=True, target="web")
-    with pytest.raises(ActionRefused, match="target '' is not"):
+    with pytest.raises(ActionRefused, match="exactly to apply it: target='api'; nothing"):
         a.apply(plan, confirm=True)
     assert kube.writes() == []
     assert action_event(result).kind == "dry_rollback"

@@ -96,3 +96,20 @@ def test_actions_parse_from_text():
         parse_action("scale", "Deployment/api", "replicas")
     with pytest.raises(InvalidInput, match="action 'nuke'"):
         parse_action("nuke", "Deployment/api")
+
+
+def test_the_confirmation_gate_every_actor_passes():
+    from incident_lib.core.actions import ActionPlan, confirmation
+
+    action = Action(kind="restart", workload="Deployment/api")
+    plan = ActionPlan(
+        action=action, resource_version="7", patch="{}", content_type="x", diff="", command=""
+    )
+    dry = confirmation(plan, confirm=False, target="api", at=AT, by="bo", what="restart 4 pods")
+    assert dry is not None and dry.outcome == "planned" and dry.dry_run
+    assert dry.message == (
+        "nothing changed: restart 4 pods; to apply it, pass confirm=True and target='api'"
+    )
+    assert confirmation(plan, confirm=True, target=" api ", at=AT, by="", what="") is None
+    with pytest.raises(ActionRefused, match="target='api', not 'web'; nothing was changed"):
+        confirmation(plan, confirm=True, target="web", at=AT, by="", what="")
