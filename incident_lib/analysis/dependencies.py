@@ -469,7 +469,9 @@ def dependencies_verdict(
                 else name
             )
             worst = _target_state(group)
-            bad = group[group["status"].astype(str) == worst].iloc[0] if worst != "ok" else None
+            matching = group[group["status"].astype(str) == worst]
+            # a status outside the vocabulary counts as unknown, and has no row of its own
+            bad = matching.iloc[0] if worst != "ok" and not matching.empty else None
             states.setdefault(worst, []).append(
                 f"{label} ({verdict(bad)})" if bad is not None else label
             )

@@ -287,3 +287,11 @@ def test_an_expiring_certificate_still_answered():
         "1 of 1 endpoints present a certificate expiring soon: "
         "http://search.prod.svc/ping (expires in 9.2 d)"
     )
+
+
+def test_a_status_outside_the_vocabulary_is_unknown_not_a_crash():
+    checks = conform(_checks(), "dependency_checks")
+    checks = checks[checks["target"] == SLOWDEP].assign(status="ok <b>y</b>")
+    assert dependencies_verdict(checks) == (
+        "1 of 1 endpoints could not be checked (unknown, not healthy): http://search.prod.svc/ping"
+    )
