@@ -51,6 +51,17 @@ _ARGOCD_PHASES = {
 }
 
 
+def _flux_state(ready: Mapping[str, Any], *, failed: bool) -> dict[str, Any]:
+    """``status``, ``deployed_at`` and ``detail`` of a Flux object from its Ready condition."""
+    applied = "applied" if ready.get("status") == "True" else "progressing"
+    reason = f"{ready.get('reason') or ''}: {ready.get('message') or ''}".strip(": ")
+    return {
+        "status": "failed" if failed else applied,
+        "deployed_at": ready.get("lastTransitionTime"),
+        "detail": shorten(reason, _MESSAGE_CHARS, whole_tokens=True),
+    }
+
+
 # --- which releases are the service's ----------------------------------------------------
 
 
@@ -296,17 +307,9 @@ def kustomization_rows(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "name": name,
                 "revision": attempted if failed else str(status.get("lastAppliedRevision") or ""),
                 "version": "",
-                "status": "failed"
-                if failed
-                else ("applied" if ready.get("status") == "True" else "progressing"),
-                "deployed_at": ready.get("lastTransitionTime"),
                 "target": attempted,
-                "detail": shorten(
-                    f"{ready.get('reason') or ''}: {ready.get('message') or ''}".strip(": "),
-                    _MESSAGE_CHARS,
-                    whole_tokens=True,
-                ),
             }
+            | _flux_state(ready, failed=failed)
         )
     return rows
 
@@ -364,17 +367,9 @@ def helmrelease_rows(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "name": name,
                 "revision": "",
                 "version": str(status.get("lastAttemptedRevision") or ""),
-                "status": "failed"
-                if failed
-                else ("applied" if ready.get("status") == "True" else "progressing"),
-                "deployed_at": ready.get("lastTransitionTime"),
                 "target": asked,
-                "detail": shorten(
-                    f"{ready.get('reason') or ''}: {ready.get('message') or ''}".strip(": "),
-                    _MESSAGE_CHARS,
-                    whole_tokens=True,
-                ),
             }
+            | _flux_state(ready, failed=failed)
         )
     return rows
 
