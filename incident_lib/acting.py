@@ -66,9 +66,6 @@ def actor_for(action: Action, environ: Mapping[str, str] = os.environ) -> Actor:
 
     Raises
     ------
-    ActionRefused
-        The kind of action has no actor (a ConfigMap revert: the evidence holds
-        only a hash of the previous content).
     SourceUnavailable
         No Kubernetes configuration.
     """
@@ -76,12 +73,6 @@ def actor_for(action: Action, environ: Mapping[str, str] = os.environ) -> Actor:
         from .actions import FlagActor
 
         return FlagActor.from_environment(environ)
-    if action.kind == "config_revert":
-        raise ActionRefused(
-            f"{action.workload}: the evidence holds only a hash of its previous content, not "
-            "the content: revert it from where it is defined (git, Helm rollback, Argo CD "
-            "history); nothing was changed"
-        )
     from .actions import KubernetesActor
 
     return KubernetesActor.from_environment(environ=environ)

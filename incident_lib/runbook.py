@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
+    from .analysis.mitigation import ActionEffect
+    from .core.timeline import Event
     from .infra.evidence import ManifestEntry
     from .sources.base import Source, SourceRegistry
 
@@ -590,6 +592,31 @@ class Runbook:
         result = taken.result
         _display(_markdown(f"**{md_text(result.outcome)}:** {md_text(result.message)}"))
         return result
+
+    def record_effect(self, action: Event, effect: ActionEffect) -> bool:
+        """Put on the timeline whether ``action`` (an ``actions`` lane event) helped.
+
+        Only a final verdict is recorded (helped, no change, worse: not "too early"
+        or "unknown"), at the end of the period after the action, once per action
+        (a later measurement adds nothing).
+
+        Returns
+        -------
+        bool
+            Whether an event was added.
+        """
+        from .core.actions import effect_event
+        from .infra.timeline import TimelineStore
+
+        if not effect.final or effect.until is None:
+            return False
+        event = effect_event(
+            action,
+            effect=effect.describe(),
+            at=effect.until,
+            evidence=f"{self.metrics_source}/metrics",
+        )
+        return bool(TimelineStore(self.workspace).append([event]))
 
     def show(self, obj: Any, *, evidence: str | Sequence[str] = ()) -> None:
         """Display a frame, a finding or markdown text.

@@ -57,3 +57,21 @@ def test_missing_columns_and_empty_frames():
     with pytest.raises(SchemaError, match="missing columns"):
         conform(pd.DataFrame({"time": []}), "logs")
     validate(empty_frame("metrics"), "metrics")
+
+
+def test_an_added_column_is_filled_empty_and_any_other_missing_one_refused():
+    import pandas as pd
+
+    from incident_lib.core.schema import CONTRACTS, SchemaError, conform, with_added_columns
+
+    contract = CONTRACTS["k8s_config"]
+    assert contract.added == frozenset({"applied_hash"})
+    row = {c: None for c in contract.columns if c != "applied_hash"}
+    row |= {"kind": "ConfigMap", "name": "api-config"}
+    frame = conform(pd.DataFrame([row]), "k8s_config")
+    assert list(frame.columns) == list(contract.columns)
+    assert frame["applied_hash"].isna().all()
+    same = pd.DataFrame([row | {"applied_hash": "ab"}])
+    assert with_added_columns(same, "k8s_config") is same
+    with pytest.raises(SchemaError, match="missing columns"):
+        conform(pd.DataFrame([row]).drop(columns=["data_hash"]), "k8s_config")

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from ..core.errors import ActionRefused
+from ..sources.kubernetes.configs import LAST_APPLIED, last_applied
 from ..sources.kubernetes.errors import mask
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "RESTARTED_AT",
     "STRATEGIC_MERGE_PATCH",
     "Change",
+    "config_revert_change",
     "merge_diff",
     "readable_diff",
     "restart_change",
@@ -213,6 +215,65 @@ def revision_rollback_change(
     )
 
 
+# -- ConfigMap revert --------------------------------------------------------------
+_CONTENT = ("data", "binaryData")
+
+
+def config_revert_change(configmap: Mapping[str, Any]) -> Change:
+    """Put a ConfigMap's content back to that of its last ``kubectl apply``.
+
+    The content is the ``data`` and ``binaryData`` of its last-applied-configuration
+    annotation; the patch is a JSON merge patch of the keys that differ (keys
+    added since set to ``null``), carrying the resourceVersion read as a
+    precondition. Labels, annotations and everything else stay.
+
+    Raises
+    ------
+    ActionRefused
+        The ConfigMap is immutable, has no (readable) last-applied content, or
+        already holds it.
+    """
+    meta = configmap.get("metadata") or {}
+    name = _workload(configmap)
+    elsewhere = (
+        "revert it where it is defined (git and kubectl apply, helm rollback, the Argo CD "
+        "or Flux history); nothing was changed"
+    )
+    if configmap.get("immutable"):
+        raise ActionRefused(f"{name} is immutable and cannot be changed: {elsewhere}")
+    applied = last_applied(meta.get("annotations"))
+    if applied is None:
+        raise ActionRefused(
+            f"{name} has no readable {LAST_APPLIED} annotation, so its previous content is "
+            f"unknown here: {elsewhere}"
+        )
+    before = {field: dict(configmap.get(field) or {}) for field in _CONTENT}
+    if before == applied:
+        raise ActionRefused(
+            f"{name} already holds the content of its last kubectl apply, so nothing would "
+            f"change (kubectl edit rewrites that annotation: an edit's previous content is not "
+            f"kept): {elsewhere}"
+        )
+    patch: dict[str, Any] = {"metadata": _precondition(configmap)}
+    changed: list[str] = []
+    for field in _CONTENT:
+        if before[field] != applied[field]:
+            patch[field] = merge_diff(before[field], applied[field])
+            changed += sorted(patch[field])
+    after = copy.deepcopy(dict(configmap))
+    for field in _CONTENT:
+        after[field] = applied[field]
+    shown = {k: v for k, v in patch.items() if k != "metadata"}
+    keys = ", ".join(changed)
+    return Change(
+        patch=patch,
+        content_type=MERGE_PATCH,
+        after=after,
+        command=_kubectl("patch", configmap, "--type=merge", "-p", json.dumps(_hide(shown))),
+        summary=f"{name} back to the content of its last kubectl apply: {keys}",
+    )
+
+
 # -- scale, restart, limits --------------------------------------------------------
 def scale_change(
     workload: Mapping[str, Any], scale: Mapping[str, Any], replicas: str, *, allow_zero: bool
@@ -385,11 +446,26 @@ def _named(value: Any) -> bool:
 
 
 def _hide(value: Any) -> Any:
-    """``value`` with env values of secret-looking names and token-shaped text hidden."""
+    """``value`` with secret-looking values and token-shaped text hidden.
+
+    Hidden: the ``value`` of an env entry with a secret-looking name, the value of
+    a ConfigMap ``data`` key with a secret-looking name, and every ``binaryData``
+    value (shown by its size).
+    """
     if isinstance(value, dict):
         hidden = {k: _hide(v) for k, v in value.items()}
         if "name" in value and "value" in value and _SECRET_NAME.search(str(value["name"])):
             hidden["value"] = "[redacted]"
+        if isinstance(value.get("data"), dict):
+            hidden["data"] = {
+                k: "[redacted]" if v is not None and _SECRET_NAME.search(str(k)) else _hide(v)
+                for k, v in value["data"].items()
+            }
+        if isinstance(value.get("binaryData"), dict):
+            hidden["binaryData"] = {
+                k: None if v is None else f"[binary, {len(str(v)) * 3 // 4} bytes]"
+                for k, v in value["binaryData"].items()
+            }
         return hidden
     if isinstance(value, list):
         return [_hide(v) for v in value]
@@ -400,7 +476,7 @@ def readable_diff(before: Mapping[str, Any], after: Mapping[str, Any], *, label:
     """A unified diff of the YAML of the fields that differ between ``before`` and ``after``."""
     import yaml
 
-    keep = ("spec", "metadata")
+    keep = ("spec", "metadata", *_CONTENT)
     old, new = _prune(
         {k: v for k, v in before.items() if k in keep},
         {k: v for k, v in after.items() if k in keep},

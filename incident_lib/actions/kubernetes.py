@@ -1,4 +1,5 @@
-"""Kubernetes mitigation: roll back, scale, restart or set a limit of one workload.
+"""Kubernetes mitigation: roll back, scale, restart or set a limit of one workload,
+or put a ConfigMap back to the content of its last ``kubectl apply``.
 
 :class:`KubernetesActor` works through an injected ``kubernetes.client.ApiClient``
 (:meth:`KubernetesActor.from_environment` builds one from the *write* context,
@@ -35,6 +36,7 @@ from ..sources.kubernetes.errors import SOURCE, api_reason
 from ._kube_answers import Rollout, answer_state, choose_revision, refusal, rollout_state
 from ._kube_plans import (
     Change,
+    config_revert_change,
     readable_diff,
     restart_change,
     revision_rollback_change,
@@ -53,12 +55,20 @@ DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 15.0)
 #: the environment variable naming the kubeconfig context with write rights
 WRITE_CONTEXT = "INCIDENT_KUBE_WRITE_CONTEXT"
 _REVISION = "deployment.kubernetes.io/revision"
-#: workload kind -> (plural, AppsV1Api method suffix)
+#: workload kind -> (plural, API method suffix)
 _KINDS = {
     "Deployment": ("deployments", "deployment"),
     "StatefulSet": ("statefulsets", "stateful_set"),
     "DaemonSet": ("daemonsets", "daemon_set"),
+    "ConfigMap": ("configmaps", "config_map"),
 }
+#: the kinds served by the core API (CoreV1Api) rather than apps/v1
+_CORE_KINDS = frozenset({"ConfigMap"})
+#: what a ConfigMap revert's result adds: when its users see the content
+_CONFIG_REACH = (
+    "files mounted from it follow within about a minute; environment variables read from it "
+    "change only when the pods of the workloads using it restart"
+)
 
 
 class KubernetesActor:
@@ -143,16 +153,12 @@ class KubernetesActor:
             The API server could not be reached.
         """
         kind = action.kind_of_workload
-        if action.kind in ("config_revert", "feature_flag") or kind not in _KINDS:
+        config = action.kind == "config_revert"
+        if action.kind == "feature_flag" or kind not in _KINDS or config != (kind == "ConfigMap"):
             raise ActionRefused(
-                f"{action.describe()}: not a Kubernetes workload action (rollback, scale, "
-                "restart and set_limit of a Deployment, StatefulSet or DaemonSet are)"
-                + (
-                    "; the evidence holds only a hash of the ConfigMap's data: revert it from "
-                    "version control (kubectl apply -f ...)"
-                    if action.kind == "config_revert"
-                    else ""
-                )
+                f"{action.describe()}: not a Kubernetes action (rollback, scale, restart and "
+                "set_limit of a Deployment, StatefulSet or DaemonSet, and config_revert of a "
+                "ConfigMap are)"
             )
         if not action.namespace:
             raise ActionRefused(f"{action.describe()}: name the namespace of {action.workload}")
@@ -171,6 +177,8 @@ class KubernetesActor:
 
     def _change(self, action: Action, obj: dict[str, Any]) -> Change:
         kind, params = action.kind_of_workload, action.params
+        if action.kind == "config_revert":
+            return config_revert_change(obj)
         if action.kind == "scale":
             if kind == "DaemonSet":
                 raise ActionRefused(
@@ -280,6 +288,8 @@ class KubernetesActor:
         line per poll whose state changed (``"2/4 updated, 1 ready"``).
         """
         action = plan.action
+        if action.kind_of_workload in _CORE_KINDS:
+            return Rollout("applied", f"{action.workload} changed: {_CONFIG_REACH}")
         start = time.monotonic()
         last = ""
         while True:
@@ -303,19 +313,27 @@ class KubernetesActor:
             sleep(poll_s)
 
     # -- API calls ---------------------------------------------------------------------
-    def _apps(self) -> Any:
+    def _api(self, action: Action) -> Any:
         from kubernetes import client
 
+        if action.kind_of_workload in _CORE_KINDS:
+            return client.CoreV1Api(self.api_client)
         return client.AppsV1Api(self.api_client)
 
     def _call(
         self, action: Action, verb: str, resource: str, method: str, *a: Any, **k: Any
     ) -> Any:
-        """Call ``AppsV1Api.<method>`` and parse its JSON; API errors become refusals."""
+        """Call ``<Api>.<method>`` and parse its JSON; API errors become refusals.
+
+        The API is ``CoreV1Api`` for a ConfigMap, else ``AppsV1Api``; listing the
+        ReplicaSets or ControllerRevisions of a workload is always apps/v1.
+        """
+        from kubernetes import client
         from kubernetes.client.exceptions import ApiException
 
+        api = self._api(action) if verb != "list" else client.AppsV1Api(self.api_client)
         try:
-            response = getattr(self._apps(), method)(
+            response = getattr(api, method)(
                 *a, _preload_content=False, _request_timeout=self.request_timeout, **k
             )
         except ApiException as exc:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ..core.actions import EFFECT_KIND, action_taken
 from ..core.metrics import format_percent, metric_info
 from .changes import relation_label
 
@@ -482,6 +483,19 @@ def _headword(summary: str) -> str:
     return summary.split(": ", 1)[0].rstrip(".")
 
 
+def _taken(events: pd.DataFrame) -> pd.Series:
+    """The ``actions`` lane events that record a change made (no dry run, refusal, effect)."""
+    import pandas as pd
+
+    taken = [
+        source == "actions" and action_taken(str(kind), str(summary))
+        for source, kind, summary in zip(
+            events["source"], events["kind"], events["summary"], strict=True
+        )
+    ]
+    return pd.Series(taken, index=events.index, dtype=bool)
+
+
 def _actions(events: pd.DataFrame, incident: Incident) -> tuple[Clause, ...]:
     """What was done, in time order: rollbacks, actions, notes, automatic scaling, the response.
 
@@ -493,7 +507,8 @@ def _actions(events: pd.DataFrame, incident: Incident) -> tuple[Clause, ...]:
     timed: list[tuple[pd.Timestamp, Clause]] = []
     done = events[
         ((events["source"] == "changes") & (events["kind"] == "rollback"))
-        | (events["source"] == "actions")
+        | _taken(events)
+        | ((events["source"] == "actions") & (events["kind"] == EFFECT_KIND))
         | ((events["source"] == "people") & (events["kind"] == "note"))
     ]
     for row in done.to_dict("records"):
@@ -632,13 +647,15 @@ def _next_step(
             ("05_metrics", "07_resources"),
         )
     undone = events[
-        ((events["source"] == "changes") & (events["kind"] == "rollback"))
-        | (events["source"] == "actions")
+        ((events["source"] == "changes") & (events["kind"] == "rollback")) | _taken(events)
     ]
     undone = undone[undone["time"] > trigger["time"]]
     if len(undone):
+        last = str(undone["summary"].iloc[-1])
+        if undone["source"].iloc[-1] == "actions":  # "<what> by <who>: applied; <detail>"
+            last = last.split("; ", 1)[0].rsplit(": ", 1)[0]
         return Clause(
-            f"{undone['summary'].iloc[-1].rstrip('.')} is in place: follow the recovery in "
+            f"{last.rstrip('.')} is in place: follow the recovery in "
             "10_verify; if errors persist, the trigger may be elsewhere.",
             ("10_verify",),
         )

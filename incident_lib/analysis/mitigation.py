@@ -9,9 +9,11 @@ values, best first, each saying why:
   trigger ...; revision 41 ran v2.33"``; none when the trigger is no longer the live revision or no
   earlier one is known; the workload is a Deployment unless its pods are a
   StatefulSet's (``<name>-<ordinal>``);
-* a ConfigMap change as trigger -> revert it (the evidence holds only a hash of its
-  data: the previous content has to come from version control or the last applied
-  manifest); a Secret is never proposed (its values are never read);
+* a ConfigMap change as trigger -> revert it to the content of its last ``kubectl
+  apply``, only when the evidence holds that content (``k8s_config``'s ``applied_hash``
+  differs from its ``data_hash``: the data changed since); otherwise its previous
+  content is unknown here and nothing is proposed; a Secret is never proposed (its
+  values are never read);
 * a feature flag a Datadog event says was turned on (off) as trigger -> turn it off (on);
 * a crash loop (``BackOff``, liveness kills, errors; :data:`CRASH_MIN` crashes or
   more) of a workload since its current revision was deployed -> roll back;
@@ -182,11 +184,21 @@ def _rollback(
     return _Proposal(rank, "rollback", target, {"revision": str(number)}, [why])
 
 
+def _revertible(config: pd.DataFrame | None, name: str) -> bool:
+    """Whether the evidence holds ConfigMap ``name``'s previous content (see the module notes)."""
+    if config is None or config.empty or "applied_hash" not in config:
+        return False
+    rows = config[(config["kind"] == "ConfigMap") & (config["name"] == name)]
+    applied, live = rows["applied_hash"], rows["data_hash"]
+    return bool((applied.notna() & (applied != live)).any())
+
+
 def _trigger_proposals(
     ranked: pd.DataFrame,
     rollouts: pd.DataFrame | None,
     pods: pd.DataFrame | None,
     relations: Relations | None,
+    config: pd.DataFrame | None,
 ) -> list[_Proposal]:
     import pandas as pd
 
@@ -220,9 +232,11 @@ def _trigger_proposals(
         elif kind == "config" and (found := _CONFIG_LABEL.match(text)):
             if found["kind"] != "ConfigMap" or found["how"] == "created":
                 continue  # a Secret's values are never read; a new object has no previous
+            if not _revertible(config, found["name"]):
+                continue  # its previous content is unknown here
             why = (
-                f"{reason}; reverting needs its previous content: the evidence holds only a "
-                "hash of its data, so take it from version control or the last applied manifest"
+                f"{reason}; its data differs from its last kubectl apply, whose content "
+                "the revert restores"
             )
             out.append(_Proposal(rank, "config_revert", f"ConfigMap/{found['name']}", {}, [why]))
         elif (
@@ -428,6 +442,7 @@ def propose_actions(
     hpa: pd.DataFrame | None = None,
     terminations: pd.DataFrame | None = None,
     pods: pd.DataFrame | None = None,
+    config: pd.DataFrame | None = None,
     relations: Relations | None = None,
     namespace: str = "",
 ) -> list[Action]:
@@ -446,6 +461,9 @@ def propose_actions(
         ``k8s_terminations`` contract frame: OOM kills and crash loops.
     pods
         ``pods`` contract frame: current memory limits, restarts, OOM kills.
+    config
+        ``k8s_config`` contract frame: whether a changed ConfigMap's previous
+        content is known (without it no revert is proposed).
     relations
         Which names are this service (:func:`~incident_lib.analysis.related.service_relations`):
         nothing is proposed for another service or a dependency. Without it the
@@ -461,7 +479,7 @@ def propose_actions(
         possible triggers' remedies; one action per kind and workload.
     """
     proposals = [
-        *_trigger_proposals(ranked, rollouts, pods, relations),
+        *_trigger_proposals(ranked, rollouts, pods, relations, config),
         *_crash_proposals(rollouts, terminations, pods, relations),
         *_oom_proposals(terminations, pods, relations),
         *_hpa_proposals(hpa, relations),
@@ -516,6 +534,8 @@ class ActionEffect:
         ``helped``, ``no change``, ``worse``, ``too early`` or ``unknown``.
     before_samples, after_samples
         How many samples each median rests on.
+    until
+        The end of the period after (``at`` + its length): when the verdict is final.
     """
 
     metric: str
@@ -526,6 +546,12 @@ class ActionEffect:
     verdict: Verdict
     before_samples: int = 0
     after_samples: int = 0
+    until: datetime | None = None
+
+    @property
+    def final(self) -> bool:
+        """Whether the verdict is one of the measured ones: helped, no change or worse."""
+        return self.verdict in ("helped", "no change", "worse")
 
     @property
     def before_text(self) -> str:
@@ -649,4 +675,5 @@ def action_effect(
         verdict=verdict,
         before_samples=len(earlier),
         after_samples=len(later),
+        until=(moment + lag).to_pydatetime(),
     )

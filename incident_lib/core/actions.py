@@ -24,6 +24,7 @@ from .timeline import Event
 
 __all__ = [
     "ACTION_KINDS",
+    "EFFECT_KIND",
     "OUTCOMES",
     "Action",
     "ActionKind",
@@ -31,7 +32,9 @@ __all__ = [
     "ActionResult",
     "Outcome",
     "action_event",
+    "action_taken",
     "confirmation",
+    "effect_event",
     "parse_action",
 ]
 
@@ -42,6 +45,8 @@ ACTION_KINDS: tuple[ActionKind, ...] = get_args(ActionKind)
 #: timed_out (applied, the rollout did not complete in time)
 Outcome = Literal["planned", "applied", "refused", "failed", "timed_out"]
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+#: the timeline kind of the event saying whether an action helped (:func:`effect_event`)
+EFFECT_KIND = "effect"
 #: the workload kinds an action may target
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ConfigMap", "FeatureFlag")
 
@@ -114,7 +119,7 @@ class Action:
             limits = ", ".join(f"{k} {p[k]}" for k in ("cpu", "memory") if p.get(k))
             return f"set the limit of {self.workload} container {p.get('container', '?')}: {limits}"
         if self.kind == "config_revert":
-            return f"revert {self.workload} to its previous content"
+            return f"revert {self.workload} to the content of its last kubectl apply"
         state = "on" if p.get("enabled", "").lower() == "true" else "off"
         return f"turn feature flag {self.name} {state}"
 
@@ -292,4 +297,38 @@ def action_event(result: ActionResult) -> Event:
         key=f"{action.kind} {action.workload}@{stamp}",
         section="09_mitigate",
         author=result.by,
+    )
+
+
+def action_taken(kind: str, summary: str) -> bool:
+    """Whether an ``actions`` lane event records a change made (not planned, refused or failed).
+
+    Reads what :func:`action_event` wrote: the kind (``dry_`` for a dry run,
+    :data:`EFFECT_KIND` for an effect) and the outcome ending the first clause of
+    the summary (``"... by alice: applied; ..."``).
+    """
+    if kind.startswith("dry_") or kind == EFFECT_KIND:
+        return False
+    head = summary.split("; ", 1)[0]
+    return head.endswith((": applied", ": timed_out"))
+
+
+def effect_event(action: Event, *, effect: str, at: datetime, evidence: str = "") -> Event:
+    """The timeline event saying whether the action of ``action`` helped (``actions`` lane).
+
+    ``effect`` is the measured comparison (``"5xx share of requests 11.80 % ->
+    0.40 % (-97%): helped"``), ``at`` when it was measured (the end of the period
+    after the action), ``evidence`` the metrics it rests on (``"prometheus/metrics"``).
+    Its key is the action's: an action gets one effect event, however often it is
+    measured again.
+    """
+    what = action.summary.split("; ", 1)[0]
+    return Event(
+        time=at,
+        source="actions",
+        kind=EFFECT_KIND,
+        summary=shorten(f"effect of {what}: {effect}", 500),
+        key=f"effect of {action.key or action.id}",
+        evidence=evidence,
+        section="09_mitigate",
     )

@@ -32,6 +32,7 @@ __all__ = [
     "conform",
     "empty_frame",
     "validate",
+    "with_added_columns",
 ]
 
 Kind = Literal["time", "str", "int", "float", "bool"]
@@ -43,15 +44,25 @@ class SchemaError(IncidentError):
 
 @dataclass(frozen=True, slots=True)
 class Contract:
-    """The ordered columns (name -> kind) that a frame of one kind must have."""
+    """The ordered columns (name -> kind) that a frame of one kind must have.
+
+    ``added`` names columns added after captures were first written: a frame
+    read from older evidence gets them empty (:func:`with_added_columns`), so an
+    old capture still replays; sources always fill them.
+    """
 
     name: str
     columns: Mapping[str, Kind]
     description: str = ""
+    added: frozenset[str] = frozenset()
 
 
-def _contract(name: str, description: str, /, **columns: Kind) -> Contract:
-    return Contract(name=name, columns=dict(columns), description=description)
+def _contract(
+    name: str, description: str, /, added: tuple[str, ...] = (), **columns: Kind
+) -> Contract:
+    return Contract(
+        name=name, columns=dict(columns), description=description, added=frozenset(added)
+    )
 
 
 CONTRACTS: dict[str, Contract] = {
@@ -97,7 +108,11 @@ CONTRACTS: dict[str, Contract] = {
             "projected): one row per field manager's last operation (metadata.managedFields: "
             "who changed it and when). data_hash hashes the data (for a Secret its values are "
             "never read into a frame: only key names and the hash); used_by lists the "
-            "workloads that mount or read it.",
+            "workloads that mount or read it. applied_hash hashes the data of a ConfigMap's "
+            "last `kubectl apply` (its last-applied-configuration annotation; empty without "
+            "one, never read for a Secret): when it differs from data_hash, the live data was "
+            "changed since, and the applied content is what a revert restores.",
+            ("applied_hash",),
             kind="str",
             name="str",
             used_by="str",
@@ -108,6 +123,7 @@ CONTRACTS: dict[str, Contract] = {
             manager="str",
             operation="str",
             changed_at="time",
+            applied_hash="str",
         ),
         _contract(
             "hpa",
@@ -571,15 +587,34 @@ def _already(df: pd.DataFrame, contract: Contract) -> bool:
     )
 
 
-def conform(df: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """Coerce ``df`` to contract ``kind``: column order, dtypes, UTC timestamps.
+def with_added_columns(df: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """``df`` with contract ``kind``'s added columns it lacks, empty (an older capture).
 
-    Extra columns are dropped, missing ones are an error (a source bug). Integer
-    columns must have no gaps.
+    Returns ``df`` itself when nothing is missing.
     """
     import pandas as pd
 
     contract = _contract_for(kind)
+    missing = [c for c in contract.columns if c in contract.added and c not in df.columns]
+    if not missing:
+        return df
+    out = df.copy(deep=False)
+    for column in missing:
+        out[column] = pd.Series(None, index=df.index, dtype=_dtype(contract.columns[column]))
+    return out[[c for c in contract.columns if c in out.columns]]
+
+
+def conform(df: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Coerce ``df`` to contract ``kind``: column order, dtypes, UTC timestamps.
+
+    Extra columns are dropped, missing ones are an error (a source bug) but for
+    the contract's ``added`` columns, which are filled empty. Integer columns must
+    have no gaps.
+    """
+    import pandas as pd
+
+    contract = _contract_for(kind)
+    df = with_added_columns(df, kind)
     missing = [c for c in contract.columns if c not in df.columns]
     if missing:
         raise SchemaError(f"{kind} frame is missing columns {missing}")

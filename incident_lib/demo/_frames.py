@@ -200,6 +200,7 @@ def config_frame(
             "manager": manager,
             "operation": operation,
             "changed_at": to_ns(datetime.fromisoformat(at)),
+            "applied_hash": None,
         }
         for kind, name, created, version, data, managed in objects
         for manager, operation, at in managed

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import EvidenceIntegrityError, EvidenceNotFound, InvalidInput, WorkspaceError
+from ..core.schema import EVIDENCE_KINDS, with_added_columns
 from .files import atomic_path
 from .redact import redact_frame, redact_obj
 
@@ -655,7 +656,9 @@ class EvidenceStore:
             raise EvidenceIntegrityError(
                 f"evidence file {path} does not match its manifest hash (changed or truncated)"
             )
-        return pd.read_parquet(io.BytesIO(data))
+        frame = pd.read_parquet(io.BytesIO(data))
+        kind = EVIDENCE_KINDS.get((entry.source, entry.name))
+        return with_added_columns(frame, kind) if kind is not None else frame
 
     # -- writing -----------------------------------------------------------------
     @contextlib.contextmanager

@@ -117,13 +117,17 @@ def test_an_object_changed_since_the_plan_is_refused_and_recorded(kube, workspac
     assert kind == "rollback" and "refused" in summary
 
 
-def test_a_config_revert_is_refused_with_where_to_revert_it(workspace):
+def test_a_config_revert_goes_to_the_kubernetes_actor(tmp_path):
     from incident_lib.acting import actor_for
+    from incident_lib.actions import KubernetesActor
     from incident_lib.core.actions import Action
 
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(KUBECONFIG.format(url="https://127.0.0.1:1"))
     revert = Action(kind="config_revert", workload="ConfigMap/api-config", namespace=NS)
-    with pytest.raises(ActionRefused, match="holds only a hash"):
-        actor_for(revert, {})
+    chosen = actor_for(revert, {"KUBECONFIG": str(kubeconfig)})
+    assert isinstance(chosen, KubernetesActor) and not chosen.can_write
+    chosen.close()
 
 
 # -- incident act: the command line ----------------------------------------------------------
@@ -211,3 +215,43 @@ def test_incident_act_refuses_with_exit_2(kube, workspace, tmp_path, monkeypatch
     )  # fmt: skip
     assert code == 2 and "no write credentials (set INCIDENT_KUBE_WRITE_CONTEXT to" in err
     assert [r for r in kube.writes() if "dryRun" not in r.query] == []
+
+
+# -- the effect of an action on the timeline ---------------------------------------------------
+def test_a_final_effect_is_recorded_once_and_an_early_one_not_at_all(workspace):
+    from incident_lib.analysis.mitigation import ActionEffect
+    from incident_lib.core.actions import Action, ActionResult, action_event
+    from incident_lib.runbook import start_runbook
+
+    at = datetime(2026, 11, 3, 14, 31, tzinfo=UTC)
+    applied = action_event(
+        ActionResult(
+            action=Action(kind="rollback", workload="Deployment/api", namespace=NS),
+            outcome="applied",
+            dry_run=False,
+            at=at,
+            by="alice",
+        )
+    )
+    TimelineStore(workspace).append([applied])
+    rb = start_runbook("09_mitigate", workspace=workspace.path, mode="offline")
+
+    def effect(verdict: str, after: float) -> ActionEffect:
+        return ActionEffect(
+            metric="error_ratio",
+            at=at,
+            before=11.8,
+            after=after,
+            change=after / 11.8 - 1,
+            verdict=verdict,  # type: ignore[arg-type]
+            until=datetime(2026, 11, 3, 14, 41, tzinfo=UTC),
+        )
+
+    assert not rb.record_effect(applied, effect("too early", 0.5))
+    assert rb.record_effect(applied, effect("helped", 0.4))
+    assert not rb.record_effect(applied, effect("helped", 0.3))  # one effect per action
+    (recorded,) = [e for e in TimelineStore(workspace).read() if e.kind == "effect"]
+    assert recorded.time == datetime(2026, 11, 3, 14, 41, tzinfo=UTC)
+    assert recorded.summary.startswith("effect of roll back Deployment/api")
+    assert "11.80 % -> 0.40 % (-97%): helped" in recorded.summary
+    assert recorded.evidence.endswith("/metrics")

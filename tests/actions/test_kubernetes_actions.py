@@ -367,7 +367,7 @@ def test_set_limit_merges_into_the_named_container(kube):
         (act("set_limit", container="api", memory="lots"), "not a Kubernetes quantity"),
         (act("set_limit", container="api", memory="128Mi"), "below its request 256Mi"),
         (act("rollback", "StatefulSet/db", revision="3"), "revision 3 is the current one"),
-        (act("config_revert", "ConfigMap/api-config"), "only a hash"),
+        (act("config_revert", "ConfigMap/api-config"), "ConfigMap/api-config not found"),
     ],
 )
 def test_refusals_come_before_any_write(kube, action, message):

@@ -235,3 +235,46 @@ def test_nothing_read_means_unknown_never_none() -> None:
     assert d.headline.startswith("Trigger unknown → errors unknown")
     assert "No change" not in d.headline and "no sustained" not in d.headline
     assert "could not be read" in d.next_step.text
+
+
+def _action(at: str, outcome: str, *, dry: bool = False) -> Event:
+    from incident_lib.core.actions import Action, ActionResult, action_event
+
+    hh, mm = (int(x) for x in at.split(":"))
+    result = ActionResult(
+        action=Action(kind="rollback", workload="Deployment/api", namespace="prod"),
+        outcome=outcome,  # type: ignore[arg-type]
+        dry_run=dry,
+        at=datetime(2026, 11, 3, hh, mm, tzinfo=UTC),
+        by="alice",
+        message="revision 42 -> 41",
+    )
+    return action_event(result)
+
+
+def test_a_dry_run_or_a_refused_action_is_not_something_done() -> None:
+    changes = changes_timeline(rollouts=_rollouts((41, "v2.33", "10:00"), (42, "v2.34", "14:10")))
+    extra = [_action("14:30", "planned", dry=True), _action("14:31", "refused")]
+    d = _diagnose(_incident(detected="14:21"), changes, extra)
+    assert not any("roll back Deployment/api" in c.text for c in d.actions)
+    assert "in place" not in d.next_step.text
+    assert "roll back deploy v2.34" in d.next_step.text.lower()
+
+
+def test_an_applied_action_and_its_effect_are_listed_as_done() -> None:
+    from incident_lib.core.actions import effect_event
+
+    changes = changes_timeline(rollouts=_rollouts((41, "v2.33", "10:00"), (42, "v2.34", "14:10")))
+    applied = _action("14:31", "applied")
+    effect = effect_event(
+        applied,
+        effect="5xx share of requests 11.80 % -> 0.40 % (-97%): helped",
+        at=datetime(2026, 11, 3, 14, 41, tzinfo=UTC),
+    )
+    d = _diagnose(_incident(detected="14:21"), changes, [applied, effect])
+    texts = [c.text for c in d.actions]
+    assert any(t.startswith("14:31 UTC: roll back Deployment/api") for t in texts)
+    assert any(t.startswith("14:41 UTC: effect of roll back Deployment/api") for t in texts)
+    assert d.next_step.text.startswith(
+        "roll back Deployment/api to the previous revision by alice is in place"
+    )

@@ -222,7 +222,7 @@ def test_a_trigger_and_a_crash_loop_make_one_rollback_with_both_reasons() -> Non
 
 
 # -- config, flags -------------------------------------------------------------------------
-def _config(kind: str, name: str, before: float) -> pd.DataFrame:
+def _config(kind: str, name: str, before: float, applied: str | None = None) -> pd.DataFrame:
     return conform(
         pd.DataFrame(
             [
@@ -234,9 +234,10 @@ def _config(kind: str, name: str, before: float) -> pd.DataFrame:
                     "created_at": _at(600),
                     "keys": "app.yaml",
                     "data_hash": "ab" * 32,
-                    "manager": "kubectl-edit",
+                    "manager": "kubectl-patch",
                     "operation": "Update",
                     "changed_at": _at(before),
+                    "applied_hash": applied,
                 }
             ]
         ),
@@ -244,13 +245,21 @@ def _config(kind: str, name: str, before: float) -> pd.DataFrame:
     )
 
 
-def test_a_config_trigger_is_reverted_and_says_the_previous_content_is_needed() -> None:
-    (action,) = propose_actions(
-        _ranked(config=_config("ConfigMap", "api-config", 4)), relations=RELATIONS
-    )
+def test_a_config_trigger_is_reverted_when_the_evidence_holds_its_applied_content() -> None:
+    config = _config("ConfigMap", "api-config", 4, applied="cd" * 32)
+    (action,) = propose_actions(_ranked(config=config), config=config, relations=RELATIONS)
     assert (action.kind, action.workload) == ("config_revert", "ConfigMap/api-config")
-    assert "only a hash" in action.why and "previous content" in action.why
-    assert propose_actions(_ranked(config=_config("Secret", "api-keys", 4))) == []
+    assert "likely trigger" in action.why and "differs from its last kubectl apply" in action.why
+    secret = _config("Secret", "api-keys", 4, applied="cd" * 32)
+    assert propose_actions(_ranked(config=secret), config=secret) == []
+
+
+@pytest.mark.parametrize("applied", [None, "ab" * 32], ids=["no annotation", "same content"])
+def test_no_revert_is_proposed_when_the_previous_content_is_unknown(applied) -> None:
+    config = _config("ConfigMap", "api-config", 4, applied=applied)
+    ranked = _ranked(config=config)
+    assert propose_actions(ranked, config=config, relations=RELATIONS) == []
+    assert propose_actions(ranked, relations=RELATIONS) == []  # no config frame given
 
 
 def test_a_feature_flag_turned_on_before_the_onset_is_turned_off() -> None:

@@ -113,3 +113,39 @@ def test_the_confirmation_gate_every_actor_passes():
     assert confirmation(plan, confirm=True, target=" api ", at=AT, by="", what="") is None
     with pytest.raises(ActionRefused, match="target='api', not 'web'; nothing was changed"):
         confirmation(plan, confirm=True, target="web", at=AT, by="", what="")
+
+
+def test_action_taken_reads_the_outcome_of_the_recorded_event() -> None:
+    from incident_lib.core.actions import EFFECT_KIND, action_taken
+
+    assert action_taken("rollback", "roll back Deployment/api by alice: applied; rev 42 -> 41")
+    assert action_taken("scale", "scale Deployment/api to 8 replicas: timed_out")
+    assert not action_taken("rollback", "roll back Deployment/api: refused; forbidden")
+    assert not action_taken("dry_rollback", "dry run: roll back Deployment/api: planned")
+    assert not action_taken(EFFECT_KIND, "effect of roll back Deployment/api: applied")
+    # an outcome word later in the message is not the outcome
+    assert not action_taken("restart", "restart the pods: failed; earlier run: applied")
+
+
+def test_an_effect_event_has_one_key_per_action() -> None:
+    from datetime import UTC, datetime
+
+    from incident_lib.core.actions import effect_event
+    from incident_lib.core.timeline import Event
+
+    action = Event(
+        time=datetime(2026, 11, 3, 14, 31, tzinfo=UTC),
+        source="actions",
+        kind="rollback",
+        summary="roll back Deployment/api by alice: applied; rollout complete",
+        key="rollback Deployment/api@2026-11-03T14:31:00Z",
+    )
+    at = datetime(2026, 11, 3, 14, 41, tzinfo=UTC)
+    one = effect_event(action, effect="5xx 11.8% -> 0.4%: helped", at=at, evidence="p/metrics")
+    two = effect_event(action, effect="5xx 11.8% -> 0.3%: helped", at=at)
+    assert one.kind == "effect" and one.source == "actions" and one.time == at
+    assert one.summary == (
+        "effect of roll back Deployment/api by alice: applied: 5xx 11.8% -> 0.4%: helped"
+    )
+    assert one.key == two.key == "effect of rollback Deployment/api@2026-11-03T14:31:00Z"
+    assert one.evidence == "p/metrics"

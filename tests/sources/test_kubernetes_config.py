@@ -23,7 +23,12 @@ from incident_lib.core.schema import validate
 from incident_lib.core.time import Window
 from incident_lib.sources.base import Fetched, default_registry
 from incident_lib.sources.kubernetes import KubernetesSource
-from incident_lib.sources.kubernetes.configs import config_refs, data_hash
+from incident_lib.sources.kubernetes.configs import (
+    config_refs,
+    config_rows,
+    data_hash,
+    last_applied,
+)
 
 NS = "prod"
 WINDOW = Window(datetime(2026, 11, 3, 14, 0, tzinfo=UTC), datetime(2026, 11, 3, 15, 0, tzinfo=UTC))
@@ -400,3 +405,76 @@ def test_a_manager_owning_only_metadata_is_marked_metadata_only():
         "argocd-controller": "Apply (metadata only)",
         "old-client": "Update",  # no fieldsV1: what it touched is unknown, so it counts
     }
+
+
+def _with_last_applied(obj, applied: dict):
+    obj.metadata.annotations = {
+        "kubectl.kubernetes.io/last-applied-configuration": json.dumps(applied)
+    }
+    return obj
+
+
+def test_applied_hash_tells_a_configmap_changed_since_its_last_apply():
+    patched = _with_last_applied(
+        configmap("api-config", {"pool_size": "5", "timeout": "5s"}),
+        {"apiVersion": "v1", "kind": "ConfigMap", "data": API_CONFIG},
+    )
+    unchanged = _with_last_applied(
+        configmap("log-config", {"level": "info"}),
+        {"apiVersion": "v1", "kind": "ConfigMap", "data": {"level": "info"}},
+    )
+    bare = configmap("ca-bundle", {"ca.crt": "x"})
+    rows = {
+        obj.metadata.name: config_rows(obj, "ConfigMap", ["Deployment/api"])[0]
+        for obj in (patched, unchanged, bare)
+    }
+    assert rows["api-config"]["applied_hash"] == data_hash(API_CONFIG, None)
+    assert rows["api-config"]["applied_hash"] != rows["api-config"]["data_hash"]
+    assert rows["log-config"]["applied_hash"] == rows["log-config"]["data_hash"]
+    assert rows["ca-bundle"]["applied_hash"] is None
+
+
+def test_a_secrets_last_applied_annotation_is_never_read():
+    obj = _with_last_applied(
+        secret("db-credentials", {"password": SECRET_VALUE}),
+        {"kind": "Secret", "data": {"password": b64(SECRET_VALUE)}},
+    )
+    row = config_rows(obj, "Secret", ["Deployment/api"])[0]
+    assert row["applied_hash"] is None
+    assert SECRET_VALUE not in json.dumps(row, default=str)
+
+
+def test_last_applied_refuses_what_is_not_a_configmaps_content():
+    key = "kubectl.kubernetes.io/last-applied-configuration"
+    assert last_applied(None) is None
+    assert last_applied({key: "{not json"}) is None
+    assert last_applied({key: json.dumps({"kind": "Secret", "data": {}})}) is None
+    assert last_applied({key: json.dumps({"kind": "ConfigMap", "data": ["a"]})}) is None
+    assert last_applied({key: json.dumps({"kind": "ConfigMap", "data": {"a": "1"}})}) == {
+        "data": {"a": "1"},
+        "binaryData": {},
+    }
+
+
+def test_an_older_capture_without_applied_hash_still_replays(tmp_path):
+    import pandas as pd
+
+    from incident_lib.infra.evidence import EvidenceStore
+
+    store = EvidenceStore(tmp_path, create=True)
+    frame = config_frame_without_applied_hash()
+    store.capture(frame, source="kubernetes", name="config")
+    read = store.read("kubernetes", "config")
+    validate(read, "k8s_config")
+    assert read["applied_hash"].isna().all()
+    assert read["name"].tolist() == frame["name"].tolist()
+    assert isinstance(read, pd.DataFrame)
+
+
+def config_frame_without_applied_hash():
+    import pandas as pd
+
+    from incident_lib.core.schema import conform
+
+    rows = config_rows(configmap("api-config", API_CONFIG), "ConfigMap", ["Deployment/api"])
+    return conform(pd.DataFrame(rows), "k8s_config").drop(columns=["applied_hash"])

@@ -20,6 +20,15 @@ row carries its key names and the hash only, so nothing of a value reaches a
 frame, a note or an error. A Secret's hash is an HMAC keyed with the object's
 uid, which no frame holds: it still changes when a value changes, but a weak
 password cannot be guessed from the evidence by hashing candidates.
+
+``applied_hash`` is the same hash of the content of a ConfigMap's last
+``kubectl apply`` (the ``kubectl.kubernetes.io/last-applied-configuration``
+annotation, :func:`last_applied`). When it differs from ``data_hash`` the data
+was changed since by something other than ``kubectl apply`` (a ``kubectl
+patch``, a controller, an API client), and the applied content is the previous
+content a revert can restore. ``kubectl edit`` rewrites the annotation when it
+is present, so an edit leaves the two equal: the previous content is then
+unknown. A Secret's annotation holds its values and is never read.
 """
 
 from __future__ import annotations
@@ -27,18 +36,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 __all__ = [
     "CONFIG_KINDS",
+    "LAST_APPLIED",
     "METADATA_ONLY",
     "config_refs",
     "config_rows",
     "data_hash",
+    "last_applied",
     "workload_of",
 ]
 
+#: the annotation ``kubectl apply`` keeps the applied object in (as JSON)
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 #: the kinds of object this module reads
 CONFIG_KINDS = ("ConfigMap", "Secret")
 #: appended to the operation of a field manager that owns only metadata fields
@@ -162,15 +175,43 @@ def data_hash(*parts: dict[str, str] | None, key: str | None = None) -> str | No
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def last_applied(annotations: Mapping[str, str] | None) -> dict[str, dict[str, str]] | None:
+    """The ``data`` and ``binaryData`` of a ConfigMap's last ``kubectl apply``, or None.
+
+    None when the annotation is absent, is not JSON, or is not a ConfigMap's
+    (see the module notes). Missing maps are empty.
+    """
+    text = (annotations or {}).get(LAST_APPLIED)
+    if not text:
+        return None
+    try:
+        applied = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(applied, dict) or applied.get("kind", "ConfigMap") != "ConfigMap":
+        return None
+    content: dict[str, dict[str, str]] = {}
+    for field in ("data", "binaryData"):
+        value = applied.get(field) or {}
+        if not isinstance(value, dict):
+            return None
+        content[field] = {str(k): str(v) for k, v in value.items()}
+    return content
+
+
 def config_rows(obj: Any, kind: str, used_by: Iterable[str]) -> list[dict[str, Any]]:
     """The ``k8s_config`` rows of one ``V1ConfigMap`` or ``V1Secret`` (see the module notes)."""
     meta = obj.metadata
+    applied_digest = None
     if kind == "Secret":
         keys = sorted(obj.data or {})
         digest = data_hash(obj.data, key=meta.uid)  # the values stay in this call
     else:
         keys = sorted({*(obj.data or {}), *(obj.binary_data or {})})
         digest = data_hash(obj.data, obj.binary_data)
+        applied = last_applied(meta.annotations)
+        if applied is not None:
+            applied_digest = data_hash(applied["data"] or None, applied["binaryData"] or None)
     base = {
         "kind": kind,
         "name": meta.name,
@@ -179,6 +220,7 @@ def config_rows(obj: Any, kind: str, used_by: Iterable[str]) -> list[dict[str, A
         "created_at": meta.creation_timestamp,
         "keys": ",".join(keys),
         "data_hash": digest,
+        "applied_hash": applied_digest,
     }
     entries = meta.managed_fields or []
     if not entries:
