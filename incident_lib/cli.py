@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .core.actions import ACTION_KINDS
 from .core.errors import IncidentError, InvalidInput, InvalidParameter, WorkspaceError
 from .infra.redact import redact
 
@@ -335,6 +336,33 @@ def cmd_note(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from .receiver.service import build_receiver, serve
+
+    if not 0 <= args.port <= 65535:
+        raise InvalidInput(f"--port {args.port}: give a port between 0 and 65535")
+    if args.grace <= 0:
+        raise InvalidInput(f"--grace {args.grace}: give a positive number of seconds")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    receiver = build_receiver(
+        Path(args.config),
+        Path(args.workspaces),
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        parallel=args.parallel,
+        timeout=args.timeout,
+        notebook_dir=Path(args.notebook_dir) if args.notebook_dir else None,
+    )
+    return serve(
+        receiver,
+        grace=args.grace,
+        ready=lambda url: print(f"receiving alerts on {url}", file=sys.stderr, flush=True),
+    )
+
+
 def cmd_act(args: argparse.Namespace) -> int:
     from .acting import take_action
     from .core.actions import parse_action
@@ -575,6 +603,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _sub(
         sub,
+        "serve",
+        help="receive alert webhooks (Alertmanager, PagerDuty, Datadog) and make each "
+        "incident's bundle live, posting the diagnosis back",
+        epilog="routes: POST /alertmanager and /datadog (bearer INCIDENT_RECEIVER_TOKEN), POST "
+        "/pagerduty\n(signed with INCIDENT_PAGERDUTY_SECRET; served only when it is set), GET "
+        "/healthz, GET /metrics.\nmessages back: INCIDENT_SLACK_WEBHOOK_URL, and "
+        "INCIDENT_PAGERDUTY_TOKEN with INCIDENT_PAGERDUTY_FROM\nfor notes on PagerDuty "
+        "incidents. SIGTERM stops taking alerts, lets running bundles finish\nwithin --grace "
+        "and marks the others on their incident's timeline.\n\n"
+        "exit codes:\n  0   stopped, every bundle finished\n  1   stopped, some bundles "
+        "marked as not made\n  2   invalid input: one line says what; nothing started\n"
+        f"  70  internal error\n\n{CREDENTIALS}",
+    )
+    p.add_argument("--config", required=True, help="the receiver configuration (YAML)")
+    p.add_argument(
+        "--workspaces", required=True, help="the folder of incident workspaces (one per incident)"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8080, help="port to listen on (0: any free one)")
+    p.add_argument("--workers", type=int, default=2, help="incidents captured at once")
+    p.add_argument("--parallel", type=int, default=2, help="notebooks at once per incident")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per notebook")
+    p.add_argument("--grace", type=float, default=60.0, help="seconds bundles get at shutdown")
+    p.add_argument("--notebook-dir", help="the notebook folder (default: the package's)")
+    p.set_defaults(func=cmd_serve)
+
+    p = _sub(
+        sub,
         "act",
         help="plan a mitigation, dry-run it, and make it only with --confirm --target NAME",
         epilog="Live, against the cluster (never a demo workspace): the plan, the diff, the "
@@ -591,7 +647,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--action",
         required=True,
-        choices=("rollback", "scale", "restart", "set_limit", "feature_flag"),
+        choices=ACTION_KINDS,
         help="what to do",
     )
     p.add_argument(

@@ -15,6 +15,7 @@ directory)::
         notebooks: [01_triage, 06_database]
     default_notebooks: [01_triage, 02_assess]  # empty or missing: the whole set
     resolved_notebooks: [10_verify]            # what a resolved notice runs
+    bundle_url: https://bundles.example.com/   # optional: where the workspaces folder is served
 
 Every key is optional; an unknown key is refused with its name. Notebook names must
 exist in the notebook folder (``02`` and ``02_assess`` both name ``02_assess``).
@@ -128,6 +129,7 @@ class ReceiverConfig(BaseModel):
     routes: tuple[Route, ...] = ()
     default_notebooks: tuple[str, ...] = ()
     resolved_notebooks: tuple[str, ...] = ("10_verify",)
+    bundle_url: str | None = None
 
     _names = field_validator("default_notebooks", "resolved_notebooks", mode="before")(
         _notebook_names
@@ -165,6 +167,20 @@ class ReceiverConfig(BaseModel):
             except ValueError as exc:
                 raise ValueError(f"{shorten(key, 30)!r}: {exc}") from None
         return table
+
+    @field_validator("bundle_url")
+    @classmethod
+    def _bundle_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{shorten(value, 64)!r}: give an http(s) URL")
+        if parts.username or parts.password or parts.query:
+            raise ValueError("give the URL without credentials or a query")
+        return value if value.endswith("/") else value + "/"
 
     @field_validator("default_namespace")
     @classmethod

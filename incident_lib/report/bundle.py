@@ -71,6 +71,8 @@ class RunResult:
     availability: Availability = field(default_factory=Availability.empty)
     #: the evidence head the bundle was made from (None when it could not be read)
     evidence_head: EvidenceHead | None = None
+    #: what the evidence says happened (None when the story could not be built)
+    story: Story | None = None
 
     @property
     def ok(self) -> bool:
@@ -388,6 +390,7 @@ def _execute(
         seconds=seconds,
         availability=availability,
         evidence_head=head,
+        story=story,
     )
 
 

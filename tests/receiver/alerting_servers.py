@@ -94,7 +94,7 @@ receivers:
     webhook_configs:
       - url: "{webhook}"
         send_resolved: true
-"""
+{auth}"""
 
 
 @dataclass
@@ -217,11 +217,23 @@ def _run(name: str, argv: list[str], port: int, workdir: Path) -> Iterator[PromS
 
 
 @contextmanager
-def start_alertmanager(workdir: Path, webhook_url: str) -> Iterator[PromServer]:
-    """Run ``prometheus-alertmanager`` posting to ``webhook_url``; stop it on exit."""
+def start_alertmanager(
+    workdir: Path, webhook_url: str, *, bearer: str | None = None
+) -> Iterator[PromServer]:
+    """Run ``prometheus-alertmanager`` posting to ``webhook_url``; stop it on exit.
+
+    With ``bearer``, the webhook carries ``Authorization: Bearer <bearer>``
+    (``http_config.authorization``, as a deployment configures it).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "alertmanager.yml"
-    config.write_text(ALERTMANAGER_CONFIG.format(webhook=webhook_url), encoding="utf-8")
+    auth = (
+        "        http_config:\n          authorization:\n"
+        f'            type: Bearer\n            credentials: "{bearer}"\n'
+        if bearer
+        else ""
+    )
+    config.write_text(ALERTMANAGER_CONFIG.format(webhook=webhook_url, auth=auth), encoding="utf-8")
     port = free_port()
     argv = [
         ALERTMANAGER,
