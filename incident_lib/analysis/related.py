@@ -104,8 +104,11 @@ _HOST_PORT = re.compile(
     re.IGNORECASE,
 )
 _LOG_PATTERNS = (_URL, _SVC_TEXT, _ENVOY_CLUSTER, _UPSTREAM_FIELD, _HOST_PORT)
-#: a cheap test before the patterns: most log lines name no upstream
-_LOG_HINT = re.compile(r"://|\.svc\b|bound\||upstream|:\d{2,5}\b", re.IGNORECASE)
+#: a cheap test before the patterns: the words and marks every pattern needs
+_LOG_HINT = re.compile(
+    r"://|\.svc\b|bound\||upstream|dial tcp|connect|host|addr|server|endpoint|backend|remote",
+    re.IGNORECASE,
+)
 #: at most this many distinct log texts are scanned (the rest repeat their shapes)
 _MAX_LOG_TEXTS = 50_000
 
@@ -278,24 +281,41 @@ def dependencies_from_logs(logs: pd.DataFrame, *, namespace: str = "") -> tuple[
     ``<name>.local``. An outside domain (``api.stripe.com``, ``sqlalche.me``) is
     left out: error messages link to documentation as often as they name an
     upstream, and an outside service's changes are not in the cluster's
-    evidence anyway; name such a dependency in the record.
+    evidence anyway; name such a dependency in the record. Each pattern's first
+    match in a line counts (a line naming two upstreams the same way gives the first).
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     columns = [c for c in ("raw", "message") if c in logs.columns]
     if logs.empty or not columns:
         return ()
-    texts = logs[columns[0]].astype("string").fillna("")
+    texts = logs[columns[0]].astype("str").fillna("")
     if len(columns) > 1:
-        texts = texts.where(texts != "", logs[columns[1]].astype("string").fillna(""))
+        texts = texts.where(texts != "", logs[columns[1]].astype("str").fillna(""))
+    # RE2 through Arrow: linear in the text, a few ms for 10^4 lines (Python's re: seconds)
+    lines = pa.array(texts.to_numpy(dtype=object), type=pa.large_string())
+    lines = pc.unique(pc.filter(lines, pc.match_substring_regex(lines, _re2(_LOG_HINT))))
+    lines = lines.slice(0, _MAX_LOG_TEXTS)
+    mentions: list[tuple[int, int, str]] = []  # (line, pattern, host): in order of mention
+    for order, pattern in enumerate(_LOG_PATTERNS):
+        hosts = pc.struct_field(pc.extract_regex(lines, _re2(pattern)), "host")
+        where = pc.indices_nonzero(pc.is_valid(hosts))
+        found_hosts = pc.take(hosts, where).to_pylist()
+        mentions += (
+            (i, order, host) for i, host in zip(where.to_pylist(), found_hosts, strict=True)
+        )
     found: dict[str, None] = {}
-    for text in texts.drop_duplicates().head(_MAX_LOG_TEXTS):
-        if not _LOG_HINT.search(text):
-            continue
-        for pattern in _LOG_PATTERNS:
-            for match in pattern.finditer(text):
-                name = _host_name(_normal_upstream(match["host"]), namespace)
-                if name:
-                    found.setdefault(name)
+    for _, _, host in sorted(mentions):
+        name = _host_name(_normal_upstream(host), namespace)
+        if name:
+            found.setdefault(name)
     return tuple(found)
+
+
+def _re2(pattern: re.Pattern[str]) -> str:
+    """``pattern`` for Arrow's RE2 (the same syntax here), case folded when it was."""
+    return ("(?i)" if pattern.flags & re.IGNORECASE else "") + pattern.pattern
 
 
 def _normal_upstream(host: str) -> str:
