@@ -390,6 +390,13 @@ def cmd_act(args: argparse.Namespace) -> int:
     print(f"dry run: {taken.dry_run}")
     result = taken.result
     print(f"{result.outcome}: {result.message}")
+    if result.outcome in ("applied", "timed_out"):
+        print(
+            "next: whether it helped is measured over the 10 min after it; then run "
+            f"`incident run {shlex.quote(args.workspace)} --mode live --notebooks 09 10` "
+            "(the effect goes on the timeline)",
+            file=sys.stderr,
+        )
     return 0 if result.outcome in ("planned", "applied") else 1
 
 

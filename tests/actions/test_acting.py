@@ -192,10 +192,11 @@ def test_incident_act_dry_runs_then_applies_with_the_write_context(
     assert code == 0 and "planned: nothing changed" in out and "kubectl scale" in out
     assert kube.get("deployments", NS, "api")["spec"]["replicas"] == 4
 
-    code, out, _ = _cli(
+    code, out, err = _cli(
         monkeypatch, kube, tmp_path, *args, "--confirm", "--target", "api", "--no-follow"
     )
     assert code == 0 and out.splitlines()[-1].startswith("applied:")
+    assert "--mode live --notebooks 09 10" in err  # where its effect will be measured
     assert kube.get("deployments", NS, "api")["spec"]["replicas"] == 6
     tokens = {r.headers.get("authorization") for r in kube.writes() if "dryRun" not in r.query}
     assert tokens == {"Bearer write-token-1111"}  # the write context, not the read one
