@@ -12,7 +12,9 @@
    bundle); an acknowledged notice runs none;
 4. a message back (:class:`~.notify.Message`): the diagnosis' headline and the
    first clause of each part, with the bundle link; a delivery failure is
-   retried by the notifier and never fails the bundle.
+   retried by the notifier and never fails the bundle. With
+   ``deliver_in_background`` the message is sent from a thread of its own, so a
+   slow chat service never holds up the next incident's capture.
 
 :meth:`Pipeline.parser` wraps a payload parser so that a notice the routing
 cannot place (no service label) is refused at receipt (422), not after the 202.
@@ -26,6 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,6 +143,9 @@ class Pipeline:
         Where the notebooks are (default: the package's).
     parallel, timeout
         Notebooks at once, and seconds allowed per notebook.
+    deliver_in_background
+        Send messages from a thread pool of their own (``Handled.deliveries`` is
+        then empty; the outcome is logged); :meth:`close` waits for them.
     clock
         The current time (aware), for acknowledgements without a time.
     """
@@ -154,6 +160,7 @@ class Pipeline:
         notebook_dir: Path | None = None,
         parallel: int = 2,
         timeout: float = 600.0,
+        deliver_in_background: bool = False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.config = config
@@ -165,6 +172,11 @@ class Pipeline:
         self.timeout = timeout
         self.clock = clock
         self._lock = threading.Lock()  # creating a workspace, writing a record
+        self._outbox = (
+            ThreadPoolExecutor(max_workers=2, thread_name_prefix="receiver-delivery")
+            if deliver_in_background
+            else None
+        )
 
     # -- at receipt ------------------------------------------------------------------
     def parser(self, base: Parser) -> Parser:
@@ -209,7 +221,10 @@ class Pipeline:
                 problem=problem,
                 pagerduty=pagerduty,
             )
-            deliveries = tuple(self.notify(message))
+            if self._outbox is None:
+                deliveries = tuple(self.notify(message))
+            else:
+                self._outbox.submit(_deliver, self.notify, message)
         handled = Handled(
             plan=plan,
             workspace=workspace.path,
@@ -228,6 +243,20 @@ class Pipeline:
         handled = self.handle(notice)
         if not handled.ok:
             raise _NotDone(handled)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Wait for the messages still being sent (background delivery), at most ``timeout`` s."""
+        if self._outbox is None:
+            return
+        done = threading.Event()
+
+        def drain() -> None:
+            assert self._outbox is not None
+            self._outbox.shutdown(wait=True)
+            done.set()
+
+        threading.Thread(target=drain, daemon=True).start()
+        done.wait(timeout)
 
     def abandon(self, notice: Notice) -> None:
         """Note on the incident's timeline that its bundle was not made (receiver stopping)."""
@@ -309,6 +338,16 @@ class Pipeline:
         except ValueError:
             return str(run.index)
         return f"{base}{relative.as_posix()}" if base else str(run.index)
+
+
+def _deliver(notify: Callable[[Message], Sequence[Delivery]], message: Message) -> None:
+    """Send ``message`` (on a delivery thread) and log how each channel fared."""
+    try:
+        for delivery in notify(message):
+            level = logging.INFO if delivery.ok else logging.WARNING
+            _log.log(level, "%s to %s: %s", message.incident_id, delivery.channel, delivery.detail)
+    except Exception as exc:  # a notifier bug must not kill the delivery thread silently
+        _log.warning("%s: message not sent (%s)", message.incident_id, type(exc).__name__)
 
 
 def _outcome(handled: Handled) -> str:

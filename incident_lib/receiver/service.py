@@ -85,6 +85,7 @@ def build_receiver(
         notebook_dir=notebook_dir,
         parallel=parallel,
         timeout=timeout,
+        deliver_in_background=True,
     )
     routes: dict[str, WebhookRoute[Notice]] = {
         "/alertmanager": WebhookRoute(

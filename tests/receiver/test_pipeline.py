@@ -224,3 +224,32 @@ def test_the_message_carries_the_diagnosis(tmp_path):
     assert headings[0] == "Trigger" and "Next step" in headings
     assert "deploy v2.34" in dict(message.sections)["Trigger"]
     assert replace(message, link="").link == ""
+
+
+def test_background_delivery_never_holds_up_the_next_capture(tmp_path):
+    import threading
+
+    release = threading.Event()
+    sent: list[Any] = []
+
+    def slow_chat(message: Any) -> list[Any]:
+        release.wait(30)  # a chat service that does not answer
+        sent.append(message)
+        return []
+
+    runs = Runs()
+    p = Pipeline(
+        ReceiverConfig(),
+        tmp_path / "incidents",
+        notify=slow_chat,
+        run=runs,
+        deliver_in_background=True,
+        clock=lambda: NOW,
+    )
+    first = p.handle(notice())
+    second = p.handle(notice(key='alertmanager:{}:{alertname="Other"}'))
+    assert len(runs.calls) == 2 and first.deliveries == () and second.ok
+    assert sent == []  # both captures done while the first message still hangs
+    release.set()
+    p.close(timeout=30)
+    assert {m.incident_id for m in sent} == {first.plan.incident_id, second.plan.incident_id}
