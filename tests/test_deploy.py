@@ -338,8 +338,8 @@ def bound(kind: str, root: Path = DEPLOY) -> dict[str | None, set[Grant]]:
     roles = {r["metadata"]["name"]: r for r in objects("ClusterRole") + objects("Role")}
     by_ns: dict[str | None, set[Grant]] = {}
     for binding in objects(kind, root):
-        if "mitigate" in binding["roleRef"]["name"]:
-            continue  # the optional write role: its own test
+        if any(w in binding["roleRef"]["name"] for w in ("mitigate", "capture-jobs")):
+            continue  # the optional write roles: their own tests
         ns = binding["metadata"].get("namespace")
         by_ns.setdefault(ns, set()).update(rule_grants(roles[binding["roleRef"]["name"]]))
     return by_ns
@@ -348,7 +348,10 @@ def bound(kind: str, root: Path = DEPLOY) -> dict[str | None, set[Grant]]:
 def read_subjects() -> set[str]:
     docs = objects("RoleBinding", DEPLOY) + objects("ClusterRoleBinding", DEPLOY)
     return {
-        s["name"] for d in docs if "mitigate" not in d["metadata"]["name"] for s in d["subjects"]
+        s["name"]
+        for d in docs
+        if not any(w in d["metadata"]["name"] for w in ("mitigate", "capture-jobs"))
+        for s in d["subjects"]
     }
 
 
@@ -527,8 +530,56 @@ def test_the_mitigate_role_grants_exactly_what_the_actions_use(action_requests):
 
 def test_the_receiver_never_holds_a_write_verb():
     for path, doc in manifests():
-        if doc["kind"] in ("Role", "ClusterRole") and "mitigate" not in path.parts:
+        optional_writer = "mitigate" in path.parts or "jobs" in path.parts
+        if doc["kind"] in ("Role", "ClusterRole") and not optional_writer:
             assert {v for v, _, _ in rule_grants(doc)} <= {"get", "list"}, path
+
+
+def job_runner_requests(tmp_path: Path) -> list[tuple[str | None, Grant]]:
+    """Every request of a capture Job's life as JobRunner makes it: create, then read."""
+    from datetime import UTC, datetime
+
+    from k8s_server import FakeKubeServer
+
+    from incident_lib.core.errors import RunError
+    from incident_lib.core.incident import Incident
+    from incident_lib.infra.workspace import create_workspace
+    from incident_lib.receiver.jobs import JobRunner, JobSettings
+
+    incident = Incident.create(
+        id="ALERT-0123456789AB",
+        title="api 5xx",
+        service="api",
+        namespace="prod",
+        severity="SEV-2",
+        start=datetime(2026, 11, 3, 14, 0, tzinfo=UTC),
+    )
+    workspace = create_workspace(incident, tmp_path / "w" / incident.id)
+    settings = JobSettings(
+        namespace="incident-runbooks", image="ir:0.1.0", workspaces=tmp_path / "w"
+    )
+    with FakeKubeServer() as kube:
+        kube.fail(r"/jobs/[^/]+$", 404)  # read once, then gone: the runner stops
+        runner = JobRunner(kube.api_client(), settings)
+        with pytest.raises(RunError):
+            runner(workspace, notebooks=["01_triage"])
+        return [rbac_request(r.method, r.path) for r in kube.requests]
+
+
+def test_the_capture_jobs_role_grants_exactly_what_the_job_runner_uses(tmp_path):
+    requests = job_runner_requests(tmp_path)
+    used = {grant for _, grant in requests}
+    assert used == {("create", "batch", "jobs"), ("get", "batch", "jobs")}
+    assert {ns for ns, _ in requests} == {"incident-runbooks"}
+    (role,) = objects("Role", DEPLOY / "jobs")
+    assert rule_grants(role) == used
+    (binding,) = objects("RoleBinding", DEPLOY / "jobs")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    assert [s["name"] for s in binding["subjects"]] == ["incident-runbooks"]
 
 
 def test_the_documentation_lists_every_granted_resource():

@@ -18,6 +18,7 @@ from .alerts import (
     parse_alertmanager,
     parse_datadog,
 )
+from .jobs import JobRunner, JobSettings
 from .notify import Delivery, Message, Notifier
 from .pipeline import Handled, Pipeline
 from .routing import IncidentPlan, ReceiverConfig, Route, incident_for, load_config
@@ -29,6 +30,8 @@ __all__ = [
     "Drained",
     "Handled",
     "IncidentPlan",
+    "JobRunner",
+    "JobSettings",
     "Message",
     "Notice",
     "NoticeStatus",

@@ -328,6 +328,7 @@ class Pipeline:
             "parallel": self.parallel,
             "timeout": self.timeout,
             "mode": "live",
+            "parameters": dict(self.config.parameters),
         }
         return run(open_workspace(workspace.path), **options)
 

@@ -16,6 +16,9 @@ directory)::
     default_notebooks: [01_triage, 02_assess]  # empty or missing: the whole set
     resolved_notebooks: [10_verify]            # what a resolved notice runs
     bundle_url: https://bundles.example.com/   # optional: where the workspaces folder is served
+    parameters: {metrics_source: prometheus}   # notebook parameters of every run
+    capture: {mode: job, namespace: incidents, image: registry/incident-runbooks:0.1.0}
+                                   # optional: each bundle as a Kubernetes Job (receiver/jobs.py)
 
 Every key is optional; an unknown key is refused with its name. Notebook names must
 exist in the notebook folder (``02`` and ``02_assess`` both name ``02_assess``).
@@ -130,6 +133,8 @@ class ReceiverConfig(BaseModel):
     default_notebooks: tuple[str, ...] = ()
     resolved_notebooks: tuple[str, ...] = ("10_verify",)
     bundle_url: str | None = None
+    parameters: dict[str, str] = Field(default_factory=dict)
+    capture: dict[str, Any] | None = None
 
     _names = field_validator("default_notebooks", "resolved_notebooks", mode="before")(
         _notebook_names
@@ -293,6 +298,18 @@ def load_config(path: Path | str, *, notebook_dir: Path | None = None) -> Receiv
                 f"{origin}: routes.{i} matches every notice; give alert or labels "
                 "(or use default_notebooks)"
             )
+    if config.parameters:
+        from ..report.bundle import list_notebooks
+        from ..report.parameters import plan_parameters
+
+        try:  # the runner's own check: no credential, no unknown or reserved name
+            plan_parameters(
+                config.parameters,
+                list_notebooks(folder),
+                base={"workspace": "", "mode": "live", "run_dir": ""},
+            )
+        except InvalidInput as exc:
+            raise InvalidInput(f"{origin}: parameters: {exc}") from None
     return config.model_copy(
         update={
             "routes": routes,

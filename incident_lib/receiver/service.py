@@ -7,6 +7,9 @@
   Datadog webhook's custom header); without the variable nothing starts;
 * ``POST /pagerduty`` is served only when ``INCIDENT_PAGERDUTY_SECRET`` (the v3
   webhook subscription's signing secret) is set: the signature authenticates it;
+* with a ``capture:`` section in the configuration, each bundle is made by a
+  Kubernetes Job of its own (:mod:`.jobs`), so many incidents run in parallel on
+  the cluster; without it, in the receiver's process;
 * the message back goes to ``INCIDENT_SLACK_WEBHOOK_URL`` and, for PagerDuty
   incidents, a note through ``INCIDENT_PAGERDUTY_TOKEN`` / ``INCIDENT_PAGERDUTY_FROM``
   (see :class:`~.notify.Notifier`).
@@ -78,10 +81,17 @@ def build_receiver(
         raise InvalidInput(f"--workspaces {workspaces} is a file; give a folder")
     config = load_config(config_path, notebook_dir=notebook_dir)
     notifier = Notifier.from_environment(environ)
+    run = None
+    if config.capture is not None:  # each bundle as a Job of its own on the cluster
+        from .jobs import JobRunner, JobSettings
+
+        settings = JobSettings.from_mapping(config.capture, workspaces=workspaces)
+        run = JobRunner.from_environment(settings, environ=environ)
     pipeline = Pipeline(
         config,
         workspaces,
         notify=notifier.send if notifier.channels else None,
+        run=run,
         notebook_dir=notebook_dir,
         parallel=parallel,
         timeout=timeout,

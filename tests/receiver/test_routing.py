@@ -199,3 +199,18 @@ def test_notebooks_come_from_the_notebook_set(tmp_path):
         load_config(path, notebook_dir=folder)
     path.write_text("default_notebooks: [01]\nresolved_notebooks: []\n")  # YAML: the int 1
     assert load_config(path, notebook_dir=folder).default_notebooks == ("01_only",)
+
+
+def test_parameters_are_checked_as_the_runner_checks_them(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text("parameters: {metrics_source: prometheus}\n", encoding="utf-8")
+    assert load_config(good).parameters == {"metrics_source": "prometheus"}
+    for text, message in (
+        ("parameters: {nope: 1}\n", "nope"),
+        ("parameters: {api_token: sk_live_51HxYzAbCdEfGhIjKlMnOpQr}\n", "refused"),
+    ):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text, encoding="utf-8")
+        with pytest.raises(InvalidInput, match=message) as refused:
+            load_config(bad)
+        assert "sk_live" not in str(refused.value)

@@ -76,3 +76,80 @@ def test_routes_need_the_token_and_pagerduty_only_with_its_secret(config, tmp_pa
         stop.set()
         thread.join(30)
     assert not thread.is_alive()
+
+
+def test_a_capture_section_makes_each_bundle_a_kubernetes_job(tmp_path):
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sources"))
+    from k8s_server import FakeKubeServer
+
+    example = Path(__file__).parents[1] / "data" / "receiver" / "alertmanager_v4.json"
+    document = json.loads(example.read_text(encoding="utf-8"))
+    for labels in (document["commonLabels"], *(a["labels"] for a in document["alerts"])):
+        labels["service"] = "api"
+    payload = json.dumps(document).encode()
+    config = tmp_path / "receiver.yaml"
+    config.write_text(
+        "default_notebooks: [01_triage]\ndefault_namespace: prod\n"
+        "parameters: {metrics_source: prometheus}\n"
+        "capture: {namespace: incident-runbooks, image: registry.example/ir:0.1.0, poll: 0.1}\n",
+        encoding="utf-8",
+    )
+    with FakeKubeServer() as kube:
+        kube.fail(r"/jobs/[^/]+$", 404)  # the Job vanishes: the runner stops polling at once
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "c", "cluster": {"server": kube.url}}],
+                    "users": [{"name": "u", "user": {"token": "t0ken"}}],
+                    "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                    "current-context": "x",
+                }
+            ),
+            encoding="utf-8",
+        )
+        environ = {"INCIDENT_RECEIVER_TOKEN": "t0ken-123456", "KUBECONFIG": str(kubeconfig)}
+        receiver = build_receiver(config, tmp_path / "w", port=0, environ=environ)
+        stop, urls = threading.Event(), []
+        thread = threading.Thread(
+            target=serve,
+            args=(receiver,),
+            kwargs={"ready": urls.append, "stop": stop, "grace": 1.0},
+        )
+        thread.start()
+        try:
+            for _ in range(300):
+                if urls:
+                    break
+                threading.Event().wait(0.05)
+            answer = httpx.post(
+                f"{urls[0]}/alertmanager",
+                content=payload,
+                headers={
+                    "content-type": "application/json",
+                    "authorization": "Bearer t0ken-123456",
+                },
+            )
+            assert answer.status_code == 202, answer.text
+            jobs = "/apis/batch/v1/namespaces/incident-runbooks/jobs"
+            for _ in range(300):
+                if any(r.method == "POST" and r.path == jobs for r in kube.requests):
+                    break
+                threading.Event().wait(0.05)
+            (created,) = [r.json() for r in kube.requests if r.method == "POST"]
+        finally:
+            stop.set()
+            thread.join(30)
+    container = created["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "registry.example/ir:0.1.0"
+    (folder,) = (tmp_path / "w").iterdir()
+    assert folder.name.startswith("ALERT-")
+    args = container.get("args", []) + container.get("command", [])
+    assert str(folder.absolute()) in args and "live" in args and "01_triage" in args
+    assert args[args.index("-p") + 1] == "metrics_source=prometheus"

@@ -42,6 +42,10 @@ Writes, for the mitigation actions (``incident_lib.actions``):
   if patched and stores nothing;
 * the ``scale`` subresource (``GET`` and ``PATCH``): an ``autoscaling/v1``
   ``Scale`` of the object's ``spec.replicas``;
+* ``POST`` of a new object to a namespaced collection (``.../namespaces/<ns>/jobs``):
+  stored as posted, with ``metadata.uid``, ``resourceVersion`` and
+  ``creationTimestamp`` filled, answered 201 with the object; 409 ``AlreadyExists``
+  when the name is taken;
 * :meth:`FakeKubeServer.script_status`: the ``status`` each later ``GET`` of an
   object finds, one per request (a rollout progressing).
 
@@ -184,6 +188,7 @@ class FakeKubeServer(LoopbackServer):
     _faults: list[_Fault] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _in_flight: int = 0
+    _created: int = 0
 
     # -- lifecycle ---------------------------------------------------------------
     def handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -276,6 +281,11 @@ class FakeKubeServer(LoopbackServer):
                 status, payload = self._object(handler.command, match, query, headers, body)
             handler.send_json(status, payload)
             return
+        if route == "collection" and handler.command == "POST" and match["ns"]:
+            with self._lock:
+                status, payload = self._create(match, body)
+            handler.send_json(status, payload)
+            return
         collection = "metrics" if route == "metrics" else _collection(match)
         listed = self._list(collection, match["ns"], query)
         if _METADATA_ONLY in headers.get("accept", "").replace(" ", ""):
@@ -306,6 +316,38 @@ class FakeKubeServer(LoopbackServer):
         if more:
             metadata["continue"] = str(start + limit)
         return {"kind": kind, "apiVersion": api_version, "metadata": metadata, "items": page}
+
+    # -- create: POST of a new object to a namespaced collection ----------------------
+    def _create(self, match: re.Match[str], body: str) -> tuple[int, dict[str, Any]]:
+        """Store the posted object (201, with uid, resourceVersion, creationTimestamp)."""
+        collection, namespace = _collection(match), match["ns"]
+        group = match["group"] or ""
+        plural = match["resource"]
+        qualified = f"{plural}.{group}" if group else plural
+        try:
+            obj = json.loads(body or "null")
+        except ValueError:
+            return 400, _status_body(400, "BadRequest", "the body of the request is not JSON")
+        if not isinstance(obj, dict) or not (obj.get("metadata") or {}).get("name"):
+            return 422, _status_body(422, "Invalid", f"{qualified}: metadata.name: Required value")
+        name = obj["metadata"]["name"]
+        if self._find(collection, namespace, name) is not None:
+            return 409, _status_body(
+                409,
+                "AlreadyExists",
+                f'{qualified} "{name}" already exists',
+                name=name,
+                group=group,
+                kind=plural,
+            )
+        self._created += 1
+        metadata = obj["metadata"]
+        metadata["namespace"] = namespace
+        metadata["uid"] = f"00000000-0000-4000-8000-{self._created:012d}"
+        metadata["resourceVersion"] = "1"
+        metadata["creationTimestamp"] = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"
+        self.objects[(collection, namespace)].append(obj)
+        return 201, copy.deepcopy(obj)
 
     # -- one object: get, patch, scale ---------------------------------------------
     def _find(self, collection: str, namespace: str, name: str) -> int | None:
@@ -463,6 +505,8 @@ class FakeKubeServer(LoopbackServer):
             )
             verb, what = ("list", resource) if route != "log" else ("get", "pods/log")
             subject = f'pods "{match["name"]}"' if route == "log" else resource
+            if route == "collection" and method == "POST":
+                verb, subject = "create", f"{resource}{'.' + group if group else ''}"
             if route == "object":
                 verb = _VERBS.get(method, method.lower())
                 what = resource + ("/scale" if match["sub"] else "")
@@ -488,6 +532,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     do_PATCH = do_GET
+    do_POST = do_GET
 
     def send_json(self, status: int, payload: Any) -> None:
         self.send_bytes(status, json.dumps(payload).encode(), "application/json")
