@@ -114,3 +114,25 @@ def test_the_check_sees_a_private_name():
     )
     pairs = _uses(ast.parse(code))
     assert ("incident_lib.analysis.changes", "_private") in pairs
+
+
+def test_papermill_reads_every_parameter_of_every_notebook(caplog):
+    """Each assignment of a parameters cell is a parameter papermill reads without a
+    warning (a comment with '=' or a value spread over lines makes it warn)."""
+    import ast
+    import json
+
+    import papermill
+
+    for path in sorted((Path(__file__).parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        (cell,) = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
+        assigned = [
+            node.target.id
+            for node in ast.parse("".join(cell["source"])).body
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+        ]
+        assert assigned, path.name
+        caplog.clear()
+        assert list(papermill.inspect_notebook(str(path))) == assigned, path.name
+        assert "Unable to parse" not in caplog.text, path.name
