@@ -11,7 +11,10 @@ The method, per metric
 2. **Departure.** A sample in the incident window departs when it lies beyond
    ``m ± threshold * s`` *and* differs from ``m`` by at least ``min_change * |m|``
    (a relative floor: noise-free series still need a material change), in the
-   direction(s) asked for.
+   direction(s) asked for, *and* lies beyond what the baseline itself reached
+   routinely (its 95th percentile up, its 5th down). A mostly-zero baseline (rare
+   errors, ``rate()`` over sparse counts) has a MAD of 0: without this rule its
+   everyday blips would pass for an onset.
 3. **Sustained run.** Consecutive departing samples (same direction) form a
    run. Its duration is the *observed* time it covers: each sample counts for
    the time to the next sample, at most one sampling step (the median spacing
@@ -85,6 +88,8 @@ _TABLE_DTYPES = {
 _MAD_TO_SIGMA = 1.4826
 _REL_SCALE_FLOOR = 0.01
 _MAGNITUDE_SCALE_FLOOR = 1e-3
+#: a value the baseline reached in at least this share of its samples (either way) is routine
+_ROUTINE_SHARE = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,10 +288,21 @@ def detect_onset(
     spacing = spacing[spacing > 0]
     step = int(np.median(spacing)) if spacing.size else 0
 
-    masks = {"up": deviation > bar, "down": deviation < -bar}
+    # what the baseline itself did routinely is never a departure: with mostly-zero
+    # baselines (rare errors, rate() over sparse counts) the MAD is 0 and the floors
+    # are tiny, so its everyday blips would otherwise pass for an onset
+    routine_up = float(base.quantile(1 - _ROUTINE_SHARE)) - level
+    routine_down = float(base.quantile(_ROUTINE_SHARE)) - level
+    masks = {
+        "up": (deviation > bar) & (deviation > routine_up),
+        "down": (deviation < -bar) & (deviation < routine_down),
+    }
     checked = ["up", "down"] if direction == "both" else [direction]
     band = threshold * scale / 2
-    noise_band = {"up": deviation > band, "down": deviation < -band}
+    noise_band = {
+        "up": (deviation > band) & (deviation > routine_up),
+        "down": (deviation < -band) & (deviation < routine_down),
+    }
     starts = []
     for d in checked:
         first = _first_sustained(times, masks[d], step=step, sustain=sustain_ns, max_gap=max_gap_ns)

@@ -370,3 +370,28 @@ def test_growth_from_a_single_baseline_event_is_not_stated_as_a_ratio():
     assert "1 failed request in the baseline" in found.summary
     (enough,) = onset_findings(table)
     assert "205.0× its baseline" in enough.summary
+
+
+def test_blips_the_baseline_had_routinely_are_not_an_onset():
+    """Rare errors through rate(): mostly zeros with blips of one request in 15 s.
+
+    The baseline's MAD is 0, so without a floor from what the baseline itself did,
+    three blips in a row before the real rise would be dated as the onset.
+    """
+    s = _series(0.0, step="1min")
+    rng = np.random.default_rng(7)
+    blips = rng.random(len(s)) < 0.3  # ~30 % of the minutes see one error
+    s[blips] = 0.07
+    rise = WINDOW.start + pd.Timedelta("20min")
+    s[(s.index >= rise - pd.Timedelta("12min")) & (s.index < rise)] = 0.07  # a blippy spell
+    s[s.index >= rise] = 12.0
+    found = _onset(s, direction="up")
+    assert found.onset_at == rise
+
+
+def test_a_real_rise_from_a_blippy_zero_baseline_is_still_found():
+    s = _series(0.0, step="1min")
+    s.iloc[::7] = 0.07
+    rise = WINDOW.start + pd.Timedelta("20min")
+    s[s.index >= rise] = 0.5  # small in absolute terms, far above anything routine
+    assert _onset(s, direction="up").onset_at == rise
