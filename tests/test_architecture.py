@@ -151,3 +151,11 @@ def test_readme_links_the_design():
 @pytest.mark.parametrize("line", ["core", "infra", "sources", "analysis", "report", "demo"])
 def test_layer_folders_exist(line):
     assert (PACKAGE / line / "__init__.py").is_file()
+
+
+def test_test_modules_have_unique_names():
+    """tests/ has no packages: two test files of one name shadow each other in pytest."""
+    names: dict[str, list[str]] = {}
+    for path in (ROOT / "tests").rglob("test_*.py"):
+        names.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    assert {n: p for n, p in names.items() if len(p) > 1} == {}
