@@ -11,7 +11,8 @@ With ``timestamps=True`` every line starts with the kubelet's RFC 3339 time
 (``2026-11-03T14:02:11.123456789Z``): it is the event's time, to the
 nanosecond, and is stripped from the line (``raw`` never holds it). Otherwise,
 or for a line without it, the time comes from the line itself: a JSON or
-logfmt key (``time``, ``ts``, ``timestamp``, ``@timestamp``, ``date``: an ISO
+logfmt key (``time``, ``ts``, ``timestamp``, ``@timestamp``, ``date``, ``@t``, or
+``t`` holding text: an ISO
 string or epoch seconds / milli- / micro- / nanoseconds, told apart by
 magnitude; a float keeps microseconds) or a leading timestamp: ISO-like
 (``2026-11-03 14:02:11,123``, ``2026-11-03T14:02:11.123Z``, ``2026/11/03
@@ -19,7 +20,8 @@ magnitude; a float keeps microseconds) or a leading timestamp: ISO-like
 ``[Sun Dec 04 04:47:44 2005]``), ``081109 203615`` (HDFS), ``17/06/09
 20:10:40`` (Spark), syslog ``Nov  3 14:02:11`` and glog ``E1103
 14:02:11.123456``. Naive times are UTC. A year missing from the line (syslog,
-glog) is the year of the last time seen, else the current one. One token may
+glog) is the year of the last time seen, else the current one (the previous one
+when that would put the date more than a day ahead: a log read in January). One token may
 precede a leading timestamp (a file or host name: kept in the message), three
 an Apache access-log time (``host ident user [time]``).
 
@@ -32,14 +34,19 @@ contract); with the kubelet prefix this cannot happen.
 Level
 -----
 Levels are ``debug``, ``info``, ``warning``, ``error`` and ``critical``:
-``trace``/``fine``/``verbose`` -> ``debug``, ``notice`` -> ``info``, ``warn``
+``trace``/``fine``/``verbose`` -> ``debug``, ``information``/``notice`` -> ``info``, ``warn``
 -> ``warning``, ``err``/``severe`` -> ``error``, ``fatal``/``crit``/``panic``/
 ``dpanic``/``emerg``/``alert`` -> ``critical`` (any case); pino/bunyan numbers 10, 20, 30,
 40, 50, 60 -> ``debug``, ``debug``, ``info``, ``warning``, ``error``,
 ``critical``. JSON lines take it from ``level``, ``lvl``, ``severity``,
-``log.level`` (flat or nested) or ``levelname``; logfmt lines from ``level``
-or ``lvl``. Plain lines take the level word right after the timestamp,
-possibly behind a pid and a ``[thread]``: upper case (``ERROR``, also
+``log.level`` (flat or nested under ``log`` or ``@fields``), ``levelname``,
+``@level`` (hclog), ``@l`` (Serilog's CLEF, e.g. ``Information``) or
+``loglevel``, keys matched in any case (.NET's ``LogLevel``); logfmt lines
+from ``level`` or ``lvl``; logrus on a terminal (``WARN[0042] ...``) from its
+``PANI``, ``FATA``, ``ERRO``, ``WARN``, ``INFO``, ``DEBU`` or ``TRAC``. Plain
+lines take the level word right after the timestamp, possibly behind a pid
+and a ``[thread]`` (also unspaced, as Envoy writes ``[14][warning]``): upper
+case (``ERROR``, also
 ``ERROR:root:`` of Python's default format), bracketed in any case
 (``[error]``, ``[core:warn]``, ``<warn>``), or any case when it opens the line
 and is followed by ``:`` or a tab (``warning: ...``); glog's letter. So
@@ -51,20 +58,35 @@ for a Go ``panic:`` / ``fatal error:``); anything else is ``info``.
 
 Message
 -------
-JSON and logfmt lines are read by field: ``msg``, ``message``, ``event`` or
-``log`` (else the whole object), behind the logger (``logger``,
-``logger_name``, ``loggerName``, ``log.logger`` flat or nested; a dotted name
+JSON and logfmt lines are read by field: ``msg``, ``message``, ``@message``,
+``@m``, ``RenderedMessage``, ``@mt``, ``MessageTemplate``, ``event`` or
+``log`` (else the whole object; for a logfmt line, its pairs other than time,
+level and ``caller``: go-kit writes lines without a message), behind the
+logger (``logger``, ``logger_name``, ``loggerName``, ``log.logger`` flat or
+nested, ``@module``, ``SourceContext``, ``Category``; a dotted name
 longer than 32 characters abbreviated as logback does,
 ``c.e.c.p.PaymentClient``) as ``<logger>: <message>``, like the logger a plain
 line keeps; when ``error``, ``err``, ``exception``, ``exc_info``,
 ``stack_trace`` or ``stack`` holds text (or an object with a ``type`` and
 ``message``, or a ``stack_trace``), or a flattened ``error.*`` /
 ``exception.*`` object does (ECS, OpenTelemetry: ``error.type``,
-``error.message``, ``error.stack_trace``, ``error.stack``), its first line
+``error.message``, ``error.stack_trace``, ``error.stack``) or ``@x`` does, its first line
 (the exception line, for a Python traceback) is appended as ``<message> |
 <error>`` unless the message already contains it. Plain text: the line without
 its timestamp and level token, the separators around them and trailing blanks;
 a pid, ``[thread]`` or logger name is kept: it helps tell signatures apart.
+
+A Docker json-file or Fluent Bit record (``{"log": "...\\n", "stream": ...}``
+without a level) is the line in its ``log`` field, read as such. logfmt values
+lose their quotes and escapes (JSON's and Go's ``\\x1b``, ``\\U0001f600``,
+octal). klog's header (``I1128 10:41:17.123456   12345 file.go:42] ``) gives
+the level and the time; the ``file.go:42]`` stays, and a structured klog line
+(``file.go:42] "message" key="value"``) keeps its message unquoted, its
+``err`` appended, its other pairs dropped. A tab-separated line behind a
+timestamp and a level (zap's console encoder, as controller-runtime writes
+it) loses its caller column (``pkg/file.go:42``) and its trailing JSON
+fields, whose error is appended. Terminal colours (ANSI escapes) are ignored
+in the message and kept in ``raw``.
 
 Multi-line events
 -----------------
@@ -83,7 +105,11 @@ frames and Reactor checkpoints fold even without their indentation (``at
 ...(X.java:1)``, ``*__checkpoint ⇢ ...``, ``|_ checkpoint ⇢ ...``, ``Stack
 trace:``). A Go ``panic:`` / ``fatal error:`` line folds into a ``critical``
 event that holds no trace yet (zap's ``Panic`` writes its line, then panics),
-and so does its goroutine dump. A ``Traceback (most recent call last):`` line
+and so does its goroutine dump. After an event of level ``warning`` or worse
+(or one holding a trace) the unindented function line of a Go stack frame
+(``sigs.k8s.io/.../controller.(*Controller).reconcileHandler``, ``main.main``)
+folds too: zap's console encoder writes the stack trace of an error that
+way. A ``Traceback (most recent call last):`` line
 folds into a plain-text event of level ``warning`` or worse that holds no
 trace yet (``logger.exception``); otherwise, also after a JSON line (a JSON
 formatter writes the traceback into a field), it starts an event of its own.
@@ -130,7 +156,7 @@ __all__ = ["ParsedLine", "ParsedLog", "parse_line", "parse_pod_log"]
 
 _LEVELS = {
     **dict.fromkeys(("trace", "debug", "dbg", "fine", "finer", "finest", "verbose"), "debug"),
-    **dict.fromkeys(("info", "informational", "notice"), "info"),
+    **dict.fromkeys(("info", "information", "informational", "notice"), "info"),
     **dict.fromkeys(("warn", "warning"), "warning"),
     **dict.fromkeys(("err", "error", "severe"), "error"),
     **dict.fromkeys(
@@ -140,13 +166,28 @@ _LEVELS = {
 }
 _GLOG_LEVELS = {"I": "info", "W": "warning", "E": "error", "F": "critical"}
 _SEVERE = frozenset(("warning", "error", "critical"))
-_JSON_LEVEL_KEYS = ("level", "lvl", "severity", "log.level", "levelname")
-_JSON_TIME_KEYS = ("time", "ts", "timestamp", "@timestamp", "date")
-_JSON_MESSAGE_KEYS = ("msg", "message", "event", "log")
-_JSON_ERROR_KEYS = ("error", "err", "exception", "exc_info", "stack_trace", "stack")
+# Field names, lower case: a JSON object's keys are matched in any case (.NET writes
+# ``Level``, ``Message``); CLEF (Serilog) writes ``@t``, ``@l``, ``@m``, ``@mt``, ``@x``,
+# hclog ``@level``, ``@message``, ``@module``, Logstash's first format ``@message``.
+_JSON_LEVEL_KEYS = (
+    "level", "lvl", "severity", "log.level", "levelname", "@level", "@l", "loglevel",
+)  # fmt: skip
+#: ``t`` (Grafana's logfmt) counts only when it holds a time as text
+_JSON_TIME_KEYS = ("time", "ts", "timestamp", "@timestamp", "date", "@t", "t")
+_JSON_MESSAGE_KEYS = (
+    "msg", "message", "@message", "@m", "renderedmessage", "@mt", "messagetemplate", "event",
+    "log",
+)  # fmt: skip
+_JSON_ERROR_KEYS = ("error", "err", "exception", "exc_info", "stack_trace", "stack", "@x")
 #: flattened error objects (ECS ``error.*``, OpenTelemetry ``exception.*``)
 _JSON_ERROR_PREFIXES = ("error.", "exception.")
-_JSON_LOGGER_KEYS = ("logger", "logger_name", "loggerName", "log.logger")
+_JSON_LOGGER_KEYS = (
+    "logger", "logger_name", "loggername", "log.logger", "@module", "sourcecontext", "category",
+)  # fmt: skip
+#: pairs left out of the message of a logfmt line without one
+_LOGFMT_CONTEXT = frozenset((*_JSON_LEVEL_KEYS, *_JSON_TIME_KEYS, "caller"))
+#: objects nested under these keys may hold the level and the logger (ECS, Logstash v0)
+_JSON_NESTED_KEYS = ("log", "@fields")
 #: a logger name longer than this is abbreviated the way logback does (``c.e.c.PaymentClient``)
 _LOGGER_WIDTH = 32
 _decode = json.JSONDecoder().raw_decode
@@ -228,7 +269,7 @@ _LEVEL_WORDS = (
 )
 #: a level token near the start: behind at most a pid and a [thread]
 _LEVEL = re.compile(
-    r"[\s:|-]*(?P<pre>(?:(?:\d+|\[[^\]]*\])\s+){0,2})"
+    r"[\s:|-]*(?P<pre>(?:\d+\s+|\[[^\]]*\]\s*){0,2})"
     rf"(?:\[(?:[\w-]+:)?(?P<b>{_LEVEL_WORDS})\]|<(?P<a>{_LEVEL_WORDS})>"
     rf"|(?P<w>{_LEVEL_WORDS})(?P<after>[\s:,|\]]|$))"
     r":?[ \t]*(?:[-|][ \t]+)?",
@@ -236,7 +277,27 @@ _LEVEL = re.compile(
 )
 
 #: one ``key=value`` pair of a logfmt line (logrus, go-kit, Prometheus' components)
-_LOGFMT = re.compile(r'([\w.@/-]+)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
+_LOGFMT_PAIR = r'([\w.@/-]+)=("(?:[^"\\]|\\.)*"|[^\s"]*)'
+_LOGFMT = re.compile(_LOGFMT_PAIR)
+#: a line of ``key=value`` pairs and nothing else
+_LOGFMT_LINE = re.compile(rf"\s*(?:{_LOGFMT_PAIR}\s+)*{_LOGFMT_PAIR}\s*")
+#: the escapes of a Go-quoted string (``\x1b``, ``\u00e9``, ``\U0001f600``, ``\033``, ``\n``)
+_GO_QUOTED = re.compile(
+    r"\\(?:x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|([0-7]{3})|(.))", re.DOTALL
+)
+#: klog's structured form after its header: ``file.go:42] "message" key="value" ...``
+_KLOG_STRUCTURED = re.compile(r'(\S+\] )("(?:[^"\\]|\\.)*")(?: +(.*))?$')
+#: a caller field of zap's console encoder (``controller/controller.go:326``)
+_CALLER = re.compile(r"[\w.@/-]+\.(?:go|py|java|kt|scala|js|ts|rb|rs|cs|cc|cpp|c|h):\d+")
+#: logrus' text format on a terminal: ``INFO[0000] message   key=value``
+_LOGRUS = re.compile(r"(PANI|FATA|ERRO|WARN|INFO|DEBU|TRAC)\[([^\]]*)\] *")
+_LOGRUS_LEVELS = {
+    "PANI": "critical", "FATA": "critical", "ERRO": "error", "WARN": "warning",
+    "INFO": "info", "DEBU": "debug", "TRAC": "debug",
+}  # fmt: skip
+_PADDING = re.compile(r"  +")
+#: terminal colour and style sequences
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 #: the request and status of an HTTP access-log line (Apache/nginx combined, Envoy)
 _ACCESS = re.compile(
@@ -267,6 +328,10 @@ _CONTINUATION = re.compile(
 #: lines that continue an event already holding a Java trace, also when a shipper stripped
 #: their indentation: frames, Reactor's checkpoints and its older ``Stack trace:`` header
 _JAVA_CONTINUATION = re.compile(r"at [\w$./<>-]+\(|Stack trace:|\*__|\|_ ")
+#: the function line of a Go stack frame, unindented (``pkg/path.(*T).Method``, ``main.main``)
+_GO_FUNCTION = re.compile(
+    r"(?:[a-z][\w.@~-]*/)*[a-z][\w-]*\.[\w.()*\[\]{},/~-]*[\w)\]}](?:\(.*\))?"
+)
 #: a Go panic printed after the line that logged it (zap's ``Panic``, klog's ``Fatal``)
 _GO_PANIC = ("panic: ", "fatal error: ")
 
@@ -287,8 +352,12 @@ def _iso(m: re.Match[str], year: str | None) -> str:
     """The ISO 8601 text of a :data:`_STAMP` match (``year``: for a line without one)."""
     names = _FIELDS[m.lastgroup or "iso"]
     y, mo, d, h, mi, s, frac, zone = (m[n] if n else None for n in names)
-    if y is None:
-        y = year or str(datetime.now(UTC).year)
+    if y is None and year:
+        y = year
+    elif y is None:  # this year, unless that puts the date more than a day ahead: last year
+        now = datetime.now(UTC)
+        ahead = (int(_MONTHS.get(str(mo), str(mo))), int(str(d))) > (now.month, now.day + 1)
+        y = str(now.year - 1 if ahead else now.year)
     elif len(y) == 2:
         y = "20" + y
     text = f"{y}-{_MONTHS.get(str(mo), mo)}-{str(d).zfill(2)}T{h}:{mi}:{s}"
@@ -396,58 +465,172 @@ class _Head(NamedTuple):
     trace: str | None  # "python", "go" or "java": the line begins an exception report
 
 
-def _json_head(obj: dict[str, Any], year: str | None, want_time: bool) -> _Head:
-    """The head of a JSON object or a logfmt line."""
-    nested = obj.get("log")
-    level = logger = None
-    if isinstance(nested, dict):
-        level, logger = nested.get("level"), nested.get("logger")
+def _lookup(obj: dict[str, Any], keys: tuple[str, ...], index: dict[str, str] | None) -> Any:
+    """The value of the first of ``keys`` in ``obj`` (with ``index``: in any case)."""
+    for key in keys:
+        if key in obj:
+            return obj[key]
+        if index and key in index:
+            return obj[index[key]]
+    return None
+
+
+def _json_head(
+    obj: dict[str, Any],
+    year: str | None,
+    want_time: bool,
+    pairs: list[tuple[str, str]] | None = None,
+) -> _Head:
+    """The head of a JSON object or a logfmt line (``pairs``: the logfmt line's)."""
+    level = logger = nested = None
+    for key in _JSON_NESTED_KEYS:
+        if isinstance(value := obj.get(key), dict):
+            nested = value
+            break
     for key in _JSON_LEVEL_KEYS:
         if key in obj:
             level = obj[key]
-            break
-    for key in _JSON_LOGGER_KEYS:
-        if key in obj:
-            logger = obj[key]
-            break
-    time = None
-    for key in _JSON_TIME_KEYS if want_time else ():
-        if key in obj and (time := _time_of(obj[key], year)):
             break
     message = None
     for key in _JSON_MESSAGE_KEYS:
         value = obj.get(key)
         if value is not None and not (key == "log" and isinstance(value, dict)):
-            message = _text(value)
+            message = key, value
             break
-    if message is None:
-        message = json.dumps(obj, ensure_ascii=False)
-    elif isinstance(logger, str) and (logger := logger.strip()):
-        logger = _abbreviated(logger)
-        if not message.startswith(logger):
-            message = f"{logger}: {message}"
+    # keys in another case (``Level``, ``RenderedMessage``): looked up when the usual miss
+    index = None
+    if level is None or message is None:
+        index = {k.lower(): k for k in obj if not k.islower()}
+        if index:
+            level = _lookup(obj, _JSON_LEVEL_KEYS, index) if level is None else level
+            message = message or next(
+                ((k, obj[index[k]]) for k in _JSON_MESSAGE_KEYS if k in index), None
+            )
+    if nested is not None:
+        nested_index = {k.lower(): k for k in nested if not k.islower()}
+        level = _lookup(nested, _JSON_LEVEL_KEYS, nested_index) if level is None else level
+        logger = _lookup(nested, _JSON_LOGGER_KEYS, nested_index)
+    logger = _lookup(obj, _JSON_LOGGER_KEYS, index) or logger
+    time = None
+    for key in _JSON_TIME_KEYS if want_time else ():
+        value = obj[index[key]] if index and key not in obj and key in index else obj.get(key)
+        if (
+            value is not None
+            and (key != "t" or isinstance(value, str))
+            and (time := _time_of(value, year))
+        ):
+            break
+    if (
+        message is not None
+        and message[0] == "log"
+        and isinstance(message[1], str)
+        and level is None
+        and "stream" in obj
+    ):
+        # Docker's json-file / Fluent Bit record: the application's line is in ``log``
+        inner = _head(message[1].rstrip("\r\n"), year, want_time=time is None)
+        assert inner is not None
+        return _Head(time or inner.time, inner.level, inner.message, False, inner.trace)
+    if message is not None:
+        text = _text(message[1])
+        if isinstance(logger, str) and (logger := logger.strip()):
+            logger = _abbreviated(logger)
+            if not text.startswith(logger):
+                text = f"{logger}: {text}"
+    elif pairs is not None:  # logfmt: its pairs but time, level and caller
+        text = " ".join(f"{k}={v}" for k, v in pairs if k.lower() not in _LOGFMT_CONTEXT)
+    else:
+        text = json.dumps(obj, ensure_ascii=False)
     detail = None
     for key in _JSON_ERROR_KEYS:
-        if key in obj and (detail := _error_text(obj[key])):
+        value = obj[index[key]] if index and key not in obj and key in index else obj.get(key)
+        if value is not None and (detail := _error_text(value)):
             break
     if detail is None and "." in "".join(obj):
         detail = _flat_error(obj)
-    return _Head(time, _level_of(level), _join(message, detail), False, None)
+    return _Head(time, _level_of(level), _join(text, detail), False, None)
+
+
+_GO_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
+
+
+def _go_escape(m: re.Match[str]) -> str:
+    code = m[1] or m[2] or m[3]
+    if code:
+        try:
+            return chr(int(code, 16))
+        except ValueError:  # beyond Unicode
+            return m[0]
+    if m[4]:
+        return chr(int(m[4], 8))
+    return _GO_ESCAPES.get(m[5], m[5])
 
 
 def _unquote(value: str) -> str:
+    """A logfmt value: a quoted one loses its quotes and escapes (JSON's or Go's)."""
     if value[:1] != '"':
         return value
     try:
-        return str(json.loads(value))
+        text = str(json.loads(value))
+        return _ANSI.sub("", text) if "\x1b" in text else text
     except ValueError:
-        return value[1:-1]
+        # Go's strconv.Quote also writes \x1b, \a, \v, \U0001f600 and octal escapes
+        text = _GO_QUOTED.sub(_go_escape, value[1:-1] if value[-1:] == '"' else value[1:])
+        return _ANSI.sub("", text) if "\x1b" in text else text
 
 
-def _logfmt(content: str) -> dict[str, str] | None:
-    """The fields of a logfmt line that has a level or a message (else ``None``)."""
-    fields = {key: _unquote(value) for key, value in _LOGFMT.findall(content)}
-    return fields if {"level", "lvl", "msg"} & fields.keys() else None
+def _logfmt(content: str) -> tuple[dict[str, str], list[tuple[str, str]]] | None:
+    """The fields and the pairs of a logfmt line.
+
+    ``None`` unless the line has a level or a message field, or is made of two
+    or more ``key=value`` pairs and nothing else (go-kit writes lines without a
+    message).
+    """
+    pairs = _LOGFMT.findall(content)
+    fields = {key: value if value[:1] != '"' else _unquote(value) for key, value in pairs}
+    if "level" in fields or "msg" in fields or "lvl" in fields:
+        return fields, pairs
+    if len(pairs) < 2 or not _LOGFMT_LINE.fullmatch(content):
+        return None
+    return fields, pairs
+
+
+def _klog(rest: str) -> str | None:
+    """The message of a structured klog line (``file.go:42] "msg" key="value"``)."""
+    m = _KLOG_STRUCTURED.match(rest)
+    if m is None:
+        return None
+    message = m[1] + _unquote(m[2])
+    if m[3] and "err" in m[3]:
+        fields = dict(_LOGFMT.findall(m[3]))
+        for key in ("err", "error"):
+            if key in fields and (detail := _error_text(_unquote(fields[key]))):
+                return _join(message, detail)
+    return message
+
+
+def _tabbed(rest: str) -> str:
+    """The message of a tab-separated line (zap's console encoder, controller-runtime).
+
+    ``logger<TAB>caller<TAB>message<TAB>{json fields}`` -> ``logger<TAB>message``, with
+    the error field appended; the caller (``file.go:42``) and other fields are dropped.
+    """
+    parts = rest.rstrip().split("\t")
+    detail = None
+    if len(parts) > 1 and parts[-1][:1] == "{":
+        try:
+            context = json.loads(parts[-1])
+        except ValueError:
+            context = None
+        if isinstance(context, dict):
+            parts.pop()
+            for key in _JSON_ERROR_KEYS:
+                if key in context and (detail := _error_text(context[key])):
+                    break
+    parts = [p.strip() for p in parts if p.strip() and not _CALLER.fullmatch(p.strip())]
+    if not parts:
+        return rest.strip()
+    return _join("\t".join(parts), detail)
 
 
 def _head(
@@ -466,9 +649,11 @@ def _head(
             obj, end = None, 0
         if isinstance(obj, dict) and not content[end:].strip():
             return _json_head(obj, year, want_time)
+    if "\x1b" in content:  # colours: read the text without them (``raw`` keeps them)
+        content = _ANSI.sub("", content)
     eq = content.find("=")
-    if eq > 0 and " " not in content[:eq] and (fields := _logfmt(content)):
-        return _json_head(fields, year, want_time)
+    if eq > 0 and " " not in content[:eq] and (logfmt := _logfmt(content)):
+        return _json_head(logfmt[0], year, want_time, logfmt[1])
     time = level = None
     lead, rest = "", content
     m = _STAMP.match(content)
@@ -477,9 +662,15 @@ def _head(
         assert m is not None
         if want_time:
             time = _iso(m, year)
+        lead, rest = m["lead"] or "", content[m.end() :]
         if m.lastgroup == "glog":
             level = _GLOG_LEVELS[m["gL"]]
-        lead, rest = m["lead"] or "", content[m.end() :]
+            if '] "' in rest and (structured := _klog(rest)) is not None:
+                rest = structured
+    elif lr := _LOGRUS.match(content):  # logrus on a terminal: ``WARN[0042] message``
+        level, rest = _LOGRUS_LEVELS[lr[1]], _PADDING.sub(" ", content[lr.end() :])
+        if want_time and not lr[2].isdigit():  # a time, not the seconds since start
+            time = _time_of(lr[2], year)
     elif (exc := _EXC_START.match(content)) and not (strict and exc["header"]):
         kind = "java" if exc.lastgroup == "header" else exc.lastgroup
         return _Head(None, "critical" if kind == "go" else "error", content, True, kind)
@@ -493,6 +684,8 @@ def _head(
         ):
             level = _LEVELS[word.lower()]
             rest = lv["pre"] + rest[lv.end() :]
+            if stamped and "\t" in rest:
+                rest = _tabbed(rest)
     if strict and not stamped and level is None:
         return None
     message = f"{lead} {rest.strip()}" if lead else rest.strip()
@@ -608,6 +801,8 @@ class _Folder:
             trace = True
         elif content.startswith(_GO_PANIC) and head.level == "critical" and not self.traced:
             trace, self.mode = True, "go"
+        elif (head.level in _SEVERE or self.traced) and _GO_FUNCTION.fullmatch(content):
+            trace = True  # a Go stack trace after the line that logged it (zap's console)
         else:
             return False
         self.lines.append(content)
