@@ -10,6 +10,8 @@ a2. the same on the first ``--distinct-lines`` lines with a random UUID appended
    (no two lines repeat even after masking digits: the request-id case);
 a3. the same with a random 8-letter word appended instead (every masked template is
    distinct: the adversarial case, where all the work runs once per line);
+a4. the same lines in a plain Java layout with a random 32-hex trace id inside the
+   message (``2026-11-28 10:41:00,123 INFO [main] c.e.Service - trace=<id> <line>``);
 b. ``drain3.TemplateMiner`` with its default configuration (median of
    ``--drain3-repeat`` runs; ``--drain3-lines`` runs it on a prefix only);
 c. the shell pipeline ``grep -E "ERROR|FATAL|Exception" | sort | uniq -c | sort -rn``
@@ -18,9 +20,16 @@ c. the shell pipeline ``grep -E "ERROR|FATAL|Exception" | sort | uniq -c | sort 
 and the peak memory of (a), measured in fresh subprocesses (peak RSS during the call
 from ``/proc``, and ``tracemalloc``).
 
+``--worst`` measures the worst cases instead: unique long lines (request bodies) of
+1 KB, 10 KB and 100 KB, lines/s and peak RSS of each in a fresh subprocess, for the
+current code and, with ``--baseline REF`` (default ``HEAD``), for
+``incident_lib/analysis/signatures/{masking,grouping}.py`` as of that git revision,
+in the same run.
+
 Usage::
 
     python benchmarks/bench_signatures.py [--lines N] [--corpus PATH]
+    python benchmarks/bench_signatures.py --worst [--baseline REF] [--sizes 1000,10000]
 
 ``--corpus`` is a ``big_content.txt`` (or the directory holding it); without it the
 corpus is built under ``$TMPDIR/incident-bench-signatures`` on first use.
@@ -158,6 +167,84 @@ def memory_probe(path: Path, n: int, trace: bool) -> dict[str, float] | None:
     return json.loads(out.stdout) if out.returncode == 0 else None
 
 
+_WORST_PROBE = """
+import json, random, string, sys, time
+sys.path.insert(0, {path!r})
+from {module} import signature_ids
+
+def status(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+rng = random.Random(11)
+words = ["".join(rng.choices(string.ascii_lowercase, k=rng.randint(2, 9))) for _ in range(5000)]
+def body(chars):
+    out, n = [], 0
+    while n < chars:
+        w = rng.choice(words) if rng.random() < 0.8 else str(rng.randrange(10**6))
+        out.append(w)
+        n += len(w) + 1
+    return " ".join(out)[:chars]
+lines = [f"POST /api/v1/orders rejected body=" + body({size}) for _ in range({count})]
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")
+before = status("VmRSS")
+t0 = time.perf_counter()
+signature_ids(lines)
+seconds = time.perf_counter() - t0
+print(json.dumps({{"seconds": seconds, "before_kb": before, "peak_kb": status("VmHWM")}}))
+"""
+
+
+def baseline_package(ref: str, tmp: Path) -> Path:
+    """The signature core (masking, grouping) as of git revision ``ref``, as a package."""
+    pkg = tmp / "sig_baseline"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    for name in ("masking", "grouping"):
+        src = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{ref}:incident_lib/analysis/signatures/{name}.py"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        (pkg / f"{name}.py").write_text(src)
+    return tmp
+
+
+def worst(args: argparse.Namespace) -> None:
+    """Unique long lines: lines/s and peak RSS at each size, current code vs ``--baseline``."""
+    if not Path("/proc/self/clear_refs").exists():
+        raise SystemExit("--worst needs Linux /proc (peak RSS)")
+    sizes = [int(x) for x in args.sizes.split(",")]
+    counts = {1_000: 20_000, 10_000: 2_000, 100_000: 50}
+    print(f"{pin_one_core()}; Python {sys.version.split()[0]}; baseline {args.baseline}\n")
+    head = f"{'line size':>10} {'lines':>7} {'code':<10} {'median s':>9} {'lines/s':>10}"
+    print(f"{head} {'peak RSS':>9}")
+    with tempfile.TemporaryDirectory() as tmp:
+        variants = [("current", str(ROOT), "incident_lib.analysis.signatures")]
+        if args.baseline:
+            base = baseline_package(args.baseline, Path(tmp))
+            variants.append((args.baseline, str(base), "sig_baseline.grouping"))
+        for size in sizes:
+            count = args.worst_lines or counts.get(size, max(10, 20_000_000 // size))
+            for label, path, module in variants:
+                code = _WORST_PROBE.format(path=path, module=module, size=size, count=count)
+                runs = []
+                for _ in range(args.worst_repeat):
+                    out = subprocess.run(
+                        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+                    )
+                    runs.append(json.loads(out.stdout))
+                runs.sort(key=lambda r: r["seconds"])
+                mid = runs[len(runs) // 2]
+                print(
+                    f"{size:>10,} {count:>7,} {label:<10} {mid['seconds']:>9.3f} "
+                    f"{count / mid['seconds']:>10,.0f} {mid['peak_kb'] / 1024:>7,.0f} MiB",
+                    flush=True,
+                )
+
+
 def row(label: str, seconds: float, lines: int, note: str = "") -> None:
     print(f"{label:<60} {seconds:>9.3f} {lines / seconds:>12,.0f} lines/s  {note}")
 
@@ -173,7 +260,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--drain3-repeat", type=int, default=3)
     ap.add_argument("--shell-repeat", type=int, default=3)
     ap.add_argument("--distinct-lines", type=int, default=100_000, help="size of (a2), (a3)")
+    ap.add_argument("--worst", action="store_true", help="long-line worst cases (see above)")
+    ap.add_argument("--baseline", default="HEAD", help="git revision to compare with (--worst)")
+    ap.add_argument("--sizes", default="1000,10000,100000", help="line sizes (--worst)")
+    ap.add_argument("--worst-lines", type=int, help="lines per size (--worst; default by size)")
+    ap.add_argument("--worst-repeat", type=int, default=3, help="runs per size (--worst)")
     args = ap.parse_args(argv)
+    if args.worst:
+        worst(args)
+        return
 
     pinned = pin_one_core()
     path = corpus_file(args.corpus, args.lines)
@@ -199,6 +294,14 @@ def main(argv: list[str] | None = None) -> None:
         f"{line} {''.join(rng.choices(string.ascii_lowercase, k=8))}" for line in lines[:k]
     ]
     words_case = statistics.median(timed(lambda: signature_ids(with_words), 3))
+    # (a4) a trace id inside plain Java lines
+    with_trace = [
+        f"2026-11-28 10:41:{i % 60:02d},{i % 1000:03d} INFO [main] c.e.Service - "
+        f"trace={rng.getrandbits(128):032x} {line}"
+        for i, line in enumerate(lines[:k])
+    ]
+    trace_case = statistics.median(timed(lambda: signature_ids(with_trace), 3))
+    drain_trace = statistics.median(timed(lambda: drain3_run(with_trace), 1))
 
     # (b) drain3
     d = min(args.drain3_lines or n, n)
@@ -237,6 +340,8 @@ def main(argv: list[str] | None = None) -> None:
     row("(a1) signature_ids incl. reading + splitting the file", ours_file, n)
     row(f"(a2) {k:,} lines + a random request id (UUID) each", ids_case, k)
     row(f"(a3) {k:,} lines + a random word each (nothing repeats)", words_case, k)
+    row(f"(a4) {k:,} Java lines with a 32-hex trace id", trace_case, k)
+    row(f"(b4) drain3 on the same {k:,} Java lines with a trace id", drain_trace, k)
     label = "all" if d == n else f"first {d:,}"
     row(
         f"(b)  drain3 TemplateMiner defaults, {label} lines, median of {args.drain3_repeat}",
@@ -249,7 +354,8 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(
         f"ours vs drain3:         {ours_rate / drain_rate:7.1f}x   "
-        f"(a2: {k / ids_case / drain_rate:.2f}x, a3: {k / words_case / drain_rate:.2f}x)"
+        f"(a2: {k / ids_case / drain_rate:.2f}x, a3: {k / words_case / drain_rate:.2f}x, "
+        f"a4 vs b4: {drain_trace / trace_case:.2f}x)"
     )
     print(f"ours vs shell pipeline: {ours_rate / shell_rate:7.2f}x")
     if mem is None or traced is None:

@@ -26,16 +26,19 @@ the per-line work is one ``str.translate`` and one ``split`` over the whole batc
 plus dict lookups: about 1.5 million lines/s on one core over the 1M-line Loghub
 corpus of ``benchmarks/bench_signatures.py``. A batch in which no two lines share
 a template pays the masking and grouping for every line (tens of microseconds
-each).
+each). Each
+step is linear in the length of a line, which is bounded by
+:data:`~.masking.MAX_CHARS`: the tolerance step hashes every (position, token)
+pair once and keys its buckets on XORs of those hashes.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from itertools import accumulate
 from typing import NamedTuple
 
 from .masking import _keys, _masked, _rx
@@ -59,9 +62,11 @@ def _signature_id(canonical: str) -> str:
 
 def _tolerate(skeletons: Iterable[str]) -> dict[str, str]:
     """Map each canonical template to its merged form (itself when nothing merges)."""
-    # Bucket key: a hash of (length, position, text before the token, text after it), so a
-    # bucket holds the templates that are equal except at that position.
-    buckets: defaultdict[int, list[str]] = defaultdict(list)
+    # Bucket key: (length, position, hash of every other token with its position), so a
+    # bucket holds the templates that are equal except at that position. The hash is the
+    # XOR of the hashes of the (position, token) pairs: the whole template's, with the
+    # token's own taken out again, so a template costs time linear in its length.
+    buckets: defaultdict[tuple[int, int, int], list[str]] = defaultdict(list)
     tokens: dict[str, list[str]] = {}
     for skel in skeletons:
         toks = skel.split(" ")
@@ -70,9 +75,10 @@ def _tolerate(skeletons: Iterable[str]) -> dict[str, str]:
             continue
         tokens[skel] = toks
         n = len(toks)
-        ends = list(accumulate(map(len, toks), initial=0))  # ends[i] + i: start of token i
+        hashes = list(map(hash, enumerate(toks)))
+        whole = functools.reduce(operator.xor, hashes)
         for p in plain:
-            buckets[hash((n, p, skel[: ends[p] + p], skel[ends[p + 1] + p :]))].append(skel)
+            buckets[(n, p, whole ^ hashes[p])].append(skel)
 
     parent: dict[str, str] = {}
 

@@ -37,10 +37,16 @@ templates.
    Comma-separated lists of one placeholder (``<IP>,<IP>``) and runs of the
    same masked token (``blk_<NUM> blk_<NUM> ...``) collapse to one.
 
-Speed: a batch is masked once per distinct *key*: the headline with each ASCII
-digit replaced by ``0`` (:func:`_keys`, one ``str.translate`` and one ``split``
-over the whole batch), then with each UUID and long hex id replaced by a
-canonical one of the same shape (:func:`_masked`; neither changes the mask).
+   Only the first :data:`MAX_CHARS` characters of a headline are looked at
+   (cut at the last space within them, if any): two lines that differ only
+   beyond that share a signature, and the cost per line stays linear in its
+   length whatever it logs (request bodies, dumps).
+
+Speed: a batch is masked once per distinct *key*: the headline (bounded as
+above) with each ASCII digit replaced by ``0`` (:func:`_keys`, one
+``str.translate`` and one ``split`` over the whole batch), then with each UUID
+and long hex id replaced by a canonical one of the same shape (:func:`_masked`;
+neither changes the mask).
 """
 
 from __future__ import annotations
@@ -50,7 +56,12 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-__all__ = ["mask"]
+__all__ = ["MAX_CHARS", "mask"]
+
+#: a headline is cut to at most this many characters (at its last space within them)
+MAX_CHARS = 1024
+# a batch whose lines average more than this many characters is bounded line by line first
+_LONG_BATCH = 256
 
 _DIGITS = str.maketrans("0123456789", "0000000000")
 _TRACEBACK = "Traceback (most recent call last)"
@@ -148,9 +159,12 @@ def _rx() -> _Regexes:
         branches.append(f"{first}(?:{alternatives})")
     ph = r"<(?:[A-Z]+|\*)>"
     delim = r"""\s:=,;"'()\[\]{}<>"""
+    # a UUID, or a run of 8+ hex characters with a letter and a digit; it starts with a
+    # character class (and checks what precedes it after), so the engine skips most
+    # positions quickly
     ids = (
-        rf"{edge}(?:{patterns['UUID']}"
-        rf"|(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*\d){_HEXC}{{8,}}){end}"
+        rf"{_HEXC}(?<![A-Za-z0-9].)(?:{_HEXC}{{7}}-{_HEXC}{{4}}-{_HEXC}{{4}}-{_HEXC}{{4}}-{_HEXC}{{12}}"
+        rf"|(?:(?<=[a-fA-F])(?=[0-9a-fA-F]*\d)|(?<=\d)(?=[0-9a-fA-F]*[a-fA-F])){_HEXC}{{7,}}){end}"
     )
     return _Regexes(
         mask=re.compile(f"{edge}(?:{'|'.join(branches)})"),
@@ -208,9 +222,12 @@ def _canonical_id(match: re.Match[str]) -> str:
     return _CANONICAL_UUID if "-" in text else "0" * (len(text) - 1) + "a"
 
 
-def _id_key(key: str) -> str:
-    """Replace UUIDs and long hex ids in a key by a canonical one (same mask, fewer keys)."""
-    return _rx().ids.sub(_canonical_id, key)
+def _bounded(headline: str) -> str:
+    """The first :data:`MAX_CHARS` characters of a headline, cut at a space when possible."""
+    if len(headline) <= MAX_CHARS:
+        return headline
+    cut = headline.rfind(" ", 0, MAX_CHARS + 1)
+    return headline[: cut if cut > 0 else MAX_CHARS]
 
 
 def _mask_key(key: str) -> str:
@@ -244,7 +261,7 @@ def mask(message: str) -> str:
     >>> mask("Took 2.31 seconds to spawn 0673dd71-34c5-4fbb-86c4-40623fbe45b4 on 10.0.0.7:8080")
     'Took <DUR> to spawn <UUID> on <IP>'
     """
-    return _mask_key(_headline(message).translate(_DIGITS))
+    return _mask_key(_bounded(_headline(message)).translate(_DIGITS))
 
 
 def _as_text(value: object) -> str:
@@ -266,17 +283,23 @@ def _keys(messages: Sequence[object]) -> list[str]:
         messages = [_as_text(m) for m in messages]
         text = "\n".join(messages)  # type: ignore[arg-type]
     if text.count("\n") == n - 1:  # no multi-line message: one translate over the batch
+        if len(text) > _LONG_BATCH * n:  # long lines: bound them before copying them twice
+            text = "\n".join(map(_bounded, messages))  # type: ignore[arg-type]
         text = text.translate(_DIGITS)  # (rebinding frees the joined text before the split)
         return text.split("\n")
-    return [_headline(m).translate(_DIGITS) for m in messages]  # type: ignore[arg-type]
+    return [_bounded(_headline(m)).translate(_DIGITS) for m in messages]  # type: ignore[arg-type]
 
 
 def _masked(keys: Iterable[str]) -> dict[str, str]:
     """Masked template of each distinct key, masking each distinct id-normalised key once."""
     masked_of = dict.fromkeys(keys, "")  # each value is set below
+    distinct = list(masked_of)
+    if distinct and max(map(len, distinct)) > MAX_CHARS:
+        distinct = [_bounded(key) for key in distinct]
+    sub = _rx().ids.sub
     by_id_key: dict[str, str] = {}
-    for key in masked_of:
-        id_key = _id_key(key)
+    for key, bounded in zip(masked_of, distinct, strict=True):
+        id_key = sub(_canonical_id, bounded)
         masked = by_id_key.get(id_key)
         if masked is None:
             masked = by_id_key[id_key] = _mask_key(id_key)
