@@ -45,7 +45,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +63,7 @@ __all__ = [
     "GENESIS",
     "MAX_LINE_BYTES",
     "MAX_MANIFEST_BYTES",
+    "ROW_GROUP_ROWS",
     "RUN_HEAD_KEY",
     "RUN_SIGNATURE_KEY",
     "EvidenceHead",
@@ -88,6 +89,9 @@ RUN_SIGNATURE_KEY = "evidence_head_signature"
 MAX_PROBLEMS = 200
 #: at most this many directory entries are examined in evidence/
 MAX_FILES = 200_000
+#: rows per Parquet row group: a time-range read skips the groups its range misses
+#: (a capture smaller than this is one row group, as before)
+ROW_GROUP_ROWS = 65_536
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -373,6 +377,32 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _time_range(value: object) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """A ``(start, end)`` pair (or a Window) as UTC Timestamps, start before end."""
+    import pandas as pd
+
+    from ..core.time import parse_time
+
+    if hasattr(value, "start") and hasattr(value, "end"):
+        value = (value.start, value.end)
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise InvalidInput(f"time_range: expected a (start, end) pair, got {str(value)[:80]!r}")
+    start, end = (
+        # a Timestamp keeps its nanoseconds (parse_time gives a datetime: microseconds)
+        (
+            v
+            if isinstance(v, pd.Timestamp) and v.tz is not None
+            else pd.Timestamp(parse_time(v, field="time_range"))
+        )
+        .tz_convert("UTC")
+        .as_unit("ns")
+        for v in value
+    )
+    if not start < end:
+        raise InvalidInput(f"time_range: start {start} is not before end {end}")
+    return start, end
+
+
 def _line_hash(line: str) -> str:
     return hashlib.sha256(line.encode()).hexdigest()
 
@@ -621,22 +651,65 @@ class EvidenceStore:
         """Whether anything was captured under ``source``/``name``."""
         return any(e.source == source and e.name == name for e in self.entries())
 
-    def read(self, source: str, name: str) -> pd.DataFrame:
+    def read(
+        self,
+        source: str,
+        name: str,
+        *,
+        columns: Sequence[str] | None = None,
+        time_range: tuple[object, object] | None = None,
+    ) -> pd.DataFrame:
         """Return the newest captured frame of ``source``/``name``, exactly as captured.
 
         The file's sha256 is checked against the manifest first.
 
+        Parameters
+        ----------
+        source, name
+            Which capture.
+        columns, time_range
+            Read only these columns, only these rows: see :meth:`read_entry`.
+
         Raises
         ------
-        EvidenceNotFound, EvidenceIntegrityError
+        EvidenceNotFound, EvidenceIntegrityError, InvalidInput
         """
-        return self.read_entry(self.latest(source, name))
+        return self.read_entry(self.latest(source, name), columns=columns, time_range=time_range)
 
-    def read_entry(self, entry: ManifestEntry) -> pd.DataFrame:
+    def read_entry(
+        self,
+        entry: ManifestEntry,
+        *,
+        columns: Sequence[str] | None = None,
+        time_range: tuple[object, object] | None = None,
+    ) -> pd.DataFrame:
         """Return the frame of one manifest entry, after checking its sha256.
 
         The bytes hashed are the bytes parsed (the file is read once, never
         through a symbolic link).
+
+        Parameters
+        ----------
+        entry
+            The capture (from :meth:`entries` or :meth:`latest`).
+        columns
+            Decode only these columns, in this order (``None``: all of them, in
+            the captured order). A column the contract added since the capture
+            comes back empty, as without ``columns``.
+        time_range
+            ``(start, end)``: only the rows whose ``time`` is in ``[start, end)``
+            (timezone-aware; a :class:`~incident_lib.core.time.Window` works),
+            in captured order, indexed from 0. Row groups whose ``time``
+            statistics miss the range are not decoded (captures are written in
+            row groups of :data:`ROW_GROUP_ROWS` rows).
+
+        Raises
+        ------
+        EvidenceIntegrityError
+            A missing, linked or changed file.
+        InvalidInput
+            A column the capture does not have, a ``time_range`` on a capture
+            without a timezone-aware ``time`` column, or a malformed range.
         """
         import pandas as pd
 
@@ -656,9 +729,55 @@ class EvidenceStore:
             raise EvidenceIntegrityError(
                 f"evidence file {path} does not match its manifest hash (changed or truncated)"
             )
-        frame = pd.read_parquet(io.BytesIO(data))
         kind = EVIDENCE_KINDS.get((entry.source, entry.name))
-        return with_added_columns(frame, kind) if kind is not None else frame
+        if columns is None and time_range is None:
+            frame = pd.read_parquet(io.BytesIO(data))
+            return with_added_columns(frame, kind) if kind is not None else frame
+        return self._read_part(entry, data, kind, columns, time_range)
+
+    def _read_part(
+        self,
+        entry: ManifestEntry,
+        data: bytes,
+        kind: str | None,
+        columns: Sequence[str] | None,
+        time_range: tuple[object, object] | None,
+    ) -> pd.DataFrame:
+        """Decode some columns and rows of a capture's (already verified) bytes."""
+        import pandas as pd
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        captured = dict(entry.columns)
+        stored = list(pq.read_schema(io.BytesIO(data)).names)
+        added = set(with_added_columns(pd.DataFrame(), kind).columns) if kind else set()
+        if isinstance(columns, str):
+            columns = [columns]
+        wanted = list(stored if columns is None else columns)
+        unknown = [c for c in wanted if c not in stored and c not in added]
+        if unknown:
+            raise InvalidInput(
+                f"capture #{entry.seq} ({entry.file}) has no column(s) {unknown}; it has {stored}"
+            )
+        filters: pc.Expression | None = None
+        if time_range is not None:
+            start, end = _time_range(time_range)
+            if "time" not in stored or not captured.get("time", "").startswith("datetime64"):
+                raise InvalidInput(
+                    f"capture #{entry.seq} ({entry.file}) has no time column to select a "
+                    "time range on; read it without time_range"
+                )
+            # nanosecond scalars: a bound given as a Timestamp must not round to microseconds
+            ns = pa.timestamp("ns", tz="UTC")
+            time = pc.field("time")
+            filters = (time >= pa.scalar(start.value, ns)) & (time < pa.scalar(end.value, ns))
+        frame = pd.read_parquet(
+            io.BytesIO(data), columns=[c for c in wanted if c in stored], filters=filters
+        )
+        if kind is not None:
+            frame = with_added_columns(frame, kind)
+        return frame[wanted]
 
     # -- writing -----------------------------------------------------------------
     @contextlib.contextmanager
@@ -753,7 +872,7 @@ class EvidenceStore:
                 )
             target = self.root / filename
             with atomic_path(target) as tmp:
-                clean.to_parquet(tmp, index=False)
+                clean.to_parquet(tmp, index=False, row_group_size=ROW_GROUP_ROWS)
                 digest = _sha256_file(tmp)
             _fsync_dir(self.root)
             entry = dataclasses.replace(entry, sha256=digest)

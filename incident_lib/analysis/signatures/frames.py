@@ -117,6 +117,14 @@ _REQUIRED = ("time", "pod", "level", "message", "raw")
 
 
 def _checked_logs(logs: pd.DataFrame) -> pd.DataFrame:
+    _check_logs(logs)
+    frame = logs[list(_REQUIRED)].reset_index(drop=True)
+    frame["time"] = frame["time"].dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    return frame
+
+
+def _check_logs(logs: pd.DataFrame) -> None:
+    """Raise :class:`InvalidInput` unless ``logs`` meets the ``logs`` contract (no copy)."""
     import pandas as pd
 
     if not isinstance(logs, pd.DataFrame):
@@ -132,9 +140,6 @@ def _checked_logs(logs: pd.DataFrame) -> pd.DataFrame:
         raise InvalidInput(
             f"logs: column 'time' must be timezone-aware datetimes (UTC), got {time.dtype}"
         )
-    frame = logs[list(_REQUIRED)].reset_index(drop=True)
-    frame["time"] = frame["time"].dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
-    return frame
 
 
 def _minutes(window: tuple[pd.Timestamp, pd.Timestamp]) -> float:
@@ -233,62 +238,92 @@ def signatures(
     import numpy as np
     import pandas as pd
 
-    frame = _checked_logs(logs)
+    # Memory: only the narrow columns (time, level, pod) are read for every line;
+    # message is taken for the lines kept, raw for one example line per signature.
+    _check_logs(logs)
     win = _window(window, "window")
     base = _window(baseline, "baseline")
     if isinstance(levels, str):
         levels = (levels,)
+    times = pd.DatetimeIndex(logs["time"]).tz_convert("UTC").as_unit("ns")
+    pos = np.arange(len(logs))
     if levels is not None:
         wanted = {str(level).lower() for level in levels}
-        frame = frame[frame["level"].str.lower().isin(wanted)]
-    if not access_logs and not frame.empty:
-        frame = frame[~is_access_log(frame["message"]).to_numpy()]
-    if frame.empty:
+        codes, uniques = pd.factorize(logs["level"].to_numpy(), use_na_sentinel=True)
+        ok = [isinstance(u, str) and u.lower() in wanted for u in uniques]
+        pos = pos[np.asarray([*ok, False], dtype=bool)[codes]]
+    if win is not None:
+        if base is None:
+            base = (win[0] - (win[1] - win[0]), win[0])
+        kept = times[pos]
+        in_span = (kept >= win[0]) & (kept < win[1]) | (kept >= base[0]) & (kept < base[1])
+        pos = pos[np.asarray(in_span, dtype=bool)]
+    if not access_logs and len(pos):
+        pos = pos[~is_access_log(logs["message"].iloc[pos]).to_numpy()]
+    if not len(pos):
         return _empty_signatures()
     if win is None:
-        times = frame["time"]
+        kept = times[pos]
         if base is not None:
-            times = times[(times < base[0]) | (times >= base[1])]
-        if times.empty:
+            kept = kept[(kept < base[0]) | (kept >= base[1])]
+        if kept.empty:
             return _empty_signatures()
-        start = times.min()
-        win = (start, max(times.max() + pd.Timedelta(1, "ns"), start + pd.Timedelta(1, "min")))
-    elif base is None:
-        base = (win[0] - (win[1] - win[0]), win[0])
-
-    time = frame["time"]
-    in_win = ((time >= win[0]) & (time < win[1])).to_numpy()
+        start = kept.min()
+        win = (start, max(kept.max() + pd.Timedelta(1, "ns"), start + pd.Timedelta(1, "min")))
+    kept = times[pos]
+    in_win = np.asarray((kept >= win[0]) & (kept < win[1]), dtype=bool)
     in_base = (
-        ((time >= base[0]) & (time < base[1])).to_numpy()
+        np.asarray((kept >= base[0]) & (kept < base[1]), dtype=bool)
         if base is not None
-        else np.zeros(len(frame), dtype=bool)
+        else np.zeros(len(pos), dtype=bool)
     )
-    rows = frame[in_win | in_base].sort_values("time", kind="stable")
     if not in_win.any():
         return _empty_signatures()
-    grouping = _group(rows["message"].tolist())
-    rows = rows.assign(signature=grouping.ids)
-    current = rows[((rows["time"] >= win[0]) & (rows["time"] < win[1])).to_numpy()]
+    chosen = in_win | in_base
+    pos, in_win, in_base = pos[chosen], in_win[chosen], in_base[chosen]
+    order = np.argsort(times.asi8[pos], kind="stable")
+    pos, in_win, in_base = pos[order], in_win[order], in_base[order]
+    grouping = _group(logs["message"].iloc[pos].tolist())
+    ids = np.asarray(grouping.ids, dtype=object)
 
-    by_sig = current.groupby("signature", sort=False)
+    # the window's lines, in time order: one small numeric frame
+    cur = pos[in_win]
+    sig_codes, sig_ids = pd.factorize(ids[in_win])
+    pod_codes, pod_values = pd.factorize(logs["pod"].iloc[cur].to_numpy(), use_na_sentinel=True)
+    level_values = logs["level"].iloc[cur].to_numpy()
+    lev_codes, lev_uniques = pd.factorize(level_values, use_na_sentinel=True)
+    lev_rank = [_SEVERITY.get(u.lower(), -1) if isinstance(u, str) else -1 for u in lev_uniques]
+    current = pd.DataFrame(
+        {
+            "signature": sig_codes,
+            "time": times[cur],
+            "pod": np.where(pod_codes >= 0, pod_codes, np.nan),
+            "rank": np.asarray([*lev_rank, -1], dtype="int64")[lev_codes],
+        }
+    )
+    by_sig = current.groupby("signature", sort=True)
     out = by_sig.agg(
         count=("time", "size"),
         first_seen=("time", "min"),
         last_seen=("time", "max"),
         pods=("pod", "nunique"),
     )
-    out["pod_names"] = by_sig["pod"].agg(_pod_names)
-    rank = current["level"].str.lower().map(_SEVERITY).fillna(-1)
-    most_severe = rank.groupby(current["signature"]).idxmax()  # signature -> row label
-    out["level"] = pd.Series(current["level"].loc[most_severe].to_numpy(), most_severe.index)
-    first = current.drop_duplicates("signature").set_index("signature")
-    example = first["raw"].where(first["raw"].fillna("") != "", first["message"]).fillna("")
-    out["example"] = example.map(str)
+    out.index = pd.Index(np.asarray(sig_ids, dtype=object)[out.index], name="signature")
+    pairs = current[["signature", "pod"]].dropna().drop_duplicates()
+    names = pd.Series(pod_values.take(pairs["pod"].to_numpy(dtype="int64")), dtype=object)
+    pod_lists = names.groupby(pairs["signature"].to_numpy()).agg(_pod_names)
+    out["pod_names"] = [pod_lists.get(code, "") for code in range(len(sig_ids))]
+    most_severe = current["rank"].groupby(current["signature"]).idxmax()  # code -> row
+    out["level"] = level_values[most_severe.sort_index().to_numpy()]
+    _, first_rows = np.unique(sig_codes, return_index=True)  # rows in time order
+    first = cur[first_rows]
+    raw = pd.Series(logs["raw"].iloc[first].to_numpy(dtype=object), index=out.index)
+    message = pd.Series(logs["message"].iloc[first].to_numpy(dtype=object), index=out.index)
+    out["example"] = raw.where(raw.fillna("") != "", message).fillna("").map(str)
     out["template"] = out.index.map(grouping.templates)
 
     if base is not None:
-        in_base_rows = ((rows["time"] >= base[0]) & (rows["time"] < base[1])).to_numpy()
-        base_counts = rows[in_base_rows].groupby("signature").size()
+        base_counts = pd.Series(ids[in_base]).value_counts()
         out["baseline_count"] = base_counts.reindex(out.index, fill_value=0).astype("int64")
         rate = out["count"] / _minutes(win)
         base_rate = out["baseline_count"] / _minutes(base)

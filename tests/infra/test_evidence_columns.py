@@ -1,0 +1,182 @@
+"""Reading part of a capture: ``columns=`` and ``time_range=`` of ``read``/``read_entry``.
+
+A partial read must return exactly the frame that filtering the whole capture
+gives (rows in captured order, indexed from 0), with nanosecond-exact bounds,
+across row groups, and on captures written before row groups were bounded (one
+row group) or whose rows are not in time order.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from incident_lib.core.errors import InvalidInput
+from incident_lib.core.time import Window
+from incident_lib.infra import evidence as evidence_mod
+from incident_lib.infra.evidence import ROW_GROUP_ROWS, EvidenceStore
+
+START = pd.Timestamp("2026-11-03T13:00:00Z")
+
+
+def logs_frame(rows: int, *, shuffle: bool = False) -> pd.DataFrame:
+    """A ``logs`` frame of ``rows`` events 7 ms apart (plus some nanoseconds)."""
+    step = pd.to_timedelta([i * 7_000_123 for i in range(rows)], unit="ns")
+    frame = pd.DataFrame(
+        {
+            "time": START + step,
+            "pod": [f"api-{i % 7}" for i in range(rows)],
+            "container": "api",
+            "level": ["error" if i % 5 == 0 else "info" for i in range(rows)],
+            "message": [f"request {i} done" for i in range(rows)],
+            "raw": [f'{{"n": {i}}}' for i in range(rows)],
+        }
+    )
+    if shuffle:
+        frame = frame.sample(frac=1, random_state=15).reset_index(drop=True)
+    return frame
+
+
+def captured(tmp_path, frame: pd.DataFrame, source="kubernetes", name="logs") -> EvidenceStore:
+    store = EvidenceStore(tmp_path, create=True)
+    store.capture(frame, source=source, name=name)
+    return store
+
+
+def expected(full: pd.DataFrame, start, end, columns=None) -> pd.DataFrame:
+    part = full[(full["time"] >= start) & (full["time"] < end)]
+    if columns is not None:
+        part = part[columns]
+    return part.reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """A capture of more than two row groups, and the whole frame read back."""
+    store = captured(tmp_path_factory.mktemp("big"), logs_frame(2 * ROW_GROUP_ROWS + 1000))
+    return store, store.read("kubernetes", "logs")
+
+
+def test_large_captures_are_written_in_row_groups_with_time_statistics(big):
+    store, _ = big
+    meta = pq.ParquetFile(store.root / store.latest("kubernetes", "logs").file).metadata
+    assert meta.num_row_groups == 3
+    assert meta.row_group(0).num_rows == ROW_GROUP_ROWS
+    col = meta.schema.to_arrow_schema().get_field_index("time")
+    stats = [meta.row_group(i).column(col).statistics for i in range(3)]
+    assert all(s is not None and s.has_min_max for s in stats)
+
+
+def test_columns_are_the_requested_ones_in_order(big):
+    store, full = big
+    part = store.read("kubernetes", "logs", columns=["message", "time"])
+    pd.testing.assert_frame_equal(part, full[["message", "time"]])
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        (ROW_GROUP_ROWS - 10, ROW_GROUP_ROWS + 10),  # across a row-group boundary
+        (5, 6),  # one row: nanosecond-exact bounds
+        (0, 2 * ROW_GROUP_ROWS + 999),
+        (ROW_GROUP_ROWS + 3, 2 * ROW_GROUP_ROWS + 500),
+    ],
+)
+def test_time_range_is_exactly_the_filtered_frame(big, bounds):
+    store, full = big
+    start, end = full["time"].iloc[bounds[0]], full["time"].iloc[bounds[1]]
+    part = store.read("kubernetes", "logs", time_range=(start, end))
+    pd.testing.assert_frame_equal(part, expected(full, start, end))
+    assert len(part) == bounds[1] - bounds[0]
+    cols = store.read("kubernetes", "logs", time_range=(start, end), columns=["time", "level"])
+    pd.testing.assert_frame_equal(cols, expected(full, start, end, ["time", "level"]))
+
+
+def test_time_range_takes_a_window_and_iso_strings(big):
+    store, full = big
+    window = Window(pd.Timestamp("2026-11-03T13:05:00Z"), pd.Timestamp("2026-11-03T13:10:00Z"))
+    by_window = store.read("kubernetes", "logs", time_range=window)
+    by_text = store.read(
+        "kubernetes", "logs", time_range=("2026-11-03T13:05:00Z", "2026-11-03T17:10:00+04:00")
+    )
+    want = expected(full, window.start, window.end)
+    assert len(want) > 0
+    pd.testing.assert_frame_equal(by_window, want)
+    pd.testing.assert_frame_equal(by_text, want)
+
+
+def test_a_range_outside_the_capture_is_an_empty_frame_with_its_columns(big):
+    store, full = big
+    part = store.read(
+        "kubernetes", "logs", time_range=("2027-01-01T00:00:00Z", "2027-01-02T00:00:00Z")
+    )
+    assert part.empty
+    assert list(part.columns) == list(full.columns)
+    assert part.dtypes.equals(full.dtypes)
+
+
+def test_rows_out_of_time_order_are_still_filtered_exactly(tmp_path):
+    frame = logs_frame(ROW_GROUP_ROWS + 500, shuffle=True)
+    store = captured(tmp_path, frame)
+    full = store.read("kubernetes", "logs")
+    pd.testing.assert_frame_equal(full, frame)  # captured order is kept
+    start, end = START + pd.Timedelta(60, "s"), START + pd.Timedelta(200, "s")
+    part = store.read("kubernetes", "logs", time_range=(start, end))
+    pd.testing.assert_frame_equal(part, expected(full, start, end))
+
+
+def test_old_captures_in_one_row_group_still_read(tmp_path, monkeypatch):
+    # captures before row groups were bounded: pyarrow's default, one group of 1 Mi rows
+    monkeypatch.setattr(evidence_mod, "ROW_GROUP_ROWS", 1024 * 1024)
+    store = captured(tmp_path, logs_frame(ROW_GROUP_ROWS + 500))
+    entry = store.latest("kubernetes", "logs")
+    assert pq.ParquetFile(store.root / entry.file).metadata.num_row_groups == 1
+    monkeypatch.undo()
+    full = store.read_entry(entry)
+    start, end = full["time"].iloc[100], full["time"].iloc[ROW_GROUP_ROWS + 100]
+    part = store.read_entry(entry, time_range=(start, end), columns=["pod", "time"])
+    pd.testing.assert_frame_equal(part, expected(full, start, end, ["pod", "time"]))
+    assert store.verify().ok
+
+
+def test_small_captures_are_byte_identical_to_before(tmp_path, monkeypatch):
+    frame = logs_frame(1000)
+    new = captured(tmp_path / "new", frame)
+    monkeypatch.setattr(evidence_mod, "ROW_GROUP_ROWS", 1024 * 1024)
+    old = captured(tmp_path / "old", frame)
+    assert new.latest("kubernetes", "logs").sha256 == old.latest("kubernetes", "logs").sha256
+
+
+def test_a_column_added_to_the_contract_comes_back_empty(tmp_path):
+    config = pd.DataFrame(
+        {
+            "kind": ["ConfigMap"],
+            "name": ["api-config"],
+            "used_by": ["api"],
+            "resource_version": ["1"],
+            "created_at": [START],
+        }
+    )
+    store = captured(tmp_path, config, name="config")
+    whole = store.read("kubernetes", "config")
+    part = store.read("kubernetes", "config", columns=["applied_hash", "name"])
+    pd.testing.assert_frame_equal(part, whole[["applied_hash", "name"]])
+    assert part["applied_hash"].isna().all()
+
+
+def test_bad_requests_say_what_is_wrong(tmp_path):
+    store = captured(tmp_path, logs_frame(10))
+    with pytest.raises(InvalidInput, match="no column"):
+        store.read("kubernetes", "logs", columns=["time", "nope"])
+    with pytest.raises(InvalidInput, match="not before"):
+        store.read("kubernetes", "logs", time_range=(START, START))
+    with pytest.raises(InvalidInput, match="pair"):
+        store.read("kubernetes", "logs", time_range=(START,))  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput):
+        store.read("kubernetes", "logs", time_range=("2026-11-03 13:00", "2026-11-03 14:00"))
+    plain = EvidenceStore(tmp_path / "other", create=True)
+    plain.capture(pd.DataFrame({"name": ["a"]}), source="probes", name="notes")
+    with pytest.raises(InvalidInput, match="no time column"):
+        plain.read("probes", "notes", time_range=(START, START + pd.Timedelta(1, "h")))
+    assert len(plain.read("probes", "notes", columns=["name"])) == 1
