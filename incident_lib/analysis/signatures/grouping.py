@@ -7,18 +7,24 @@ The second half of turning messages into signatures (see
    delimiters ``: = , ; " ' ( ) [ ] { } < >`` that contains a placeholder
    becomes ``<*>``, so ``rdd_<NUM>_<NUM>`` and ``broadcast_<NUM>_<*>`` or
    ``host-<NUM>.example.com:<NUM>`` and ``<*>.example.com:<NUM>`` match while
-   ``user_id=<*>`` keeps its key. Messages with the same result (the
-   *canonical template*) form one group.
-4. **Tolerance.** Canonical templates with the same number of tokens that
-   differ in exactly one plain word (no placeholder) are merged when at least
-   :data:`TOLERANCE_MIN_VALUES` different words occur at that position and the
-   rest of the template has at least :data:`TOLERANCE_MIN_CONSTANT` plain words:
-   ``Invalid user alice from <IP>``, ``... bob ...``, ... become one signature,
-   while a handful of states (``VM Paused``/``VM Resumed``, ``GET``/``POST``)
-   stay separate signatures.
+   ``user_id=<*>`` keeps its key. An empty value (``ruser=`` followed by a
+   space, ``()``, ``[]``) counts as ``<*>``, and ``<*> (<*>)`` (one value in two
+   spellings, ``1.2 KB (1234 bytes)``) as ``<*>``. Messages with the same
+   result (the *canonical template*) form one group.
+4. **Tolerance** (decided from the lines themselves, no per-format rule).
+   Canonical templates with the same number of tokens that differ at exactly
+   one position are merged when at least :data:`TOLERANCE_MIN_VALUES` different
+   tokens occur there, or when one of them has a pure placeholder there
+   (``<*>``, ``<*>:<*>``) and the others a placeholder too (``LOCAL(<*>)``);
+   the rest of the template must keep at least :data:`TOLERANCE_MIN_CONSTANT`
+   plain words. ``Failed password for root|git|ftp|... from <IP>`` become one
+   signature, while a handful of states (``VM Paused``/``VM Resumed``,
+   ``GET``/``POST``) stay separate signatures. The step repeats (at most three
+   rounds) on the merged templates, so a second varying position merges too.
 
 The displayed template of a group keeps every token its members share
-(``blk_<NUM>``) and shows the canonical token where they differ.
+(``blk_<NUM>``) and shows the canonical token where they differ (or the placeholder
+they all start with: ``<PATH>`` for ``<PATH>`` and ``<PATH>?from=<TS>``).
 
 Speed: the expensive steps run once per distinct *key* (see :mod:`.masking`). A
 real log with varying numbers and request ids becomes a few thousand keys, and
@@ -37,6 +43,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import operator
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
@@ -45,69 +52,160 @@ from .masking import _keys, _masked, _rx
 
 __all__ = ["TOLERANCE_MIN_CONSTANT", "TOLERANCE_MIN_VALUES", "signature_ids"]
 
-#: at least this many different plain words at one position merge otherwise equal templates
-TOLERANCE_MIN_VALUES = 8
+#: at least this many different words at one position merge otherwise equal templates
+TOLERANCE_MIN_VALUES = 5
 #: ... provided the rest of the template has at least this many plain words
 TOLERANCE_MIN_CONSTANT = 2
+# merging repeats on the merged templates (a second varying position) at most this often
+_TOLERANCE_ROUNDS = 3
+
+_Key = int
+
+
+@functools.cache
+def _empty_rx() -> re.Pattern[str]:
+    # "key=" with no value ("ruser= rhost=...", "logname=,"), "()" and "[]"
+    return re.compile(r"(?<=[A-Za-z0-9_]=)(?=[\s,;]|$)|(?<=\()(?=\))|(?<=\[)(?=\])")
 
 
 def _skeleton(masked: str) -> str:
-    """Canonical form used for grouping: every chunk holding a placeholder becomes ``<*>``."""
-    return _rx().chunk.sub("<*>", masked) if "<" in masked else masked
+    """Canonical form used for grouping: every chunk holding a placeholder becomes ``<*>``.
+
+    An empty value (``key=`` followed by a space, ``()``, ``[]``) counts as a
+    placeholder: the same field is sometimes empty and sometimes not.
+    """
+    if "=" in masked or "()" in masked or "[]" in masked:
+        masked = _empty_rx().sub("<*>", masked)
+    if "<" not in masked:
+        return masked
+    skel = _rx().chunk.sub("<*>", masked)
+    # "<*> (<*>)": the same value in a second spelling ("1.2 KB (1234 bytes)")
+    return skel.replace("<*> (<*>)", "<*>") if "<*> (<*>)" in skel else skel
 
 
 def _signature_id(canonical: str) -> str:
     return hashlib.blake2b(canonical.encode("utf-8"), digest_size=5).hexdigest()
 
 
+def _pure_variable(token: str) -> bool:
+    """A token that is placeholders and punctuation only (``<*>``, ``<*>:<*>``, ``<<*>``)."""
+    return "<*>" in token and not any(c.isalnum() for c in token.replace("<*>", ""))
+
+
+def _absorbs(members: list[str], tokens: dict[str, list[str]], p: int) -> bool:
+    """Whether a wildcard at position ``p`` absorbs the other values of its bucket.
+
+    A bucket of templates equal but at ``p`` merges, whatever its size, when one
+    of them has a pure placeholder there (``<*>``, ``<*>:<*>``) and each of the
+    others has a placeholder too (``LOCAL(<*>)``, ``wpad:<*>``): a variable
+    spelled two ways. A plain word (``lo``) is not absorbed.
+    """
+    values = [tokens[m][p] for m in members]
+    if not any(map(_pure_variable, values)):
+        return False
+    return all("<*>" in v for v in values)
+
+
+def _position(first: list[str], second: list[str]) -> int | None:
+    """The one position where two templates differ (None: not exactly one)."""
+    if len(first) != len(second):
+        return None
+    differ = [i for i, (a, b) in enumerate(zip(first, second, strict=True)) if a != b]
+    return differ[0] if len(differ) == 1 else None
+
+
+def _root(parent: dict[str, str], s: str) -> str:
+    """Union-find root of ``s`` (with path halving)."""
+    while (up := parent.get(s, s)) != s:
+        parent[s] = s = parent.get(up, up)
+    return s
+
+
 def _tolerate(skeletons: Iterable[str]) -> dict[str, str]:
-    """Map each canonical template to its merged form (itself when nothing merges)."""
-    # Bucket key: (length, position, hash of every other token with its position), so a
-    # bucket holds the templates that are equal except at that position. The hash is the
-    # XOR of the hashes of the (position, token) pairs: the whole template's, with the
-    # token's own taken out again, so a template costs time linear in its length.
-    buckets: defaultdict[tuple[int, int, int], list[str]] = defaultdict(list)
+    """Map each canonical template to its merged form (absent when nothing merges)."""
+    # Bucket key: the hash of every token but one with its position, so a bucket holds
+    # the templates that are equal except at one position. The hash is the XOR of the
+    # hashes of the (position, token) pairs: the whole template's, with the token's own
+    # taken out again, so a template costs time linear in its length. (A bucket whose
+    # members turn out to differ elsewhere, a hash collision, is left alone.) The
+    # buckets persist across rounds: a later round looks only at the buckets that the
+    # templates made by the round before joined.
+    buckets: defaultdict[_Key, list[str]] = defaultdict(list)
     tokens: dict[str, list[str]] = {}
-    for skel in skeletons:
+    seen: set[str] = set()
+
+    def add(skel: str) -> list[_Key]:
+        """Put a template in its buckets; return their keys (none when seen before)."""
+        if skel in seen:
+            return []
+        seen.add(skel)
         toks = skel.split(" ")
-        plain = [i for i, t in enumerate(toks) if "<*>" not in t]  # only <*> is left
-        if len(plain) - 1 < TOLERANCE_MIN_CONSTANT:
-            continue
+        plain = ["<*>" not in t for t in toks]  # only <*> is left
+        n_plain = sum(plain)
+        if n_plain < TOLERANCE_MIN_CONSTANT:
+            return []
         tokens[skel] = toks
-        n = len(toks)
         hashes = list(map(hash, enumerate(toks)))
         whole = functools.reduce(operator.xor, hashes)
-        for p in plain:
-            buckets[(n, p, whole ^ hashes[p])].append(skel)
+        # the rest of the template keeps at least TOLERANCE_MIN_CONSTANT plain words
+        if n_plain > TOLERANCE_MIN_CONSTANT:
+            keys = [whole ^ h for h in hashes]
+        else:
+            keys = [whole ^ h for h, is_plain in zip(hashes, plain, strict=True) if not is_plain]
+        for key in keys:
+            buckets[key].append(skel)
+        return keys
 
-    parent: dict[str, str] = {}
+    for skel in skeletons:
+        add(skel)
+    touched: Iterable[_Key] = buckets  # the first round looks at every bucket
+    merged_into: dict[str, str] = {}
+    for _ in range(_TOLERANCE_ROUNDS):
+        parent: dict[str, str] = {}
+        root = functools.partial(_root, parent)
+        involved: list[str] = []
+        for key in touched:
+            members = buckets[key]
+            if len(members) < 2:  # most buckets: nothing to merge with
+                continue
+            if merged_into:
+                members = buckets[key] = [m for m in members if m not in merged_into]
+                if len(members) < 2:
+                    continue
+            if len(members) < TOLERANCE_MIN_VALUES:
+                position = _position(tokens[members[0]], tokens[members[1]])
+                if position is None or not _absorbs(members, tokens, position):
+                    continue
+            if len({len(tokens[m]) for m in members}) == 1:  # (else a hash collision)
+                involved.extend(members)
+                first = root(members[0])
+                for other in members[1:]:
+                    r = root(other)
+                    if r != first:
+                        parent[r] = first
+        if not parent:
+            break
+        groups: defaultdict[str, list[str]] = defaultdict(list)
+        for skel in dict.fromkeys(involved):
+            groups[root(skel)].append(skel)
+        next_touched: set[_Key] = set()
+        for members in groups.values():
+            if len(members) == 1:
+                continue
+            columns = zip(*(tokens[m] for m in members), strict=True)
+            canonical = " ".join(col[0] if len(set(col)) == 1 else "<*>" for col in columns)
+            for m in members:
+                if m != canonical:
+                    merged_into[m] = canonical
+            next_touched.update(add(canonical))
+        touched = next_touched
 
-    def root(s: str) -> str:
-        while (up := parent.get(s, s)) != s:
-            parent[s] = s = parent.get(up, up)  # path halving
-        return s
+    def final(skel: str) -> str:
+        while skel in merged_into:
+            skel = merged_into[skel]
+        return skel
 
-    for members in buckets.values():
-        if len(members) >= TOLERANCE_MIN_VALUES:
-            first = root(members[0])
-            for other in members[1:]:
-                r = root(other)
-                if r != first:
-                    parent[r] = first
-    if not parent:
-        return {}
-    groups: defaultdict[str, list[str]] = defaultdict(list)
-    for skel in tokens:
-        groups[root(skel)].append(skel)
-    merged: dict[str, str] = {}
-    for members in groups.values():
-        if len(members) == 1:
-            continue
-        columns = zip(*(tokens[m] for m in members), strict=True)
-        canonical = " ".join(col[0] if len(set(col)) == 1 else "<*>" for col in columns)
-        for m in members:
-            merged[m] = canonical
-    return merged
+    return {skel: final(skel) for skel in merged_into}
 
 
 def _display(canonical: str, masked: Iterable[str]) -> str:
@@ -116,8 +214,28 @@ def _display(canonical: str, masked: Iterable[str]) -> str:
     if len(variants) == 1:
         return variants[0]
     reference = canonical.split(" ")
-    columns = zip(*(v.split(" ") for v in variants), strict=True)
-    return " ".join(col[0] if len(set(col)) == 1 else reference[i] for i, col in enumerate(columns))
+    # variants spelled with another number of tokens ("<SIZE> (<SIZE>)") show as canonical
+    split = [t for t in (v.split(" ") for v in variants) if len(t) == len(reference)]
+    if not split:
+        return canonical
+    columns = zip(*split, strict=True)
+    return " ".join(_shown(col, reference[i]) for i, col in enumerate(columns))
+
+
+def _shown(column: tuple[str, ...], canonical: str) -> str:
+    """One displayed token: the members' own when they agree, else their common placeholder.
+
+    ``<PATH>`` and ``<PATH>?from=<TS>`` show as ``<PATH>``; otherwise the canonical token.
+    """
+    first = column[0]
+    if len(set(column)) == 1:
+        return first
+    match = _rx().placeholder.match(first)
+    if match is not None and canonical == "<*>":
+        lead = match.group()
+        if all(token.startswith(lead) for token in column):
+            return lead
+    return canonical
 
 
 class _Grouping(NamedTuple):

@@ -12,11 +12,17 @@ templates.
 
    ==============  =======================================================
    ``<TS>``        timestamps, dates and times (``2026-11-26T14:02:00Z``,
-                   ``14:02:00.123``, ``Nov 26 14:02:00``, ``26/11/2026``)
+                   ``14:02:00.123``, ``Nov 26 14:02:00``, ``Sun Jul 10 03:55:21 2005``,
+                   ``26/11/2026``)
    ``<UUID>``      UUIDs
    ``<URL>``       URLs (``scheme://...``)
    ``<EMAIL>``     e-mail addresses
    ``<IP>``        IPv4 (with an optional ``:port``) and IPv6 addresses
+   ``<HOST>``      host names (``api.github.com:443``, ``mail.cs.uni.pl``): dotted
+                   labels ending in a common top-level domain (``.com``, ``.org``,
+                   ``.io``, ...) or, after two dots or more, a two-letter one; an
+                   optional ``:port``. Cluster-internal names (``db.svc.cluster.local``)
+                   stay
    ``<PATH>``      absolute file and URL paths (``/var/lib/x``, ``C:\\x``)
    ``<HEX>``       ``0x1f`` and hex ids of 6+ characters with a digit and a
                    letter (hashes, trace ids)
@@ -69,6 +75,15 @@ _TRACEBACK = "Traceback (most recent call last)"
 
 _HEXC = "[0-9a-fA-F]"
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]{0,6}\.?"
+# an optional weekday before a month ("Sun Jul 10 03:55:21 2005", C's ctime() format)
+_WEEKDAY = r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]{0,6},?\s{1,2})?"
+# a host name: dot-separated labels ending in a common top-level domain (or a two-letter
+# country code after at least two dots), with an optional ":port"; Java/Python dotted names
+# ("org.apache.Foo", "urllib3.connectionpool") do not end in one
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# (not cluster-internal suffixes such as ".svc.cluster.local": the few backends a
+# service calls stay visible and apart)
+_TLD = r"(?:com|net|org|edu|gov|mil|int|io|info|biz)"
 _CLOCK = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
 _ZONE = r"(?:\s?(?:Z|UTC|GMT)|[+-]\d{2}:?\d{2}(?![\d:]))?"
 # A path segment character: anything but whitespace, "/", quotes, brackets and list separators.
@@ -82,7 +97,7 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
         rf"\d{{4}}-\d{{2}}-\d{{2}}(?:[T ]{_CLOCK}{_ZONE})?"
         rf"|\d{{4}}/\d{{1,2}}/\d{{1,2}}(?:[T ]{_CLOCK})?"
         rf"|\d{{1,2}}/\d{{1,2}}/\d{{4}}(?:[T ]{_CLOCK})?"
-        rf"|{_MONTH}\s{{1,2}}\d{{1,2}}(?:,?\s\d{{4}})?(?:\s{_CLOCK}{_ZONE})?"
+        rf"|{_WEEKDAY}{_MONTH}\s{{1,2}}\d{{1,2}}(?:,?\s\d{{4}})?(?:\s{_CLOCK}{_ZONE})?"
         rf"|\d{{1,2}}:\d{{2}}:\d{{2}}(?:[.,]\d+)?{_ZONE}",
     ),
     ("UUID", rf"{_HEXC}{{8}}-{_HEXC}{{4}}-{_HEXC}{{4}}-{_HEXC}{{4}}-{_HEXC}{{12}}"),
@@ -94,6 +109,10 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
         rf"|(?:{_HEXC}{{1,4}}:){{7}}{_HEXC}{{1,4}}"
         rf"|(?=[0-9a-fA-F:]*\d)(?:{_HEXC}{{1,4}}:){{1,6}}:(?:{_HEXC}{{1,4}}(?::{_HEXC}{{1,4}}){{0,5}})?"
         rf"|::(?=[0-9a-fA-F:]*\d)(?:{_HEXC}{{1,4}}(?::{_HEXC}{{1,4}}){{0,6}})",
+    ),
+    (
+        "HOST",
+        rf"(?:(?:{_LABEL}\.)+{_TLD}|(?:{_LABEL}\.){{2,}}[a-z]{{2}})(?![.-]?[A-Za-z0-9])(?::\d{{1,5}})?",
     ),
     (
         "PATH",
@@ -125,12 +144,13 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
 # combined expression fast: most positions of a line are in plain words.
 _LETTER_CAN_START = (
     r"[A-Za-z0-9._%+-]*[0-9@:]|[0-9a-fA-F]{8}-|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
+    r"|Mon|Tue|Wed|Thu|Fri|Sat|Sun|[A-Za-z0-9-]+\.[A-Za-z0-9]"
 )
 _BRANCHES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (r"(?=\d)", ("TS", "UUID", "EMAIL", "IP", "HEX", "DUR", "SIZE", "NUM", "W")),
+    (r"(?=\d)", ("TS", "UUID", "EMAIL", "IP", "HOST", "HEX", "DUR", "SIZE", "NUM", "W")),
     (
         rf"(?=[A-Za-z])(?={_LETTER_CAN_START})",
-        ("TS", "UUID", "URL", "EMAIL", "IP", "PATH", "HEX", "W"),
+        ("TS", "UUID", "URL", "EMAIL", "IP", "HOST", "PATH", "HEX", "W"),
     ),
     ("(?=/)", ("PATH",)),
     ("(?=['\"])", ("UA", "Q")),
