@@ -41,26 +41,6 @@ for _folder in ("tests/sources", "tests/receiver", "tests"):
     if str(ROOT / _folder) not in sys.path:
         sys.path.insert(0, str(ROOT / _folder))
 
-KUBECONFIG = """\
-apiVersion: v1
-kind: Config
-clusters:
-- name: demo
-  cluster:
-    server: {url}
-users:
-- name: reader
-  user:
-    token: read-token-0000
-contexts:
-- name: demo
-  context:
-    cluster: demo
-    user: reader
-    namespace: {namespace}
-current-context: demo
-"""
-
 
 @dataclass
 class Served:
@@ -337,8 +317,7 @@ def serve_demo(scenario: str, folder: Path) -> Iterator[Served]:
     onset = incident.times.detected or incident.start
     with FakeKubeServer() as kube, serve_prometheus(ws, shift, folder / "prometheus") as prom:
         not_served = fill_kube(kube, ws, shift)
-        config = folder / "kubeconfig"
-        config.write_text(KUBECONFIG.format(url=kube.url, namespace=incident.namespace))
+        config = kube.kubeconfig(folder / "kubeconfig", namespace=incident.namespace)
         url, missing = prom
         yield Served(
             environ={"KUBECONFIG": str(config), "PROMETHEUS_URL": url},

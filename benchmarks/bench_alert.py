@@ -27,7 +27,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -94,9 +93,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import httpx
     from chat_servers import SlackServer
+    from serving import serving
 
     from incident_lib.demo import ensure_demo
-    from incident_lib.receiver.service import build_receiver, serve
+    from incident_lib.receiver.service import build_receiver
 
     demo = ensure_demo(args.scenario)
     with tempfile.TemporaryDirectory(prefix="bench-alert-") as tmp:
@@ -120,22 +120,14 @@ def main(argv: list[str] | None = None) -> int:
                 "INCIDENT_SLACK_WEBHOOK_URL": slack.webhook,
             }
             receiver = build_receiver(config, folder / "incidents", port=0, environ=environ)
-            stop = threading.Event()
-            urls: list[str] = []
-            thread = threading.Thread(
-                target=serve, args=(receiver,), kwargs={"ready": urls.append, "stop": stop}
-            )
-            thread.start()
-            try:
-                while not urls:
-                    time.sleep(0.05)
+            with serving(receiver) as url:
                 runs: list[float] = []
                 message: dict[str, Any] = {}
                 for index in range(args.repeat):
                     seen = len(slack.requests)
                     start = time.perf_counter()
                     answer = httpx.post(
-                        f"{urls[0]}/alertmanager",
+                        f"{url}/alertmanager",
                         content=alert_body(served, index),
                         headers={
                             "Authorization": f"Bearer {TOKEN}",
@@ -150,9 +142,6 @@ def main(argv: list[str] | None = None) -> int:
                     runs.append(time.perf_counter() - start)
                     message = slack.requests[seen].json()
                     print(f"  alert {index + 1}: {runs[-1]:.1f} s", flush=True)
-            finally:
-                stop.set()
-                thread.join(120)
             baseline = offline(demo, args.notebooks, folder)
 
     text = json.dumps(message, ensure_ascii=False)

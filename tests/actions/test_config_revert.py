@@ -20,12 +20,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sources"))
 
 from k8s_server import MERGE_PATCH, FakeKubeServer
+from test_acting import INCIDENT
 
 from incident_lib.acting import take_action
 from incident_lib.actions import KubernetesActor
 from incident_lib.core.actions import Action
 from incident_lib.core.errors import ActionRefused
-from incident_lib.core.incident import Incident
 from incident_lib.infra.timeline import TimelineStore
 from incident_lib.infra.workspace import create_workspace
 
@@ -156,15 +156,7 @@ def test_a_configmap_changed_since_the_plan_is_refused(kube):
 
 
 def test_take_action_reverts_and_records_it_on_the_timeline(kube, tmp_path):
-    incident = Incident.create(
-        id="INC-2026-0042",
-        title="api returns 500s",
-        service="api",
-        namespace=NS,
-        severity="SEV-2",
-        start=datetime(2026, 11, 3, 14, 0, tzinfo=UTC),
-    )
-    workspace = create_workspace(incident, tmp_path / "INC-2026-0042")
+    workspace = create_workspace(INCIDENT, tmp_path / INCIDENT.id)
     taken = take_action(
         workspace,
         revert(),

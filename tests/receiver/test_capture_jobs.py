@@ -358,19 +358,7 @@ def test_refused_before_any_job(kube, workspace, tmp_path):
 
 
 def test_from_environment_uses_the_kubeconfig(kube, demo_run, workspace, tmp_path):
-    config = tmp_path / "kubeconfig"
-    config.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": kube.url}}],
-                "users": [{"name": "u", "user": {"token": "t0ken"}}],
-                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "x",
-            }
-        )
-    )
+    config = kube.kubeconfig(tmp_path / "kubeconfig")
     ws = open_workspace(workspace)
     settings = JobSettings(namespace=NS, image=IMAGE, workspaces=workspace.parent)
     run = JobRunner.from_environment(settings, environ={"KUBECONFIG": str(config)})

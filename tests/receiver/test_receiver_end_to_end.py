@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,9 +27,10 @@ from alerting_servers import (
 )
 from chat_servers import SlackServer
 from conftest import needs_server
+from serving import serving
 
 from incident_lib.infra.workspace import open_workspace
-from incident_lib.receiver.service import build_receiver, serve
+from incident_lib.receiver.service import build_receiver
 
 TOKEN = "receiver-token-3f9a1c"
 WAIT = 120.0  # seconds: bounded; a bundle of one notebook takes a few seconds
@@ -59,15 +59,7 @@ def chain(tmp_path: Path) -> Iterator[dict[str, Any]]:
         slack = stack.enter_context(SlackServer())
         environ = {"INCIDENT_RECEIVER_TOKEN": TOKEN, "INCIDENT_SLACK_WEBHOOK_URL": slack.webhook}
         receiver = build_receiver(config, tmp_path / "incidents", port=0, environ=environ)
-        stop = threading.Event()
-        urls: list[str] = []
-        thread = threading.Thread(
-            target=serve, args=(receiver,), kwargs={"ready": urls.append, "stop": stop}
-        )
-        thread.start()
-        stack.callback(thread.join, 60)
-        stack.callback(stop.set)
-        url = _wait("the receiver listening", lambda: urls and urls[0], 30)
+        url = stack.enter_context(serving(receiver))
         target = stack.enter_context(MetricTarget())
         am = stack.enter_context(
             start_alertmanager(tmp_path / "am", f"{url}/alertmanager", bearer=TOKEN)

@@ -6,9 +6,10 @@ import threading
 
 import httpx
 import pytest
+from serving import serving
 
 from incident_lib.cli import main
-from incident_lib.receiver.service import build_receiver, serve
+from incident_lib.receiver.service import build_receiver
 
 
 @pytest.fixture
@@ -54,17 +55,7 @@ def test_an_unknown_key_in_the_configuration_is_refused(tmp_path, capsys, monkey
 def test_routes_need_the_token_and_pagerduty_only_with_its_secret(config, tmp_path):
     environ = {"INCIDENT_RECEIVER_TOKEN": "t0ken-123456"}
     receiver = build_receiver(config, tmp_path / "w", port=0, environ=environ)
-    stop, urls = threading.Event(), []
-    thread = threading.Thread(
-        target=serve, args=(receiver,), kwargs={"ready": urls.append, "stop": stop}
-    )
-    thread.start()
-    try:
-        for _ in range(300):
-            if urls:
-                break
-            threading.Event().wait(0.05)
-        url = urls[0]
+    with serving(receiver) as url:
         body = b'{"version": "4"}'
         json = {"content-type": "application/json"}
         assert httpx.post(f"{url}/alertmanager", content=body, headers=json).status_code == 401
@@ -72,10 +63,6 @@ def test_routes_need_the_token_and_pagerduty_only_with_its_secret(config, tmp_pa
         assert httpx.post(f"{url}/datadog", content=body, headers=wrong).status_code == 401
         assert httpx.post(f"{url}/pagerduty", content=body, headers=json).status_code == 404
         assert httpx.get(f"{url}/healthz").status_code == 200
-    finally:
-        stop.set()
-        thread.join(30)
-    assert not thread.is_alive()
 
 
 def test_a_capture_section_makes_each_bundle_a_kubernetes_job(tmp_path):
@@ -100,36 +87,12 @@ def test_a_capture_section_makes_each_bundle_a_kubernetes_job(tmp_path):
     )
     with FakeKubeServer() as kube:
         kube.fail(r"/jobs/[^/]+$", 404)  # the Job vanishes: the runner stops polling at once
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(
-            json.dumps(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "clusters": [{"name": "c", "cluster": {"server": kube.url}}],
-                    "users": [{"name": "u", "user": {"token": "t0ken"}}],
-                    "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-                    "current-context": "x",
-                }
-            ),
-            encoding="utf-8",
-        )
+        kubeconfig = kube.kubeconfig(tmp_path / "kubeconfig")
         environ = {"INCIDENT_RECEIVER_TOKEN": "t0ken-123456", "KUBECONFIG": str(kubeconfig)}
         receiver = build_receiver(config, tmp_path / "w", port=0, environ=environ)
-        stop, urls = threading.Event(), []
-        thread = threading.Thread(
-            target=serve,
-            args=(receiver,),
-            kwargs={"ready": urls.append, "stop": stop, "grace": 1.0},
-        )
-        thread.start()
-        try:
-            for _ in range(300):
-                if urls:
-                    break
-                threading.Event().wait(0.05)
+        with serving(receiver, grace=1.0) as url:
             answer = httpx.post(
-                f"{urls[0]}/alertmanager",
+                f"{url}/alertmanager",
                 content=payload,
                 headers={
                     "content-type": "application/json",
@@ -143,9 +106,6 @@ def test_a_capture_section_makes_each_bundle_a_kubernetes_job(tmp_path):
                     break
                 threading.Event().wait(0.05)
             (created,) = [r.json() for r in kube.requests if r.method == "POST"]
-        finally:
-            stop.set()
-            thread.join(30)
     container = created["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "registry.example/ir:0.1.0"
     (folder,) = (tmp_path / "w").iterdir()

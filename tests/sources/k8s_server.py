@@ -63,6 +63,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 from loopback import LoopbackServer
@@ -194,6 +195,22 @@ class FakeKubeServer(LoopbackServer):
     def handler_class(self) -> type[BaseHTTPRequestHandler]:
         """The request handler bound to this fake."""
         return _Handler
+
+    def kubeconfig(self, path: Path, *, token: str = "t0ken", namespace: str = "") -> Path:
+        """Write a kubeconfig whose one (current) context points at this server; return it."""
+        context: dict[str, str] = {"cluster": "fake", "user": "u"}
+        if namespace:
+            context["namespace"] = namespace
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+            "users": [{"name": "u", "user": {"token": token}}],
+            "contexts": [{"name": "fake", "context": context}],
+            "current-context": "fake",
+        }
+        path.write_text(json.dumps(config), encoding="utf-8")
+        return path
 
     def api_client(self, *, token: str | None = None, retries: int | bool = False) -> Any:
         """A real ``kubernetes.client.ApiClient`` pointed at this server."""
