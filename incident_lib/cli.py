@@ -19,7 +19,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from .core.actions import ACTION_KINDS
 from .core.errors import IncidentError, InvalidInput, InvalidParameter, WorkspaceError
@@ -28,6 +28,7 @@ from .infra.redact import redact
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from .comms import PagerDuty
     from .core.incident import Incident
     from .core.timeline import Event
     from .report.availability import Availability
@@ -151,6 +152,13 @@ def cmd_new(args: argparse.Namespace) -> int:
     from .core.severity import assess_severity
     from .infra.workspace import create_workspace
 
+    if args.from_pagerduty:
+        return _new_from_pagerduty(args)
+    missing = [f"--{name}" for name in ("title", "start") if not getattr(args, name)]
+    if missing:
+        raise InvalidInput(
+            f"{' and '.join(missing)} required (or --from-pagerduty ID to take them from the pager)"
+        )
     severity = args.severity
     if severity and args.impact:
         raise InvalidInput(
@@ -185,6 +193,68 @@ def cmd_new(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     print(ws.path)
+    return 0
+
+
+def _new_from_pagerduty(args: argparse.Namespace) -> int:
+    from .comms import check_pagerduty_id, incident_from_pagerduty
+    from .communicating import channel_for, sync_pagerduty
+    from .core.severity import assess_severity
+    from .infra.workspace import create_workspace, open_workspace
+
+    pd_id = check_pagerduty_id(args.from_pagerduty)
+    if args.end or args.detected or args.allow_long_window:
+        raise InvalidInput(
+            "with --from-pagerduty the times come from the pager: drop --end and --detected"
+        )
+    severity = args.severity or (assess_severity(args.impact).severity if args.impact else "")
+    pagerduty = cast("PagerDuty", channel_for("pagerduty"))
+    found = pagerduty.fetch_incident(pd_id)
+    incident = incident_from_pagerduty(
+        found, id=args.id, service=args.service, namespace=args.namespace, severity=severity
+    )
+    if args.title or args.start:
+        from .core.time import parse_time
+
+        changes: dict[str, object] = {}
+        if args.title:
+            changes["title"] = args.title
+        if args.start:
+            changes["start"] = parse_time(args.start, field="start")
+        incident = incident.with_changes(**changes)
+    folder = Path(args.workspace) if args.workspace else Path("incidents") / incident.id
+    ws = create_workspace(incident, folder)
+    updated, events = sync_pagerduty(open_workspace(ws.path), pagerduty, found.id)
+    print(
+        f"{updated.id}: from PagerDuty incident {found.id} ({found.html_url or 'no link'})",
+        file=sys.stderr,
+    )
+    for event in events:
+        print(f"  timeline: {_event_line(event)}", file=sys.stderr)
+    print(
+        f"next: capture the evidence and build the bundle:\n  incident run {ws.path} --mode live",
+        file=sys.stderr,
+    )
+    print(ws.path)
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from .communicating import channel_for, sync_pagerduty
+    from .infra.workspace import open_workspace
+
+    ws = open_workspace(args.workspace)
+    before = ws.incident
+    pagerduty = cast("PagerDuty", channel_for("pagerduty"))
+    updated, events = sync_pagerduty(ws, pagerduty, args.pagerduty or "")
+    changes = _status_changes(before, updated)
+    if before.roles != updated.roles:
+        changes.append(f"roles.incident_commander: {updated.roles.incident_commander}")
+    print(f"{updated.id}: synced from PagerDuty")
+    for line in changes or ["nothing changed: the record already holds the pager's times"]:
+        print(f"  {line}")
+    for event in events:
+        print(f"  timeline: {_event_line(event)}")
     return 0
 
 
@@ -548,10 +618,22 @@ def build_parser() -> argparse.ArgumentParser:
         "  2   invalid input: one line says what; nothing is written\n  70  internal error",
     )
     p.add_argument("--id", required=True, help="incident id, e.g. INC-2026-0042")
-    p.add_argument("--title", required=True, help="one line, what is broken for whom")
+    p.add_argument(
+        "--title", help="one line, what is broken for whom (required unless --from-pagerduty)"
+    )
     p.add_argument("--service", required=True, help="Kubernetes name of the affected service")
     p.add_argument("--namespace", required=True, help="its Kubernetes namespace")
-    p.add_argument("--start", required=True, help="window start, ISO 8601 with timezone")
+    p.add_argument(
+        "--start",
+        help="window start, ISO 8601 with timezone (required unless --from-pagerduty: then "
+        "the trigger time)",
+    )
+    p.add_argument(
+        "--from-pagerduty",
+        metavar="PD_ID",
+        help="take the title, times, status and commander from this PagerDuty incident "
+        "(INCIDENT_PAGERDUTY_TOKEN); severity from its P1-P4 priority unless given",
+    )
     p.add_argument("--end", help="window end, ISO 8601 with timezone (omit while ongoing)")
     p.add_argument(
         "--severity",
@@ -570,6 +652,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--workspace", help="incident folder (default: incidents/<ID>)")
     p.set_defaults(func=cmd_new)
+
+    p = _sub(
+        sub,
+        "sync",
+        help="bring a PagerDuty incident's times, status and commander into incident.yaml and "
+        "the timeline",
+        epilog="Times come from the incident's PagerDuty log entries (the pager's clock), so MTTA "
+        "and MTTR\nrest on it; a role already held is kept. Reads only "
+        "(INCIDENT_PAGERDUTY_TOKEN).\n\nexit codes:\n  0   synced\n  1   PagerDuty did not "
+        "answer or refused\n  2   invalid input (no or a bad id, times that contradict the "
+        "record): nothing written\n  70  internal error",
+    )
+    p.add_argument("workspace", help="the incident folder")
+    p.add_argument(
+        "--pagerduty",
+        metavar="PD_ID",
+        help="the PagerDuty incident (default: the one the workspace was opened from)",
+    )
+    p.set_defaults(func=cmd_sync)
 
     p = _sub(
         sub,

@@ -68,6 +68,8 @@ PLANTED = [
     ("report/planted_sources.py", "from ..sources import base", "report never reaches sources"),
     ("demo/planted_analysis.py", "from ..analysis import alerts", "demo never analyses"),
     ("actions/planted_infra.py", "from ..infra import files", "actions never touch the disk"),
+    ("comms/planted_infra.py", "from ..infra import files", "comms never touch the workspace"),
+    ("comms/planted_side.py", "from .. import actions", "siblings: comms -> actions"),
 ]
 
 
@@ -92,7 +94,7 @@ def test_contracts_catch_every_kind_of_violation(tmp_path):
     ]
     assert missed == []
     assert "incident_lib.charts.panels -> incident_lib.infra.files" in report
-    assert "Contracts: 0 kept, 6 broken." in report
+    assert "Contracts: 0 kept, 7 broken." in report
 
 
 def test_no_module_imports_another_packages_private_module():

@@ -17,46 +17,50 @@ so a chat outage never blocks a capture.
   Token token=...`` and ``From: <user email>``) with the message as plain text of
   at most 25,000 characters; only for a message from a PagerDuty incident.
 
-Each request is tried up to ``attempts`` times (tenacity): again after a timeout, a
-connection error, a ``429`` (waiting what ``Retry-After`` says, at most ``max_wait``)
-or a ``5xx`` (exponential back-off); any other ``4xx`` is reported at once. The
-webhook URL and the token are secrets: they appear in no :class:`Delivery`, log
-line, exception message or ``repr``; the ``httpx``/``httpcore`` loggers get a
-filter that masks them, since ``httpx`` logs every request's URL.
+Each request goes through :class:`incident_lib.comms.Http` (the Block Kit helpers
+are :mod:`incident_lib.comms.slack`'s), tried up to ``attempts`` times: again after a
+timeout (a duplicate chat line is better than none from an unattended receiver), a
+connection error, a ``429`` (waiting what ``Retry-After`` says, at most ``max_wait``:
+a longer wait is cut to ``max_wait``) or a ``5xx`` (exponential back-off); any other
+``4xx`` is reported at once, in words. The webhook URL and the token are secrets:
+they appear in no :class:`Delivery`, log line, exception message or ``repr``; the
+``httpx``/``httpcore`` loggers mask them (``httpx`` logs every request's URL).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
-import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
+from ..comms import Call, Http, Reply
+from ..comms.slack import (
+    SLACK_BLOCKS,
+    SLACK_HEADER_CHARS,
+    SLACK_TEXT_CHARS,
+    cut_lines,
+    fit_line,
+    fit_text,
+    link_block,
+    mrkdwn_section,
+    plain_text,
+)
+from ..comms.slack import SLACK_BUTTON_CHARS as SLACK_BUTTON_CHARS  # re-exported
+from ..comms.slack import SLACK_URL_CHARS as SLACK_URL_CHARS  # re-exported
+from ..comms.slack import slack_escape as slack_escape  # re-exported
 from ..core.errors import InvalidInput
-from ..core.text import shorten
 
 if TYPE_CHECKING:
     import httpx
-    from tenacity import RetryCallState
 
 __all__ = ["Delivery", "Message", "Notifier"]
 
 logger = logging.getLogger(__name__)
 
-#: Slack's documented Block Kit limits
-SLACK_HEADER_CHARS = 150
-SLACK_TEXT_CHARS = 3000
-SLACK_BUTTON_CHARS = 75
-SLACK_URL_CHARS = 3000
-SLACK_BLOCKS = 50
 #: PagerDuty's limit on a note's content
 PAGERDUTY_NOTE_CHARS = 25_000
 PAGERDUTY_ACCEPT = "application/vnd.pagerduty+json;version=2"
@@ -67,14 +71,7 @@ ENV_PAGERDUTY_TOKEN = "INCIDENT_PAGERDUTY_TOKEN"
 ENV_PAGERDUTY_FROM = "INCIDENT_PAGERDUTY_FROM"
 ENV_PAGERDUTY_API = "INCIDENT_PAGERDUTY_API"
 
-_SLACK_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
-_MASK = "***"
-# first back-off after a timeout, a connection error or a 5xx; doubles each attempt
-_BACKOFF = 0.5
-# characters of an error answer's body quoted in a Delivery's detail
-_BODY_CHARS = 120
-_BUTTON = "Open the bundle"  # at most SLACK_BUTTON_CHARS
-_SPACES = re.compile(r"[ \t\r\f\v]+")
+_SLACK_JSON = "application/json; charset=utf-8"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +121,8 @@ class Delivery:
     attempts
         Requests made (1 when the first one was answered for good).
     detail
-        ``"200"``, ``"refused: 400 (invalid_blocks)"``, ``"gave up after 4 attempts:
-        503"``; never a URL, a token or a secret.
+        ``"200"``, ``"refused: 400 bad request (invalid_blocks)"``, ``"gave up after 4
+        attempts: 503"``; never a URL, a token or a secret.
     """
 
     channel: str
@@ -194,12 +191,15 @@ class Notifier:
             raise InvalidInput("the PagerDuty token is empty")
         if not _is_http_url(pagerduty_api):
             raise InvalidInput(f"the PagerDuty API must be an http(s) URL, not {pagerduty_api!r}")
-        if attempts < 1:
-            raise InvalidInput(f"attempts must be at least 1, not {attempts}")
-        if not timeout > 0:
-            raise InvalidInput(f"timeout must be positive, not {timeout}")
-        if not max_wait >= 0:
-            raise InvalidInput(f"max_wait must not be negative, not {max_wait}")
+        # checks attempts, timeout and max_wait; masks the secrets in the HTTP loggers
+        self._http = Http(
+            secrets=(slack_url, pagerduty_token),
+            transport=transport,
+            attempts=attempts,
+            timeout=timeout,
+            sleep=sleep,
+            max_wait=max_wait,
+        )
         self._slack_url = slack_url
         self._token = pagerduty_token
         self._from = pagerduty_from or ""
@@ -209,8 +209,6 @@ class Notifier:
         self.timeout = float(timeout)
         self.max_wait = float(max_wait)
         self._sleep = sleep
-        self._secrets = _secret_forms(slack_url, pagerduty_token)
-        _LOG_MASK.add(self._secrets)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Notifier:
@@ -274,134 +272,74 @@ class Notifier:
             One per channel tried, in the order ``slack``, ``pagerduty``; never
             raises for a delivery failure.
         """
-        import httpx
-
         deliveries: list[Delivery] = []
-        with httpx.Client(
-            transport=self._transport,
-            timeout=httpx.Timeout(self.timeout),
-            follow_redirects=False,
-        ) as client:
-            if self._slack_url is not None:
-                deliveries.append(
-                    self._post(
-                        client,
-                        "slack",
-                        self._slack_url,
-                        {"Content-Type": "application/json; charset=utf-8"},
-                        slack_payload(message),
-                    )
-                )
-            if self._token is not None and self._from and message.pagerduty_incident:
-                url = f"{self._api}/incidents/{quote(message.pagerduty_incident, safe='')}/notes"
-                headers = {
-                    "Authorization": f"Token token={self._token}",
-                    "From": self._from,
-                    "Accept": PAGERDUTY_ACCEPT,
-                    "Content-Type": "application/json",
-                }
-                body = {"note": {"content": pagerduty_note(message)}}
-                deliveries.append(self._post(client, "pagerduty", url, headers, body))
+        if self._slack_url is not None:
+            call = Call(
+                "POST",
+                self._slack_url,
+                (("Content-Type", _SLACK_JSON),),
+                slack_payload(message),
+                idempotent=True,
+            )
+            deliveries.append(self._deliver("slack", call))
+        if self._token is not None and self._from and message.pagerduty_incident:
+            url = f"{self._api}/incidents/{quote(message.pagerduty_incident, safe='')}/notes"
+            headers = (
+                ("Authorization", f"Token token={self._token}"),
+                ("From", self._from),
+                ("Accept", PAGERDUTY_ACCEPT),
+                ("Content-Type", "application/json"),
+            )
+            body = {"note": {"content": pagerduty_note(message)}}
+            call = Call("POST", url, headers, body, idempotent=True)
+            deliveries.append(self._deliver("pagerduty", call))
         return deliveries
 
-    def _post(
-        self,
-        client: httpx.Client,
-        channel: str,
-        url: str,
-        headers: Mapping[str, str],
-        payload: Mapping[str, Any],
-    ) -> Delivery:
-        """POST ``payload`` as JSON with retries; the outcome as a :class:`Delivery`."""
-        import httpx
-        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
+    def _deliver(self, channel: str, call: Call) -> Delivery:
+        """Send ``call`` with retries; the outcome as a :class:`Delivery`.
 
-        content = json.dumps(payload, ensure_ascii=False).encode()
+        :class:`~incident_lib.comms.Http` reports a rate limit that asks for longer
+        than ``max_wait`` instead of waiting; an unattended receiver waits
+        ``max_wait`` and tries again with the attempts left, as it always did.
+        """
+        left = self.attempts
         made = 0
-
-        def once() -> str:
-            nonlocal made
-            made += 1
-            try:
-                response = client.post(url, content=content, headers=dict(headers))
-            except httpx.TimeoutException:
-                raise _Retryable(f"no answer within {self.timeout:g} s") from None
-            except httpx.TransportError as exc:
-                raise _Retryable(f"no connection ({type(exc).__name__})") from None
-            code = response.status_code
-            if 200 <= code < 300:
-                return str(code)
-            said = self._said(response.text)
-            if code == 429:
-                wait = _retry_after(response.headers.get("retry-after", ""))
-                raise _Retryable(f"{code}{said}", wait)
-            if code >= 500:
-                raise _Retryable(f"{code}{said}")
-            raise _Refused(f"{code}{said}")
-
-        def log_retry(state: RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome is not None else None
-            wait = state.next_action.sleep if state.next_action is not None else 0.0
+        http = self._http
+        while True:
+            reply = http.request(call, label=channel)
+            made += reply.attempts
+            left -= reply.attempts
+            if reply.ok or left < 1 or not _waits_too_long(reply):
+                break
             logger.warning(
                 "%s: attempt %d failed (%s); trying again in %.1f s",
                 channel,
-                state.attempt_number,
-                self._scrub(str(error)),
-                wait,
+                made,
+                reply.detail,
+                self.max_wait,
             )
-
-        retrying = Retrying(
-            stop=stop_after_attempt(self.attempts),
-            wait=self._wait,
-            retry=retry_if_exception_type(_Retryable),
-            sleep=self._sleep,
-            before_sleep=log_retry,
-            reraise=True,
-        )
-        try:
-            detail = retrying(once)
-        except _Retryable as exc:
-            tries = f"{made} attempts" if made != 1 else "1 attempt"
-            detail = self._scrub(f"gave up after {tries}: {exc}")
-            logger.warning("%s: %s", channel, detail)
-            return Delivery(channel, False, made, detail)
-        except _Refused as exc:
-            detail = self._scrub(f"refused: {exc}")
-            logger.warning("%s: %s", channel, detail)
-            return Delivery(channel, False, made, detail)
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # a protocol error, a bad URL
-            detail = f"failed: {type(exc).__name__}"
-            logger.warning("%s: %s", channel, detail)
-            return Delivery(channel, False, max(made, 1), detail)
-        logger.info("%s: delivered (%s) after %d attempt(s)", channel, detail, made)
-        return Delivery(channel, True, made, detail)
-
-    def _wait(self, state: RetryCallState) -> float:
-        """Seconds before the next attempt: ``Retry-After`` if given, else back-off."""
-        error = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(error, _Retryable) and error.wait is not None:
-            return min(error.wait, self.max_wait)
-        return min(_BACKOFF * 2.0 ** (state.attempt_number - 1), self.max_wait)
-
-    def _said(self, text: str) -> str:
-        """`` (first words of an error answer)``, masked, or ``""``."""
-        flat = " ".join(text.split())
-        return f" ({self._scrub(shorten(flat, _BODY_CHARS))})" if flat else ""
-
-    def _scrub(self, text: str) -> str:
-        return _mask(text, self._secrets)
+            self._sleep(self.max_wait)
+            http = Http(
+                secrets=http.secrets,
+                transport=self._transport,
+                attempts=left,
+                timeout=self.timeout,
+                sleep=self._sleep,
+                max_wait=self.max_wait,
+            )
+        detail = reply.detail
+        gave_up = f"gave up after {reply.attempts} attempt"
+        if made != reply.attempts and detail.startswith(gave_up):
+            detail = f"gave up after {made} attempts" + detail[len(gave_up) + 1 :]
+        return Delivery(channel, reply.ok, made, detail)
 
 
-class _Retryable(Exception):
-    """A failed attempt worth repeating; ``wait`` is what the server asked for."""
-
-    def __init__(self, reason: str, wait: float | None = None) -> None:
-        super().__init__(reason)
-        self.wait = wait
-
-
-class _Refused(Exception):
-    """An answer that another attempt would not change (a 4xx other than 429)."""
+def _waits_too_long(reply: Reply) -> bool:
+    """Whether ``reply`` is a rate limit refused for asking a wait longer than ``max_wait``."""
+    limited = reply.status == 429 or (
+        reply.status == 403 and reply.headers.get("x-ratelimit-remaining", "").strip() == "0"
+    )
+    return limited and reply.detail.startswith("refused:")
 
 
 def slack_payload(message: Message) -> dict[str, Any]:
@@ -422,11 +360,11 @@ def slack_payload(message: Message) -> dict[str, Any]:
     """
     head = f"{message.incident_id} · {message.severity} · {message.status}: {message.title}"
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": _plain(_fit_line(head, SLACK_HEADER_CHARS), emoji=False)}
+        {"type": "header", "text": plain_text(fit_line(head, SLACK_HEADER_CHARS), emoji=False)}
     ]
     if message.headline.strip():
-        blocks.append(_section(_fit_text(message.headline, SLACK_TEXT_CHARS)))
-    link = _link_block(message.link) if message.link.strip() else None
+        blocks.append(mrkdwn_section(fit_text(message.headline, SLACK_TEXT_CHARS)))
+    link = link_block(message.link) if message.link.strip() else None
     room = SLACK_BLOCKS - len(blocks) - (1 if link is not None else 0)
     parts = list(message.sections)
     if len(parts) > room:
@@ -434,14 +372,14 @@ def slack_payload(message: Message) -> dict[str, Any]:
         names = ", ".join(title for title, _ in rest)
         parts = [*kept, ("More", f"{len(rest)} more sections in the bundle: {names}")]
     for title, text in parts:
-        name = _fit_line(title, 100) if title.strip() else ""
+        name = fit_line(title, 100) if title.strip() else ""
         label = f"*{name}*\n" if name else ""
-        body = _fit_text(text, SLACK_TEXT_CHARS - len(label)) if text.strip() else "—"
-        blocks.append(_section(label + body))
+        body = fit_text(text, SLACK_TEXT_CHARS - len(label)) if text.strip() else "—"
+        blocks.append(mrkdwn_section(label + body))
     if link is not None:
         blocks.append(link)
     fallback = f"{head}: {message.headline}" if message.headline.strip() else head
-    return {"text": _fit_line(fallback, SLACK_TEXT_CHARS), "blocks": blocks}
+    return {"text": fit_line(fallback, SLACK_TEXT_CHARS), "blocks": blocks}
 
 
 def pagerduty_note(message: Message) -> str:
@@ -466,81 +404,7 @@ def pagerduty_note(message: Message) -> str:
     lines.append("")
     for title, text in message.sections:
         lines.append(f"{title}: {text.strip()}" if title.strip() else text.strip())
-    return _cut_lines("\n".join(lines).strip(), PAGERDUTY_NOTE_CHARS)
-
-
-def slack_escape(text: str) -> str:
-    """``text`` with Slack's control characters ``&``, ``<``, ``>`` as HTML entities.
-
-    Examples
-    --------
-    >>> slack_escape("<!channel> & <http://x|y>")
-    '&lt;!channel&gt; &amp; &lt;http://x|y&gt;'
-    """
-    return text.translate(_SLACK_ESCAPES)
-
-
-def _plain(text: str, *, emoji: bool = True) -> dict[str, Any]:
-    return {"type": "plain_text", "text": text, "emoji": emoji}
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _link_block(link: str) -> dict[str, Any]:
-    """A button for an http(s) URL that fits Slack's limit, else a context line."""
-    link = link.strip()
-    if _is_http_url(link) and len(link) <= SLACK_URL_CHARS and not re.search(r"\s", link):
-        button = {
-            "type": "button",
-            "text": _plain(_BUTTON),
-            "url": link,
-        }
-        return {"type": "actions", "elements": [button]}
-    text = _fit_line(f"Bundle: {link}", SLACK_TEXT_CHARS)
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
-
-
-def _fit_line(text: str, limit: int) -> str:
-    """``text`` on one line, escaped for Slack, at most ``limit`` characters once escaped."""
-    width = limit
-    while True:
-        escaped = slack_escape(shorten(text, width))
-        if len(escaped) <= limit or width <= 2:
-            return escaped[:limit]
-        width = max(2, width - (len(escaped) - limit))
-
-
-def _fit_text(text: str, limit: int) -> str:
-    """``text`` (lines kept), escaped for Slack, at most ``limit`` characters once escaped."""
-    width = limit
-    while True:
-        escaped = slack_escape(_cut_lines(text.strip(), width))
-        if len(escaped) <= limit or width <= 2:
-            return escaped[:limit]
-        width = max(2, width - (len(escaped) - limit))
-
-
-def _cut_lines(text: str, limit: int) -> str:
-    """``text`` at most ``limit`` characters: whole lines, then the next one shortened."""
-    text = "\n".join(_SPACES.sub(" ", line).rstrip() for line in text.splitlines())
-    if len(text) <= limit:
-        return text
-    kept: list[str] = []
-    used = 0
-    for line in text.splitlines():
-        room = limit - used - (1 if kept else 0)
-        if len(line) <= room:
-            kept.append(line)
-            used += len(line) + (1 if len(kept) > 1 else 0)
-            continue
-        if room >= 2 and line.strip():
-            kept.append(shorten(line, room))
-        elif kept and room < 2:
-            kept[-1] = shorten(kept[-1], max(2, len(kept[-1]) - 1))
-        break
-    return "\n".join(kept)
+    return cut_lines("\n".join(lines).strip(), PAGERDUTY_NOTE_CHARS)
 
 
 def _is_http_url(url: str) -> bool:
@@ -549,79 +413,3 @@ def _is_http_url(url: str) -> bool:
     except ValueError:
         return False
     return parts.scheme in {"http", "https"} and bool(parts.netloc)
-
-
-def _retry_after(value: str) -> float | None:
-    """``Retry-After`` in seconds (a number or an HTTP date), None when absent or bad."""
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _secret_forms(slack_url: str | None, token: str | None) -> tuple[str, ...]:
-    """Every form of the secrets that could show up in text: the URL, its path, the token."""
-    forms: set[str] = set()
-    if slack_url:
-        forms.add(slack_url)
-        parts = urlsplit(slack_url)
-        if len(parts.path.strip("/")) >= 8:
-            forms.add(parts.path)
-        if parts.query:
-            forms.add(parts.query)
-    if token:
-        forms.add(token)
-    return tuple(sorted((f for f in forms if len(f) >= 4), key=len, reverse=True))
-
-
-def _mask(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, _MASK)
-    return text
-
-
-class _SecretLogFilter(logging.Filter):
-    """Masks the notifiers' secrets in the records of the HTTP client's loggers."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-        self._secrets: tuple[str, ...] = ()
-
-    def add(self, secrets: tuple[str, ...]) -> None:
-        with self._lock:
-            known = set(self._secrets) | set(secrets)
-            self._secrets = tuple(sorted(known, key=len, reverse=True))
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        secrets = self._secrets
-        if secrets:
-            text = record.getMessage()
-            masked = _mask(text, secrets)
-            if masked != text:
-                record.msg, record.args = masked, None
-        return True
-
-
-_LOG_MASK = _SecretLogFilter()
-# filters apply to the logger a record is made on, not to its parents: name each one
-for _name in (
-    "httpx",
-    "httpcore.connection",
-    "httpcore.http11",
-    "httpcore.http2",
-    "httpcore.proxy",
-    "httpcore.socks",
-):
-    logging.getLogger(_name).addFilter(_LOG_MASK)

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..communicating import remember_refs
 from ..core.errors import IncidentError
 from .alerts import Notice, Parser
 from .routing import IncidentPlan, ReceiverConfig, incident_for
@@ -202,6 +203,8 @@ class Pipeline:
         began = time.monotonic()
         plan = incident_for(notice, self.config)
         workspace = self._workspace(plan, notice)
+        if notice.source == "pagerduty":  # 01/10 and `incident send` acknowledge and resolve it
+            remember_refs(workspace, {"pagerduty_incident": notice.key.partition(":")[2]})
         self._record_status(workspace, plan, notice)
         run: RunResult | None = None
         problem = ""

@@ -101,6 +101,12 @@ _KEY_EVENTS = (
     ("kubernetes", "oomkill"),
     ("kubernetes", "crashloop"),
 )
+#: how the timeline summary of a send of the action items as issues starts (comms.github)
+_FILED_SEND = "github: file action items"
+#: an issue's page (github.com or GitHub Enterprise Server): owner/repo/issues/N
+_ISSUE_URL = re.compile(
+    r"https://[A-Za-z0-9.-]+(?::[0-9]+)?/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/issues/[0-9]+(?![0-9A-Za-z_/])"
+)
 _REF_LEGEND = (
     "References: `source/name#row=N` is a row of the captured evidence, a notebook name "
     "(`03_changes`) its page in the bundle, `timeline` the incident timeline "
@@ -660,12 +666,43 @@ def _root_cause(human: PostmortemInput | None, diagnosis: Diagnosis | None) -> l
     return [*lines, *(f"- {_clause(c)}" for c in clauses)]
 
 
-def _actions(items: list[FollowUp], human: PostmortemInput | None) -> list[str]:
+def _filed_issues(events: Sequence[Event]) -> list[str]:
+    """The issue URLs the sends of the action items put on the timeline, in order, each once.
+
+    A confirmed send (:func:`incident_lib.communicating.message_event`, ``people``
+    lane) names the issues it created or found filed in its summary
+    (``github: file action items acme/api by alice: ...; https://.../issues/12 ...``).
+    """
+    urls: list[str] = []
+    for event in events:
+        if (
+            event.source == "people"
+            and event.kind in ("message", "message_failed", "message_link")
+            and event.summary.startswith(_FILED_SEND)
+        ):
+            urls += _ISSUE_URL.findall(event.summary)
+    return list(dict.fromkeys(urls))
+
+
+def _filed_lines(urls: Sequence[str]) -> list[str]:
+    if not urls:
+        return []
+    lines = ["", "Filed as issues (from the timeline):", ""]
+    for url in urls:
+        owner, repo, _, number = url.split("/")[-4:]
+        lines.append(f"- [{md_text(f'{owner}/{repo}#{number}')}]({url})")
+    return lines
+
+
+def _actions(
+    items: list[FollowUp], human: PostmortemInput | None, events: Sequence[Event] = ()
+) -> list[str]:
     lines = ["## Action items", ""]
     if human is None or human.action_items is None:
         lines += [f"*{DRAFT}*", ""]
+    filed = _filed_lines(_filed_issues(events))
     if not items:
-        return [*lines, "None."]
+        return [*lines, "None.", *filed]
     lines += [
         "| # | action | owner | deadline | priority | evidence |",
         "|---|---|---|---|---|---|",
@@ -678,7 +715,7 @@ def _actions(items: list[FollowUp], human: PostmortemInput | None) -> list[str]:
             f"{item.deadline.isoformat() if item.deadline else 'to set'} | {item.priority} | "
             f"{evidence} |"
         )
-    return lines
+    return [*lines, *filed]
 
 
 def _response_times(times: ResponseTimes) -> list[str]:
@@ -759,7 +796,7 @@ def postmortem_markdown(
             _could_improve_drafts(facts, measured),
             empty="Nothing found in the evidence: write `could_improve` in postmortem.yaml.",
         ),
-        _actions(items, human),
+        _actions(items, human, ordered),
         _statements(
             "Lessons learned",
             human.lessons if human else None,

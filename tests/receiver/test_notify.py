@@ -209,10 +209,23 @@ def test_retry_after_as_a_past_http_date_waits_nothing(slack: SlackServer) -> No
 @pytest.mark.parametrize(
     ("status", "body", "detail"),
     [
-        (400, b"invalid_blocks", "refused: 400 (invalid_blocks)"),
-        (401, b"", "refused: 401"),
-        (403, b"invalid_token", "refused: 403 (invalid_token)"),
-        (404, b"no_service", "refused: 404 (no_service)"),
+        (400, b"invalid_blocks", "refused: 400 bad request (invalid_blocks)"),
+        (
+            401,
+            b"",
+            "refused: 401 unauthorized: the token was refused (check it is set and valid)",
+        ),
+        (
+            403,
+            b"invalid_token",
+            "refused: 403 forbidden: the token lacks a permission (or a rate limit) "
+            "(invalid_token)",
+        ),
+        (
+            404,
+            b"no_service",
+            "refused: 404 not found (check the id and that the token can see it) (no_service)",
+        ),
     ],
 )
 def test_other_4xx_are_not_retried(
@@ -335,7 +348,7 @@ def test_secrets_never_in_details_logs_or_repr(
     deliveries = sender.send(MESSAGE)
 
     assert [(d.channel, d.ok) for d in deliveries] == [("slack", False), ("pagerduty", False)]
-    assert deliveries[0].detail.startswith("refused: 400 (bad request to ")
+    assert deliveries[0].detail.startswith("refused: 400 bad request (bad request to ")
     shown = " ".join([repr(sender), str(sender), caplog.text, *(d.detail for d in deliveries)])
     shown += " ".join(str(record.args) for record in caplog.records)
     for part in SECRET_PARTS:
@@ -381,3 +394,15 @@ def test_pagerduty_note_fits_its_limit() -> None:
     assert len(note) <= PAGERDUTY_NOTE_CHARS
     assert note.endswith("…")
     assert "Bundle: https://bundles.example/INC-20261128-ab12/index.html" in note
+
+
+def test_a_long_rate_limit_then_failures_counts_every_attempt(slack: SlackServer) -> None:
+    slack.script += [Answer(429, b"rate_limited", (("Retry-After", "3600"),))]
+    slack.script += [Answer(503, b"")] * 3
+    sleeps = Sleeps()
+
+    deliveries = notifier(slack, sleeps=sleeps, attempts=4, max_wait=12.0).send(MESSAGE)
+
+    assert deliveries == [Delivery("slack", False, 4, "gave up after 4 attempts: 503")]
+    assert len(slack.requests) == 4
+    assert sleeps == [12.0, 0.5, 1.0]

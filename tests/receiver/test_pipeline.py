@@ -253,3 +253,15 @@ def test_background_delivery_never_holds_up_the_next_capture(tmp_path):
     release.set()
     p.close(timeout=30)
     assert {m.incident_id for m in sent} == {first.plan.incident_id, second.plan.incident_id}
+
+
+def test_a_pagerduty_notice_remembers_its_incident_for_acknowledge_and_resolve(tmp_path):
+    from incident_lib.communicating import sent_refs
+
+    runs = Runs()
+    handled = pipeline(tmp_path, runs).handle(
+        notice(key="pagerduty:PT4KHLK", source="pagerduty", delivery="pagerduty:e1")
+    )
+    assert sent_refs(open_workspace(handled.workspace)) == {"pagerduty_incident": "PT4KHLK"}
+    other = pipeline(tmp_path / "am", Runs()).handle(notice())
+    assert sent_refs(open_workspace(other.workspace)) == {}
