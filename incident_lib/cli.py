@@ -22,15 +22,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from .core.actions import ACTION_KINDS
-from .core.errors import IncidentError, InvalidInput, InvalidParameter, WorkspaceError
+from .core.errors import (
+    IncidentError,
+    InvalidInput,
+    InvalidParameter,
+    SourceUnavailable,
+    WorkspaceError,
+)
 from .infra.redact import redact
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from .comms import PagerDuty
+    from .comms import Channel, Draft, PagerDuty
     from .core.incident import Incident
     from .core.timeline import Event
+    from .infra.workspace import Workspace
     from .report.availability import Availability
     from .report.execute import NotebookResult
 
@@ -198,7 +205,7 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 def _new_from_pagerduty(args: argparse.Namespace) -> int:
     from .comms import check_pagerduty_id, incident_from_pagerduty
-    from .communicating import channel_for, sync_pagerduty
+    from .communicating import sync_pagerduty
     from .core.severity import assess_severity
     from .infra.workspace import create_workspace, open_workspace
 
@@ -208,7 +215,7 @@ def _new_from_pagerduty(args: argparse.Namespace) -> int:
             "with --from-pagerduty the times come from the pager: drop --end and --detected"
         )
     severity = args.severity or (assess_severity(args.impact).severity if args.impact else "")
-    pagerduty = cast("PagerDuty", channel_for("pagerduty"))
+    pagerduty = cast("PagerDuty", _configured("pagerduty"))
     found = pagerduty.fetch_incident(pd_id)
     incident = incident_from_pagerduty(
         found, id=args.id, service=args.service, namespace=args.namespace, severity=severity
@@ -240,12 +247,12 @@ def _new_from_pagerduty(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from .communicating import channel_for, sync_pagerduty
+    from .communicating import sync_pagerduty
     from .infra.workspace import open_workspace
 
     ws = open_workspace(args.workspace)
     before = ws.incident
-    pagerduty = cast("PagerDuty", channel_for("pagerduty"))
+    pagerduty = cast("PagerDuty", _configured("pagerduty"))
     updated, events = sync_pagerduty(ws, pagerduty, args.pagerduty or "")
     changes = _status_changes(before, updated)
     if before.roles != updated.roles:
@@ -256,6 +263,141 @@ def cmd_sync(args: argparse.Namespace) -> int:
     for event in events:
         print(f"  timeline: {_event_line(event)}")
     return 0
+
+
+#: what ``incident send`` can send: (channel, what it does, whether --text is needed)
+SENDS: dict[str, tuple[str, str, bool]] = {
+    "page-ack": ("pagerduty", "acknowledge the PagerDuty incident", False),
+    "page-resolve": ("pagerduty", "resolve it (--text: the resolution)", False),
+    "page-note": (
+        "pagerduty",
+        "a note: --text, else the latest bundle's diagnosis and link",
+        False,
+    ),
+    "slack-announce": ("slack", "the announcement: severity, roles, channel, next update", False),
+    "slack-update": ("slack", "a status update (--text), in the announcement's thread", True),
+    "slack-resolve": ("slack", "the resolution message (--text)", True),
+    "status-update": ("statuspage", "open or update the status-page incident (--text)", True),
+    "status-resolve": ("statuspage", "resolve the status-page incident (--text)", True),
+    "issues": ("github", "file the post-mortem's action items as issues, once each", False),
+}
+
+
+def _configured(name: str) -> Channel:
+    """The channel ``name`` from the environment; not configured is a usage error (exit 2)."""
+    from .communicating import channel_for
+
+    try:
+        return channel_for(name)
+    except SourceUnavailable as exc:
+        raise InvalidInput(f"{name} is {exc.reason}") from None
+
+
+def _latest_diagnosis(ws: Workspace) -> tuple[str, str]:
+    """The newest bundle's diagnosis (headline, trigger, mechanism, next step) and its index."""
+    import json
+
+    for found in sorted(ws.runs_dir.glob("*/findings.json"), key=lambda p: p.stat().st_mtime)[::-1]:
+        try:
+            diagnosis = json.loads(found.read_text(encoding="utf-8")).get("diagnosis")
+        except (OSError, ValueError):
+            continue
+        if not isinstance(diagnosis, dict) or not diagnosis.get("headline"):
+            continue
+        lines = [str(diagnosis["headline"])]
+        for part in ("trigger", "symptoms", "next_step"):
+            clause = diagnosis.get(part)
+            if isinstance(clause, dict) and clause.get("text"):
+                lines.append(f"{part.replace('_', ' ').capitalize()}: {clause['text']}")
+        return "\n".join(lines), str(found.parent / "index.html")
+    raise InvalidInput(
+        "no bundle with a diagnosis in this workspace: run `incident run WS` first, or give --text"
+    )
+
+
+def _draft_for(what: str, ws: Workspace, text: str, pagerduty_id: str) -> Draft:
+    """The draft ``incident send WHAT`` sends, from the record, the evidence or ``text``."""
+    from datetime import UTC, datetime
+
+    from .comms import (
+        file_action_items,
+        pagerduty_acknowledge,
+        pagerduty_note,
+        pagerduty_resolve,
+        slack,
+        statuspage,
+    )
+    from .communicating import sent_refs
+
+    inc = ws.incident
+    refs = sent_refs(ws)
+    now = datetime.now(UTC)
+    if what.startswith("page-"):
+        paged = pagerduty_id or refs.get("pagerduty_incident", "")
+        if not paged:
+            raise InvalidInput(
+                "no PagerDuty incident is known for this workspace: give --pagerduty PD_ID"
+            )
+        if what == "page-ack":
+            return pagerduty_acknowledge(paged, incident=inc)
+        if what == "page-resolve":
+            return pagerduty_resolve(paged, text, incident=inc)
+        link = ""
+        if not text:
+            text, link = _latest_diagnosis(ws)
+        return pagerduty_note(paged, text, link=link, incident=inc)
+    thread = refs.get("slack_ts", "")
+    if what == "slack-announce":
+        return slack.announcement(inc, next_update=slack.next_update_at(inc, now))
+    if what == "slack-update":
+        return slack.status_update(
+            inc, text, next_update=slack.next_update_at(inc, now), thread_ts=thread
+        )
+    if what == "slack-resolve":
+        return slack.resolution(inc, text, thread_ts=thread)
+    if what.startswith("status-"):
+        return statuspage.open_or_update(
+            inc,
+            text,
+            refs=refs,
+            components=statuspage.component_map(),
+            resolve=what == "status-resolve",
+        )
+    from .report.postmortem import write_postmortem
+
+    return file_action_items(inc, write_postmortem(ws).items)
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from .communicating import communicate
+    from .infra.workspace import open_workspace
+
+    channel_name, _, needs_text = SENDS[args.what]
+    text = (args.text or "").strip()
+    if needs_text and not text:
+        raise InvalidInput(f"{args.what} needs --text: what people will read")
+    ws = open_workspace(args.workspace)
+    draft = _draft_for(args.what, ws, text, args.pagerduty or "")
+    print(f"draft ({draft.describe()}):\n{redact(draft.text)}\n")
+    channel = _configured(channel_name)
+    done = communicate(
+        ws, draft, channel, live=True, confirm=args.confirm, by=args.by or "", section="cli"
+    )
+    if done.sent is None:
+        print(f"dry run: nothing sent. The requests it makes (secrets masked):\n{done.requests}")
+        print("next: add --confirm (and --by NAME) to send it", file=sys.stderr)
+        return 0
+    sent = done.sent
+    print(f"{'sent' if sent.ok else 'FAILED'}: {sent.detail}")
+    for link in sent.links:
+        print(f"  {link}")
+    if not sent.ok and done.kept is not None:
+        print(f"the draft is kept in {done.kept}", file=sys.stderr)
+    if sent.ok and args.what == "issues":
+        from .report.postmortem import write_postmortem
+
+        print(f"post-mortem: {write_postmortem(ws).document} (lists the issues)")
+    return 0 if sent.ok else 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -652,6 +794,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--workspace", help="incident folder (default: incidents/<ID>)")
     p.set_defaults(func=cmd_new)
+
+    p = _sub(
+        sub,
+        "send",
+        help="tell people: PagerDuty, Slack, the status page, GitHub issues (a dry run unless "
+        "--confirm)",
+        epilog="what:\n"
+        + "\n".join(f"  {name:<15} {words}" for name, (_, words, _) in SENDS.items())
+        + "\n\nThe draft and the exact requests (secrets masked) are shown; only --confirm "
+        "sends, never on a\ndemo workspace. Every send goes on the timeline with who, when, "
+        "what and the answer; the\ndraft of a failed send is kept in comms/drafts/.\n\n"
+        "credentials (environment only):\n"
+        "  pagerduty   INCIDENT_PAGERDUTY_TOKEN, INCIDENT_PAGERDUTY_FROM (the user's email)\n"
+        "  slack       INCIDENT_SLACK_WEBHOOK_URL, or INCIDENT_SLACK_BOT_TOKEN and "
+        "INCIDENT_SLACK_CHANNEL\n"
+        "  statuspage  INCIDENT_STATUSPAGE_API_KEY, INCIDENT_STATUSPAGE_PAGE_ID, "
+        "INCIDENT_STATUSPAGE_COMPONENTS\n"
+        "  github      INCIDENT_GITHUB_TOKEN, INCIDENT_GITHUB_REPO (owner/name)\n\n"
+        "exit codes:\n  0   sent, or shown (dry run)\n  1   the service refused or did not "
+        "answer (the draft is kept)\n  2   refused before sending (not configured, a demo "
+        "workspace, bad input)\n  70  internal error",
+    )
+    p.add_argument("workspace", help="the incident folder")
+    p.add_argument("what", choices=list(SENDS), help="what to send")
+    p.add_argument("--text", help="what people read (updates, resolutions, notes)")
+    p.add_argument("--pagerduty", metavar="PD_ID", help="the PagerDuty incident (default: known)")
+    p.add_argument("--confirm", action="store_true", help="send it")
+    p.add_argument("--by", metavar="WHO", help="who sends, for the timeline")
+    p.set_defaults(func=cmd_send)
 
     p = _sub(
         sub,

@@ -4,10 +4,11 @@
 ``incident send`` commands call; it is the one place that decides whether a
 message or a change leaves the machine:
 
-* the draft is always kept first, in ``comms/drafts/`` of the workspace
-  (redacted), so a failed or refused send never loses the text;
-* without ``confirm`` nothing is sent: the result shows the exact requests a
-  confirmed send would make, secrets masked;
+* without ``confirm`` nothing is sent and nothing written: the result holds the
+  exact requests a confirmed send would make, secrets masked, for the caller
+  to show beside the draft;
+* with ``confirm`` the draft is kept first, in ``comms/drafts/`` of the
+  workspace (redacted), so a failed or refused send never loses the text;
 * with ``confirm``: refused offline (a post-mortem re-run must never page
   anyone) and on demo workspaces (their incident is not real);
 * every confirmed send, failed or not, lands on the timeline (``people`` lane,
@@ -31,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .comms import CHANNELS, Channel, Draft, PagerDuty, Sent
+from .comms import CHANNELS, Channel, Draft, PagerDuty, PagerDutyIncident, Sent
 from .core.errors import ActionRefused, InvalidInput, SourceUnavailable
 from .core.incident import Incident
 from .core.text import shorten
@@ -75,13 +76,14 @@ class Communicated:
     sent
         What sending did; None for a dry run.
     kept
-        The file the draft was kept in.
+        The file the draft was kept in (every send attempted keeps it, so a
+        refused or failed one loses nothing); None for a dry run.
     """
 
     draft: Draft
     requests: str
     sent: Sent | None
-    kept: Path
+    kept: Path | None
 
     @property
     def dry_run(self) -> bool:
@@ -166,7 +168,7 @@ def communicate(
     Returns
     -------
     Communicated
-        The kept draft, the requests shown and, when sent, what sending did.
+        The requests shown and, when sent, the kept draft and what sending did.
 
     Raises
     ------
@@ -184,11 +186,12 @@ def communicate(
     try:
         requests = "\n\n".join(channel.http.shown(call) for call in channel.calls(draft))
     except InvalidInput:  # e.g. a setting writes need is missing: the text is kept all the same
-        keep_draft(workspace, draft, at=at)
+        if confirm:
+            keep_draft(workspace, draft, at=at)
         raise
+    if not confirm:  # the caller shows the draft; nothing is written
+        return Communicated(draft, requests, None, None)
     kept = keep_draft(workspace, draft, requests=requests, at=at)
-    if not confirm:
-        return Communicated(draft, requests, None, kept)
     if not live:
         raise ActionRefused(
             f"{draft.describe()} is refused offline: an offline run replays captured evidence "
@@ -289,7 +292,7 @@ def last_sent(workspace: Workspace, channel: str) -> datetime | None:
 def sync_pagerduty(
     workspace: Workspace, pagerduty: PagerDuty, incident_id: str = ""
 ) -> tuple[Incident, list[Event]]:
-    """Bring the pager's times and commander into the record, its status changes onto the timeline.
+    """The pager's times and commander into the record; status and responders onto the timeline.
 
     The PagerDuty incident is ``incident_id``, else the one remembered for the
     workspace (opened from a PagerDuty alert or an earlier import). Times come
@@ -344,7 +347,31 @@ def sync_pagerduty(
         )
         if moment is not None
     ]
+    people = _responders(found)
+    if people is not None:
+        events.append(people)
     return updated, workspace.timeline.append(events)
+
+
+def _responders(found: PagerDutyIncident) -> Event | None:
+    """Who the pager assigned and asked to respond, as a ``people`` event (once per set)."""
+    parts = []
+    if found.assignees:
+        parts.append(f"assigned: {', '.join(found.assignees)}")
+    if found.responders:
+        parts.append(f"asked to respond: {', '.join(found.responders)}")
+    at = found.acknowledged or found.detected
+    if not parts or at is None:
+        return None
+    names = sorted({*found.assignees, *found.responders})
+    return Event(
+        time=at,
+        source="people",
+        kind="responders",
+        summary=shorten(redact(f"PagerDuty {found.id}: " + "; ".join(parts)), 500),
+        key=f"responders {found.id} {','.join(names)}",
+        author="pagerduty",
+    )
 
 
 def remember_refs(workspace: Workspace, refs: Mapping[str, str]) -> None:

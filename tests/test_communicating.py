@@ -81,7 +81,7 @@ def people(workspace):
     return [e for e in TimelineStore(workspace.path).read() if e.source == "people"]
 
 
-def test_a_dry_run_sends_nothing_shows_the_masked_request_and_keeps_the_draft(workspace):
+def test_a_dry_run_sends_and_writes_nothing_and_shows_the_masked_request(workspace):
     channel = EchoChannel([])
     done = communicate(workspace, DRAFT, channel, live=True, clock=lambda: AT)
     assert done.dry_run and channel.seen == []
@@ -89,9 +89,7 @@ def test_a_dry_run_sends_nothing_shows_the_masked_request_and_keeps_the_draft(wo
         "POST https://chat.test/api/chat.postMessage",
         "Authorization: ***",
     ]
-    kept = done.kept.read_text()
-    assert "Next update by 15:00 UTC" in kept and TOKEN not in kept
-    assert done.kept.parent == workspace.path / "comms" / "drafts"
+    assert done.kept is None and not (workspace.path / "comms").exists()  # nothing written
     assert people(workspace) == []
 
 
@@ -109,6 +107,10 @@ def test_confirm_sends_once_records_who_and_the_answer_and_keeps_the_ref(workspa
     )
     assert len(channel.seen) == 1 and json.loads(channel.seen[0].content) == DRAFT.payload
     assert done.sent is not None and done.sent.ok
+    assert done.kept is not None and done.kept.parent == workspace.path / "comms" / "drafts"
+    kept = done.kept.read_text()
+    assert "Next update by 15:00 UTC" in kept and TOKEN not in kept
+    assert "POST https://chat.test/api/chat.postMessage\nAuthorization: " in kept
     (event,) = people(workspace)
     assert (event.kind, event.author, event.section, event.time) == (
         "message",
@@ -131,7 +133,7 @@ def test_a_failed_send_is_recorded_as_failed_and_the_draft_is_kept(workspace):
     assert "the token was refused" in done.sent.detail
     (event,) = people(workspace)
     assert event.kind == "message_failed" and TOKEN not in event.summary
-    assert "Next update by 15:00 UTC" in done.kept.read_text()
+    assert done.kept is not None and "Next update by 15:00 UTC" in done.kept.read_text()
     assert sent_refs(workspace) == {}
     assert last_sent(workspace, "slack") is None  # a failed send starts no cadence
 
@@ -188,7 +190,8 @@ def test_what_leaves_the_machine_is_redacted_like_everything_shown(workspace):
     done = communicate(workspace, draft, channel, live=True, confirm=True, clock=lambda: AT)
     sent = json.loads(channel.seen[0].content)
     assert "hunter2" not in sent["text"] and sent["text"].startswith("errors mention ")
-    assert "hunter2" not in done.requests and "hunter2" not in done.kept.read_text()
+    assert done.kept is not None and "hunter2" not in done.kept.read_text()
+    assert "hunter2" not in done.requests
 
 
 class ManyLinks(EchoChannel):

@@ -342,6 +342,7 @@ def open_or_update(
     *,
     refs: Mapping[str, str],
     components: Mapping[str, Sequence[str]] | None = None,
+    status: str = "",
     resolve: bool = False,
 ) -> Draft:
     """The next status-page draft: open the incident, else update it, or resolve it.
@@ -357,6 +358,8 @@ def open_or_update(
         :data:`REF` the incident is on the page already and is updated.
     components
         Service -> component ids (:func:`component_map`).
+    status
+        The incident status to show (default the record's; ignored with ``resolve``).
     resolve
         Resolve it (only once it is open; before, the draft opens it resolved).
 
@@ -367,11 +370,11 @@ def open_or_update(
     """
     known = refs.get(REF, "")
     if not known:
-        status = "resolved" if resolve else ""
-        return open_incident(incident, body, components=components, status=status)
+        shown = "resolved" if resolve else status
+        return open_incident(incident, body, components=components, status=shown)
     if resolve:
         return resolve_incident(incident, body, incident_id=known, components=components)
-    return status_update(incident, body, incident_id=known, components=components)
+    return status_update(incident, body, incident_id=known, components=components, status=status)
 
 
 def _draft(

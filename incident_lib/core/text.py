@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["count", "md_code", "md_text", "shorten"]
+__all__ = ["count", "md_code", "md_plain", "md_text", "shorten"]
 
 _ELLIPSIS = "…"
 # Markdown and HTML punctuation that can start markup, escaped with a backslash.
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>&\"'$])")
 _WHITESPACE = re.compile(r"\s+")
+_MD_ESCAPED = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|~<>&\"'$])")
 
 
 def shorten(text: str, width: int, *, whole_tokens: bool = False) -> str:
@@ -62,6 +63,26 @@ def md_text(text: str) -> str:
     become spaces (a finding or a table cell is one line).
     """
     return _MD_SPECIAL.sub(r"\\\1", _WHITESPACE.sub(" ", text).strip())
+
+
+def md_plain(markdown: str) -> str:
+    """A draft written in Markdown as the plain text a status page or a pager shows.
+
+    Undoes what the drafts use: ``**bold**``, a line in ``_italics_``, and the
+    backslash escapes of :func:`md_text`; lines are kept.
+
+    Examples
+    --------
+    >>> md_plain("**Investigating** — " + md_text("api-gw <5xx>"))
+    'Investigating — api-gw <5xx>'
+    """
+    lines = []
+    for line in markdown.splitlines():
+        line = line.replace("**", "")
+        if len(line) > 2 and line.startswith("_") and line.endswith("_"):
+            line = line[1:-1]
+        lines.append(_MD_ESCAPED.sub(r"\1", line))
+    return "\n".join(lines)
 
 
 def md_code(text: str) -> str:

@@ -607,6 +607,8 @@ def _rank(event: Event) -> int:
 
 def _timeline(events: list[Event]) -> list[str]:
     lines = ["## Timeline", ""]
+    # one row per send: the links of a send are in its own row and under the action items
+    events = [e for e in events if not (e.source == "people" and e.kind == "message_link")]
     if not events:
         return [*lines, "No events on the timeline."]
     shown = events

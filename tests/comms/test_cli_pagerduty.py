@@ -59,8 +59,11 @@ def test_new_from_pagerduty_takes_title_times_severity_and_commander(api, tmp_pa
     assert inc.times.acknowledged == datetime(2026, 11, 3, 14, 9, 30, tzinfo=UTC)
     assert inc.roles.incident_commander == "Earline"
     assert sent_refs(ws) == {"pagerduty_incident": "PT4KHLK"}
-    kinds = [(e.kind, e.author) for e in TimelineStore(folder).read() if e.source == "people"]
+    people = [e for e in TimelineStore(folder).read() if e.source == "people"]
+    kinds = [(e.kind, e.author) for e in people]
     assert ("acknowledged", "Earline") in kinds and ("detected", "pagerduty") in kinds
+    (responders,) = [e.summary for e in people if e.kind == "responders"]
+    assert responders == "PagerDuty PT4KHLK: assigned: Earline; asked to respond: Lee Turner"
     assert api.writes() == []  # an import only reads
     assert TOKEN not in capsys.readouterr().err
 
@@ -80,7 +83,7 @@ def test_sync_brings_a_later_resolution_and_adds_each_status_once(api, tmp_path,
     assert main(["sync", str(folder)]) == 0
     assert "nothing changed" in capsys.readouterr().out
     statuses = [e.kind for e in TimelineStore(folder).read() if e.source == "people"]
-    assert sorted(statuses) == ["acknowledged", "detected", "resolved"]
+    assert sorted(statuses) == ["acknowledged", "detected", "resolved", "responders"]
 
 
 def test_new_without_title_or_start_asks_for_them_or_the_pager(tmp_path, capsys):
@@ -99,6 +102,7 @@ def test_sync_without_a_known_incident_or_token_says_what_to_do(api, tmp_path, c
     assert "no PagerDuty incident is known" in capsys.readouterr().err
     assert main(["sync", str(folder), "--pagerduty", "PT4/../x"]) == 2
     monkeypatch.delenv("INCIDENT_PAGERDUTY_TOKEN")
-    assert main(["sync", str(folder), "--pagerduty", "PT4KHLK"]) == 1
-    assert "not configured: set INCIDENT_PAGERDUTY_TOKEN" in capsys.readouterr().err
+    assert main(["sync", str(folder), "--pagerduty", "PT4KHLK"]) == 2
+    err = capsys.readouterr().err
+    assert "pagerduty is not configured: set INCIDENT_PAGERDUTY_TOKEN" in err
     assert api.requests == []

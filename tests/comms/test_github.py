@@ -212,8 +212,8 @@ def test_a_dry_run_sends_nothing_and_shows_the_posts_with_the_token_masked(serve
     assert done.dry_run and server.requests == []
     assert done.requests.count("POST http://127.0.0.1") == 3
     assert "Authorization: ***" in done.requests and FAKE_TOKEN not in done.requests
-    kept = done.kept.read_text()
-    assert "Review how v2.34 reached production" in kept and FAKE_TOKEN not in kept
+    assert "Review how v2.34 reached production" in done.draft.text
+    assert done.kept is None and not (workspace.path / "comms").exists()  # nothing written
     assert TimelineStore(workspace).read() == []
 
 

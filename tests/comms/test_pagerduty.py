@@ -183,7 +183,8 @@ def test_a_dry_run_makes_no_request_and_shows_the_masked_request(api, workspace)
     assert api.requests == [] and done.dry_run
     assert done.requests.splitlines()[0] == f"PUT {api.url}/incidents/PT4KHLK"
     assert "Authorization: ***" in done.requests and f"From: {SENDER}" in done.requests
-    assert TOKEN not in done.requests and TOKEN not in done.kept.read_text()
+    assert TOKEN not in done.requests
+    assert done.kept is None and not (workspace.path / "comms").exists()  # nothing written
 
 
 def test_confirm_is_refused_offline_and_on_a_demo_workspace(api, workspace) -> None:

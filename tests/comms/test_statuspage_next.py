@@ -39,3 +39,12 @@ def test_resolving_before_it_was_ever_posted_opens_it_resolved():
     assert draft.action == "open incident"
     assert draft.payload["incident"]["status"] == "resolved"
     assert draft.payload["incident"]["components"] == {"8kbf7d35c070": "operational"}
+
+
+def test_a_monitoring_update_says_monitoring_whatever_the_record_says():
+    refs = {REF: "p31zjtct2jer"}
+    draft = open_or_update(
+        INCIDENT, "Fix out.", refs=refs, components=COMPONENTS, status="monitoring"
+    )
+    assert draft.payload["incident"]["status"] == "monitoring"
+    assert draft.payload["incident"]["components"] == {"8kbf7d35c070": "degraded_performance"}

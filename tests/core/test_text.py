@@ -5,7 +5,7 @@ from __future__ import annotations
 import markdown_it
 import pytest
 
-from incident_lib.core.text import md_code, md_text, shorten
+from incident_lib.core.text import md_code, md_plain, md_text, shorten
 
 
 @pytest.mark.parametrize(
@@ -73,3 +73,20 @@ def test_shorten_with_whole_tokens_never_cuts_inside_a_token():
         assert len(out) <= width
         assert key in out or "AKIA" not in out
     assert shorten(key + " tail", 10, whole_tokens=True) == "…"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "api <NUM> returned [x](javascript:alert(1)) *twice* _once_",
+        r"path C:\temp\x and `code` #1 - 50% ~ok | $HOME & 'q' \"d\"",
+        "plain words only",
+    ],
+)
+def test_md_plain_undoes_md_text(text):
+    assert md_plain(md_text(text)) == text
+
+
+def test_md_plain_drops_the_drafts_emphasis_and_keeps_lines():
+    draft = "**Resolved** — " + md_text("api_gw") + "\n\nFixed.\n\n_Posted 14:30 UTC_"
+    assert md_plain(draft) == "Resolved — api_gw\n\nFixed.\n\nPosted 14:30 UTC"
