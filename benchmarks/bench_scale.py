@@ -14,18 +14,27 @@ a. ``signatures()`` over the frame read back from the store (what 02/04 call,
    the peak RSS of reading the capture, and the peak RSS the call adds above
    the RSS before it (``VmHWM`` reset through ``/proc/self/clear_refs``);
 b. the bundle of 02_assess and 04_logs: ``incident run WS --notebooks 02 04``
-   (``--bundle-repeat`` children; optional).
+   (``--bundle-repeat`` children; optional): wall time, peak RSS, and the bytes
+   on disk of the run folder (executed notebooks, HTML, charts: they must stay
+   small whatever the input), also for the demo itself (the reference of
+   "times the demo's time");
+c. the capture of ``--capture-rows`` log lines (default 1M) in a fresh child,
+   stage by stage: redaction (``redact_frame``), Parquet (``to_parquet`` in row
+   groups), sha256 of the file, and the whole ``EvidenceStore.capture`` (the
+   rest is the manifest line, the lock and the fsyncs).
 
 With ``--old-frames FILE`` (a copy of an older ``frames.py``, e.g.
 ``git show HEAD:incident_lib/analysis/signatures/frames.py > /tmp/old_frames.py``)
 and ``--old-tree DIR`` (an older checkout, e.g. ``git archive HEAD | tar -x -C DIR``),
-the same children run the old code too, in the same run, interleaved.
+the same children run the old code too, in the same run, interleaved (up to
+``--old-max`` lines).
 The growth exponent is the slope of log(time) and log(peak) against log(lines)
 between the smallest and the largest size.
 
 Usage::
 
     python benchmarks/bench_scale.py --sizes 100k,1M,3M [--old-frames F] [--old-tree D]
+    python benchmarks/bench_scale.py --sizes 10M --repeat 1 --bundle-max 10M --capture-rows 0
 """
 
 from __future__ import annotations
@@ -171,7 +180,64 @@ def child_bundle(ws: Path, env: dict[str, str], cwd: Path) -> dict[str, float]:
     rc, took, peak = proc.stdout.split()[-3:]
     if rc != "0":
         raise SystemExit(f"bundle failed:\n{proc.stderr[-4000:]}")
-    return {"seconds": float(took), "peak_kib": float(peak)}
+    return {"seconds": float(took), "peak_kib": float(peak), "bytes": float(bundle_bytes(ws))}
+
+
+def bundle_bytes(ws: Path) -> int:
+    """Bytes on disk of the newest run folder (executed notebooks, HTML, charts, run.json)."""
+    runs = [d for d in (ws / "runs").iterdir() if d.is_dir()] if (ws / "runs").is_dir() else []
+    if not runs:
+        return 0
+    newest = max(runs, key=lambda d: d.stat().st_mtime)
+    return sum(f.stat().st_size for f in newest.rglob("*") if f.is_file())
+
+
+CHILD_CAPTURE = """
+import hashlib, io, json, sys, tempfile, time
+from pathlib import Path
+import pandas as pd
+from incident_lib.infra.evidence import ROW_GROUP_ROWS, EvidenceStore
+from incident_lib.infra.redact import redact_frame
+ws, rows = sys.argv[1], int(sys.argv[2])
+store = EvidenceStore(ws)
+entry = store.latest("kubernetes", "logs")
+logs = store.read_entry(entry).head(rows).copy()
+out = {"rows": len(logs)}
+with tempfile.TemporaryDirectory() as tmp:
+    t0 = time.perf_counter()
+    clean = redact_frame(logs)
+    t1 = time.perf_counter()
+    path = Path(tmp) / "x.parquet"
+    clean.to_parquet(path, index=False, row_group_size=ROW_GROUP_ROWS)
+    t2 = time.perf_counter()
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    t3 = time.perf_counter()
+    copy = EvidenceStore(Path(tmp) / "ws", create=True)
+    t4 = time.perf_counter()
+    copy.capture(logs, source="kubernetes", name="logs", query=dict(entry.query))
+    t5 = time.perf_counter()
+    out.update(redact_s=t1 - t0, parquet_s=t2 - t1, sha256_s=t3 - t2, capture_s=t5 - t4,
+               parquet_bytes=path.stat().st_size)
+print(json.dumps(out))
+"""
+
+
+def child_capture(ws: Path, rows: int, env: dict[str, str]) -> dict[str, float]:
+    """Capture ``rows`` log lines in a fresh process: each stage's time, and the whole."""
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD_CAPTURE, str(ws), str(rows)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if proc.returncode:
+        raise SystemExit(f"capture child failed:\n{proc.stderr[-3000:]}")
+    result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
 
 
 def exponent(points: list[tuple[int, float]]) -> float:
@@ -191,10 +257,13 @@ def main() -> None:
     p.add_argument("--bundle-max", default="3M", help="largest size to run the bundle at")
     p.add_argument("--old-frames", default="", help="an older frames.py to compare with")
     p.add_argument("--old-tree", default="", help="an older checkout to compare the bundle with")
+    p.add_argument("--old-max", default="3M", help="largest size to run the old code at")
+    p.add_argument("--capture-rows", default="1M", help="time the capture of this many lines")
     p.add_argument("--dir", default=str(DEFAULT_DIR), help="where the workspaces go")
     p.add_argument("--json", default="", help="also write the results here")
     args = p.parse_args()
     sizes = [parse_size(s) for s in args.sizes.split(",")]
+    args.capture_rows = parse_size(args.capture_rows) if args.capture_rows else 0
     base_dir = Path(args.dir)
     base_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -211,11 +280,12 @@ def main() -> None:
         t0 = time.perf_counter()
         ws = scaled_workspace(size, base_dir)
         print(f"{size:>10,} lines: workspace ready in {time.perf_counter() - t0:.0f} s", flush=True)
-        runs: dict[str, list[dict[str, float]]] = {v[0]: [] for v in variants}
+        here = [v for v in variants if v[0] == "new" or size <= parse_size(args.old_max)]
+        runs: dict[str, list[dict[str, float]]] = {v[0]: [] for v in here}
         for _ in range(args.repeat):
-            for label, old, venv, _cwd in variants:
+            for label, old, venv, _cwd in here:
                 runs[label].append(child_signatures(ws, old, venv))
-        for label, *_ in variants:
+        for label, *_ in here:
             row: dict[str, object] = {"size": size, "code": label}
             row["sig_s"] = statistics.median(r["seconds"] for r in runs[label])
             row["sig_peak_mib"] = statistics.median(r["peak_kib"] for r in runs[label]) / 1024
@@ -226,21 +296,44 @@ def main() -> None:
             row["signatures"] = runs[label][0]["rows"]
             rows.append(row)
         if args.bundle_repeat and size <= parse_size(args.bundle_max):
-            for label, _old, venv, cwd in variants:
+            for label, _old, venv, cwd in here:
                 bundles = [child_bundle(ws, venv, cwd) for _ in range(args.bundle_repeat)]
                 row = next(r for r in rows if r["size"] == size and r["code"] == label)
                 row["bundle_s"] = statistics.median(b["seconds"] for b in bundles)
                 row["bundle_peak_mib"] = statistics.median(b["peak_kib"] for b in bundles) / 1024
-        for row in rows[-len(variants) :]:
+                row["bundle_bytes"] = statistics.median(b["bytes"] for b in bundles)
+        for row in rows[-len(here) :]:
             print("   ", json.dumps(row), flush=True)
+    demo: dict[str, dict[str, float]] = {}
+    if args.bundle_repeat:  # the demo itself (22k lines), the reference for "3x its time"
+        demo_ws = base_dir / "demo-run"
+        if not demo_ws.is_dir():
+            shutil.copytree(base_dir / "demo", demo_ws)
+        for label, _old, venv, cwd in variants:
+            bundles = [child_bundle(demo_ws, venv, cwd) for _ in range(args.bundle_repeat)]
+            demo[label] = {
+                "bundle_s": statistics.median(b["seconds"] for b in bundles),
+                "bundle_peak_mib": statistics.median(b["peak_kib"] for b in bundles) / 1024,
+                "bundle_bytes": statistics.median(b["bytes"] for b in bundles),
+            }
+            print(f"    demo {label}: {json.dumps(demo[label])}", flush=True)
+    capture: list[dict[str, float]] = []
+    if args.capture_rows:
+        big = next((s for s in sorted(sizes) if s >= args.capture_rows), 0)
+        if big:
+            ws = scaled_workspace(big, base_dir)
+            capture = [child_capture(ws, args.capture_rows, env) for _ in range(args.repeat)]
     print()
     head = f"{'lines':>10} {'code':>4} {'read MiB':>9} {'sig s':>7} {'sig +MiB':>9}"
-    print(head + f" {'bundle s':>9} {'bundle MiB':>11}")
+    print(head + f" {'bundle s':>9} {'bundle MiB':>11} {'x demo':>7} {'bundle KiB':>11}")
     for row in rows:
+        ref = demo.get(str(row["code"]), {}).get("bundle_s", 0.0)
         bundle = (
             f" {row['bundle_s']:>9.1f} {row['bundle_peak_mib']:>11.0f}"
+            f" {(float(str(row['bundle_s'])) / ref if ref else float('nan')):>7.2f}"
+            f" {float(str(row['bundle_bytes'])) / 1024:>11.0f}"
             if "bundle_s" in row
-            else f" {'-':>9} {'-':>11}"
+            else f" {'-':>9} {'-':>11} {'-':>7} {'-':>11}"
         )
         print(
             f"{row['size']:>10,} {row['code']:>4} {row['read_peak_mib']:>9.0f} "
@@ -252,9 +345,25 @@ def main() -> None:
             points = [(int(str(r["size"])), float(str(r[key]))) for r in mine if key in r]
             if len(points) >= 2:
                 print(f"growth exponent {label} {key}: {exponent(points):.2f}")
+    for label, measured in demo.items():
+        print(
+            f"demo bundle {label}: {measured['bundle_s']:.1f} s, "
+            f"{measured['bundle_peak_mib']:.0f} MiB, {measured['bundle_bytes'] / 1024:.0f} KiB"
+        )
+    if capture:
+        stages = ("redact_s", "parquet_s", "sha256_s", "capture_s")
+        median = {k: statistics.median(c[k] for c in capture) for k in stages}
+        print(
+            f"capture of {int(capture[0]['rows']):,} lines (median of {len(capture)}): "
+            f"{median['capture_s']:.2f} s = redaction {median['redact_s']:.2f} + Parquet "
+            f"{median['parquet_s']:.2f} + sha256 {median['sha256_s']:.2f} "
+            f"(+ {median['capture_s'] - sum(median[k] for k in stages[:3]):.2f} manifest, "
+            f"lock, fsync); file {capture[0]['parquet_bytes'] / 2**20:.0f} MiB"
+        )
     print(f"(peak RSS: ru_maxrss of a fresh child; {resource.getpagesize()} B pages)")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+        result = {"rows": rows, "demo": demo, "capture": capture}
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

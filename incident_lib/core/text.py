@@ -17,6 +17,8 @@ _ELLIPSIS = "…"
 # Markdown and HTML punctuation that can start markup, escaped with a backslash.
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>&\"'$])")
 _WHITESPACE = re.compile(r"\s+")
+# a code span of md_code: a run of backticks not escaped, its text, the same run again
+_MD_CODE_SPAN = re.compile(r"(?<!\\)(`+) ?(.+?) ?(?<!\\)\1(?!`)")
 _MD_ESCAPED = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|~<>&\"'$])")
 
 
@@ -68,8 +70,8 @@ def md_text(text: str) -> str:
 def md_plain(markdown: str) -> str:
     """A draft written in Markdown as the plain text a status page or a pager shows.
 
-    Undoes what the drafts use: ``**bold**``, a line in ``_italics_``, and the
-    backslash escapes of :func:`md_text`; lines are kept.
+    Undoes what the drafts use: ``**bold**``, a line in ``_italics_``, code spans
+    of :func:`md_code` and the backslash escapes of :func:`md_text`; lines are kept.
 
     Examples
     --------
@@ -81,6 +83,7 @@ def md_plain(markdown: str) -> str:
         line = line.replace("**", "")
         if len(line) > 2 and line.startswith("_") and line.endswith("_"):
             line = line[1:-1]
+        line = _MD_CODE_SPAN.sub(lambda m: m.group(2), line)
         lines.append(_MD_ESCAPED.sub(r"\1", line))
     return "\n".join(lines)
 

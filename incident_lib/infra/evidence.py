@@ -58,6 +58,9 @@ from .redact import redact_frame, redact_obj
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow.parquet as pq
+
+    from ..core.time import Window
 
 __all__ = [
     "GENESIS",
@@ -71,6 +74,7 @@ __all__ = [
     "ManifestEntry",
     "VerifyReport",
     "load_bundle_head",
+    "project",
 ]
 
 GENESIS = "0" * 64
@@ -403,6 +407,89 @@ def _time_range(value: object) -> tuple[pd.Timestamp, pd.Timestamp]:
     return start, end
 
 
+def project(
+    frame: pd.DataFrame,
+    *,
+    columns: Sequence[str] | None = None,
+    time_range: object | None = None,
+    kind: str | None = None,
+) -> pd.DataFrame:
+    """The columns and rows of a frame in memory that :meth:`EvidenceStore.read_entry` reads.
+
+    The same selection as a read with ``columns=`` and ``time_range=``, for a
+    frame already at hand (a live fetch read back): only the rows whose
+    ``time`` is in ``[start, end)``, in their order, indexed from 0; only the
+    ``columns``, in that order (a column contract ``kind`` added since the
+    capture comes back empty).
+
+    Parameters
+    ----------
+    frame
+        The frame (not modified).
+    columns, time_range
+        As for :meth:`EvidenceStore.read_entry`; both None: ``frame`` itself.
+    kind
+        The frame's contract, for the columns it added.
+
+    Raises
+    ------
+    InvalidInput
+        A column the frame does not have, a ``time_range`` on a frame without a
+        timezone-aware ``time`` column, or a malformed range.
+    """
+    import pandas as pd
+
+    if columns is None and time_range is None:
+        return frame
+    if kind is not None:
+        frame = with_added_columns(frame, kind)
+    if isinstance(columns, str):
+        columns = [columns]
+    wanted = list(frame.columns if columns is None else columns)
+    unknown = [c for c in wanted if c not in frame.columns]
+    if unknown:
+        raise InvalidInput(f"no column(s) {unknown} in the frame; it has {list(frame.columns)}")
+    if time_range is None:
+        return frame[wanted]
+    start, end = _time_range(time_range)
+    if "time" not in frame.columns or not isinstance(frame["time"].dtype, pd.DatetimeTZDtype):
+        raise InvalidInput(
+            "the frame has no timezone-aware time column to select a time range on; "
+            "read it without time_range"
+        )
+    times = frame["time"]
+    keep = ((times >= start) & (times < end)).to_numpy(dtype=bool)
+    return frame.loc[keep, wanted].reset_index(drop=True)
+
+
+def _row_groups_in(parquet: pq.ParquetFile, start_ns: int, end_ns: int) -> list[tuple[int, bool]]:
+    """The row groups whose ``time`` statistics may hold a time in ``[start, end)`` (ns).
+
+    Each as ``(index, whole)``: ``whole`` when every time of the group is in the
+    range (its rows need no filtering). A group without statistics, or with a
+    time column in another unit, is kept, not whole (its rows are filtered).
+    """
+    import pyarrow as pa
+
+    meta = parquet.metadata
+    field = parquet.schema_arrow.field("time")
+    column = parquet.schema_arrow.get_field_index("time")
+    exact = pa.types.is_timestamp(field.type) and field.type.unit == "ns"
+    groups: list[tuple[int, bool]] = []
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(column).statistics
+        low = high = None
+        if exact and stats is not None and stats.has_min_max and stats.null_count == 0:
+            low, high = stats.min_raw, stats.max_raw
+        if isinstance(low, int) and isinstance(high, int):
+            if high < start_ns or low >= end_ns:
+                continue
+            groups.append((i, start_ns <= low and high < end_ns))
+        else:
+            groups.append((i, False))
+    return groups
+
+
 def _line_hash(line: str) -> str:
     return hashlib.sha256(line.encode()).hexdigest()
 
@@ -657,7 +744,7 @@ class EvidenceStore:
         name: str,
         *,
         columns: Sequence[str] | None = None,
-        time_range: tuple[object, object] | None = None,
+        time_range: tuple[object, object] | Window | None = None,
     ) -> pd.DataFrame:
         """Return the newest captured frame of ``source``/``name``, exactly as captured.
 
@@ -681,7 +768,7 @@ class EvidenceStore:
         entry: ManifestEntry,
         *,
         columns: Sequence[str] | None = None,
-        time_range: tuple[object, object] | None = None,
+        time_range: tuple[object, object] | Window | None = None,
     ) -> pd.DataFrame:
         """Return the frame of one manifest entry, after checking its sha256.
 
@@ -741,7 +828,7 @@ class EvidenceStore:
         data: bytes,
         kind: str | None,
         columns: Sequence[str] | None,
-        time_range: tuple[object, object] | None,
+        time_range: tuple[object, object] | Window | None,
     ) -> pd.DataFrame:
         """Decode some columns and rows of a capture's (already verified) bytes."""
         import pandas as pd
@@ -760,8 +847,12 @@ class EvidenceStore:
             raise InvalidInput(
                 f"capture #{entry.seq} ({entry.file}) has no column(s) {unknown}; it has {stored}"
             )
-        filters: pc.Expression | None = None
-        if time_range is not None:
+        read = [c for c in wanted if c in stored]
+        # over the bytes already read and hashed (no copy of the file)
+        parquet = pq.ParquetFile(pa.BufferReader(pa.py_buffer(data)))
+        if time_range is None:
+            table = parquet.read(columns=read, use_pandas_metadata=False)
+        else:
             start, end = _time_range(time_range)
             if "time" not in stored or not captured.get("time", "").startswith("datetime64"):
                 raise InvalidInput(
@@ -770,11 +861,23 @@ class EvidenceStore:
                 )
             # nanosecond scalars: a bound given as a Timestamp must not round to microseconds
             ns = pa.timestamp("ns", tz="UTC")
-            time = pc.field("time")
-            filters = (time >= pa.scalar(start.value, ns)) & (time < pa.scalar(end.value, ns))
-        frame = pd.read_parquet(
-            io.BytesIO(data), columns=[c for c in wanted if c in stored], filters=filters
-        )
+            low, high = pa.scalar(start.value, ns), pa.scalar(end.value, ns)
+            parts = []
+            for group, whole in _row_groups_in(parquet, start.value, end.value):
+                part = parquet.read_row_group(
+                    group, columns=list(dict.fromkeys([*read, "time"])), use_pandas_metadata=False
+                )
+                if not whole:  # only the rows in range (a group entirely in it is kept as is)
+                    time = part["time"].cast(ns)
+                    keep = pc.and_(pc.greater_equal(time, low), pc.less(time, high))
+                    part = part.filter(keep)
+                parts.append(part.select(read))
+            table = (
+                pa.concat_tables(parts)
+                if parts
+                else parquet.schema_arrow.empty_table().select(read)
+            )
+        frame: pd.DataFrame = table.to_pandas()
         if kind is not None:
             frame = with_added_columns(frame, kind)
         return frame[wanted]

@@ -90,3 +90,8 @@ def test_md_plain_undoes_md_text(text):
 def test_md_plain_drops_the_drafts_emphasis_and_keeps_lines():
     draft = "**Resolved** — " + md_text("api_gw") + "\n\nFixed.\n\n_Posted 14:30 UTC_"
     assert md_plain(draft) == "Resolved — api_gw\n\nFixed.\n\nPosted 14:30 UTC"
+
+
+@pytest.mark.parametrize("text", ["api", "a `b` c", "``x``", "tail`"])
+def test_md_plain_undoes_md_code(text):
+    assert md_plain(f"Service {md_code(text)} in prod") == f"Service {text} in prod"

@@ -180,3 +180,101 @@ def test_bad_requests_say_what_is_wrong(tmp_path):
     with pytest.raises(InvalidInput, match="no time column"):
         plain.read("probes", "notes", time_range=(START, START + pd.Timedelta(1, "h")))
     assert len(plain.read("probes", "notes", columns=["name"])) == 1
+
+
+def test_a_null_time_in_a_group_inside_the_range_is_left_out(tmp_path):
+    # a group's statistics leave nulls out: it is "inside" the range, yet a null row is not
+    frame = logs_frame(ROW_GROUP_ROWS + 10)
+    frame.loc[3, "time"] = pd.NaT
+    store = captured(tmp_path, frame)
+    full = store.read("kubernetes", "logs")
+    start, end = START - pd.Timedelta(1, "s"), START + pd.Timedelta(1, "D")
+    part = store.read("kubernetes", "logs", time_range=(start, end))
+    pd.testing.assert_frame_equal(part, expected(full, start, end))
+    assert len(part) == len(full) - 1
+
+
+def test_project_selects_what_a_read_selects(big):
+    store, full = big
+    start, end = full["time"].iloc[ROW_GROUP_ROWS - 10], full["time"].iloc[ROW_GROUP_ROWS + 10]
+    for columns, time_range in [
+        (["level", "time"], None),
+        (None, (start, end)),
+        (["raw", "pod"], Window(start, end)),
+    ]:
+        read = store.read("kubernetes", "logs", columns=columns, time_range=time_range)
+        held = evidence_mod.project(full, columns=columns, time_range=time_range, kind="logs")
+        pd.testing.assert_frame_equal(held, read)
+    assert evidence_mod.project(full) is full
+    with pytest.raises(InvalidInput, match="no column"):
+        evidence_mod.project(full, columns=["nope"])
+
+
+# -- Runbook.evidence(columns=, time_range=): what 02_assess and 04_logs read -------------
+
+LOG_COLUMNS = ["time", "pod", "level", "message", "raw"]
+
+
+def offline_runbook(workspace):
+    import incident_lib as il
+
+    return il.start_runbook("04_logs", workspace=workspace, mode="offline", run_dir=None)
+
+
+@pytest.mark.parametrize("scenario", ["connection-leak", "traffic-surge"])
+def test_notebook_results_are_the_same_from_the_narrow_read(demo_root, scenario):
+    from incident_lib.analysis import access_logs, changes, signatures
+    from incident_lib.report import story
+
+    rb = offline_runbook(demo_root / scenario)
+    full = rb.evidence("kubernetes", "logs")
+    narrow = rb.evidence("kubernetes", "logs", columns=LOG_COLUMNS, time_range=rb.fetch_window)
+    span = rb.fetch_window
+    pd.testing.assert_frame_equal(narrow, expected(full, span.start, span.end, LOG_COLUMNS))
+    assert "kubernetes/logs" not in rb.missing
+
+    def results(logs):
+        found = signatures.signatures(
+            logs, window=rb.window, baseline=rb.baseline, levels=("warning", "error", "critical")
+        )
+        table = signatures.rank_signatures(found)
+        in_view = rb.view.select(logs[logs["level"].isin(["warning", "error", "critical"])])
+        series = signatures.signature_timeseries(in_view, table, top=5, labels=True)
+        access = access_logs.access_summary(logs, window=rb.window, baseline=rb.baseline)
+        relations = story.captured_relations(rb.workspace, logs=logs)
+        rollouts = rb.evidence("kubernetes", "rollouts")
+        markers = changes.deploy_markers(rollouts, within=rb.view, relations=relations)
+        findings = signatures.signature_findings(table, markers, top=5)
+        return table, series, access, relations, findings
+
+    old, new = results(full), results(narrow)
+    assert len(old[0]) > 0
+    for before, after in zip(old, new, strict=True):
+        if isinstance(before, pd.DataFrame):
+            pd.testing.assert_frame_equal(before, after)
+        else:
+            assert before == after
+
+
+def test_a_narrow_read_of_a_capture_outside_the_windows_is_still_unavailable(demo_copy):
+    workspace = demo_copy("connection-leak")
+    rb = offline_runbook(workspace)
+    logs = rb.evidence("kubernetes", "logs")
+    moved = logs.assign(time=logs["time"] - pd.Timedelta(30, "D"))
+    rb.workspace.evidence.capture(moved, source="kubernetes", name="logs")
+    rb = offline_runbook(workspace)
+    part = rb.evidence("kubernetes", "logs", columns=["time", "message"], time_range=rb.window)
+    assert part.empty and list(part.columns) == ["time", "message"]
+    assert "outside" in rb.missing["kubernetes/logs"]
+    # without time among the columns, the times are still read to judge
+    rb = offline_runbook(workspace)
+    assert rb.evidence("kubernetes", "logs", columns=["message"]).empty
+    assert "outside" in rb.missing["kubernetes/logs"]
+
+
+def test_a_narrow_read_checks_its_columns_against_the_contract(demo_root):
+    rb = offline_runbook(demo_root / "connection-leak")
+    with pytest.raises(InvalidInput, match="no column"):
+        rb.evidence("kubernetes", "logs", columns=["time", "nope"])
+    part = rb.evidence("kubernetes", "logs", columns="message")
+    assert list(part.columns) == ["message"] and len(part) > 0
