@@ -13,12 +13,15 @@ a3. the same with a random 8-letter word appended instead (every masked template
 a4. the same lines in a plain Java layout with a random 32-hex trace id inside the
    message (``2026-11-28 10:41:00,123 INFO [main] c.e.Service - trace=<id> <line>``);
 b. ``drain3.TemplateMiner`` with its default configuration (median of
-   ``--drain3-repeat`` runs; ``--drain3-lines`` runs it on a prefix only);
+   ``--drain3-repeat`` runs; ``--drain3-lines`` runs it on a prefix only), and once on
+   each of the (a2), (a3), (a4) lines (b2, b3, b4);
 c. the shell pipeline ``grep -E "ERROR|FATAL|Exception" | sort | uniq -c | sort -rn``
    over the same file (``bash -c``);
 
 and the peak memory of (a), measured in fresh subprocesses (peak RSS during the call
-from ``/proc``, and ``tracemalloc``).
+from ``/proc``, and ``tracemalloc``). With ``--baseline REF`` (default ``HEAD``; ``""``
+to skip) (a) to (a4) also run on ``incident_lib/analysis/signatures/{masking,grouping}.py``
+as of that git revision, in the same run.
 
 ``--worst`` measures the worst cases instead: unique long lines (request bodies) of
 1 KB, 10 KB and 100 KB, lines/s and peak RSS of each in a fresh subprocess, for the
@@ -38,6 +41,7 @@ corpus is built under ``$TMPDIR/incident-bench-signatures`` on first use.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -201,15 +205,28 @@ def baseline_package(ref: str, tmp: Path) -> Path:
     pkg = tmp / "sig_baseline"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    for name in ("masking", "grouping"):
-        src = subprocess.run(
+    for name in ("masking", "grouping", "_vector"):
+        out = subprocess.run(
             ["git", "-C", str(ROOT), "show", f"{ref}:incident_lib/analysis/signatures/{name}.py"],
-            check=True,
             capture_output=True,
             text=True,
-        ).stdout
-        (pkg / f"{name}.py").write_text(src)
+        )
+        if out.returncode != 0:
+            if name == "_vector":  # (a later module)
+                continue
+            raise SystemExit(f"git show {ref}: {out.stderr.strip()}")
+        (pkg / f"{name}.py").write_text(out.stdout)
     return tmp
+
+
+def baseline_ids(ref: str, tmp: Path) -> Callable[[list[str]], list[str]]:
+    """``signature_ids`` of the signature core as of git revision ``ref``."""
+    import importlib
+
+    sys.path.insert(0, str(baseline_package(ref, tmp)))
+    module = importlib.import_module("sig_baseline.grouping")
+    fn: Callable[[list[str]], list[str]] = module.signature_ids
+    return fn
 
 
 def worst(args: argparse.Namespace) -> None:
@@ -261,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--shell-repeat", type=int, default=3)
     ap.add_argument("--distinct-lines", type=int, default=100_000, help="size of (a2), (a3)")
     ap.add_argument("--worst", action="store_true", help="long-line worst cases (see above)")
-    ap.add_argument("--baseline", default="HEAD", help="git revision to compare with (--worst)")
+    ap.add_argument("--baseline", default="HEAD", help="git revision to compare with")
     ap.add_argument("--sizes", default="1000,10000,100000", help="line sizes (--worst)")
     ap.add_argument("--worst-lines", type=int, help="lines per size (--worst; default by size)")
     ap.add_argument("--worst-repeat", type=int, default=3, help="runs per size (--worst)")
@@ -301,7 +318,17 @@ def main(argv: list[str] | None = None) -> None:
         for i, line in enumerate(lines[:k])
     ]
     trace_case = statistics.median(timed(lambda: signature_ids(with_trace), 3))
-    drain_trace = statistics.median(timed(lambda: drain3_run(with_trace), 1))
+    drain_ids = timed(lambda: drain3_run(with_ids), 1)[0]
+    drain_words = timed(lambda: drain3_run(with_words), 1)[0]
+    drain_trace = timed(lambda: drain3_run(with_trace), 1)[0]
+    # the same four on the baseline revision
+    old: dict[str, float] = {}
+    tmp_base = tempfile.TemporaryDirectory()
+    if args.baseline:
+        base_ids = baseline_ids(args.baseline, Path(tmp_base.name))
+        old["a"] = statistics.median(timed(lambda: base_ids(lines), args.repeat))
+        for key, case in (("a2", with_ids), ("a3", with_words), ("a4", with_trace)):
+            old[key] = statistics.median(timed(functools.partial(base_ids, case), 3))
 
     # (b) drain3
     d = min(args.drain3_lines or n, n)
@@ -341,6 +368,8 @@ def main(argv: list[str] | None = None) -> None:
     row(f"(a2) {k:,} lines + a random request id (UUID) each", ids_case, k)
     row(f"(a3) {k:,} lines + a random word each (nothing repeats)", words_case, k)
     row(f"(a4) {k:,} Java lines with a 32-hex trace id", trace_case, k)
+    row(f"(b2) drain3 on the same {k:,} lines with a UUID", drain_ids, k)
+    row(f"(b3) drain3 on the same {k:,} lines with a random word", drain_words, k)
     row(f"(b4) drain3 on the same {k:,} Java lines with a trace id", drain_trace, k)
     label = "all" if d == n else f"first {d:,}"
     row(
@@ -354,9 +383,20 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(
         f"ours vs drain3:         {ours_rate / drain_rate:7.1f}x   "
-        f"(a2: {k / ids_case / drain_rate:.2f}x, a3: {k / words_case / drain_rate:.2f}x, "
+        f"(a2 vs b2: {drain_ids / ids_case:.2f}x, a3 vs b3: {drain_words / words_case:.2f}x, "
         f"a4 vs b4: {drain_trace / trace_case:.2f}x)"
     )
+    if old:
+        print(f"\n{'lines/s':<30} {args.baseline:>12} {'current':>12} {'drain3':>12}")
+        cases = (
+            ("(a) corpus", n, old["a"], ours_med, d / drain),
+            ("(a2) + a UUID per line", k, old["a2"], ids_case, k / drain_ids),
+            ("(a3) + a unique word per line", k, old["a3"], words_case, k / drain_words),
+            ("(a4) Java lines + trace id", k, old["a4"], trace_case, k / drain_trace),
+        )
+        for label, size, then, now, drain_lps in cases:
+            print(f"{label:<30} {size / then:>12,.0f} {size / now:>12,.0f} {drain_lps:>12,.0f}")
+    tmp_base.cleanup()
     print(f"ours vs shell pipeline: {ours_rate / shell_rate:7.2f}x")
     if mem is None or traced is None:
         print("peak memory: not measured (needs Linux /proc/self/clear_refs)")

@@ -6,13 +6,27 @@ a request id, a hex trace id or a plain word share a signature.
 
 from __future__ import annotations
 
+import csv
 import random
 import string
+import sys
 import uuid
+from pathlib import Path
 
-from incident_lib.analysis.signatures import mask, signature_ids
+import pytest
+
+from incident_lib.analysis.signatures import grouping, mask, signature_ids
+from incident_lib.analysis.signatures._vector import canonical_ids
 from incident_lib.analysis.signatures.grouping import _tolerate
-from incident_lib.analysis.signatures.masking import MAX_CHARS, _mask_key, _masked
+from incident_lib.analysis.signatures.masking import (
+    _VECTOR_MIN,
+    MAX_CHARS,
+    _batch_keys,
+    _canonical_id,
+    _mask_key,
+    _masked,
+    _rx,
+)
 
 
 def _body(rng: random.Random, chars: int) -> str:
@@ -114,3 +128,132 @@ def test_batch_masking_equals_masking_each_line():
     masked = _masked(keys)
     for key in dict.fromkeys(keys):
         assert masked[key] == _mask_key(key), key
+
+
+# --- whole-batch paths (an id or a word unique to each line; issue 15) -------------------
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "loghub2k"
+LOGFORMATS = Path(__file__).resolve().parents[1] / "data" / "logformats"
+
+
+def _shared_messages() -> list[str]:
+    if not SHARED.is_dir():
+        pytest.skip(f"the shared Loghub sets are not at {SHARED}")
+    csv.field_size_limit(sys.maxsize)
+    messages = []
+    for path in sorted(SHARED.glob("*/*_2k.log_structured.csv")):
+        with path.open(newline="", encoding="utf-8") as f:
+            messages += [row["Content"] for row in csv.DictReader(f)]
+    assert len(messages) >= 12_000
+    return messages
+
+
+def _fixture_lines() -> list[str]:
+    lines = []
+    for path in sorted(LOGFORMATS.glob("*.log")):
+        lines += path.read_text(encoding="utf-8").splitlines()
+    assert lines
+    return lines
+
+
+def _with_ids(lines: list[str]) -> list[str]:
+    """Each line as is, then with a UUID and a hex trace id (twice or more, other ids)."""
+    rng = random.Random(8)
+    copies = max(2, _VECTOR_MIN // len(lines) + 1)
+    out = []
+    for line in lines:
+        out.append(line)
+        for _ in range(copies):
+            trace = f"{rng.getrandbits(128):032x}"
+            out.append(f"{line} req={uuid.UUID(int=rng.getrandbits(128))} trace={trace}")
+    return out
+
+
+def _adversarial_ids() -> list[str]:
+    """Hex runs and UUID shapes next to each other, cut short, too long, at line edges."""
+    rng = random.Random(9)
+    lines = ["".join(rng.choices("0a-_.:/ fGé", k=rng.randint(0, 60))) for _ in range(3000)]
+    lines += ["".join(rng.choices("0aF-", k=rng.randint(30, 90))) for _ in range(3000)]
+    lines += [
+        "00000000-0000-0000-0000-00000000000a-0000-0000-0000-0000-aaaaaaaa0000",
+        "aaaa0000-0000-0000-0000-aaaaaaaaaaaa",
+        "x aaaa0000-0000-0000-0000-aaaaaaaaaaaa0 y",
+        "é0a0a0a0a0aé 0a0a0a0a",
+        "0a0a0a0a",
+        "a" * 70 + "0",
+    ]
+    return lines
+
+
+@pytest.mark.parametrize("corpus", ["shared", "fixtures", "adversarial"])
+def test_whole_batch_id_canonicalisation_equals_the_per_line_one(corpus):
+    lines = {
+        "shared": lambda: _with_ids(_shared_messages()),
+        "fixtures": lambda: _with_ids(_fixture_lines()),
+        "adversarial": _adversarial_ids,
+    }[corpus]()
+    keys = [line.translate(str.maketrans("0123456789", "0000000000")) for line in lines]
+    keys = [k.replace("\n", " ") for k in keys]
+    sub = _rx().ids.sub
+    assert canonical_ids("\n".join(keys)).split("\n") == [sub(_canonical_id, k) for k in keys]
+
+
+@pytest.mark.parametrize("corpus", ["shared", "fixtures"])
+def test_batch_masking_equals_mask_on_real_lines_with_ids(corpus):
+    lines = _with_ids(_shared_messages() if corpus == "shared" else _fixture_lines())
+    keys, canonical = _batch_keys(lines)
+    assert canonical  # (the whole-batch path ran)
+    masked = _masked(keys, canonical=True)
+    for line, key in zip(lines, keys, strict=True):
+        assert masked[key] == mask(line), line
+
+
+def test_marking_varying_words_gives_the_ids_of_the_tolerance_step(monkeypatch):
+    # the shared sets, each line with and without an id, plus a unique word on some
+    rng = random.Random(10)
+    lines = _shared_messages()
+    lines += [f"{line} {''.join(rng.choices(string.ascii_lowercase, k=7))}" for line in lines[::3]]
+    expected = signature_ids(lines)
+    monkeypatch.setattr(grouping, "_MARK_MIN", 0)
+    assert signature_ids(lines) == expected
+
+
+def test_many_lines_differing_only_in_ids_share_a_signature():
+    rng = random.Random(11)
+    n = _VECTOR_MIN * 3
+    lines = [f"Payment declined for order req-{uuid.uuid4()} by gateway" for _ in range(n)]
+    lines += [
+        f"INFO c.e.OrderService - trace={rng.getrandbits(128):032x} order not found"
+        for _ in range(n)
+    ]
+    lines.append("Payment accepted for order req-00000000-0000-0000-0000-000000000001 by gateway")
+    ids = signature_ids(lines)
+    assert len(set(ids[:n])) == 1
+    assert len(set(ids[n : 2 * n])) == 1
+    assert len({ids[0], ids[n], ids[-1]}) == 3
+
+
+def test_many_lines_differing_only_in_a_unique_word_share_a_signature():
+    rng = random.Random(12)
+    n = grouping._MARK_MIN + 100
+    words = ["".join(rng.choices(string.ascii_lowercase, k=8)) for _ in range(n)]
+    lines = [f"Invalid user {w} from host gateway" for w in words]
+    lines += [f"Accepted password for {w} from host gateway" for w in words[:50]]
+    lines += ["Invalid user Jan from host gateway", "took 5 seconds for the job"]
+    ids = signature_ids(lines)
+    assert len(set(ids[:n])) == 1
+    assert len(set(ids[n : n + 50])) == 1
+    assert ids[0] != ids[n]
+    # the same id as the tolerance step gives a small batch of those lines
+    assert set(signature_ids(lines[:6])) == {ids[0]}
+    # a month name is not marked (it could start a <TS>) but, as with the tolerance step
+    # alone, merges with the many words at its position
+    assert ids[-2] == ids[0] != ids[-1]
+
+
+def test_a_word_that_cannot_vary_alone_is_not_marked():
+    # too few plain words besides the varying one: the tolerance step would not merge
+    rng = random.Random(13)
+    words = ["".join(rng.choices(string.ascii_lowercase, k=8)) for _ in range(grouping._MARK_MIN)]
+    lines = [f"FOLLOWING {w}" for w in words]
+    assert len(set(signature_ids(lines))) == len(words)

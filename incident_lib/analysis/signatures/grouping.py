@@ -30,9 +30,14 @@ Speed: the expensive steps run once per distinct *key* (see :mod:`.masking`). A
 real log with varying numbers and request ids becomes a few thousand keys, and
 the per-line work is one ``str.translate`` and one ``split`` over the whole batch
 plus dict lookups: about 1.5 million lines/s on one core over the 1M-line Loghub
-corpus of ``benchmarks/bench_signatures.py``. A batch in which no two lines share
-a template pays the masking and grouping for every line (tens of microseconds
-each). Each
+corpus of ``benchmarks/bench_signatures.py``. An id on every line is
+canonicalised over the whole batch first (see :mod:`.masking`). A batch of
+:data:`_MARK_MIN` distinct keys or more (a word unique to each line) first looks
+for the words the tolerance step would merge, over the whole batch at once
+(:func:`~._vector.mark_variable_words`: Arrow tokenisation, one hash per
+(position, word), distinct words per "rest of the key" bucket), and masks such
+keys once per marked form, the varying word as ``<*>``; keys it cannot settle
+(another position varies too) pay the masking and grouping per key. Each
 step is linear in the length of a line, which is bounded by
 :data:`~.masking.MAX_CHARS`: the tolerance step hashes every (position, token)
 pair once and keys its buckets on XORs of those hashes.
@@ -48,7 +53,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
-from .masking import _keys, _masked, _rx
+from ._vector import MARKER, mark_variable_words
+from .masking import _batch_keys, _bounded_keys, _mask_key, _masked, _rx
 
 __all__ = ["TOLERANCE_MIN_CONSTANT", "TOLERANCE_MIN_VALUES", "signature_ids"]
 
@@ -58,6 +64,9 @@ TOLERANCE_MIN_VALUES = 5
 TOLERANCE_MIN_CONSTANT = 2
 # merging repeats on the merged templates (a second varying position) at most this often
 _TOLERANCE_ROUNDS = 3
+# from this many distinct keys on, words that vary among otherwise equal keys are found
+# over the whole batch before masking (see _masked_batch)
+_MARK_MIN = 4096
 
 _Key = int
 
@@ -121,8 +130,16 @@ def _root(parent: dict[str, str], s: str) -> str:
     return s
 
 
-def _tolerate(skeletons: Iterable[str]) -> dict[str, str]:
-    """Map each canonical template to its merged form (absent when nothing merges)."""
+def _tolerate(
+    skeletons: Iterable[str], wide: dict[str, frozenset[int]] | None = None
+) -> dict[str, str]:
+    """Map each canonical template to its merged form (absent when nothing merges).
+
+    ``wide``: positions at which a template stands for many different words already
+    (marked by :func:`_masked_batch`); a bucket that differs at such a position merges
+    whatever its size.
+    """
+    wide = wide or {}
     # Bucket key: the hash of every token but one with its position, so a bucket holds
     # the templates that are equal except at one position. The hash is the XOR of the
     # hashes of the (position, token) pairs: the whole template's, with the token's own
@@ -174,7 +191,10 @@ def _tolerate(skeletons: Iterable[str]) -> dict[str, str]:
                     continue
             if len(members) < TOLERANCE_MIN_VALUES:
                 position = _position(tokens[members[0]], tokens[members[1]])
-                if position is None or not _absorbs(members, tokens, position):
+                if position is None or not (
+                    _absorbs(members, tokens, position)
+                    or any(position in wide.get(m, ()) for m in members)
+                ):
                     continue
             if len({len(tokens[m]) for m in members}) == 1:  # (else a hash collision)
                 involved.extend(members)
@@ -243,9 +263,69 @@ class _Grouping(NamedTuple):
     templates: dict[str, str]  # signature id -> displayed template
 
 
+def _masked_marked(marked: str) -> tuple[str, frozenset[int]] | None:
+    """Mask a key whose varying words are marked; None when tolerance would not merge them.
+
+    Returns the masked template (the marked words as ``<*>``) and the token
+    positions of the marked words. The tolerance step merges a varying position
+    only when the rest of the template keeps :data:`TOLERANCE_MIN_CONSTANT` plain
+    words; a marked word is one of them.
+    """
+    masked = _mask_key(marked)
+    if MARKER not in masked:  # (swallowed by a mask spanning words: a quoted user agent)
+        return masked, frozenset()
+    tokens = _skeleton(masked).split(" ")
+    if sum("<*>" not in token for token in tokens) <= TOLERANCE_MIN_CONSTANT:
+        return None
+    positions = frozenset(i for i, token in enumerate(tokens) if token == MARKER)
+    return masked.replace(MARKER, "<*>"), positions
+
+
+class _Masked(NamedTuple):
+    of: dict[str, str]  # key -> masked template
+    wide: dict[str, frozenset[int]]  # masked template -> token positions of marked words
+
+
+def _masked_batch(keys: list[str], canonical: bool) -> _Masked:
+    """Masked template of each distinct key; varying words already ``<*>`` in a big batch.
+
+    With at least :data:`_MARK_MIN` distinct keys (a word or an id unique to each line
+    defeats the per-key cache), a plain word at a position where at least
+    :data:`TOLERANCE_MIN_VALUES` different words occur among keys equal everywhere
+    else (found for the whole batch at once, see
+    :func:`~._vector.mark_variable_words`) is masked as ``<*>``, and such keys are
+    masked once per marked form: what the tolerance step would merge anyway.
+    """
+    masked_of = dict.fromkeys(keys, "")
+    if len(masked_of) < _MARK_MIN:
+        return _Masked(_masked(masked_of, canonical=canonical), {})
+    distinct = list(masked_of)
+    bounded = _bounded_keys(distinct)
+    marks = mark_variable_words(bounded, TOLERANCE_MIN_VALUES)
+    if marks is None:
+        return _Masked(_masked(masked_of, canonical=canonical), {})
+    rest: list[str] = []
+    by_mark: dict[str, tuple[str, frozenset[int]] | None] = {}
+    wide: dict[str, frozenset[int]] = {}
+    for key, plain, marked in zip(distinct, bounded, marks, strict=True):
+        if marked == plain:
+            rest.append(key)
+            continue
+        if marked in by_mark:
+            masked = by_mark[marked]
+        else:
+            masked = by_mark[marked] = _masked_marked(marked)
+        if masked is None:
+            rest.append(key)
+        else:
+            masked_of[key], wide[masked[0]] = masked
+    masked_of.update(_masked(rest, canonical=canonical))
+    return _Masked(masked_of, wide)
+
+
 def _group(messages: Sequence[object]) -> _Grouping:
-    keys = _keys(messages)
-    masked_of = _masked(keys)
+    keys, ids_done = _batch_keys(messages)
+    masked_of, wide = _masked_batch(keys, ids_done)
     skeleton_of: dict[str, str] = {}
     variants: defaultdict[str, list[str]] = defaultdict(list)  # skeleton -> masked variants
     for masked in masked_of.values():
@@ -253,7 +333,7 @@ def _group(messages: Sequence[object]) -> _Grouping:
             skel = _skeleton(masked)
             skeleton_of[masked] = skel
             variants[skel].append(masked)
-    merged = _tolerate(variants)
+    merged = _tolerate(variants, {skeleton_of[m]: p for m, p in wide.items() if p})
     canonical_of = {skel: merged.get(skel, skel) for skel in variants}
     members: defaultdict[str, list[str]] = defaultdict(list)
     for skel, canonical in canonical_of.items():

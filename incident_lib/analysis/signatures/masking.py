@@ -52,7 +52,12 @@ Speed: a batch is masked once per distinct *key*: the headline (bounded as
 above) with each ASCII digit replaced by ``0`` (:func:`_keys`, one
 ``str.translate`` and one ``split`` over the whole batch), then with each UUID
 and long hex id replaced by a canonical one of the same shape (:func:`_masked`;
-neither changes the mask).
+neither changes the mask). In a batch of :data:`_VECTOR_MIN` lines or more whose
+lines rarely repeat (an id on every line), the ids are canonicalised over the
+whole batch at once, before the lines are deduplicated
+(:func:`~._vector.canonical_ids`, a few numpy passes over the bytes instead of a
+regular expression per line), so a request id or a trace id per line no longer
+defeats the per-key cache.
 """
 
 from __future__ import annotations
@@ -68,6 +73,8 @@ __all__ = ["MAX_CHARS", "mask"]
 MAX_CHARS = 1024
 # a batch whose lines average more than this many characters is bounded line by line first
 _LONG_BATCH = 256
+# from this many lines on, ids are canonicalised over the whole batch at once (numpy)
+_VECTOR_MIN = 1024
 
 _DIGITS = str.maketrans("0123456789", "0000000000")
 _TRACEBACK = "Traceback (most recent call last)"
@@ -294,9 +301,19 @@ def _as_text(value: object) -> str:
 
 def _keys(messages: Sequence[object]) -> list[str]:
     """Headline of each message with its ASCII digits replaced by ``0``."""
+    return _batch_keys(messages)[0]
+
+
+def _batch_keys(messages: Sequence[object]) -> tuple[list[str], bool]:
+    """:func:`_keys`, and whether their ids are canonical already.
+
+    In a batch of at least :data:`_VECTOR_MIN` lines whose first lines rarely
+    repeat (an id on every line), the ids of every line are canonicalised at once
+    (:func:`~._vector.canonical_ids`), so lines that differ only in ids share a key.
+    """
     n = len(messages)
     if n == 0:
-        return []
+        return [], False
     try:
         text = "\n".join(messages)  # type: ignore[arg-type]
     except TypeError:
@@ -306,20 +323,70 @@ def _keys(messages: Sequence[object]) -> list[str]:
         if len(text) > _LONG_BATCH * n:  # long lines: bound them before copying them twice
             text = "\n".join(map(_bounded, messages))  # type: ignore[arg-type]
         text = text.translate(_DIGITS)  # (rebinding frees the joined text before the split)
-        return text.split("\n")
-    return [_bounded(_headline(m)).translate(_DIGITS) for m in messages]  # type: ignore[arg-type]
+        if n < _VECTOR_MIN or not _distinct_head(text):
+            return text.split("\n"), False
+        keys = _canonical_text(text).split("\n")
+        if max(map(len, keys)) > MAX_CHARS:  # ids are canonicalised after bounding a line
+            translated = text.split("\n")
+            for i, key in enumerate(keys):
+                if len(key) > MAX_CHARS:
+                    keys[i] = _canonical_keys([_bounded(translated[i])])[0]
+        return keys, True
+    keys = [_bounded(_headline(m)).translate(_DIGITS) for m in messages]  # type: ignore[arg-type]
+    if n < _VECTOR_MIN or not _distinct_head("\n".join(keys[:_VECTOR_MIN])):
+        return keys, False
+    return _canonical_text("\n".join(keys)).split("\n"), True
 
 
-def _masked(keys: Iterable[str]) -> dict[str, str]:
-    """Masked template of each distinct key, masking each distinct id-normalised key once."""
-    masked_of = dict.fromkeys(keys, "")  # each value is set below
-    distinct = list(masked_of)
-    if distinct and max(map(len, distinct)) > MAX_CHARS:
-        distinct = [_bounded(key) for key in distinct]
+def _distinct_head(text: str) -> bool:
+    """Whether canonicalising ids makes many of the first lines of ``text`` equal.
+
+    True when the first :data:`_VECTOR_MIN` lines have a quarter fewer distinct
+    keys with their ids canonicalised (an id on every line); otherwise the ids are
+    canonicalised per distinct key later (:func:`_masked`), which costs less.
+    """
+    head = text.split("\n", _VECTOR_MIN)[:_VECTOR_MIN]
+    distinct = len(set(head))
+    if distinct < 64:
+        return False
+    return len(set(_canonical_keys(head))) <= distinct * 3 // 4
+
+
+def _canonical_text(text: str) -> str:
+    """Ids of every line of ``text`` canonicalised at once (see :func:`_masked`)."""
+    from ._vector import canonical_ids
+
+    return canonical_ids(text)
+
+
+def _canonical_keys(keys: list[str]) -> list[str]:
+    """Each key with its UUIDs and hex ids canonicalised (see :func:`_masked`)."""
+    if len(keys) >= _VECTOR_MIN:
+        text = "\n".join(keys)
+        if text.count("\n") == len(keys) - 1:
+            return _canonical_text(text).split("\n")
     sub = _rx().ids.sub
+    return [sub(_canonical_id, key) for key in keys]
+
+
+def _bounded_keys(keys: list[str]) -> list[str]:
+    """The keys bounded to :data:`MAX_CHARS` (the same list when all are short)."""
+    if keys and max(map(len, keys)) > MAX_CHARS:
+        return [_bounded(key) for key in keys]
+    return keys
+
+
+def _masked(keys: Iterable[str], *, canonical: bool = False) -> dict[str, str]:
+    """Masked template of each distinct key, masking each distinct id-normalised key once.
+
+    ``canonical``: the keys come from :func:`_keys` of a batch of at least
+    :data:`_VECTOR_MIN` lines, so their ids are canonical already.
+    """
+    masked_of = dict.fromkeys(keys, "")  # each value is set below
+    distinct = _bounded_keys(list(masked_of))
+    id_keys = distinct if canonical else _canonical_keys(distinct)
     by_id_key: dict[str, str] = {}
-    for key, bounded in zip(masked_of, distinct, strict=True):
-        id_key = sub(_canonical_id, bounded)
+    for key, id_key in zip(masked_of, id_keys, strict=True):
         masked = by_id_key.get(id_key)
         if masked is None:
             masked = by_id_key[id_key] = _mask_key(id_key)
