@@ -19,6 +19,7 @@ statement built on evidence that could not be read names that evidence
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .comms import Draft, Sent
 from .core.actions import Action, ActionResult
 from .core.errors import (
     ActionRefused,
@@ -73,6 +75,41 @@ def _display(obj: Any) -> None:
         print(obj)
         return
     display(obj)  # type: ignore[no-untyped-call]
+
+
+#: resolution of saved charts (the inline image is this PNG, shown at the figure's own size)
+_CHART_DPI = 110
+
+
+def _show_chart(fig: Figure, png: bytes) -> None:
+    """Display the saved ``png`` as ``fig``'s output and close ``fig``: drawn once.
+
+    In a kernel the inline backend would otherwise render the open figure again
+    at the end of the cell. The image is shown at the size the inline backend
+    gives the figure (its ``dpi``), so it looks as before, only sharper. Outside
+    IPython nothing is shown and the figure is left open.
+    """
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image
+    except ImportError:
+        return
+    if get_ipython() is None:
+        return
+    import matplotlib.pyplot as plt
+
+    width = int.from_bytes(png[16:20], "big")  # the PNG header (IHDR) holds the pixel size
+    height = int.from_bytes(png[20:24], "big")
+    scale = float(fig.dpi) / _CHART_DPI
+    _display(
+        Image(  # type: ignore[no-untyped-call]
+            data=png,
+            format="png",
+            width=max(1, round(width * scale)),
+            height=max(1, round(height * scale)),
+        )
+    )
+    plt.close(fig)
 
 
 def _html(text: str) -> Any:
@@ -165,6 +202,8 @@ class Runbook:
         name: str,
         *,
         using: Source | None = None,
+        columns: Sequence[str] | None = None,
+        time_range: Window | tuple[object, object] | None = None,
     ) -> pd.DataFrame:
         """The frame ``source``/``name``: fetched and captured (live) or read back (offline).
 
@@ -184,11 +223,26 @@ class Runbook:
             In live mode, the source to ask for this one call instead of the
             registry's (e.g. ``GitSource(repo)`` for a repository given as a
             notebook parameter); offline, the capture is read as always.
+        columns
+            Only these columns, in this order (default: the whole contract). A
+            notebook that needs a few columns of a big capture (``logs``) asks
+            for them: offline, only they are decoded (Parquet projection); the
+            columns are checked against the contract, and an unavailable
+            capture returns the contract's empty frame with these columns.
+        time_range
+            Only the rows whose ``time`` lies in ``[start, end)`` (a
+            :class:`~incident_lib.core.time.Window`, e.g. :attr:`fetch_window`,
+            or a pair of timezone-aware times), in their order, indexed from 0;
+            offline, the row groups outside it are not decoded. Whether the
+            capture lies outside this incident's windows is still judged on all
+            of its rows. Live, the capture is the whole fetch; only what is
+            returned is narrowed.
 
         Raises
         ------
         InvalidInput
-            Unknown evidence, or ``using`` is not the source ``source``.
+            Unknown evidence, ``using`` is not the source ``source``, or a
+            column the capture does not have.
         """
         kind = EVIDENCE_KINDS.get((source, name))
         if kind is None:
@@ -198,16 +252,34 @@ class Runbook:
             self.asked.append(f"{source}/{name}")
         if using is not None and using.name != source:
             raise InvalidInput(f"using= is a {using.name} source, not {source}")
+        from .infra.evidence import project
+
         store = self.workspace.evidence
         entry: ManifestEntry | None = None
+        narrow = columns is not None or time_range is not None
+        wanted = [columns] if isinstance(columns, str) else columns
+        if wanted is not None:
+            unknown = [c for c in wanted if c not in empty_frame(kind).columns]
+            if unknown:
+                raise InvalidInput(f"{source}/{name} has no column(s) {unknown} in its contract")
+        # Whether the capture lies outside the windows is judged on all its rows (times).
+        every: pd.DataFrame | None = None
         try:
             if self.mode == "live":
-                frame, fresh = self._live(source, name, using)
+                every, fresh = self._live(source, name, using)
+                frame = every
             else:
                 entry = store.latest(source, name)
-                frame, fresh = store.read_entry(entry), True
+                frame = store.read_entry(entry, columns=wanted, time_range=time_range)
+                fresh = True
             try:
-                validate(frame, kind)
+                if every is not None or not narrow:
+                    validate(frame, kind)
+                else:  # the contract's dtypes for the columns read (an empty probe of the rest)
+                    probe = empty_frame(kind)
+                    for column in frame.columns:
+                        probe[column] = frame[column].iloc[:0]
+                    validate(probe, kind)
             except SchemaError as exc:
                 capture = entry or store.latest(source, name)
                 raise SchemaError(
@@ -221,13 +293,29 @@ class Runbook:
             short = "no evidence captured" if isinstance(exc, EvidenceNotFound) else reason
             self._unavailable(source, name, reason, short=short)
             self.missing[f"{source}/{name}"] = self.unavailable[f"{source}/{name}"]
-            return empty_frame(kind)
-        outside = self._outside_window(frame, kind, entry)
+            return empty_frame(kind) if wanted is None else empty_frame(kind)[list(wanted)]
+        if every is not None:  # live: the whole capture at hand, narrowed now
+            frame = project(every, columns=wanted, time_range=time_range, kind=kind)
+        elif narrow and entry is not None and _SAMPLED.get(kind) is not None:
+            # The rows read tell whether the capture has samples in the windows only
+            # when they have its times, all of them or some inside the fetch window.
+            sampled = _SAMPLED[kind]
+            span = self.fetch_window
+            inside = (
+                isinstance(time_range, Window)
+                and span.start <= time_range.start
+                and time_range.end <= span.end
+                and sampled in frame.columns
+                and len(frame) > 0
+            )
+            if not inside and (time_range is not None or sampled not in frame.columns):
+                every = store.read_entry(entry, columns=[sampled])
+        outside = self._outside_window(frame if every is None else every, kind, entry)
         if outside:
             short = "the evidence captured lies outside the incident window"
             self._unavailable(source, name, outside, short=short)
             self.missing[f"{source}/{name}"] = self.unavailable[f"{source}/{name}"]
-            return empty_frame(kind)
+            return empty_frame(kind) if wanted is None else empty_frame(kind)[list(wanted)]
         if fresh:
             key = f"{source}/{name}"
             self.unavailable.pop(key, None)
@@ -510,7 +598,11 @@ class Runbook:
         rel = Path("charts") / f"{self.notebook}-{name}.png"
         target = self.run_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(target, dpi=110, bbox_inches="tight")
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=_CHART_DPI, bbox_inches="tight")
+        png = buffer.getvalue()
+        target.write_bytes(png)
+        _show_chart(fig, png)
         return str(rel)
 
     def note(self, text: str, *, at: str = "", author: str = "") -> None:
@@ -592,6 +684,93 @@ class Runbook:
         result = taken.result
         _display(_markdown(f"**{md_text(result.outcome)}:** {md_text(result.message)}"))
         return result
+
+    @property
+    def sent_refs(self) -> dict[str, str]:
+        """Ids earlier sends returned or the alert brought (``pagerduty_incident``...)."""
+        from .communicating import sent_refs
+
+        return sent_refs(self.workspace)
+
+    def last_sent(self, channel: str) -> datetime | None:
+        """When a send through ``channel`` last succeeded (the cadence counts from it)."""
+        from .communicating import last_sent
+
+        return last_sent(self.workspace, channel)
+
+    def send(self, draft: Draft, *, confirm: bool = False, by: str = "") -> Sent | None:
+        """Show a draft and the exact requests sending it makes; send only when confirmed.
+
+        The draft is always kept in the workspace (``comms/drafts/``). Without
+        ``confirm`` nothing leaves the machine; with it the send is refused offline
+        and on demo workspaces, and what happened goes on the timeline (see
+        :func:`incident_lib.communicating.communicate`). A channel that is not
+        configured says which environment variables to set.
+
+        Parameters
+        ----------
+        draft
+            What to send (from :mod:`incident_lib.comms`' draft builders).
+        confirm
+            Send it.
+        by
+            Who sends (recorded on the timeline).
+
+        Returns
+        -------
+        Sent or None
+            What sending did; None for a dry run, a refusal or no configured channel.
+        """
+        import html
+
+        from .communicating import channel_for, communicate, keep_draft
+
+        _display(_markdown(f"**Draft — {md_text(draft.describe())}:**"))
+        _display(_html(f"<pre>{html.escape(draft.text)}</pre>"))  # evidence text is data
+        try:
+            channel = channel_for(draft.channel)
+        except SourceUnavailable as exc:
+            where = ""
+            if confirm:  # a send was asked for: the text must not be lost
+                kept = keep_draft(self.workspace, draft)
+                where = (
+                    f"; the draft is kept in {md_code(str(kept.relative_to(self.workspace.path)))}"
+                )
+            _display(_markdown(f"> **Not sent:** {md_text(exc.reason)}{where}."))
+            return None
+        try:
+            done = communicate(
+                self.workspace,
+                draft,
+                channel,
+                live=self.mode == "live",
+                confirm=confirm,
+                by=by,
+                section=self.notebook,
+            )
+        except ActionRefused as exc:
+            _display(_markdown(f"> **Not sent:** {md_text(str(exc))}"))
+            return None
+        if done.sent is None:
+            _display(
+                _markdown(
+                    "**Dry run: nothing sent.** To send it, set `confirm_send = True` (and "
+                    "`sent_by`) in this notebook's parameters and run it live. The requests "
+                    "it makes, secrets masked:"
+                )
+            )
+            _display(_html(f"<pre>{html.escape(done.requests)}</pre>"))
+            return None
+        sent = done.sent
+        links = "  \n".join(md_text(link) for link in sent.links)
+        verdict = "Sent" if sent.ok else "Failed"
+        tail = ""
+        if not sent.ok and done.kept is not None:
+            tail = (
+                f"; the draft is kept in {md_code(str(done.kept.relative_to(self.workspace.path)))}"
+            )
+        _display(_markdown(f"**{verdict}:** {md_text(sent.detail)}{tail}  \n{links}".rstrip()))
+        return sent
 
     def record_effect(self, action: Event, effect: ActionEffect) -> bool:
         """Put on the timeline whether ``action`` (an ``actions`` lane event) helped.

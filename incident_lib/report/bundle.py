@@ -46,7 +46,7 @@ from ..infra.redact import redact
 from ..infra.signing import check_signing_key, sign_head
 from ..infra.workspace import Workspace
 from .availability import Availability, collect_availability
-from .execute import NotebookResult, execute_notebook
+from .execute import NotebookResult, execute_notebook, forked_kernels
 from .findings import FactGroup, collect_findings, group_findings, write_findings
 from .index import write_index, write_runs_index
 from .parameters import plan_parameters
@@ -301,10 +301,18 @@ def _execute(
     renderer = HtmlRenderer()
     inc = workspace.incident
     results: list[NotebookResult] = []
-    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="notebook") as pool:
+    with (
+        forked_kernels() as kernels,
+        ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="notebook") as pool,
+    ):
         futures = {
             pool.submit(
-                execute_notebook, path, run_dir / path.name, plan[path.stem], timeout=timeout
+                execute_notebook,
+                path,
+                run_dir / path.name,
+                plan[path.stem],
+                timeout=timeout,
+                kernel_manager=kernels,
             ): path
             for path in paths
         }

@@ -22,7 +22,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 #: builds a kernel manager from a kernel name and a private folder for its sockets
 KernelFactory = Callable[[str, Path], "AsyncKernelManager"]
 
-__all__ = ["NotebookResult", "execute_notebook"]
+__all__ = ["NotebookResult", "execute_notebook", "forked_kernels"]
 
 Status = Literal["ok", "failed", "timeout", "kernel-died"]
 logger = logging.getLogger(__name__)
@@ -96,6 +97,63 @@ def _kernel_manager(kernel_name: str, sockets: Path) -> AsyncKernelManager:
         transport="ipc",
         ip=str(sockets / "kernel"),
     )
+
+
+@contextlib.contextmanager
+def forked_kernels() -> Iterator[KernelFactory]:
+    """Kernel managers whose kernels are forked from one warm process, for a whole run.
+
+    The fork server (:mod:`incident_lib.report._forkserver`) imports ipykernel,
+    pandas, matplotlib, pyarrow and incident_lib once; each notebook still gets
+    its own kernel process, started on its own connection file, and its outputs
+    are those of an ordinary kernel. Pass the factory as ``kernel_manager`` to
+    :func:`execute_notebook`. The server stops when the ``with`` block ends.
+
+    When the server cannot start (not Linux, no pidfd, an import failing), a
+    warning says so and the factory starts kernels the normal way.
+
+    Yields
+    ------
+    KernelFactory
+        Builds a kernel manager from a kernel name and a socket folder.
+    """
+    from ._forkserver import ForkProvisioner, ForkServer, fork_server_supported
+
+    server: ForkServer | None = None
+    if fork_server_supported():
+        try:
+            server = ForkServer()
+        except Exception as exc:  # OSError, a failed import in the server
+            warnings.warn(
+                f"kernels start the normal way (the fork server did not start: {exc})",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    else:
+        warnings.warn(
+            "kernels start the normal way (no fork server on this system)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+    def factory(kernel_name: str, sockets: Path) -> AsyncKernelManager:
+        km = _kernel_manager(kernel_name, sockets)
+        if server is not None and kernel_name == "python3":
+            import uuid
+
+            km.kernel_id = str(uuid.uuid4())
+            provisioner = ForkProvisioner(
+                kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km
+            )
+            provisioner.server = server
+            km.provisioner = provisioner
+        return km
+
+    try:
+        yield factory
+    finally:
+        if server is not None:
+            server.close()
 
 
 def _mark_error(output: Path, status: Status, message: str) -> None:
