@@ -136,3 +136,14 @@ def test_papermill_reads_every_parameter_of_every_notebook(caplog):
         caplog.clear()
         assert list(papermill.inspect_notebook(str(path))) == assigned, path.name
         assert "Unable to parse" not in caplog.text, path.name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_cell_has_a_unique_id(path: Path) -> None:
+    """nbformat 4.5 requires cell ids; a cell added without one warns on every run."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    ids = [cell.get("id") for cell in nb.cells]
+    assert all(ids) and len(set(ids)) == len(ids)
+    nbformat.validate(nb)
