@@ -141,9 +141,6 @@ def test_papermill_reads_every_parameter_of_every_notebook(caplog):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_every_cell_has_a_unique_id(path: Path) -> None:
     """nbformat 4.5 requires cell ids; a cell added without one warns on every run."""
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)
-    ids = [cell.get("id") for cell in nb.cells]
+    cells = json.loads(path.read_text())["cells"]  # as stored: nbformat.read adds missing ids
+    ids = [cell.get("id") for cell in cells]
     assert all(ids) and len(set(ids)) == len(ids)
-    nbformat.validate(nb)
