@@ -346,7 +346,10 @@ class Runbook:
         if covered is None and column is not None and len(frame):
             times = frame[column].dropna()
             if len(times) and (times.max() < span.start or times.min() >= span.end):
-                covered = (times.min().to_pydatetime(), times.max().to_pydatetime())
+                covered = (
+                    times.min().to_pydatetime(warn=False),
+                    times.max().to_pydatetime(warn=False),
+                )
         if covered is None:
             return ""
         return (

@@ -200,7 +200,7 @@ def test_a_reused_pid_does_not_keep_a_run_alive(tmp_path):
 def _fake_execute(seen: list[dict]):
     """A stand-in for execute_notebook that records run.json as each notebook starts."""
 
-    def execute(source: Path, output: Path, parameters: dict, *, timeout: float):
+    def execute(source: Path, output: Path, parameters: dict, *, timeout: float, **kernels):
         seen.append(json.loads((output.parent / RUN_FILE).read_text()))
         return NotebookResult(name=source.stem, status="ok", seconds=0.01, output=output)
 
