@@ -12,15 +12,17 @@ a3. the same with a random 8-letter word appended instead (every masked template
    distinct: the adversarial case, where all the work runs once per line);
 a4. the same lines in a plain Java layout with a random 32-hex trace id inside the
    message (``2026-11-28 10:41:00,123 INFO [main] c.e.Service - trace=<id> <line>``);
+a5. the same lines with a random word and a random ``0x`` session id appended (the word
+   varies among lines that differ in their ids too);
 b. ``drain3.TemplateMiner`` with its default configuration (median of
    ``--drain3-repeat`` runs; ``--drain3-lines`` runs it on a prefix only), and once on
-   each of the (a2), (a3), (a4) lines (b2, b3, b4);
+   each of the (a2) to (a5) lines (b2 to b5);
 c. the shell pipeline ``grep -E "ERROR|FATAL|Exception" | sort | uniq -c | sort -rn``
    over the same file (``bash -c``);
 
 and the peak memory of (a), measured in fresh subprocesses (peak RSS during the call
 from ``/proc``, and ``tracemalloc``). With ``--baseline REF`` (default ``HEAD``; ``""``
-to skip) (a) to (a4) also run on ``incident_lib/analysis/signatures/{masking,grouping}.py``
+to skip) (a) to (a5) also run on ``incident_lib/analysis/signatures/{masking,grouping}.py``
 as of that git revision, in the same run.
 
 ``--worst`` measures the worst cases instead: unique long lines (request bodies) of
@@ -318,16 +320,25 @@ def main(argv: list[str] | None = None) -> None:
         for i, line in enumerate(lines[:k])
     ]
     trace_case = statistics.median(timed(lambda: signature_ids(with_trace), 3))
+    # (a5) a unique word and a 0x session id
+    with_session = [
+        f"{line} {''.join(rng.choices(string.ascii_lowercase, k=8))} "
+        f"session=0x{rng.getrandbits(40):x}"
+        for line in lines[:k]
+    ]
+    session_case = statistics.median(timed(lambda: signature_ids(with_session), 3))
     drain_ids = timed(lambda: drain3_run(with_ids), 1)[0]
     drain_words = timed(lambda: drain3_run(with_words), 1)[0]
     drain_trace = timed(lambda: drain3_run(with_trace), 1)[0]
+    drain_session = timed(lambda: drain3_run(with_session), 1)[0]
     # the same four on the baseline revision
     old: dict[str, float] = {}
     tmp_base = tempfile.TemporaryDirectory()
     if args.baseline:
         base_ids = baseline_ids(args.baseline, Path(tmp_base.name))
         old["a"] = statistics.median(timed(lambda: base_ids(lines), args.repeat))
-        for key, case in (("a2", with_ids), ("a3", with_words), ("a4", with_trace)):
+        cases_old = (("a2", with_ids), ("a3", with_words), ("a4", with_trace))
+        for key, case in (*cases_old, ("a5", with_session)):
             old[key] = statistics.median(timed(functools.partial(base_ids, case), 3))
 
     # (b) drain3
@@ -368,9 +379,11 @@ def main(argv: list[str] | None = None) -> None:
     row(f"(a2) {k:,} lines + a random request id (UUID) each", ids_case, k)
     row(f"(a3) {k:,} lines + a random word each (nothing repeats)", words_case, k)
     row(f"(a4) {k:,} Java lines with a 32-hex trace id", trace_case, k)
+    row(f"(a5) {k:,} lines + a random word and a 0x session id", session_case, k)
     row(f"(b2) drain3 on the same {k:,} lines with a UUID", drain_ids, k)
     row(f"(b3) drain3 on the same {k:,} lines with a random word", drain_words, k)
     row(f"(b4) drain3 on the same {k:,} Java lines with a trace id", drain_trace, k)
+    row(f"(b5) drain3 on the same {k:,} lines with a word and a session id", drain_session, k)
     label = "all" if d == n else f"first {d:,}"
     row(
         f"(b)  drain3 TemplateMiner defaults, {label} lines, median of {args.drain3_repeat}",
@@ -384,7 +397,8 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"ours vs drain3:         {ours_rate / drain_rate:7.1f}x   "
         f"(a2 vs b2: {drain_ids / ids_case:.2f}x, a3 vs b3: {drain_words / words_case:.2f}x, "
-        f"a4 vs b4: {drain_trace / trace_case:.2f}x)"
+        f"a4 vs b4: {drain_trace / trace_case:.2f}x, "
+        f"a5 vs b5: {drain_session / session_case:.2f}x)"
     )
     if old:
         print(f"\n{'lines/s':<30} {args.baseline:>12} {'current':>12} {'drain3':>12}")
@@ -393,6 +407,7 @@ def main(argv: list[str] | None = None) -> None:
             ("(a2) + a UUID per line", k, old["a2"], ids_case, k / drain_ids),
             ("(a3) + a unique word per line", k, old["a3"], words_case, k / drain_words),
             ("(a4) Java lines + trace id", k, old["a4"], trace_case, k / drain_trace),
+            ("(a5) + a word and a 0x id", k, old["a5"], session_case, k / drain_session),
         )
         for label, size, then, now, drain_lps in cases:
             print(f"{label:<30} {size / then:>12,.0f} {size / now:>12,.0f} {drain_lps:>12,.0f}")

@@ -174,6 +174,7 @@ def _adversarial_ids() -> list[str]:
     rng = random.Random(9)
     lines = ["".join(rng.choices("0a-_.:/ fGé", k=rng.randint(0, 60))) for _ in range(3000)]
     lines += ["".join(rng.choices("0aF-", k=rng.randint(30, 90))) for _ in range(3000)]
+    lines += ["".join(rng.choices("0xXaFg-. é", k=rng.randint(0, 40))) for _ in range(3000)]
     lines += [
         "00000000-0000-0000-0000-00000000000a-0000-0000-0000-0000-aaaaaaaa0000",
         "aaaa0000-0000-0000-0000-aaaaaaaaaaaa",
@@ -181,14 +182,19 @@ def _adversarial_ids() -> list[str]:
         "é0a0a0a0a0aé 0a0a0a0a",
         "0a0a0a0a",
         "a" * 70 + "0",
+        "0x 0x0 0X1fA 0x0g 00x0 a0x0 -0xab- 0xaaaaaaaa0 0x0a0a0a0a-0000-0000-0000-000000000000",
+        "0x",
+        "0x0",
     ]
     return lines
 
 
-@pytest.mark.parametrize("corpus", ["shared", "fixtures", "adversarial"])
+@pytest.mark.parametrize("corpus", ["shared", "fixtures", "adversarial", "few ids"])
 def test_whole_batch_id_canonicalisation_equals_the_per_line_one(corpus):
+    # (an id on most lines and "few ids" take the two ways of writing the runs)
     lines = {
         "shared": lambda: _with_ids(_shared_messages()),
+        "few ids": lambda: _shared_messages() + _fixture_lines(),
         "fixtures": lambda: _with_ids(_fixture_lines()),
         "adversarial": _adversarial_ids,
     }[corpus]()
@@ -257,3 +263,40 @@ def test_a_word_that_cannot_vary_alone_is_not_marked():
     words = ["".join(rng.choices(string.ascii_lowercase, k=8)) for _ in range(grouping._MARK_MIN)]
     lines = [f"FOLLOWING {w}" for w in words]
     assert len(set(signature_ids(lines))) == len(words)
+
+
+def test_a_0x_number_does_not_change_the_mask():
+    # canonicalising its hex digits ("0x1f" -> "0x00") keeps every mask, inside others too
+    lines = [
+        "session 0x1f2e3d closed",
+        "at 0xdeadBEEF: fault",
+        "a@0xab.example.com and 0xab.example.com:80 and 0xab@x.io",
+        "/var/0xab/0xcd.log http://h/0xab?x=0xcd (0xab) [0xcd] '0xab' \"0xcd\" 0xab,0xcd",
+        "fe80::0xab 1.2.3.4:0xab 5.0xab 0xab-0xcd 0x1fz 0x 0xg Dec 0xdec",
+    ]
+    sub = _rx().ids.sub
+    for line in lines:
+        key = line.translate(str.maketrans("0123456789", "0000000000"))
+        canonical = sub(_canonical_id, key)
+        assert canonical != key
+        assert canonical_ids(key) == canonical
+        assert _mask_key(canonical) == _mask_key(key), line
+
+
+def test_many_lines_with_a_word_and_a_0x_session_id_are_marked():
+    # a word and a 0x number unique to each line: the words are marked among the keys
+    # with their ids canonicalised, giving the ids of the tolerance step
+    rng = random.Random(14)
+    n = grouping._MARK_MIN + 100
+    lines = [
+        f"Invalid user {''.join(rng.choices(string.ascii_lowercase, k=8))} from host "
+        f"session=0x{rng.getrandbits(40):x} trace={rng.getrandbits(128):032x}"
+        for _ in range(n)
+    ]
+    lines += [f"FOLLOWING {''.join(rng.choices(string.ascii_lowercase, k=8))}" for _ in range(n)]
+    ids = signature_ids(lines)
+    assert len(set(ids[:n])) == 1
+    assert len(set(ids[n:])) == n  # (too few plain words: each its own, as without marking)
+    assert set(signature_ids(lines[:6])) == {ids[0]}
+    small = [signature_ids(lines[i : i + 1])[0] for i in range(n, n + 50)]
+    assert small == ids[n : n + 50]

@@ -19,6 +19,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["MARKER", "canonical_ids", "mark_variable_words"]
 
@@ -33,14 +41,35 @@ _CONTEXT_WORD = re.compile(
     r"|ns|us|ms|s|m|h|d|[KMGTPE]i?B|[KMGTPE]i|[kKMGT]b|B|bytes?|Z|UTC|GMT"
     r"|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]{0,6})"
 )
-_UUID_HEX = [*range(9, 13), *range(14, 18), *range(19, 23), *range(24, 36)]  # (after the 8)
 _CANONICAL_UUID = b"00000000-0000-0000-0000-000000000000"
-_UUID_DASH = (8, 13, 18, 23)
+_EIGHT_HEX = 0x0101010101010101
+_FOUR_HEX = 0x01010101
 _PAD = 72  # bytes after the text, so that every look past a run stays in the buffer
-_HEX = bytes(c in b"0123456789abcdefABCDEF" for c in range(256))
-_ALNUM = bytes(c < 128 and chr(c).isalnum() for c in range(256))
-# 1: digit, 2: hex letter (a run of both ORs to 3)
-_KIND = bytes(1 if 48 <= c <= 57 else 2 if c in b"abcdefABCDEF" else 0 for c in range(256))
+# one class byte per character: bit 0 hex digit, bit 1 digit, bit 2 hex letter, bit 3 letter
+# or digit (ASCII)
+_CLASS = bytes(
+    (c in b"0123456789abcdefABCDEF")
+    | (48 <= c <= 57) << 1
+    | (c in b"abcdefABCDEF") << 2
+    | (c < 128 and chr(c).isalnum()) << 3
+    for c in range(256)
+)
+
+
+def _run_ends(hexc: np.ndarray, eight: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """For each position in ``start`` (a hex character), the end of its run of hex characters.
+
+    ``eight``: at each position, the 8 bytes of ``hexc`` from there as one number.
+    """
+    import numpy as np
+
+    end = start + 1
+    for step, ahead, flag in ((8, eight, _EIGHT_HEX), (1, hexc, True)):
+        active = np.flatnonzero(ahead[end] == flag)
+        while active.size:
+            end[active] += step
+            active = active[ahead[end[active]] == flag]
+    return end
 
 
 def canonical_ids(text: str) -> str:
@@ -55,36 +84,45 @@ def canonical_ids(text: str) -> str:
     -------
     str
         The text with every UUID (bounded by non-alphanumeric characters) replaced
-        by ``00000000-0000-0000-0000-000000000000`` and every other run of 8+ hex
+        by ``00000000-0000-0000-0000-000000000000``, every other run of 8+ hex
         characters with a letter and a digit, bounded the same way, by ``0`` times
-        its length minus one followed by ``a``.
+        its length minus one followed by ``a``, and the hex digits of every ``0x``
+        number (``0x1f``, bounded the same way) by ``0``.
     """
+    import codecs
+
     import numpy as np
 
-    raw = text.encode("utf-8", "surrogatepass")
-    padded = b"\n" + raw + b"\n" * _PAD  # (a byte before the first line, and after the last)
-    hexc = np.frombuffer(padded.translate(_HEX), dtype=np.bool_)
-    alnum = np.frombuffer(padded.translate(_ALNUM), dtype=np.bool_)
+    # (a byte before the first line, and bytes after the last)
+    buf = bytearray("\n" + text + "\n" * _PAD, "utf-8", "surrogatepass")
+    size = len(buf) - 1 - _PAD
+    cls = np.frombuffer(buf.translate(_CLASS), dtype=np.uint8)
+    hex_byte = cls & 1
+    hexc = hex_byte.view(np.bool_)
+    alnum = (cls >> 3).view(np.bool_)
+    data = np.frombuffer(buf, dtype=np.uint8)
+    # the 8 bytes from each position as one number: 8 hex characters when it is _EIGHT_HEX
+    eight = np.ndarray((hex_byte.size - 7,), dtype="<u8", buffer=hex_byte, strides=(1,))
     # where a run of hex characters starts a word (hex implies alphanumeric)
     cand = np.flatnonzero(hexc[1:] > alnum[:-1]) + 1
+    # "0x" numbers: a 0 starting a word, then x, then hex digits (then not a letter or digit)
+    ox = cand[(data[cand + 1] | 32) == 120]
+    ox = ox[(data[ox] == 48) & hexc[ox + 2]] + 2
+    ox_end = _run_ends(hexc, eight, ox)
+    keep = ~alnum[ox_end]
+    ox, ox_end = ox[keep], ox_end[keep]
     cand = cand[hexc[cand + 7]]  # (most words are shorter: look at the 8th character first)
-    for j in range(1, 7):
-        cand = cand[hexc[cand + j]]
-    if cand.size == 0:
-        return text
-    end = cand + 8
-    active = np.flatnonzero(hexc[end])
-    while active.size:
-        end[active] += 1
-        active = active[hexc[end[active]]]
-    data = np.frombuffer(padded, dtype=np.uint8)
+    cand = cand[eight[cand] == _EIGHT_HEX]
+    end = _run_ends(hexc, eight, cand + 7)
     # a UUID (tried first): 8 hex, then -4-4-4-12 hex, then not a letter or digit
     uuid = (end - cand == 8) & (data[end] == 45)
     if uuid.any():
         at = cand[uuid]
-        window = np.lib.stride_tricks.sliding_window_view(hexc, 37)[at]
-        keep = window[:, _UUID_HEX].all(axis=1) & ~alnum[at + 36]
-        for j in _UUID_DASH[1:]:
+        four = np.ndarray((hex_byte.size - 3,), dtype="<u4", buffer=hex_byte, strides=(1,))
+        keep = (eight[at + 24] == _EIGHT_HEX) & (eight[at + 28] == _EIGHT_HEX) & ~alnum[at + 36]
+        for j in (9, 14, 19):
+            keep &= four[at + j] == _FOUR_HEX
+        for j in (13, 18, 23):
             keep &= data[at + j] == 45
         uuid[uuid] = keep
     uuid_at = cand[uuid]
@@ -95,21 +133,30 @@ def canonical_ids(text: str) -> str:
         run[np.searchsorted(cand, uuid_at + 24)] = False  # (a candidate itself)
     s, e = cand[run], end[run]
     if s.size:
-        kind = np.frombuffer(padded.translate(_KIND), dtype=np.uint8)
-        both = np.bitwise_or.reduceat(kind, np.column_stack((s, e)).ravel())[::2] == 3
-        s, e = s[both], e[both]
-    if s.size == 0 and uuid_at.size == 0:
+        kind = np.bitwise_or.reduceat(cls, np.column_stack((s, e)).ravel())[::2] & 6
+        s, e = s[kind == 6], e[kind == 6]
+    if s.size == 0 and uuid_at.size == 0 and ox.size == 0:
         return text
-    data = np.frombuffer(bytearray(padded), dtype=np.uint8)
+    # every character of those runs becomes 0 (the runs are apart: a start is a letter or
+    # digit, an end is not)
+    first, last = np.concatenate((s, ox)), np.concatenate((e, ox_end))
+    lengths = last - first
+    total = int(lengths.sum())
+    if total * 16 > data.size:  # (many: one pass over the text)
+        delta = np.zeros(data.size, dtype=np.int8)
+        delta[first] = 1
+        delta[last] = -1
+        data[np.cumsum(delta, dtype=np.int8).view(np.bool_)] = 48
+    elif total:
+        offsets = np.cumsum(lengths) - lengths
+        data[np.arange(total) + np.repeat(first - offsets, lengths)] = 48
     if s.size:
-        lengths = e - s
-        index = np.arange(lengths.sum()) + np.repeat(s - (np.cumsum(lengths) - lengths), lengths)
-        data[index] = 48
         data[e - 1] = 97
     if uuid_at.size:
         canonical = np.frombuffer(_CANONICAL_UUID, dtype=np.uint8)
         np.lib.stride_tricks.sliding_window_view(data, 36, writeable=True)[uuid_at] = canonical
-    return data[1 : len(raw) + 1].tobytes().decode("utf-8", "surrogatepass")
+    out: str = codecs.utf_8_decode(memoryview(buf)[1 : size + 1], "surrogatepass", True)[0]
+    return out
 
 
 def mark_variable_words(keys: Sequence[str], min_values: int) -> list[str] | None:

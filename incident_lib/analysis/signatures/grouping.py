@@ -51,10 +51,10 @@ import operator
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from ._vector import MARKER, mark_variable_words
-from .masking import _batch_keys, _bounded_keys, _mask_key, _masked, _rx
+from .masking import _batch_keys, _bounded_keys, _canonical_keys, _mask_key, _masked, _rx
 
 __all__ = ["TOLERANCE_MIN_CONSTANT", "TOLERANCE_MIN_VALUES", "signature_ids"]
 
@@ -263,20 +263,22 @@ class _Grouping(NamedTuple):
     templates: dict[str, str]  # signature id -> displayed template
 
 
-def _masked_marked(marked: str) -> tuple[str, frozenset[int]] | None:
-    """Mask a key whose varying words are marked; None when tolerance would not merge them.
+def _masked_marked(marked: str) -> tuple[str, frozenset[int] | None]:
+    """Mask a key whose varying words are marked.
 
-    Returns the masked template (the marked words as ``<*>``) and the token
-    positions of the marked words. The tolerance step merges a varying position
-    only when the rest of the template keeps :data:`TOLERANCE_MIN_CONSTANT` plain
-    words; a marked word is one of them.
+    Returns the masked template and, when the tolerance step would merge the
+    marked words, the token positions of the marked words (the masked template
+    then shows them as ``<*>``); None instead when it would not (the masked
+    template then keeps :data:`MARKER` where each key has its own word). The
+    tolerance step merges a varying position only when the rest of the template
+    keeps :data:`TOLERANCE_MIN_CONSTANT` plain words; a marked word is one of them.
     """
     masked = _mask_key(marked)
     if MARKER not in masked:  # (swallowed by a mask spanning words: a quoted user agent)
         return masked, frozenset()
     tokens = _skeleton(masked).split(" ")
     if sum("<*>" not in token for token in tokens) <= TOLERANCE_MIN_CONSTANT:
-        return None
+        return masked, None
     positions = frozenset(i for i, token in enumerate(tokens) if token == MARKER)
     return masked.replace(MARKER, "<*>"), positions
 
@@ -284,6 +286,40 @@ def _masked_marked(marked: str) -> tuple[str, frozenset[int]] | None:
 class _Masked(NamedTuple):
     of: dict[str, str]  # key -> masked template
     wide: dict[str, frozenset[int]]  # masked template -> token positions of marked words
+    skeletons: dict[str, str]  # masked template -> canonical template, where known already
+
+
+def _unmarked(template: str, marked: str, keys: Iterable[str]) -> list[str] | None:
+    """``template`` (with :data:`MARKER` tokens) with each key's own words put back.
+
+    ``marked`` is the marked form of every key in ``keys``; its marked tokens are
+    plain words standing alone between spaces, which no mask touches, so masking a
+    key gives ``template`` with its words in place of the markers (and so does
+    :func:`_skeleton`). None when ``template`` lost a marker.
+    """
+    pieces = template.split(MARKER)
+    at = [i for i, token in enumerate(marked.split(" ")) if token == MARKER]
+    if len(pieces) != len(at) + 1:
+        return None
+    if len(at) == 1:
+        head, tail = pieces
+        i = at[0]
+        return [f"{head}{key.split(' ')[i]}{tail}" for key in keys]
+    out = []
+    for key in keys:
+        tokens = key.split(" ")
+        parts = [pieces[0]]
+        for i, piece in zip(at, pieces[1:], strict=True):
+            parts.append(tokens[i])
+            parts.append(piece)
+        out.append("".join(parts))
+    return out
+
+
+def _unsettled(marks: list[str], keys: list[str]) -> bool:
+    """Whether more than an eighth of the keys have no word marked."""
+    same: int = sum(map(operator.eq, marks, keys))
+    return same * 8 > len(keys)
 
 
 def _masked_batch(keys: list[str], canonical: bool) -> _Masked:
@@ -294,45 +330,77 @@ def _masked_batch(keys: list[str], canonical: bool) -> _Masked:
     :data:`TOLERANCE_MIN_VALUES` different words occur among keys equal everywhere
     else (found for the whole batch at once, see
     :func:`~._vector.mark_variable_words`) is masked as ``<*>``, and such keys are
-    masked once per marked form: what the tolerance step would merge anyway.
+    masked once per marked form: what the tolerance step would merge anyway. Where
+    the tolerance step would not merge them (too few plain words left), the marked
+    form is still masked once and each key gets it with its own words put back.
     """
     masked_of = dict.fromkeys(keys, "")
     if len(masked_of) < _MARK_MIN:
-        return _Masked(_masked(masked_of, canonical=canonical), {})
+        return _Masked(_masked(masked_of, canonical=canonical), {}, {})
     distinct = list(masked_of)
     bounded = _bounded_keys(distinct)
     marks = mark_variable_words(bounded, TOLERANCE_MIN_VALUES)
+    if not canonical and (marks is None or _unsettled(marks, bounded)):
+        # the keys may differ in ids too (a word and a session id per line): mark the
+        # words among the keys with their ids canonicalised
+        id_keys = _canonical_keys(bounded)
+        if id_keys != bounded:
+            bounded = id_keys
+            marks = mark_variable_words(bounded, TOLERANCE_MIN_VALUES)
     if marks is None:
-        return _Masked(_masked(masked_of, canonical=canonical), {})
-    rest: list[str] = []
-    by_mark: dict[str, tuple[str, frozenset[int]] | None] = {}
+        return _Masked(_masked(masked_of, canonical=canonical), {}, {})
+    by_mark: dict[str, str | None] = {}  # marked form -> its masked template (None: per key)
     wide: dict[str, frozenset[int]] = {}
-    for key, plain, marked in zip(distinct, bounded, marks, strict=True):
-        if marked == plain:
-            rest.append(key)
+    own: dict[str, str] = {}  # marked form -> masked template keeping MARKER (words put back)
+    for marked in dict.fromkeys(marks):
+        if MARKER not in marked:
+            by_mark[marked] = None
             continue
-        if marked in by_mark:
-            masked = by_mark[marked]
+        masked, positions = _masked_marked(marked)
+        if positions is None:
+            by_mark[marked] = None
+            own[marked] = masked
         else:
-            masked = by_mark[marked] = _masked_marked(marked)
-        if masked is None:
-            rest.append(key)
-        else:
-            masked_of[key], wide[masked[0]] = masked
-    masked_of.update(_masked(rest, canonical=canonical))
-    return _Masked(masked_of, wide)
+            by_mark[marked] = masked
+            wide[masked] = positions
+    masked_list = list(map(by_mark.__getitem__, marks))
+    later = [i for i, masked in enumerate(masked_list) if masked is None]
+    skeletons: dict[str, str] = {}
+    if later:
+        rest: list[str] = []
+        per_mark: defaultdict[str, list[int]] = defaultdict(list)
+        for i in later:
+            if marks[i] in own:
+                per_mark[marks[i]].append(i)
+            else:
+                rest.append(distinct[i])
+        for marked, where in per_mark.items():
+            template = own[marked]
+            filled = _unmarked(template, marked, (bounded[i] for i in where))
+            skeleton_filled = _unmarked(_skeleton(template), marked, (bounded[i] for i in where))
+            if filled is None or skeleton_filled is None:
+                rest.extend(distinct[i] for i in where)
+                continue
+            for i, masked, skel in zip(where, filled, skeleton_filled, strict=True):
+                masked_list[i] = masked
+                skeletons[masked] = skel
+        of_rest = _masked(rest, canonical=canonical)
+        for i in later:
+            if masked_list[i] is None:
+                masked_list[i] = of_rest[distinct[i]]
+    masked_of = dict(zip(distinct, cast("list[str]", masked_list), strict=True))
+    return _Masked(masked_of, wide, skeletons)
 
 
 def _group(messages: Sequence[object]) -> _Grouping:
     keys, ids_done = _batch_keys(messages)
-    masked_of, wide = _masked_batch(keys, ids_done)
-    skeleton_of: dict[str, str] = {}
+    masked_of, wide, skeleton_of = _masked_batch(keys, ids_done)
     variants: defaultdict[str, list[str]] = defaultdict(list)  # skeleton -> masked variants
-    for masked in masked_of.values():
-        if masked not in skeleton_of:
-            skel = _skeleton(masked)
-            skeleton_of[masked] = skel
-            variants[skel].append(masked)
+    for masked in dict.fromkeys(masked_of.values()):
+        skel = skeleton_of.get(masked)
+        if skel is None:
+            skel = skeleton_of[masked] = _skeleton(masked)
+        variants[skel].append(masked)
     merged = _tolerate(variants, {skeleton_of[m]: p for m, p in wide.items() if p})
     canonical_of = {skel: merged.get(skel, skel) for skel in variants}
     members: defaultdict[str, list[str]] = defaultdict(list)
@@ -340,7 +408,10 @@ def _group(messages: Sequence[object]) -> _Grouping:
         members[canonical].extend(variants[skel])
     id_of = {c: _signature_id(c) for c in members}
     templates = {id_of[c]: _display(c, m) for c, m in members.items()}
-    id_of_key = {k: id_of[canonical_of[skeleton_of[m]]] for k, m in masked_of.items()}
+    id_of_masked = {
+        m: id_of[canonical] for skel, canonical in canonical_of.items() for m in variants[skel]
+    }
+    id_of_key = dict(zip(masked_of, map(id_of_masked.__getitem__, masked_of.values()), strict=True))
     return _Grouping(list(map(id_of_key.__getitem__, keys)), templates)
 
 

@@ -50,9 +50,9 @@ templates.
 
 Speed: a batch is masked once per distinct *key*: the headline (bounded as
 above) with each ASCII digit replaced by ``0`` (:func:`_keys`, one
-``str.translate`` and one ``split`` over the whole batch), then with each UUID
-and long hex id replaced by a canonical one of the same shape (:func:`_masked`;
-neither changes the mask). In a batch of :data:`_VECTOR_MIN` lines or more whose
+``str.translate`` and one ``split`` over the whole batch), then with each UUID,
+long hex id and ``0x`` number replaced by a canonical one of the same shape
+(:func:`_masked`; neither changes the mask). In a batch of :data:`_VECTOR_MIN` lines or more whose
 lines rarely repeat (an id on every line), the ids are canonicalised over the
 whole batch at once, before the lines are deduplicated
 (:func:`~._vector.canonical_ids`, a few numpy passes over the bytes instead of a
@@ -186,12 +186,13 @@ def _rx() -> _Regexes:
         branches.append(f"{first}(?:{alternatives})")
     ph = r"<(?:[A-Z]+|\*)>"
     delim = r"""\s:=,;"'()\[\]{}<>"""
-    # a UUID, or a run of 8+ hex characters with a letter and a digit; it starts with a
-    # character class (and checks what precedes it after), so the engine skips most
-    # positions quickly
+    # a UUID, a run of 8+ hex characters with a letter and a digit, or a 0x number; it
+    # starts with a character class (and checks what precedes it after), so the engine
+    # skips most positions quickly
     ids = (
         rf"{_HEXC}(?<![A-Za-z0-9].)(?:{_HEXC}{{7}}-{_HEXC}{{4}}-{_HEXC}{{4}}-{_HEXC}{{4}}-{_HEXC}{{12}}"
-        rf"|(?:(?<=[a-fA-F])(?=[0-9a-fA-F]*\d)|(?<=\d)(?=[0-9a-fA-F]*[a-fA-F])){_HEXC}{{7,}}){end}"
+        rf"|(?:(?<=[a-fA-F])(?=[0-9a-fA-F]*\d)|(?<=\d)(?=[0-9a-fA-F]*[a-fA-F])){_HEXC}{{7,}}"
+        rf"|(?<=0)[xX]{_HEXC}+){end}"
     )
     return _Regexes(
         mask=re.compile(f"{edge}(?:{'|'.join(branches)})"),
@@ -241,12 +242,19 @@ def _headline(message: str) -> str:
 # earlier <PATH>, <URL>, ... whose character classes treat letters and digits alike), and
 # the canonical run keeps the length and the "has a letter / has a digit" properties the
 # patterns test. It makes lines that differ only in request ids or hashes share a key.
+# The same holds for the hex digits of a 0x number (``0x1f``: each one becomes ``0``, so
+# ``0x00``): it is matched as a whole by <HEX>, or swallowed by an earlier mask whose
+# character classes treat hex letters and digits alike (no mask can start after the x).
 _CANONICAL_UUID = "00000000-0000-0000-0000-000000000000"
 
 
 def _canonical_id(match: re.Match[str]) -> str:
     text = match.group()
-    return _CANONICAL_UUID if "-" in text else "0" * (len(text) - 1) + "a"
+    if "-" in text:
+        return _CANONICAL_UUID
+    if text[1] in "xX":  # a 0x number: its hex digits as 0
+        return text[:2] + "0" * (len(text) - 2)
+    return "0" * (len(text) - 1) + "a"
 
 
 def _bounded(headline: str) -> str:
