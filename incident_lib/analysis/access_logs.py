@@ -31,14 +31,17 @@ from typing import TYPE_CHECKING
 from ..core.errors import InvalidInput
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
 __all__ = ["ACCESS_COLUMNS", "access_summary", "is_access_log"]
 
 #: columns of the :func:`access_summary` frame, in order
 ACCESS_COLUMNS = ("method", "status", "requests", "baseline_requests", "codes")
 
-_VERBS = "GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|CONNECT|TRACE"
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE")
+_VERBS = "|".join(_METHODS)
 #: Envoy, nginx, Apache: ``"METHOD target PROTOCOL" STATUS``; AWS ALB:
 #: ``ELB_STATUS TARGET_STATUS RECEIVED SENT "METHOD url PROTOCOL"``
 _ACCESS = re.compile(
@@ -46,8 +49,80 @@ _ACCESS = re.compile(
     rf'|(?<!\S)(?P<s2>[1-5]\d\d) (?:\d{{3}}|-) \d+ \d+ "(?P<m2>{_VERBS}) [^"]*"'
 )
 
+#: :data:`_ACCESS` for RE2 (no look-around): exact on ASCII text, where ``\\w`` is
+#: ``[A-Za-z0-9_]`` and ``\\s`` the six ASCII spaces and ``\\x1c-\\x1f``; lines with
+#: other characters go through :data:`_ACCESS` itself
+_ACCESS_RE2 = (
+    rf'"(?P<m1>{_VERBS}) [^"]*" (?P<s1>[1-5][0-9][0-9])(?:[^A-Za-z0-9_.]|$)'
+    rf"|(?:^|[\t\n\x0b\f\r\x1c-\x1f ])(?P<s2>[1-5][0-9][0-9]) (?:[0-9]{{3}}|-) [0-9]+ [0-9]+ "
+    rf'"(?P<m2>{_VERBS}) [^"]*"'
+)
+#: lines matched at a time (a slice's Arrow copy is all the memory it takes)
+_SLICE = 65_536
+
 #: at most this many status codes are listed in ``codes``
 _CODES_CAP = 3
+
+
+def _arrow_slice(messages: pd.Series) -> pa.Array:
+    """Messages as Arrow ``large_string``; anything but a ``str`` is null."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if isinstance(messages.dtype, pd.StringDtype):
+        texts = pa.array(messages.array)
+        if isinstance(texts, pa.ChunkedArray):
+            texts = texts.combine_chunks()
+        return texts.cast(pa.large_string())
+    values = [m if isinstance(m, str) else None for m in messages]
+    return pa.array(values, type=pa.large_string())
+
+
+def _scan(messages: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions, methods (indexes into :data:`_METHODS`) and statuses of the
+    access-log lines among ``messages``.
+
+    RE2 over Arrow a slice at a time; the few lines with non-ASCII characters
+    are matched by Python's ``re`` (whose ``\\w``, ``\\s`` and ``\\d`` are Unicode).
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    code = {m: i for i, m in enumerate(_METHODS)}
+    positions: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    methods: list[np.ndarray] = [np.zeros(0, dtype=np.int8)]
+    statuses: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    search = _ACCESS.search
+    for start in range(0, len(messages), _SLICE):
+        texts = _arrow_slice(messages.iloc[start : start + _SLICE])
+        quoted = pc.fill_null(pc.match_substring(texts, '" '), False)
+        ascii_ = pc.fill_null(pc.string_is_ascii(texts), False)
+        found: dict[int, tuple[int, int]] = {}
+        where = pc.indices_nonzero(pc.and_(quoted, ascii_))
+        if len(where):
+            parts = pc.extract_regex(pc.take(texts, where), _ACCESS_RE2)
+            hit = pc.is_valid(parts)
+            rows = pc.filter(where, hit).to_numpy()
+            m1, s1, s2, m2 = (pc.filter(parts.field(i), hit) for i in range(4))
+            method = pc.index_in(pc.if_else(pc.equal(m1, ""), m2, m1), pa.array(_METHODS))
+            status = pc.cast(pc.if_else(pc.equal(s1, ""), s2, s1), pa.int64())
+            found = dict(
+                zip(
+                    rows.tolist(),
+                    zip(method.to_pylist(), status.to_pylist(), strict=True),
+                    strict=True,
+                )
+            )
+        others = pc.indices_nonzero(pc.and_(quoted, pc.invert(ascii_)))
+        for row, text in zip(others.to_pylist(), pc.take(texts, others).to_pylist(), strict=True):
+            if m := search(text):
+                found[row] = (code[m["m1"] or m["m2"]], int(m["s1"] or m["s2"]))
+        ordered = sorted(found)
+        positions.append(np.asarray(ordered, dtype=np.int64) + start)
+        methods.append(np.asarray([found[r][0] for r in ordered], dtype=np.int8))
+        statuses.append(np.asarray([found[r][1] for r in ordered], dtype=np.int64))
+    return np.concatenate(positions), np.concatenate(methods), np.concatenate(statuses)
 
 
 def is_access_log(messages: pd.Series) -> pd.Series:
@@ -64,31 +139,26 @@ def is_access_log(messages: pd.Series) -> pd.Series:
     pandas.Series
         Booleans with the index of ``messages``.
     """
+    import numpy as np
     import pandas as pd
 
-    search = _ACCESS.search
-    return pd.Series(
-        [isinstance(m, str) and '" ' in m and search(m) is not None for m in messages],
-        index=messages.index,
-        dtype=bool,
-    )
+    flags = np.zeros(len(messages), dtype=bool)
+    flags[_scan(messages)[0]] = True
+    return pd.Series(flags, index=messages.index, dtype=bool)
 
 
 def _requests(logs: pd.DataFrame) -> pd.DataFrame:
     """``time``, ``method`` and ``status`` (an int) of each access-log line of ``logs``."""
     import pandas as pd
 
-    times, methods, statuses = [], [], []
-    search = _ACCESS.search
-    for time, message in zip(logs["time"], logs["message"], strict=True):
-        if isinstance(message, str) and '" ' in message and (m := search(message)):
-            times.append(time)
-            methods.append(m["m1"] or m["m2"])
-            statuses.append(int(m["s1"] or m["s2"]))
+    at, methods, statuses = _scan(logs["message"])
+    times = logs["time"].iloc[at].reset_index(drop=True)
     return pd.DataFrame(
         {
             "time": pd.Series(times, dtype="datetime64[ns, UTC]"),
-            "method": pd.Series(methods, dtype="str"),
+            "method": pd.Series(
+                pd.Categorical.from_codes(methods, categories=pd.Index(list(_METHODS))), dtype="str"
+            ),
             "status": pd.Series(statuses, dtype="int64"),
         }
     )

@@ -1,0 +1,103 @@
+"""Upstreams found in big logs a slice at a time are the ones the whole column gave.
+
+The oracle is the earlier ``dependencies_from_logs`` (every line turned into one
+Arrow array at once), kept here: the same names in the same order on the demos
+and on generated logs longer than one slice, across slice boundaries, with the
+cap on distinct texts and the ``message`` fallback of an empty ``raw``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from incident_lib.analysis import related
+from incident_lib.analysis.related import dependencies_from_logs
+from incident_lib.demo import SCENARIOS
+from incident_lib.infra.evidence import EvidenceStore
+
+
+def _oracle(logs: pd.DataFrame, *, namespace: str = "") -> tuple[str, ...]:
+    columns = [c for c in ("raw", "message") if c in logs.columns]
+    if logs.empty or not columns:
+        return ()
+    texts = logs[columns[0]].astype("str").fillna("")
+    if len(columns) > 1:
+        texts = texts.where(texts != "", logs[columns[1]].astype("str").fillna(""))
+    lines = pa.array(texts.to_numpy(dtype=object), type=pa.large_string())
+    hint = related._re2(related._LOG_HINT)
+    lines = pc.unique(pc.filter(lines, pc.match_substring_regex(lines, hint)))
+    lines = lines.slice(0, related._MAX_LOG_TEXTS)
+    mentions: list[tuple[int, int, str]] = []
+    for order, pattern in enumerate(related._LOG_PATTERNS):
+        hosts = pc.struct_field(pc.extract_regex(lines, related._re2(pattern)), "host")
+        where = pc.indices_nonzero(pc.is_valid(hosts))
+        found_hosts = pc.take(hosts, where).to_pylist()
+        mentions += (
+            (i, order, host) for i, host in zip(where.to_pylist(), found_hosts, strict=True)
+        )
+    found: dict[str, None] = {}
+    for _, _, host in sorted(mentions):
+        name = related._host_name(related._normal_upstream(host), namespace)
+        if name:
+            found.setdefault(name)
+    return tuple(found)
+
+
+def _frame(raws: list[str | None], messages: list[str | None] | None = None) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"raw": pd.Series(raws, dtype="str"), "message": pd.Series(messages or raws, dtype="str")}
+    )
+
+
+def test_first_mentions_keep_their_order_across_slices():
+    n = 200_000  # three slices and a part
+    raws = [f"request {i} served in {i % 97} ms" for i in range(n)]
+    raws[150_000] = "dial tcp ledger:5432: connection refused"
+    raws[70_000] = "GET http://payments:8080/charge failed"
+    raws[70_001] = "upstream_cluster=inventory_8080"
+    raws[199_999] = "GET http://payments:8080/charge failed"  # again: counted once
+    raws[10] = "redis://cache.prod.svc:6379 timeout"
+    logs = _frame(raws)
+    found = dependencies_from_logs(logs, namespace="prod")
+    assert found == ("cache", "payments", "inventory", "ledger")
+    assert found == _oracle(logs, namespace="prod")
+
+
+def test_only_the_first_distinct_texts_are_scanned_whatever_the_slices():
+    cap = related._MAX_LOG_TEXTS
+    # cap distinct hinted texts that name no service, repeated across slices, then a name
+    raws = [f"connect attempt {i % cap} failed" for i in range(cap + 30_000)]
+    raws += ["dial tcp ledger:5432: refused"]
+    early = ["dial tcp orders:5432: refused", *raws]
+    assert dependencies_from_logs(_frame(raws)) == _oracle(_frame(raws)) == ()
+    assert dependencies_from_logs(_frame(early)) == _oracle(_frame(early)) == ("orders",)
+    # repeats do not use up the cap: 50,000 lines of two texts, then a name
+    twice = ["connect a failed", "connect b failed"] * (cap // 2) + ["dial tcp ledger:5432: x"]
+    assert dependencies_from_logs(_frame(twice)) == _oracle(_frame(twice)) == ("ledger",)
+
+
+def test_an_empty_raw_line_falls_back_to_its_message_in_every_slice():
+    n = 140_000
+    raws: list[str | None] = ["plain line"] * n
+    messages: list[str | None] = ["plain line"] * n
+    raws[100_000], messages[100_000] = "", "dial tcp billing:8080: i/o timeout"
+    raws[130_000], messages[130_000] = None, "http://orders:8080/x 503"
+    raws[5], messages[5] = "", None
+    logs = _frame(raws, messages)
+    assert dependencies_from_logs(logs) == _oracle(logs) == ("billing", "orders")
+    assert dependencies_from_logs(logs[["message"]]) == _oracle(logs[["message"]])
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_demo_logs_give_the_names_the_whole_column_gave(demo_root, scenario):
+    store = EvidenceStore(demo_root / scenario)
+    logs = store.read("kubernetes", "logs")
+    namespace = "prod"
+    found = dependencies_from_logs(logs, namespace=namespace)
+    assert found == _oracle(logs, namespace=namespace)
+    assert found  # the demos name their upstreams
+    big = pd.concat([logs] * (140_000 // len(logs) + 1), ignore_index=True)
+    assert dependencies_from_logs(big, namespace=namespace) == found
