@@ -233,7 +233,7 @@ def message_event(sent: Sent, *, at: datetime, by: str = "", section: str = "") 
     first = next((line.strip() for line in draft.text.splitlines() if line.strip()), "")
     if first:
         parts.append(first)
-    stamp = f"{at:%Y-%m-%dT%H:%M:%SZ}"
+    stamp = f"{at:%Y-%m-%dT%H:%M:%S.%fZ}"  # two sends within a second are two events
     return Event(
         time=at,
         source="people",

@@ -213,3 +213,13 @@ def test_every_link_of_a_send_lands_on_the_timeline_even_past_a_summarys_length(
     }
     communicate(workspace, draft, ManyLinks([]), live=True, confirm=True, clock=lambda: AT)
     assert len(people(workspace)) == 13  # filed again: the same links are not added twice
+
+
+def test_two_sends_within_one_second_are_two_events(workspace):
+    first = datetime(2026, 11, 3, 14, 30, 0, 100_000, tzinfo=UTC)
+    second = datetime(2026, 11, 3, 14, 30, 0, 900_000, tzinfo=UTC)
+    for at in (first, second):
+        communicate(
+            workspace, DRAFT, EchoChannel([]), live=True, confirm=True, clock=lambda at=at: at
+        )
+    assert [e.time for e in people(workspace)] == [first, second]
