@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,21 +16,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from github_server import GitHubServer
+from records import INCIDENT
 from slack_server import WEBHOOK_PATH, Answer, SlackServer
 
 from incident_lib.cli import main
-from incident_lib.core.incident import Incident
 from incident_lib.infra.timeline import TimelineStore
 from incident_lib.infra.workspace import DEMO_MARKER, create_workspace
-
-INCIDENT = Incident.create(
-    id="INC-2026-0042",
-    title="api returns 500s",
-    service="api",
-    namespace="prod",
-    severity="SEV-2",
-    start=datetime(2026, 11, 3, 14, 0, tzinfo=UTC),
-)
 
 
 @pytest.fixture

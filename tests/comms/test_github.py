@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 from github_server import FAKE_TOKEN, Answer, GitHubServer
+from records import INCIDENT
 
 from incident_lib.comms.github import (
     API_VERSION,
@@ -29,20 +30,11 @@ from incident_lib.comms.github import (
 )
 from incident_lib.communicating import communicate, message_event, sent_refs
 from incident_lib.core.errors import ActionRefused, InvalidInput
-from incident_lib.core.incident import Incident
 from incident_lib.core.postmortem import ActionItem
 from incident_lib.infra.timeline import TimelineStore
 from incident_lib.infra.workspace import DEMO_MARKER, create_workspace
 from incident_lib.report.postmortem import FollowUp, postmortem_markdown
 
-INCIDENT = Incident.create(
-    id="INC-2026-0042",
-    title="api returns 500s",
-    service="api",
-    namespace="prod",
-    severity="SEV-2",
-    start=datetime(2026, 11, 3, 14, 0, tzinfo=UTC),
-)
 AT = datetime(2026, 11, 5, 9, 30, tzinfo=UTC)
 ITEMS = (
     FollowUp(

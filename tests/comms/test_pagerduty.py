@@ -27,6 +27,7 @@ from pagerduty_server import (
     log_entry,
     user,
 )
+from records import INCIDENT
 
 from incident_lib.comms.pagerduty import (
     PAGERDUTY_NOTE_CHARS,
@@ -46,14 +47,6 @@ from incident_lib.infra.timeline import TimelineStore
 from incident_lib.infra.workspace import DEMO_MARKER, create_workspace
 
 SENDER = "bruno@example.com"
-INCIDENT = Incident.create(
-    id="INC-2026-0042",
-    title="api returns 500s",
-    service="api",
-    namespace="prod",
-    severity="SEV-2",
-    start=datetime(2026, 11, 3, 14, 0, tzinfo=UTC),
-)
 TRIGGERED = "2026-11-03T14:05:00Z"
 ACKED = "2026-11-03T14:08:30Z"
 RESOLVED = "2026-11-03T14:52:10Z"

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from records import INCIDENT
 
 from incident_lib.comms.statuspage import REF, open_or_update
-from incident_lib.core.incident import Incident
 
-INCIDENT = Incident.create(
-    id="INC-2026-0042",
-    title="api returns 500s",
-    service="api",
-    namespace="prod",
-    severity="SEV-2",
-    start=datetime(2026, 11, 3, 14, 0, tzinfo=UTC),
-)
 COMPONENTS = {"api": ("8kbf7d35c070",)}
 
 

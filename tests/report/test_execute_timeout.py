@@ -13,38 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
+from kernel_helpers import eventually_gone, notebook
 
-from incident_lib.report import kernel_guard
 from incident_lib.report.execute import _kernel_manager, execute_notebook
-
-
-def _notebook(path: Path, *cells: str) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-    nbformat.write(nb, path)
-    return path
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return kernel_guard._is_zombie(pid)
-
-
-def _eventually_gone(pid: int, seconds: float = 5) -> bool:
-    stop = time.monotonic() + seconds
-    while time.monotonic() < stop and not _gone(pid):
-        time.sleep(0.1)
-    return _gone(pid)
 
 
 def _write_pid(path: Path) -> str:
@@ -53,7 +25,7 @@ def _write_pid(path: Path) -> str:
 
 def _hung(tmp_path: Path, timeout: float) -> tuple[object, float, str, Path]:
     pid_file = tmp_path / "kernel.pid"
-    nb = _notebook(
+    nb = notebook(
         tmp_path / "hangs.ipynb",
         _write_pid(pid_file) + "\nprint('started')",
         "import time\ntime.sleep(30)",
@@ -73,7 +45,7 @@ def test_a_hung_cell_is_stopped_at_the_notebook_limit_and_its_kernel_killed(tmp_
     assert "did not finish (timeout)" in text
     assert "never printed" not in text.replace("print('never printed')", "")
     if os.name == "posix" and pid_file.exists():  # absent when the start took the 2 s
-        assert _eventually_gone(int(pid_file.read_text())), "the timed-out kernel still runs"
+        assert eventually_gone(int(pid_file.read_text())), "the timed-out kernel still runs"
 
 
 def test_the_cells_run_before_the_limit_are_kept(tmp_path):
@@ -84,7 +56,7 @@ def test_the_cells_run_before_the_limit_are_kept(tmp_path):
     assert "started" in text.replace("print('started')", "")
     assert "did not finish (timeout)" in text
     if os.name == "posix":
-        assert _eventually_gone(int(pid_file.read_text())), "the timed-out kernel still runs"
+        assert eventually_gone(int(pid_file.read_text())), "the timed-out kernel still runs"
 
 
 def test_the_limit_counts_the_kernel_start(tmp_path):
@@ -101,7 +73,7 @@ def test_the_limit_counts_the_kernel_start(tmp_path):
         return km
 
     marker = tmp_path / "cell-ran"
-    nb = _notebook(tmp_path / "quick.ipynb", f"open({str(marker)!r}, 'w').close()")
+    nb = notebook(tmp_path / "quick.ipynb", f"open({str(marker)!r}, 'w').close()")
     began = time.monotonic()
     result = execute_notebook(nb, tmp_path / "out.ipynb", {}, timeout=1, kernel_manager=slow_kernel)
     elapsed = time.monotonic() - began
@@ -111,13 +83,13 @@ def test_the_limit_counts_the_kernel_start(tmp_path):
     assert not marker.exists()
     assert "did not finish (timeout)" in (tmp_path / "out.ipynb").read_text()
     if os.name == "posix":
-        assert _eventually_gone(int(pid_file.read_text())), "the starting kernel still runs"
+        assert eventually_gone(int(pid_file.read_text())), "the starting kernel still runs"
 
 
 def test_the_limit_is_for_the_notebook_not_each_cell(tmp_path):
     """Cells that each fit the limit but together do not: the notebook times out."""
     cells = [f"import time\ntime.sleep(1)\nprint('cell {i} done')" for i in range(8)]
-    nb = _notebook(tmp_path / "slow.ipynb", *cells)
+    nb = notebook(tmp_path / "slow.ipynb", *cells)
     began = time.monotonic()
     result = execute_notebook(nb, tmp_path / "out.ipynb", {}, timeout=4)
     assert result.status == "timeout", result.error
@@ -130,14 +102,14 @@ def test_the_limit_is_for_the_notebook_not_each_cell(tmp_path):
 @pytest.mark.parametrize("timeout", [0.0, -1.0])
 def test_a_limit_already_spent_runs_nothing(tmp_path, timeout):
     marker = tmp_path / "cell-ran"
-    nb = _notebook(tmp_path / "n.ipynb", f"open({str(marker)!r}, 'w').close()")
+    nb = notebook(tmp_path / "n.ipynb", f"open({str(marker)!r}, 'w').close()")
     result = execute_notebook(nb, tmp_path / "out.ipynb", {}, timeout=timeout)
     assert result.status == "timeout"
     assert not marker.exists()
 
 
 def test_a_notebook_within_its_limit_is_untouched(tmp_path):
-    nb = _notebook(tmp_path / "n.ipynb", "print('fine')")
+    nb = notebook(tmp_path / "n.ipynb", "print('fine')")
     result = execute_notebook(nb, tmp_path / "out.ipynb", {}, timeout=120)
     assert result.ok, result.error
     assert "did not finish" not in (tmp_path / "out.ipynb").read_text()

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from kernel_helpers import eventually_gone, gone, notebook
 
-from incident_lib.report import kernel_guard
 from incident_lib.report.execute import execute_notebook, forked_kernels
 
 pytestmark = pytest.mark.skipif(
@@ -43,33 +43,6 @@ def pool():
         yield factory
     finally:
         kernels.__exit__(None, None, None)
-
-
-def _notebook(path: Path, *cells: str) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-    nbformat.write(nb, path)
-    return path
-
-
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return kernel_guard._is_zombie(pid)
-
-
-def _eventually_gone(pid: int, seconds: float = 10) -> bool:
-    stop = time.monotonic() + seconds
-    while time.monotonic() < stop and not _gone(pid):
-        time.sleep(0.1)
-    return _gone(pid)
 
 
 def _comparable(path: Path) -> tuple[dict, list]:
@@ -96,7 +69,7 @@ CELLS = (
 
 
 def test_a_notebook_run_through_the_pool_equals_a_plain_run(tmp_path, pool):
-    nb = _notebook(tmp_path / "same.ipynb", *CELLS)
+    nb = notebook(tmp_path / "same.ipynb", *CELLS)
     plain = execute_notebook(nb, tmp_path / "plain.ipynb", {}, timeout=120)
     forked = execute_notebook(nb, tmp_path / "forked.ipynb", {}, timeout=120, kernel_manager=pool)
     assert plain.ok, plain.error
@@ -108,8 +81,8 @@ def test_a_notebook_run_through_the_pool_equals_a_plain_run(tmp_path, pool):
 
 def test_each_notebook_has_its_own_process_and_no_globals_of_the_one_before(tmp_path, pool):
     check = "import os\nprint(os.getpid(), 'secret' in globals(), 'pd' in globals())"
-    first = _notebook(tmp_path / "first.ipynb", "import pandas as pd\nsecret = 42", check)
-    second = _notebook(tmp_path / "second.ipynb", check)
+    first = notebook(tmp_path / "first.ipynb", "import pandas as pd\nsecret = 42", check)
+    second = notebook(tmp_path / "second.ipynb", check)
     pids = []
     for nb in (first, second):
         result = execute_notebook(
@@ -122,12 +95,12 @@ def test_each_notebook_has_its_own_process_and_no_globals_of_the_one_before(tmp_
         assert text[1:] == (["True", "True"] if nb is first else ["False", "False"])
     assert pids[0] != pids[1]
     assert os.getpid() not in pids
-    assert _eventually_gone(pids[0]), "a finished notebook's kernel still runs"
+    assert eventually_gone(pids[0], seconds=10), "a finished notebook's kernel still runs"
 
 
 def test_a_stuck_cell_is_still_interrupted_and_its_kernel_killed(tmp_path, pool):
     pid_file = tmp_path / "kernel.pid"
-    nb = _notebook(
+    nb = notebook(
         tmp_path / "hangs.ipynb",
         f"import os\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\nprint('started')",
         "import time\ntime.sleep(60)",
@@ -140,11 +113,11 @@ def test_a_stuck_cell_is_still_interrupted_and_its_kernel_killed(tmp_path, pool)
     text = (tmp_path / "out.ipynb").read_text()
     assert "started" in text.replace("print('started')", "")
     assert "never printed" not in text.replace("print('never printed')", "")
-    assert _eventually_gone(int(pid_file.read_text())), "the timed-out kernel still runs"
+    assert eventually_gone(int(pid_file.read_text()), seconds=10), "the timed-out kernel still runs"
 
 
 def test_a_kernel_that_dies_is_reported(tmp_path, pool):
-    nb = _notebook(
+    nb = notebook(
         tmp_path / "dies.ipynb",
         "print('before')",
         "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
@@ -169,7 +142,7 @@ def test_the_chart_in_the_notebook_is_the_saved_png_drawn_once(tmp_path, pool):
     )
     workspace = create_workspace(incident, tmp_path / "ws").path
     run_dir = tmp_path / "run"
-    nb = _notebook(
+    nb = notebook(
         tmp_path / "chart.ipynb",
         "from incident_lib import start_runbook\n"
         f"rb = start_runbook('02_assess', workspace={str(workspace)!r}, run_dir={str(run_dir)!r})",
@@ -198,7 +171,7 @@ def test_without_a_fork_server_kernels_start_the_normal_way_with_a_warning(tmp_p
     from incident_lib.report import _forkserver
 
     monkeypatch.setattr(_forkserver, "fork_server_supported", lambda: False)
-    nb = _notebook(tmp_path / "n.ipynb", "print('fine')")
+    nb = notebook(tmp_path / "n.ipynb", "print('fine')")
     with pytest.warns(RuntimeWarning, match="normal way"), forked_kernels() as factory:
         result = execute_notebook(
             nb, tmp_path / "out.ipynb", {}, timeout=120, kernel_manager=factory
@@ -243,7 +216,7 @@ def test_kill_9_of_the_runner_ends_the_fork_server_and_its_kernels(tmp_path):
     runner.send_signal(signal.SIGKILL)
     runner.wait()
     try:
-        assert _eventually_gone(kernel), f"kernel {kernel} outlived its runner"
+        assert eventually_gone(kernel, seconds=10), f"kernel {kernel} outlived its runner"
     finally:
-        if not _gone(kernel):
+        if not gone(kernel):
             os.kill(kernel, signal.SIGKILL)

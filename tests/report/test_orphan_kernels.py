@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from kernel_helpers import gone
 
 from incident_lib import EvidenceStore, Incident, RunError, create_workspace, start_runbook
 from incident_lib.core.schema import conform
@@ -35,15 +36,6 @@ INCIDENT = Incident.create(
     start="2026-11-03T14:00:00Z",
     end="2026-11-03T15:00:00Z",
 )
-
-
-def _gone(pid: int) -> bool:
-    """The process has exited (a zombie nobody reaped counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return kernel_guard._is_zombie(pid)
 
 
 def _wait_for(predicate, seconds: float) -> bool:
@@ -69,7 +61,7 @@ def _kill_runner(runner: subprocess.Popen[str], pid_file: Path) -> int:
         out, err = runner.communicate()
         pytest.fail(f"the kernel never started:\n{out}\n{err}")
     kernel = int(pid_file.read_text())
-    assert not _gone(kernel)
+    assert not gone(kernel)
     runner.send_signal(signal.SIGKILL)
     runner.wait()
     return kernel
@@ -129,9 +121,9 @@ def test_kill_9_of_the_runner_leaves_no_kernel_alive(tmp_path, where, busy):
     )
     kernel = _kill_runner(runner, tmp_path / "kernel.pid")
     try:
-        assert _wait_for(lambda: _gone(kernel), 10), f"kernel {kernel} outlived its runner"
+        assert _wait_for(lambda: gone(kernel), 10), f"kernel {kernel} outlived its runner"
     finally:
-        if not _gone(kernel):
+        if not gone(kernel):
             os.kill(kernel, signal.SIGKILL)
 
 
@@ -162,9 +154,9 @@ def test_without_a_parent_death_signal_the_watchdog_ends_the_kernel(tmp_path):
     )
     kernel = _kill_runner(runner, tmp_path / "kernel.pid")
     try:
-        assert _wait_for(lambda: _gone(kernel), 10), f"kernel {kernel} outlived its runner"
+        assert _wait_for(lambda: gone(kernel), 10), f"kernel {kernel} outlived its runner"
     finally:
-        if not _gone(kernel):
+        if not gone(kernel):
             os.kill(kernel, signal.SIGKILL)
 
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from records import INCIDENT
 
 from incident_lib.comms import Call, Draft, Http, Sent
 from incident_lib.communicating import (
@@ -22,20 +23,11 @@ from incident_lib.communicating import (
     sent_refs,
 )
 from incident_lib.core.errors import ActionRefused, InvalidInput, SourceUnavailable
-from incident_lib.core.incident import Incident
 from incident_lib.infra.timeline import TimelineStore
 from incident_lib.infra.workspace import DEMO_MARKER, create_workspace
 
 TOKEN = "xoxb-FAKE-0123456789-abcdefABCDEFghij"
 AT = datetime(2026, 11, 3, 14, 30, tzinfo=UTC)
-INCIDENT = Incident.create(
-    id="INC-2026-0042",
-    title="api returns 500s",
-    service="api",
-    namespace="prod",
-    severity="SEV-2",
-    start=datetime(2026, 11, 3, 14, 0, tzinfo=UTC),
-)
 
 
 class EchoChannel:
