@@ -204,6 +204,7 @@ class Runbook:
         using: Source | None = None,
         columns: Sequence[str] | None = None,
         time_range: Window | tuple[object, object] | None = None,
+        at: Iterable[object] | None = None,
     ) -> pd.DataFrame:
         """The frame ``source``/``name``: fetched and captured (live) or read back (offline).
 
@@ -237,6 +238,12 @@ class Runbook:
             capture lies outside this incident's windows is still judged on all
             of its rows. Live, the capture is the whole fetch; only what is
             returned is narrowed.
+        at
+            Instead of ``time_range``: only the rows at these times (e.g. the
+            ``first_seen`` of a few log signatures, to read their raw lines
+            without reading every line's), read as ``time_range`` is. Live
+            too, they are read from the newest capture (the one an earlier
+            call made), never fetched again.
 
         Raises
         ------
@@ -256,7 +263,7 @@ class Runbook:
 
         store = self.workspace.evidence
         entry: ManifestEntry | None = None
-        narrow = columns is not None or time_range is not None
+        narrow = columns is not None or time_range is not None or at is not None
         wanted = [columns] if isinstance(columns, str) else columns
         if wanted is not None:
             unknown = [c for c in wanted if c not in empty_frame(kind).columns]
@@ -265,12 +272,12 @@ class Runbook:
         # Whether the capture lies outside the windows is judged on all its rows (times).
         every: pd.DataFrame | None = None
         try:
-            if self.mode == "live":
+            if self.mode == "live" and at is None:
                 every, fresh = self._live(source, name, using)
                 frame = every
             else:
                 entry = store.latest(source, name)
-                frame = store.read_entry(entry, columns=wanted, time_range=time_range)
+                frame = store.read_entry(entry, columns=wanted, time_range=time_range, at=at)
                 fresh = True
             try:
                 if every is not None or not narrow:
@@ -295,11 +302,12 @@ class Runbook:
             self.missing[f"{source}/{name}"] = self.unavailable[f"{source}/{name}"]
             return empty_frame(kind) if wanted is None else empty_frame(kind)[list(wanted)]
         if every is not None:  # live: the whole capture at hand, narrowed now
-            frame = project(every, columns=wanted, time_range=time_range, kind=kind)
+            frame = project(every, columns=wanted, time_range=time_range, kind=kind, at=at)
         elif narrow and entry is not None and _SAMPLED.get(kind) is not None:
             # The rows read tell whether the capture has samples in the windows only
             # when they have its times, all of them or some inside the fetch window.
             sampled = _SAMPLED[kind]
+            narrow_rows = time_range is not None or at is not None
             span = self.fetch_window
             inside = (
                 isinstance(time_range, Window)
@@ -308,7 +316,7 @@ class Runbook:
                 and sampled in frame.columns
                 and len(frame) > 0
             )
-            if not inside and (time_range is not None or sampled not in frame.columns):
+            if not inside and (narrow_rows or sampled not in frame.columns):
                 every = store.read_entry(entry, columns=[sampled])
         outside = self._outside_window(frame if every is None else every, kind, entry)
         if outside:

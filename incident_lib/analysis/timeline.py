@@ -977,6 +977,7 @@ def _signature_events(
             logs,
             window=(pd.Timestamp(window.start), pd.Timestamp(window.end)),
             baseline=(pd.Timestamp(baseline.start), pd.Timestamp(baseline.end)),
+            levels=FAILURE_LEVELS,  # (as 04_logs: the other lines are not grouped at all)
         )
     )
     if table.empty:
@@ -997,7 +998,8 @@ def _signature_events(
     ):
         moment = _ts(first_seen)
         at = logs[logs["time"] == moment]
-        row = _row((at["raw"] == example) | (at["message"] == example))
+        same = at["message"] == example
+        row = _row(same | (at["raw"] == example) if "raw" in at.columns else same)
         summary = (
             f"New log signature ({level}, {_plural(int(count), 'event')} from "
             f"{_plural(int(pods), 'pod')}): {template}"

@@ -45,7 +45,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +57,7 @@ from .files import atomic_path
 from .redact import redact_frame, redact_obj
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     import pyarrow.parquet as pq
 
@@ -407,12 +408,43 @@ def _time_range(value: object) -> tuple[pd.Timestamp, pd.Timestamp]:
     return start, end
 
 
+def _instants(value: object) -> np.ndarray:
+    """Times (timezone-aware; Timestamps keep their nanoseconds) as sorted unique UTC ns."""
+    import numpy as np
+    import pandas as pd
+
+    from ..core.time import parse_time
+
+    if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        raise InvalidInput(f"at: expected a list of times, got {str(value)[:80]!r}")
+    out = []
+    for v in value:
+        if not (isinstance(v, pd.Timestamp) and v.tz is not None):
+            v = pd.Timestamp(parse_time(v, field="at"))
+        out.append(v.tz_convert("UTC").as_unit("ns").value)
+    return np.unique(np.asarray(out, dtype=np.int64))
+
+
+def _selection(time_range: object | None, at: object | None) -> tuple[int, int, np.ndarray | None]:
+    """``[start, end)`` in ns covering the rows asked for, and the instants of ``at``."""
+    if at is not None:
+        if time_range is not None:
+            raise InvalidInput("give time_range or at, not both")
+        instants = _instants(at)
+        if not instants.size:
+            return 0, 0, instants
+        return int(instants[0]), int(instants[-1]) + 1, instants
+    start, end = _time_range(time_range)
+    return start.value, end.value, None
+
+
 def project(
     frame: pd.DataFrame,
     *,
     columns: Sequence[str] | None = None,
     time_range: object | None = None,
     kind: str | None = None,
+    at: object | None = None,
 ) -> pd.DataFrame:
     """The columns and rows of a frame in memory that :meth:`EvidenceStore.read_entry` reads.
 
@@ -426,8 +458,8 @@ def project(
     ----------
     frame
         The frame (not modified).
-    columns, time_range
-        As for :meth:`EvidenceStore.read_entry`; both None: ``frame`` itself.
+    columns, time_range, at
+        As for :meth:`EvidenceStore.read_entry`; all None: ``frame`` itself.
     kind
         The frame's contract, for the columns it added.
 
@@ -437,9 +469,10 @@ def project(
         A column the frame does not have, a ``time_range`` on a frame without a
         timezone-aware ``time`` column, or a malformed range.
     """
+    import numpy as np
     import pandas as pd
 
-    if columns is None and time_range is None:
+    if columns is None and time_range is None and at is None:
         return frame
     if kind is not None:
         frame = with_added_columns(frame, kind)
@@ -449,26 +482,31 @@ def project(
     unknown = [c for c in wanted if c not in frame.columns]
     if unknown:
         raise InvalidInput(f"no column(s) {unknown} in the frame; it has {list(frame.columns)}")
-    if time_range is None:
+    if time_range is None and at is None:
         return frame[wanted]
-    start, end = _time_range(time_range)
+    start, end, instants = _selection(time_range, at)
     if "time" not in frame.columns or not isinstance(frame["time"].dtype, pd.DatetimeTZDtype):
         raise InvalidInput(
             "the frame has no timezone-aware time column to select a time range on; "
             "read it without time_range"
         )
-    times = frame["time"]
-    keep = ((times >= start) & (times < end)).to_numpy(dtype=bool)
-    return frame.loc[keep, wanted].reset_index(drop=True)
+    times = frame["time"].dt.tz_convert("UTC").dt.as_unit("ns").array.asi8
+    keep = (times >= start) & (times < end) if instants is None else np.isin(times, instants)
+    out: pd.DataFrame = frame.loc[keep, wanted].reset_index(drop=True)
+    return out
 
 
-def _row_groups_in(parquet: pq.ParquetFile, start_ns: int, end_ns: int) -> list[tuple[int, bool]]:
+def _row_groups_in(
+    parquet: pq.ParquetFile, start_ns: int, end_ns: int, instants: np.ndarray | None = None
+) -> list[tuple[int, bool]]:
     """The row groups whose ``time`` statistics may hold a time in ``[start, end)`` (ns).
 
     Each as ``(index, whole)``: ``whole`` when every time of the group is in the
     range (its rows need no filtering). A group without statistics, or with a
     time column in another unit, is kept, not whole (its rows are filtered).
+    With ``instants`` (sorted ns), only the groups whose span may hold one of them.
     """
+    import numpy as np
     import pyarrow as pa
 
     meta = parquet.metadata
@@ -484,6 +522,10 @@ def _row_groups_in(parquet: pq.ParquetFile, start_ns: int, end_ns: int) -> list[
         if isinstance(low, int) and isinstance(high, int):
             if high < start_ns or low >= end_ns:
                 continue
+            if instants is not None and np.searchsorted(instants, low) == np.searchsorted(
+                instants, high, side="right"
+            ):
+                continue  # (no instant between the group's first and last time)
             groups.append((i, start_ns <= low and high < end_ns))
         else:
             groups.append((i, False))
@@ -745,6 +787,7 @@ class EvidenceStore:
         *,
         columns: Sequence[str] | None = None,
         time_range: tuple[object, object] | Window | None = None,
+        at: Iterable[object] | None = None,
     ) -> pd.DataFrame:
         """Return the newest captured frame of ``source``/``name``, exactly as captured.
 
@@ -754,14 +797,15 @@ class EvidenceStore:
         ----------
         source, name
             Which capture.
-        columns, time_range
+        columns, time_range, at
             Read only these columns, only these rows: see :meth:`read_entry`.
 
         Raises
         ------
         EvidenceNotFound, EvidenceIntegrityError, InvalidInput
         """
-        return self.read_entry(self.latest(source, name), columns=columns, time_range=time_range)
+        entry = self.latest(source, name)
+        return self.read_entry(entry, columns=columns, time_range=time_range, at=at)
 
     def read_entry(
         self,
@@ -769,6 +813,7 @@ class EvidenceStore:
         *,
         columns: Sequence[str] | None = None,
         time_range: tuple[object, object] | Window | None = None,
+        at: Iterable[object] | None = None,
     ) -> pd.DataFrame:
         """Return the frame of one manifest entry, after checking its sha256.
 
@@ -789,6 +834,11 @@ class EvidenceStore:
             in captured order, indexed from 0. Row groups whose ``time``
             statistics miss the range are not decoded (captures are written in
             row groups of :data:`ROW_GROUP_ROWS` rows).
+        at
+            Instead of ``time_range``: only the rows whose ``time`` is one of
+            these times (e.g. the ``first_seen`` of a few signatures, to read
+            their raw lines), in captured order, indexed from 0; only the row
+            groups whose statistics may hold one of them are decoded.
 
         Raises
         ------
@@ -817,10 +867,10 @@ class EvidenceStore:
                 f"evidence file {path} does not match its manifest hash (changed or truncated)"
             )
         kind = EVIDENCE_KINDS.get((entry.source, entry.name))
-        if columns is None and time_range is None:
+        if columns is None and time_range is None and at is None:
             frame = pd.read_parquet(io.BytesIO(data))
             return with_added_columns(frame, kind) if kind is not None else frame
-        return self._read_part(entry, data, kind, columns, time_range)
+        return self._read_part(entry, data, kind, columns, time_range, at)
 
     def _read_part(
         self,
@@ -829,6 +879,7 @@ class EvidenceStore:
         kind: str | None,
         columns: Sequence[str] | None,
         time_range: tuple[object, object] | Window | None,
+        at: Iterable[object] | None = None,
     ) -> pd.DataFrame:
         """Decode some columns and rows of a capture's (already verified) bytes."""
         import pandas as pd
@@ -850,10 +901,10 @@ class EvidenceStore:
         read = [c for c in wanted if c in stored]
         # over the bytes already read and hashed (no copy of the file)
         parquet = pq.ParquetFile(pa.BufferReader(pa.py_buffer(data)))
-        if time_range is None:
+        if time_range is None and at is None:
             table = parquet.read(columns=read, use_pandas_metadata=False)
         else:
-            start, end = _time_range(time_range)
+            start, end, instants = _selection(time_range, at)
             if "time" not in stored or not captured.get("time", "").startswith("datetime64"):
                 raise InvalidInput(
                     f"capture #{entry.seq} ({entry.file}) has no time column to select a "
@@ -861,13 +912,16 @@ class EvidenceStore:
                 )
             # nanosecond scalars: a bound given as a Timestamp must not round to microseconds
             ns = pa.timestamp("ns", tz="UTC")
-            low, high = pa.scalar(start.value, ns), pa.scalar(end.value, ns)
+            low, high = pa.scalar(start, ns), pa.scalar(end, ns)
+            wanted_times = None if instants is None else pa.array(instants, type=ns)
             parts = []
-            for group, whole in _row_groups_in(parquet, start.value, end.value):
+            for group, whole in _row_groups_in(parquet, start, end, instants):
                 part = parquet.read_row_group(
                     group, columns=list(dict.fromkeys([*read, "time"])), use_pandas_metadata=False
                 )
-                if not whole:  # only the rows in range (a group entirely in it is kept as is)
+                if wanted_times is not None:  # only the rows at those times
+                    part = part.filter(pc.is_in(part["time"].cast(ns), value_set=wanted_times))
+                elif not whole:  # only the rows in range (a group entirely in it is kept as is)
                     time = part["time"].cast(ns)
                     keep = pc.and_(pc.greater_equal(time, low), pc.less(time, high))
                     part = part.filter(keep)

@@ -56,6 +56,8 @@ SUMMARY_LIMIT = 1500
 _SUMMARY_CLAUSES = {"Mechanism": 2, "What was done": 3}
 
 #: evidence the story needs; what could not be read is named as unknown
+#: the columns of a log capture the story reads
+_LOG_COLUMNS = ("time", "pod", "container", "level", "message")
 _NEEDED = ("kubernetes/rollouts", "kubernetes/events", "kubernetes/logs", "kubernetes/pods")
 
 
@@ -160,7 +162,9 @@ def captured_relations(
     def captured(source: str, name: str, given: pd.DataFrame | None) -> pd.DataFrame | None:
         if given is not None:
             return given
-        return store.read(source, name) if store.has(source, name) else None
+        if not store.has(source, name):
+            return None
+        return store.read(source, name, columns=_LOG_COLUMNS if name == "logs" else None)
 
     return incident_relations(
         workspace.incident,
@@ -209,7 +213,10 @@ def build_story(
             continue
         if source in ("datadog", "prometheus") and source != chosen and name != "events":
             continue
-        frames[key] = store.read(source, name)
+        # a log capture without its raw text (most of its memory; the timeline needs the
+        # messages), every row (the events point at rows of the capture)
+        columns = _LOG_COLUMNS if _kind == "logs" else None
+        frames[key] = store.read(source, name, columns=columns)
         files[key] = f"evidence/{captured[key].file}"
 
     def frame(key: str) -> pd.DataFrame:

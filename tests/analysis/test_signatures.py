@@ -304,7 +304,9 @@ def test_empty_input_gives_empty_frame_with_columns():
 def test_bad_input_is_rejected_before_work():
     logs = _incident()
     with pytest.raises(InvalidInput, match="missing columns"):
-        signatures(logs.drop(columns=["raw"]))
+        signatures(logs.drop(columns=["message"]))
+    with pytest.raises(InvalidInput, match="missing columns"):
+        signatures(logs.drop(columns=["level"]))
     with pytest.raises(InvalidInput, match="timezone"):
         signatures(logs, window=(datetime(2026, 11, 26, 10), datetime(2026, 11, 26, 11)))
     with pytest.raises(InvalidInput, match="not before"):

@@ -25,7 +25,11 @@ from incident_lib.infra.workspace import open_workspace
 
 def reference(logs, *, window=None, baseline=None, levels=None, access_logs=False):
     """The copying implementation of ``signatures()`` (before issue 15)."""
-    frame = frames._checked_logs(logs)
+    frames._check_logs(logs)
+    if "raw" not in logs.columns:  # (the copying version needed raw; an empty one is the same)
+        logs = logs.assign(raw="")
+    frame = logs[["time", "pod", "level", "message", "raw"]].reset_index(drop=True)
+    frame["time"] = frame["time"].dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
     win = frames._window(window, "window")
     base = frames._window(baseline, "baseline")
     if isinstance(levels, str):
@@ -106,7 +110,15 @@ def variants(logs: pd.DataFrame) -> dict[str, pd.DataFrame]:
     holes.loc[holes.sample(frac=0.05, random_state=5).index, "raw"] = ""
     holes.loc[holes.sample(frac=0.05, random_state=6).index, "level"] = "ERROR"
     holes.loc[holes.sample(frac=0.02, random_state=7).index, "level"] = None
-    return {"captured": logs, "shuffled": shuffled, "holes": holes}
+    # the text as Python objects instead of Arrow-backed strings, and without raw text
+    objects = logs.astype({c: object for c in ("pod", "level", "message", "raw")})
+    return {
+        "captured": logs,
+        "shuffled": shuffled,
+        "holes": holes,
+        "objects": objects,
+        "no raw": logs.drop(columns=["raw"]),
+    }
 
 
 @pytest.mark.parametrize("scenario", ["connection-leak", "traffic-surge"])
@@ -134,7 +146,7 @@ def test_same_table_as_the_copying_version_on_the_demos(demo_root, scenario):
         ]
         + [  # the other frames, with the notebooks' arguments and the inferred window
             (name, window, (base.start, base.end), levels, False)
-            for name in ["shuffled", "holes"]
+            for name in ["shuffled", "holes", "objects", "no raw"]
             for window in [(win.start, win.end), None]
             for levels in [notebooks]
         ]
@@ -152,3 +164,36 @@ def test_same_table_as_the_copying_version_on_the_demos(demo_root, scenario):
             raise AssertionError(f"{scenario} {name} {args}: {exc}") from None
         checked += len(want)
     assert checked > 100  # the demos give real tables, not only empty ones
+
+
+def test_without_raw_text_the_example_is_the_message(demo_root):
+    """A capture read without ``raw`` (a big one) still gets an example per signature."""
+    ws = demo_root / "connection-leak"
+    logs = EvidenceStore(ws).read("kubernetes", "logs")
+    levels = ("warning", "error", "critical")
+    with_raw = frames.signatures(logs, levels=levels)
+    without = frames.signatures(logs.drop(columns=["raw"]), levels=levels)
+    assert len(without) > 3
+    pd.testing.assert_frame_equal(
+        without.drop(columns=["example"]), with_raw.drop(columns=["example"])
+    )
+    first = logs.sort_values("time", kind="stable").drop_duplicates("message")
+    messages = set(first["message"])
+    assert set(without["example"]) <= messages
+    assert not set(with_raw["example"]) <= messages  # (the raw lines differ from messages)
+
+
+def test_raw_examples_fall_back_to_the_message_and_check_their_input(demo_root):
+    from incident_lib.core.errors import InvalidInput
+
+    logs = EvidenceStore(demo_root / "connection-leak").read("kubernetes", "logs")
+    found = frames.signatures(logs.drop(columns=["raw"]), levels=("error",))
+    no_raw = logs.assign(raw="")
+    pd.testing.assert_frame_equal(frames.with_raw_examples(found, no_raw), found)
+    pd.testing.assert_frame_equal(frames.with_raw_examples(found, logs.iloc[:0]), found)
+    later = logs.assign(time=logs["time"] + pd.Timedelta(1, "ns"))  # no line at first_seen
+    pd.testing.assert_frame_equal(frames.with_raw_examples(found, later), found)
+    with pytest.raises(InvalidInput, match="raw"):
+        frames.with_raw_examples(found, logs.drop(columns=["raw"]))
+    with pytest.raises(InvalidInput, match="first_seen"):
+        frames.with_raw_examples(found.drop(columns=["first_seen"]), logs)

@@ -278,3 +278,109 @@ def test_a_narrow_read_checks_its_columns_against_the_contract(demo_root):
         rb.evidence("kubernetes", "logs", columns=["time", "nope"])
     part = rb.evidence("kubernetes", "logs", columns="message")
     assert list(part.columns) == ["message"] and len(part) > 0
+
+
+# -- at=: the rows at some times (the example lines of a few signatures) ------------------
+
+
+def test_at_reads_exactly_the_rows_at_those_times_across_row_groups(big, monkeypatch):
+    store, full = big
+    wanted = full["time"].iloc[[3, ROW_GROUP_ROWS + 7, 2 * ROW_GROUP_ROWS + 999]]
+    decoded: list[int] = []
+    real = pq.ParquetFile.read_row_group
+
+    def counting(self, i, *args, **kwargs):
+        decoded.append(i)
+        return real(self, i, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", counting)
+    part = store.read("kubernetes", "logs", columns=["time", "message", "raw"], at=wanted)
+    keep = full["time"].isin(wanted)
+    pd.testing.assert_frame_equal(
+        part, full.loc[keep, ["time", "message", "raw"]].reset_index(drop=True)
+    )
+    assert len(part) == 3
+    # one time in the first group only: the other groups are not decoded
+    decoded.clear()
+    one = store.read("kubernetes", "logs", at=[full["time"].iloc[10]])
+    assert decoded == [0]
+    assert one["message"].tolist() == ["request 10 done"]
+
+
+def test_at_takes_strings_keeps_nanoseconds_and_reads_nothing_for_no_times(big):
+    store, full = big
+    moment = full["time"].iloc[5]  # (has nanoseconds)
+    assert store.read("kubernetes", "logs", at=[moment + pd.Timedelta(1, "ns")]).empty
+    assert store.read("kubernetes", "logs", at=[moment])["message"].tolist() == ["request 5 done"]
+    iso = store.read("kubernetes", "logs", at=["2026-11-03T14:00:00+01:00"])  # START
+    assert iso["message"].tolist() == ["request 0 done"]
+    none = store.read("kubernetes", "logs", columns=["time", "raw"], at=[])
+    assert none.empty and list(none.columns) == ["time", "raw"]
+    with pytest.raises(InvalidInput, match="not both"):
+        store.read("kubernetes", "logs", time_range=(START, START + pd.Timedelta(1, "h")), at=[])
+    with pytest.raises(InvalidInput, match="list of times"):
+        store.read("kubernetes", "logs", at="2026-11-03T13:00:00Z")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput):
+        store.read("kubernetes", "logs", at=["2026-11-03 13:00"])  # no time zone
+
+
+def test_project_selects_what_a_read_at_selects(big):
+    store, full = big
+    wanted = list(full["time"].iloc[[0, 1, ROW_GROUP_ROWS + 2]])
+    read = store.read("kubernetes", "logs", columns=["raw", "time"], at=wanted)
+    held = evidence_mod.project(full, columns=["raw", "time"], at=wanted, kind="logs")
+    pd.testing.assert_frame_equal(held, read)
+
+
+@pytest.mark.parametrize("scenario", ["connection-leak", "traffic-surge"])
+def test_without_raw_then_raw_examples_gives_the_tables_of_the_full_read(demo_root, scenario):
+    """What 02_assess and 04_logs do: no raw text for every line, then the examples' only."""
+    from incident_lib.analysis import signatures
+
+    rb = offline_runbook(demo_root / scenario)
+    levels = ("warning", "error", "critical")
+    full = rb.evidence("kubernetes", "logs")
+    want = signatures.signatures(full, window=rb.window, baseline=rb.baseline, levels=levels)
+    narrow = rb.evidence("kubernetes", "logs", columns=LOG_COLUMNS[:-1], time_range=rb.fetch_window)
+    found = signatures.signatures(narrow, window=rb.window, baseline=rb.baseline, levels=levels)
+    lines = rb.evidence(
+        "kubernetes", "logs", columns=["time", "message", "raw"], at=found["first_seen"]
+    )
+    assert len(lines) < len(full) // 20  # the example lines, not the capture
+    got = signatures.with_raw_examples(found, lines)
+    assert len(want) > 0
+    pd.testing.assert_frame_equal(got, want)
+    assert "kubernetes/logs" not in rb.missing
+
+
+def test_at_live_reads_the_capture_made_and_never_fetches_again(demo_copy):
+    import incident_lib as il
+    from incident_lib.sources.base import Fetched, SourceRegistry
+
+    workspace = demo_copy("connection-leak")
+    captured_logs = EvidenceStore(workspace).read("kubernetes", "logs")
+
+    class Logs:
+        name = "kubernetes"
+        frames = ("logs",)
+        fetches = 0
+
+        def fetch(self, what, incident, span, *, progress=False):
+            Logs.fetches += 1
+            return Fetched(captured_logs)
+
+        def query(self, what, incident, span):
+            return {"what": what}
+
+    registry = SourceRegistry()
+    registry.register("kubernetes", lambda environ: Logs())
+    rb = il.start_runbook("04_logs", workspace=workspace, mode="live", run_dir=None)
+    rb.sources = registry
+    logs = rb.evidence("kubernetes", "logs", columns=["time", "message"])
+    assert Logs.fetches == 1 and len(logs) == len(captured_logs)
+    moment = logs["time"].iloc[0]
+    lines = rb.evidence("kubernetes", "logs", columns=["time", "raw"], at=[moment])
+    assert Logs.fetches == 1
+    assert (
+        lines["raw"].tolist() == captured_logs.loc[captured_logs["time"] == moment, "raw"].tolist()
+    )

@@ -37,6 +37,7 @@ from .frames import (
     TIMESERIES_COLUMNS,
     signature_timeseries,
     signatures,
+    with_raw_examples,
 )
 from .grouping import TOLERANCE_MIN_CONSTANT, TOLERANCE_MIN_VALUES, signature_ids
 from .masking import mask
@@ -71,4 +72,5 @@ __all__ = [
     "signature_ids",
     "signature_timeseries",
     "signatures",
+    "with_raw_examples",
 ]

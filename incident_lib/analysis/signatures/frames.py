@@ -29,6 +29,7 @@ __all__ = [
     "TIMESERIES_COLUMNS",
     "signature_timeseries",
     "signatures",
+    "with_raw_examples",
 ]
 
 #: a signature is new when its baseline rate is at most this fraction of its incident rate
@@ -113,14 +114,9 @@ def _window(value: object, what: str) -> tuple[pd.Timestamp, pd.Timestamp] | Non
     return start, end
 
 
-_REQUIRED = ("time", "pod", "level", "message", "raw")
-
-
-def _checked_logs(logs: pd.DataFrame) -> pd.DataFrame:
-    _check_logs(logs)
-    frame = logs[list(_REQUIRED)].reset_index(drop=True)
-    frame["time"] = frame["time"].dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
-    return frame
+# ``raw`` is optional: without it, examples are messages (a big capture is read without
+# its raw text, which is most of its memory; see :func:`with_raw_examples`)
+_REQUIRED = ("time", "pod", "level", "message")
 
 
 def _check_logs(logs: pd.DataFrame) -> None:
@@ -247,19 +243,23 @@ def signatures(
         levels = (levels,)
     times = pd.DatetimeIndex(logs["time"]).tz_convert("UTC").as_unit("ns")
     pos = np.arange(len(logs))
+    # levels as codes (Arrow-backed text is encoded without a Python string per line)
+    lev_codes, lev_index = pd.factorize(logs["level"], use_na_sentinel=True)
+    lev_uniques = np.asarray(lev_index, dtype=object)
     if levels is not None:
         wanted = {str(level).lower() for level in levels}
-        codes, uniques = pd.factorize(logs["level"].to_numpy(), use_na_sentinel=True)
-        ok = [isinstance(u, str) and u.lower() in wanted for u in uniques]
-        pos = pos[np.asarray([*ok, False], dtype=bool)[codes]]
+        ok = [isinstance(u, str) and u.lower() in wanted for u in lev_uniques]
+        pos = pos[np.asarray([*ok, False], dtype=bool)[lev_codes]]
     if win is not None:
         if base is None:
             base = (win[0] - (win[1] - win[0]), win[0])
         kept = times[pos]
         in_span = (kept >= win[0]) & (kept < win[1]) | (kept >= base[0]) & (kept < base[1])
         pos = pos[np.asarray(in_span, dtype=bool)]
-    if not access_logs and len(pos):
+    filtered = access_logs
+    if not access_logs and win is None and len(pos):  # (the window found ignores them)
         pos = pos[~is_access_log(logs["message"].iloc[pos]).to_numpy()]
+        filtered = True
     if not len(pos):
         return _empty_signatures()
     if win is None:
@@ -283,22 +283,30 @@ def signatures(
     pos, in_win, in_base = pos[chosen], in_win[chosen], in_base[chosen]
     order = np.argsort(times.asi8[pos], kind="stable")
     pos, in_win, in_base = pos[order], in_win[order], in_base[order]
-    grouping = _group(logs["message"].iloc[pos].tolist())
+    messages = logs["message"].iloc[pos]  # the one copy of the kept lines' text
+    if not filtered:
+        keep = ~is_access_log(messages).to_numpy()
+        if not keep.all():
+            pos, in_win, in_base = pos[keep], in_win[keep], in_base[keep]
+            messages = messages.iloc[np.flatnonzero(keep)]
+        if not in_win.any():
+            return _empty_signatures()
+    grouping = _group(messages.tolist())
+    del messages
     ids = np.asarray(grouping.ids, dtype=object)
 
     # the window's lines, in time order: one small numeric frame
     cur = pos[in_win]
     sig_codes, sig_ids = pd.factorize(ids[in_win])
-    pod_codes, pod_values = pd.factorize(logs["pod"].iloc[cur].to_numpy(), use_na_sentinel=True)
-    level_values = logs["level"].iloc[cur].to_numpy()
-    lev_codes, lev_uniques = pd.factorize(level_values, use_na_sentinel=True)
+    pod_codes, pod_index = pd.factorize(logs["pod"].iloc[cur], use_na_sentinel=True)
+    pod_values = np.asarray(pod_index, dtype=object)
     lev_rank = [_SEVERITY.get(u.lower(), -1) if isinstance(u, str) else -1 for u in lev_uniques]
     current = pd.DataFrame(
         {
             "signature": sig_codes,
             "time": times[cur],
             "pod": np.where(pod_codes >= 0, pod_codes, np.nan),
-            "rank": np.asarray([*lev_rank, -1], dtype="int64")[lev_codes],
+            "rank": np.asarray([*lev_rank, -1], dtype="int64")[lev_codes[cur]],
         }
     )
     by_sig = current.groupby("signature", sort=True)
@@ -314,12 +322,16 @@ def signatures(
     pod_lists = names.groupby(pairs["signature"].to_numpy()).agg(_pod_names)
     out["pod_names"] = [pod_lists.get(code, "") for code in range(len(sig_ids))]
     most_severe = current["rank"].groupby(current["signature"]).idxmax()  # code -> row
-    out["level"] = level_values[most_severe.sort_index().to_numpy()]
+    out["level"] = np.asarray([*lev_uniques, None], dtype=object)[
+        lev_codes[cur[most_severe.sort_index().to_numpy()]]
+    ]
     _, first_rows = np.unique(sig_codes, return_index=True)  # rows in time order
     first = cur[first_rows]
-    raw = pd.Series(logs["raw"].iloc[first].to_numpy(dtype=object), index=out.index)
     message = pd.Series(logs["message"].iloc[first].to_numpy(dtype=object), index=out.index)
-    out["example"] = raw.where(raw.fillna("") != "", message).fillna("").map(str)
+    if "raw" in logs.columns:
+        raw = pd.Series(logs["raw"].iloc[first].to_numpy(dtype=object), index=out.index)
+        message = raw.where(raw.fillna("") != "", message)
+    out["example"] = message.fillna("").map(str)
     out["template"] = out.index.map(grouping.templates)
 
     if base is not None:
@@ -342,6 +354,59 @@ def signatures(
     )
     out = out[list(SIGNATURE_COLUMNS)].reset_index(drop=True)
     return out.astype(_SIGNATURE_DTYPES)
+
+
+def with_raw_examples(signature_frame: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
+    """Each signature's example as its raw line, when ``signatures`` had none.
+
+    :func:`signatures` over a frame without ``raw`` (a big capture is read
+    without it) gives the first event's message as the example; this puts that
+    event's raw line in its place, read for those events only (e.g.
+    ``rb.evidence("kubernetes", "logs", columns=["time", "message", "raw"],
+    at=found["first_seen"])``).
+
+    Parameters
+    ----------
+    signature_frame
+        A frame from :func:`signatures` (or ranked by
+        :func:`~incident_lib.analysis.signatures.rank_signatures`).
+    lines
+        Log lines with ``time``, ``message`` and ``raw``: the events at the
+        signatures' ``first_seen``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``signature_frame`` whose ``example`` is the ``raw`` text of
+        the line at ``first_seen`` whose message is the example (the first such
+        line); unchanged where there is no such line or its raw text is empty.
+
+    Raises
+    ------
+    InvalidInput
+        ``lines`` without ``time``, ``message`` and ``raw``, or
+        ``signature_frame`` without ``first_seen`` and ``example``.
+    """
+    import pandas as pd
+
+    if not {"time", "message", "raw"} <= set(lines.columns):
+        raise InvalidInput("lines need 'time', 'message' and 'raw' columns")
+    if not {"first_seen", "example"} <= set(signature_frame.columns):
+        raise InvalidInput("signature_frame needs 'first_seen' and 'example' columns")
+    out = signature_frame.copy()
+    if out.empty or lines.empty:
+        return out
+    known = lines[lines["raw"].fillna("") != ""]
+    times = pd.DatetimeIndex(known["time"]).tz_convert("UTC").as_unit("ns").asi8
+    raw_of: dict[tuple[int, str], str] = {}
+    for time, message, raw in zip(times, known["message"], known["raw"], strict=True):
+        raw_of.setdefault((int(time), str(message)), str(raw))
+    first = pd.DatetimeIndex(out["first_seen"]).tz_convert("UTC").as_unit("ns").asi8
+    out["example"] = [
+        raw_of.get((int(time), str(example)), example)
+        for time, example in zip(first, out["example"], strict=True)
+    ]
+    return out.astype({"example": "str"})
 
 
 def signature_timeseries(
