@@ -1032,6 +1032,7 @@ def timeline_events(
     incident: Incident,
     window: Window,
     baseline: Window,
+    relations: Relations | None = None,
 ) -> list[Event]:
     """The events of the incident found in the captured frames, in time order.
 
@@ -1057,6 +1058,10 @@ def timeline_events(
     baseline
         What normal looks like (onsets, new signatures). Changes are looked for
         from ``min(baseline.start, window.start)`` to ``window.end``.
+    relations
+        The incident's related services when the caller has them already
+        (:func:`~incident_lib.analysis.related.incident_relations` of these
+        frames); None: found here.
 
     Returns
     -------
@@ -1067,7 +1072,8 @@ def timeline_events(
     view = Window(min(baseline.start, window.start), window.end)
     _, logs = _frame(frames, "kubernetes/logs")
     _, activity = _frame(frames, "postgres/activity")
-    relations = incident_relations(incident, logs=logs, pg_activity=activity)
+    if relations is None:
+        relations = incident_relations(incident, logs=logs, pg_activity=activity)
     events = _change_events(frames, view, relations)
     events += _kubernetes_events(frames, incident.service, window)
     events += _monitor_events(frames, window)

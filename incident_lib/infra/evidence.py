@@ -59,6 +59,7 @@ from .redact import redact_frame, redact_obj
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from ..core.time import Window
@@ -532,6 +533,24 @@ def _row_groups_in(
     return groups
 
 
+def _rows_in(table: pa.Table, low: pa.Scalar, high: pa.Scalar) -> pa.Table:
+    """The rows of ``table`` whose ``time`` is in ``[low, high)``, in order.
+
+    Rows in time order (what the store writes) are a slice, not a copy.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    time = table["time"].cast(low.type)
+    if time.null_count == 0 and time.num_chunks == 1:
+        ns = time.chunk(0).view(pa.int64()).to_numpy()
+        if ns.size < 2 or bool((ns[1:] >= ns[:-1]).all()):
+            first, last = np.searchsorted(ns, [low.value, high.value])
+            return table.slice(int(first), int(last - first))
+    return table.filter(pc.and_(pc.greater_equal(time, low), pc.less(time, high)))
+
+
 def _line_hash(line: str) -> str:
     return hashlib.sha256(line.encode()).hexdigest()
 
@@ -913,24 +932,30 @@ class EvidenceStore:
             # nanosecond scalars: a bound given as a Timestamp must not round to microseconds
             ns = pa.timestamp("ns", tz="UTC")
             low, high = pa.scalar(start, ns), pa.scalar(end, ns)
-            wanted_times = None if instants is None else pa.array(instants, type=ns)
-            parts = []
-            for group, whole in _row_groups_in(parquet, start, end, instants):
-                part = parquet.read_row_group(
-                    group, columns=list(dict.fromkeys([*read, "time"])), use_pandas_metadata=False
+            groups = _row_groups_in(parquet, start, end, instants)
+            columns_read = list(dict.fromkeys([*read, "time"]))
+            if not groups:
+                table = parquet.schema_arrow.empty_table().select(read)
+            elif instants is not None:  # a few rows: each group filtered as it is read
+                wanted_times = pa.array(instants, type=ns)
+                parts = [
+                    parquet.read_row_group(g, columns=columns_read, use_pandas_metadata=False)
+                    for g, _ in groups
+                ]
+                parts = [
+                    part.filter(pc.is_in(part["time"].cast(ns), value_set=wanted_times))
+                    for part in parts
+                ]
+                table = pa.concat_tables(parts).combine_chunks().select(read)
+            else:
+                # the groups in one read: one chunk per column (pandas takes rows from a
+                # column of many chunks by concatenating them first, at every take)
+                table = parquet.read_row_groups(
+                    [g for g, _ in groups], columns=columns_read, use_pandas_metadata=False
                 )
-                if wanted_times is not None:  # only the rows at those times
-                    part = part.filter(pc.is_in(part["time"].cast(ns), value_set=wanted_times))
-                elif not whole:  # only the rows in range (a group entirely in it is kept as is)
-                    time = part["time"].cast(ns)
-                    keep = pc.and_(pc.greater_equal(time, low), pc.less(time, high))
-                    part = part.filter(keep)
-                parts.append(part.select(read))
-            table = (
-                pa.concat_tables(parts)
-                if parts
-                else parquet.schema_arrow.empty_table().select(read)
-            )
+                if not all(whole for _, whole in groups):  # only the rows in range
+                    table = _rows_in(table, low, high)
+                table = table.select(read)
         frame: pd.DataFrame = table.to_pandas()
         if kind is not None:
             frame = with_added_columns(frame, kind)

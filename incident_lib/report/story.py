@@ -226,10 +226,13 @@ def build_story(
     needed = (*_NEEDED, f"{chosen}/metrics", f"{chosen}/monitor_events")
     unknown = tuple(key for key in needed if key not in frames)
 
-    derived = [
-        _with_file(event, files)
-        for event in timeline_events(frames, incident=inc, window=window, baseline=baseline)
-    ]
+    relations = captured_relations(  # (once: the upstream search reads every log line)
+        workspace, logs=frames.get("kubernetes/logs"), pg_activity=frames.get("postgres/activity")
+    )
+    found = timeline_events(
+        frames, incident=inc, window=window, baseline=baseline, relations=relations
+    )
+    derived = [_with_file(event, files) for event in found]
     timeline_store = TimelineStore(workspace)
     if record:
         timeline_store.append(derived)
@@ -245,9 +248,6 @@ def build_story(
     error_onset = onset.detect_onset(errors, baseline=baseline, window=window)
     onsets = onset.onset_table(metric_frame, baseline=baseline, window=window)
     in_view = changes.changes_from_evidence(frames)
-    relations = captured_relations(
-        workspace, logs=frames.get("kubernetes/logs"), pg_activity=frames.get("postgres/activity")
-    )
     ranked = changes.rank_changes(in_view, error_onset.onset_at, relations=relations)
     estimate = (
         impact.estimate_impact(metric_frame, window=window, baseline=baseline)
