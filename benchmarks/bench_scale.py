@@ -13,8 +13,10 @@ a. ``signatures()`` over the frame read back from the store (what 02/04 call,
    levels warning/error/critical), median wall time of ``--repeat`` children,
    the peak RSS of reading the capture, and the peak RSS the call adds above
    the RSS before it (``VmHWM`` reset through ``/proc/self/clear_refs``);
-b. the bundle of 02_assess and 04_logs: ``incident run WS --notebooks 02 04``
-   (``--bundle-repeat`` children; optional): wall time, peak RSS, and the bytes
+b. the bundle of 02_assess and 04_logs: ``incident run WS --notebooks 02 04
+   --parallel N`` (``--parallel``, default 2 as ``incident run``; ``--bundle-repeat``
+   children; optional): wall time, the peak RSS of the largest process and of the
+   runner and its kernels together (sampled), and the bytes
    on disk of the run folder (executed notebooks, HTML, charts: they must stay
    small whatever the input), also for the demo itself (the reference of
    "times the demo's time");
@@ -157,30 +159,56 @@ def child_signatures(ws: Path, old: str, env: dict[str, str]) -> dict[str, float
     return result
 
 
-def child_bundle(ws: Path, env: dict[str, str], cwd: Path) -> dict[str, float]:
-    """``incident run WS --notebooks 02 04`` in a child; wall time and peak RSS of any process."""
+def child_bundle(ws: Path, env: dict[str, str], cwd: Path, parallel: int) -> dict[str, float]:
+    """``incident run WS --notebooks 02 04`` in a child; wall time and peak memory.
+
+    ``peak_kib``: the largest RSS of any one process (``ru_maxrss``); ``total_kib``: the
+    largest sum of the RSS of the runner and all its descendants (kernels running at
+    the same time), sampled every 50 ms with psutil.
+    """
     code = (
-        "import resource, subprocess, sys, time\n"
+        "import resource, subprocess, sys, time, psutil\n"
         "t0 = time.perf_counter()\n"
-        "p = subprocess.run([sys.executable, '-m', 'incident_lib.cli', 'run', sys.argv[1],\n"
-        "    '--notebooks', '02', '04', '--parallel', '1'], capture_output=True, text=True)\n"
+        "p = subprocess.Popen([sys.executable, '-m', 'incident_lib.cli', 'run', sys.argv[1],\n"
+        "    '--notebooks', '02', '04', '--parallel', sys.argv[2]],\n"
+        "    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)\n"
+        "root, total = psutil.Process(p.pid), 0\n"
+        "while p.poll() is None:\n"
+        "    try:\n"
+        "        tree = [root, *root.children(recursive=True)]\n"
+        "        now = 0\n"
+        "        for proc in tree:\n"
+        "            try:\n"
+        "                now += proc.memory_info().rss\n"
+        "            except psutil.Error:\n"
+        "                pass\n"
+        "        total = max(total, now)\n"
+        "    except psutil.Error:\n"
+        "        pass\n"
+        "    time.sleep(0.05)\n"
+        "out = p.stdout.read()\n"
         "took = time.perf_counter() - t0\n"
         "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-        "print(p.returncode, took, peak)\n"
-        "if p.returncode: print(p.stdout[-2000:], p.stderr[-2000:], file=sys.stderr)\n"
+        "print(p.returncode, took, peak, total // 1024)\n"
+        "if p.returncode: print(out[-4000:], file=sys.stderr)\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(ws)],
+        [sys.executable, "-c", code, str(ws), str(parallel)],
         capture_output=True,
         text=True,
         env=env,
         cwd=cwd,
         check=False,
     )
-    rc, took, peak = proc.stdout.split()[-3:]
+    rc, took, peak, total = proc.stdout.split()[-4:]
     if rc != "0":
         raise SystemExit(f"bundle failed:\n{proc.stderr[-4000:]}")
-    return {"seconds": float(took), "peak_kib": float(peak), "bytes": float(bundle_bytes(ws))}
+    return {
+        "seconds": float(took),
+        "peak_kib": float(peak),
+        "total_kib": float(total),
+        "bytes": float(bundle_bytes(ws)),
+    }
 
 
 def bundle_bytes(ws: Path) -> int:
@@ -255,6 +283,9 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3, help="signatures() children per size")
     p.add_argument("--bundle-repeat", type=int, default=1, help="bundles per size (0: none)")
     p.add_argument("--bundle-max", default="3M", help="largest size to run the bundle at")
+    p.add_argument(
+        "--parallel", type=int, default=2, help="notebooks at once in a bundle (incident run's)"
+    )
     p.add_argument("--old-frames", default="", help="an older frames.py to compare with")
     p.add_argument("--old-tree", default="", help="an older checkout to compare the bundle with")
     p.add_argument("--old-max", default="3M", help="largest size to run the old code at")
@@ -297,10 +328,13 @@ def main() -> None:
             rows.append(row)
         if args.bundle_repeat and size <= parse_size(args.bundle_max):
             for label, _old, venv, cwd in here:
-                bundles = [child_bundle(ws, venv, cwd) for _ in range(args.bundle_repeat)]
+                bundles = [
+                    child_bundle(ws, venv, cwd, args.parallel) for _ in range(args.bundle_repeat)
+                ]
                 row = next(r for r in rows if r["size"] == size and r["code"] == label)
                 row["bundle_s"] = statistics.median(b["seconds"] for b in bundles)
                 row["bundle_peak_mib"] = statistics.median(b["peak_kib"] for b in bundles) / 1024
+                row["bundle_total_mib"] = statistics.median(b["total_kib"] for b in bundles) / 1024
                 row["bundle_bytes"] = statistics.median(b["bytes"] for b in bundles)
         for row in rows[-len(here) :]:
             print("   ", json.dumps(row), flush=True)
@@ -310,10 +344,13 @@ def main() -> None:
         if not demo_ws.is_dir():
             shutil.copytree(base_dir / "demo", demo_ws)
         for label, _old, venv, cwd in variants:
-            bundles = [child_bundle(demo_ws, venv, cwd) for _ in range(args.bundle_repeat)]
+            bundles = [
+                child_bundle(demo_ws, venv, cwd, args.parallel) for _ in range(args.bundle_repeat)
+            ]
             demo[label] = {
                 "bundle_s": statistics.median(b["seconds"] for b in bundles),
                 "bundle_peak_mib": statistics.median(b["peak_kib"] for b in bundles) / 1024,
+                "bundle_total_mib": statistics.median(b["total_kib"] for b in bundles) / 1024,
                 "bundle_bytes": statistics.median(b["bytes"] for b in bundles),
             }
             print(f"    demo {label}: {json.dumps(demo[label])}", flush=True)
@@ -325,15 +362,19 @@ def main() -> None:
             capture = [child_capture(ws, args.capture_rows, env) for _ in range(args.repeat)]
     print()
     head = f"{'lines':>10} {'code':>4} {'read MiB':>9} {'sig s':>7} {'sig +MiB':>9}"
-    print(head + f" {'bundle s':>9} {'bundle MiB':>11} {'x demo':>7} {'bundle KiB':>11}")
+    print(
+        head
+        + f" {'bundle s':>9} {'bundle MiB':>11} {'all MiB':>8} {'x demo':>7} {'bundle KiB':>11}"
+    )
     for row in rows:
         ref = demo.get(str(row["code"]), {}).get("bundle_s", 0.0)
         bundle = (
             f" {row['bundle_s']:>9.1f} {row['bundle_peak_mib']:>11.0f}"
+            f" {row['bundle_total_mib']:>8.0f}"
             f" {(float(str(row['bundle_s'])) / ref if ref else float('nan')):>7.2f}"
             f" {float(str(row['bundle_bytes'])) / 1024:>11.0f}"
             if "bundle_s" in row
-            else f" {'-':>9} {'-':>11} {'-':>7} {'-':>11}"
+            else f" {'-':>9} {'-':>11} {'-':>8} {'-':>7} {'-':>11}"
         )
         print(
             f"{row['size']:>10,} {row['code']:>4} {row['read_peak_mib']:>9.0f} "
@@ -341,14 +382,15 @@ def main() -> None:
         )
     for label, *_ in variants:
         mine = [r for r in rows if r["code"] == label]
-        for key in ("sig_s", "sig_extra_mib", "bundle_s", "bundle_peak_mib"):
+        for key in ("sig_s", "sig_extra_mib", "bundle_s", "bundle_peak_mib", "bundle_total_mib"):
             points = [(int(str(r["size"])), float(str(r[key]))) for r in mine if key in r]
             if len(points) >= 2:
                 print(f"growth exponent {label} {key}: {exponent(points):.2f}")
     for label, measured in demo.items():
         print(
             f"demo bundle {label}: {measured['bundle_s']:.1f} s, "
-            f"{measured['bundle_peak_mib']:.0f} MiB, {measured['bundle_bytes'] / 1024:.0f} KiB"
+            f"{measured['bundle_peak_mib']:.0f} MiB (all processes "
+            f"{measured['bundle_total_mib']:.0f} MiB), {measured['bundle_bytes'] / 1024:.0f} KiB"
         )
     if capture:
         stages = ("redact_s", "parquet_s", "sha256_s", "capture_s")
@@ -360,7 +402,10 @@ def main() -> None:
             f"(+ {median['capture_s'] - sum(median[k] for k in stages[:3]):.2f} manifest, "
             f"lock, fsync); file {capture[0]['parquet_bytes'] / 2**20:.0f} MiB"
         )
-    print(f"(peak RSS: ru_maxrss of a fresh child; {resource.getpagesize()} B pages)")
+    print(
+        f"(bundle MiB: the largest process, ru_maxrss; all MiB: the runner and its kernels "
+        f"together, sampled; --parallel {args.parallel}; {resource.getpagesize()} B pages)"
+    )
     if args.json:
         result = {"rows": rows, "demo": demo, "capture": capture}
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")

@@ -210,6 +210,37 @@ def test_rebuilding_gives_the_same_ids(demos, name):
     assert {e.id for e in demo.build(shuffled)} == {e.id for e in demo.events}
 
 
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_relations_given_are_the_ones_found_and_are_used(demos, name):
+    from incident_lib.analysis.related import Relations, incident_relations
+
+    demo = demos[name]
+    logs = demo.frames.get("kubernetes/logs")
+    activity = demo.frames.get("postgres/activity")
+    found = incident_relations(demo.incident, logs=logs, pg_activity=activity)
+    assert found.dependencies  # (the demos' logs name upstreams)
+    given = timeline_events(
+        demo.frames,
+        incident=demo.incident,
+        window=demo.incident.window,
+        baseline=demo.incident.baseline_window,
+        relations=found,
+    )
+    assert given == demo.events
+    # what is given is what is used: told the service is another one, its own changes
+    # become another service's
+    elsewhere = timeline_events(
+        demo.frames,
+        incident=demo.incident,
+        window=demo.incident.window,
+        baseline=demo.incident.baseline_window,
+        relations=Relations(service=f"not-{found.service}", own=(), dependencies=()),
+    )
+    before = {e.id for e in demo.events if e.summary.startswith("[another service] ")}
+    after = {e.id for e in elsewhere if e.summary.startswith("[another service] ")}
+    assert after > before
+
+
 def _says_what_the_event_says(event: Event, row: pd.Series) -> None:
     moment = pd.Timestamp(event.time)
     evidence = event.evidence
