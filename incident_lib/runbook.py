@@ -269,6 +269,8 @@ class Runbook:
             unknown = [c for c in wanted if c not in empty_frame(kind).columns]
             if unknown:
                 raise InvalidInput(f"{source}/{name} has no column(s) {unknown} in its contract")
+        if at is not None and f"{source}/{name}" in self.missing:  # (said when it was read)
+            return empty_frame(kind) if wanted is None else empty_frame(kind)[list(wanted)]
         # Whether the capture lies outside the windows is judged on all its rows (times).
         every: pd.DataFrame | None = None
         try:
@@ -467,7 +469,10 @@ class Runbook:
         """
         reason = redact(reason)
         key = f"{source}/{name}"
+        said = self.unavailable.get(key) == reason  # (a second read: the rows of examples)
         self.unavailable[key] = reason
+        if said:
+            return
         _display(_markdown(f"> ⚠️ **{key} unavailable:** {md_text(reason)}"))
         fix = fix_for(source, self.mode, str(self.workspace.path))
         self._log(EvidenceRead(key, ok=False, reason=short or reason, fix=fix, fallback=fallback))

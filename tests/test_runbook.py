@@ -230,6 +230,22 @@ def test_an_empty_table_over_missing_evidence_says_unknown_not_none(tmp_path, sc
     assert shown is not None and "Possibly incomplete" in screen.take()
 
 
+def test_missing_evidence_is_announced_once_however_often_it_is_read(tmp_path, screen):
+    """02/04 read the logs, then the rows of their examples: one warning, not two."""
+    ws = _workspace(tmp_path, end=START + timedelta(hours=1))
+    rb = start_runbook("04_logs", workspace=ws)
+    logs = rb.evidence("kubernetes", "logs", columns=["time", "message"])
+    lines = rb.evidence("kubernetes", "logs", columns=["time", "raw"], at=[])
+    assert logs.empty and lines.empty and list(lines.columns) == ["time", "raw"]
+    assert screen.take().count("kubernetes/logs unavailable") == 1
+    assert "kubernetes/logs" in rb.missing
+    # read twice the same way: said once too
+    rb.evidence("kubernetes", "logs", columns=["time", "message"])
+    assert "unavailable" not in screen.take()
+    rb.evidence("kubernetes", "events")  # another evidence is announced as ever
+    assert screen.take().count("kubernetes/events unavailable") == 1
+
+
 def test_statements_and_findings_over_missing_evidence_are_not_made(tmp_path, screen):
     ws = _workspace(tmp_path, end=START + timedelta(hours=1))
     run_dir = tmp_path / "run"
