@@ -23,12 +23,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import numpy as np
-
-__all__ = ["MARKER", "canonical_ids", "mark_variable_words"]
+__all__ = ["MARKER", "PAD", "canonical_ids", "canonicalise", "mark_variable_words", "padded"]
 
 #: stands for a variable word in a marked key; masking leaves it alone (not a letter,
 #: digit, space or quote)
@@ -44,7 +40,11 @@ _CONTEXT_WORD = re.compile(
 _CANONICAL_UUID = b"00000000-0000-0000-0000-000000000000"
 _EIGHT_HEX = 0x0101010101010101
 _FOUR_HEX = 0x01010101
-_PAD = 72  # bytes after the text, so that every look past a run stays in the buffer
+# the low bits of a bucket's hash that index the table of big buckets
+_TABLE = (1 << 20) - 1
+# runs of at most this many different lengths are written one length at a time
+_LENGTHS = 16
+PAD = 72  # bytes after the text, so that every look past a run stays in the buffer
 # one class byte per character: bit 0 hex digit, bit 1 digit, bit 2 hex letter, bit 3 letter
 # or digit (ASCII)
 _CLASS = bytes(
@@ -91,11 +91,36 @@ def canonical_ids(text: str) -> str:
     """
     import codecs
 
+    # (a byte before the first line, and bytes after the last)
+    buf = padded(text)
+    size = len(buf) - 1 - PAD
+    if not canonicalise(buf):
+        return text
+    out: str = codecs.utf_8_decode(memoryview(buf)[1 : size + 1], "surrogatepass", True)[0]
+    return out
+
+
+def padded(text: str) -> bytearray:
+    """``text`` as UTF-8 between a newline before it and :data:`PAD` newlines after it."""
+    return bytearray("\n" + text + "\n" * PAD, "utf-8", "surrogatepass")
+
+
+def canonicalise(buf: bytearray) -> bool:
+    """:func:`canonical_ids` in place, on the UTF-8 bytes of a text made by :func:`padded`.
+
+    Parameters
+    ----------
+    buf
+        A newline, the UTF-8 text, then :data:`PAD` newlines; changed in place
+        (the canonical runs have the lengths of the runs they replace).
+
+    Returns
+    -------
+    bool
+        Whether anything changed.
+    """
     import numpy as np
 
-    # (a byte before the first line, and bytes after the last)
-    buf = bytearray("\n" + text + "\n" * _PAD, "utf-8", "surrogatepass")
-    size = len(buf) - 1 - _PAD
     cls = np.frombuffer(buf.translate(_CLASS), dtype=np.uint8)
     hex_byte = cls & 1
     hexc = hex_byte.view(np.bool_)
@@ -103,16 +128,16 @@ def canonical_ids(text: str) -> str:
     data = np.frombuffer(buf, dtype=np.uint8)
     # the 8 bytes from each position as one number: 8 hex characters when it is _EIGHT_HEX
     eight = np.ndarray((hex_byte.size - 7,), dtype="<u8", buffer=hex_byte, strides=(1,))
-    # where a run of hex characters starts a word (hex implies alphanumeric)
-    cand = np.flatnonzero(hexc[1:] > alnum[:-1]) + 1
     # "0x" numbers: a 0 starting a word, then x, then hex digits (then not a letter or digit)
-    ox = cand[(data[cand + 1] | 32) == 120]
-    ox = ox[(data[ox] == 48) & hexc[ox + 2]] + 2
+    ox = np.flatnonzero((data[2:-1] | 32) == 120) + 1  # (an x is rarer than a 0)
+    ox = ox[(data[ox] == 48) & ~alnum[ox - 1] & hexc[ox + 2]] + 2
     ox_end = _run_ends(hexc, eight, ox)
     keep = ~alnum[ox_end]
     ox, ox_end = ox[keep], ox_end[keep]
-    cand = cand[hexc[cand + 7]]  # (most words are shorter: look at the 8th character first)
-    cand = cand[eight[cand] == _EIGHT_HEX]
+    # where a run of 8 or more hex characters starts a word (hex implies alphanumeric)
+    starts = eight[1:] == _EIGHT_HEX
+    starts &= ~alnum[: starts.size]
+    cand = np.flatnonzero(starts) + 1
     end = _run_ends(hexc, eight, cand + 7)
     # a UUID (tried first): 8 hex, then -4-4-4-12 hex, then not a letter or digit
     uuid = (end - cand == 8) & (data[end] == 45)
@@ -136,13 +161,19 @@ def canonical_ids(text: str) -> str:
         kind = np.bitwise_or.reduceat(cls, np.column_stack((s, e)).ravel())[::2] & 6
         s, e = s[kind == 6], e[kind == 6]
     if s.size == 0 and uuid_at.size == 0 and ox.size == 0:
-        return text
+        return False
     # every character of those runs becomes 0 (the runs are apart: a start is a letter or
     # digit, an end is not)
     first, last = np.concatenate((s, ox)), np.concatenate((e, ox_end))
     lengths = last - first
     total = int(lengths.sum())
-    if total * 16 > data.size:  # (many: one pass over the text)
+    sizes = np.unique(lengths)
+    if sizes.size <= _LENGTHS:  # (ids of a few lengths: one fancy assignment per length)
+        for size in sizes.tolist():
+            if size:
+                window = np.lib.stride_tricks.sliding_window_view(data, size, writeable=True)
+                window[first[lengths == size]] = 48
+    elif total * 16 > data.size:  # (many: one pass over the text)
         delta = np.zeros(data.size, dtype=np.int8)
         delta[first] = 1
         delta[last] = -1
@@ -155,8 +186,7 @@ def canonical_ids(text: str) -> str:
     if uuid_at.size:
         canonical = np.frombuffer(_CANONICAL_UUID, dtype=np.uint8)
         np.lib.stride_tricks.sliding_window_view(data, 36, writeable=True)[uuid_at] = canonical
-    out: str = codecs.utf_8_decode(memoryview(buf)[1 : size + 1], "surrogatepass", True)[0]
-    return out
+    return True
 
 
 def mark_variable_words(keys: Sequence[str], min_values: int) -> list[str] | None:
@@ -183,7 +213,9 @@ def mark_variable_words(keys: Sequence[str], min_values: int) -> list[str] | Non
     import pyarrow.compute as pc
 
     arr = pa.array(keys, type=pa.large_string())
-    if pc.any(pc.match_substring(arr, MARKER)).as_py():
+    bounds = np.frombuffer(arr.buffers()[1], dtype=np.int64)
+    text = np.frombuffer(arr.buffers()[2] or b"", dtype=np.uint8)[bounds[0] : bounds[-1]]
+    if (text == ord(MARKER)).any():  # (a byte that UTF-8 uses for that character only)
         return None
     lists = pc.split_pattern(arr, " ")
     flat = lists.flatten()
@@ -210,21 +242,30 @@ def mark_variable_words(keys: Sequence[str], min_values: int) -> list[str] | Non
     if candidate.size == 0:
         return None
     bucket = whole[line[candidate]] ^ h[candidate]
-    code = codes[candidate]
-    # distinct words per bucket: sort by (bucket, word), count the (bucket, word) changes
-    order = np.lexsort((code, bucket))
-    bucket, code = bucket[order], code[order]
-    new_bucket = np.ones(bucket.size, dtype=bool)
-    new_bucket[1:] = bucket[1:] != bucket[:-1]
-    new_word = new_bucket.copy()
-    new_word[1:] |= code[1:] != code[:-1]
-    group = np.cumsum(new_bucket) - 1
-    values = np.bincount(group, weights=new_word)
-    varying = values[group] >= min_values
+    # distinct words per bucket, counted among the buckets of min_values candidates or
+    # more (few): each such bucket as a slot, the (slot, word) pairs sorted as one number
+    ordered = np.sort(bucket)
+    run_start = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    run_length = np.diff(np.append(run_start, ordered.size))
+    big = ordered[run_start[run_length >= min_values]]
+    if big.size == 0:
+        return None
+    # (a table of their low bits first: most candidates are in none of them)
+    table = np.zeros(_TABLE + 1, dtype=bool)
+    table[(big & np.uint64(_TABLE)).astype(np.intp)] = True
+    maybe = np.flatnonzero(table[(bucket & np.uint64(_TABLE)).astype(np.intp)])
+    slot = np.searchsorted(big, bucket[maybe])
+    slot[slot == big.size] = 0
+    hit = big[slot] == bucket[maybe]
+    inside, slot = maybe[hit], slot[hit]
+    pairs = np.sort((slot.astype(np.uint64) << np.uint64(32)) | codes[candidate[inside]])
+    distinct = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
+    values = np.bincount((distinct >> np.uint64(32)).astype(np.intp), minlength=big.size)
+    varying = values[slot] >= min_values
     if not varying.any():
         return None
     marked = np.zeros(len(codes), dtype=bool)
-    marked[candidate[order[varying]]] = True
+    marked[candidate[inside[varying]]] = True
     new_flat = pc.if_else(pa.array(marked), MARKER, flat)
     rebuilt = pc.binary_join(
         pa.LargeListArray.from_arrays(lists.offsets, new_flat), pa.scalar(" ", pa.large_string())

@@ -54,7 +54,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple, cast
 
 from ._vector import MARKER, mark_variable_words
-from .masking import _batch_keys, _bounded_keys, _canonical_keys, _mask_key, _masked, _rx
+from .masking import _batch, _bounded_keys, _canonical_keys, _mask_key, _masked, _rx
 
 __all__ = ["TOLERANCE_MIN_CONSTANT", "TOLERANCE_MIN_VALUES", "signature_ids"]
 
@@ -284,9 +284,11 @@ def _masked_marked(marked: str) -> tuple[str, frozenset[int] | None]:
 
 
 class _Masked(NamedTuple):
-    of: dict[str, str]  # key -> masked template
+    of: dict[str, str]  # key -> masked template (empty when ``listed``)
     wide: dict[str, frozenset[int]]  # masked template -> token positions of marked words
     skeletons: dict[str, str]  # masked template -> canonical template, where known already
+    # the masked template of each key, in order, for distinct keys (no dictionary of them)
+    listed: list[str] | None = None
 
 
 def _unmarked(template: str, marked: str, keys: Iterable[str]) -> list[str] | None:
@@ -322,7 +324,7 @@ def _unsettled(marks: list[str], keys: list[str]) -> bool:
     return same * 8 > len(keys)
 
 
-def _masked_batch(keys: list[str], canonical: bool) -> _Masked:
+def _masked_batch(keys: list[str], canonical: bool, *, distinct: bool = False) -> _Masked:
     """Masked template of each distinct key; varying words already ``<*>`` in a big batch.
 
     With at least :data:`_MARK_MIN` distinct keys (a word or an id unique to each line
@@ -333,12 +335,17 @@ def _masked_batch(keys: list[str], canonical: bool) -> _Masked:
     masked once per marked form: what the tolerance step would merge anyway. Where
     the tolerance step would not merge them (too few plain words left), the marked
     form is still masked once and each key gets it with its own words put back.
+    ``distinct``: the keys are distinct already (a big batch then gets ``listed``).
     """
-    masked_of = dict.fromkeys(keys, "")
-    if len(masked_of) < _MARK_MIN:
-        return _Masked(_masked(masked_of, canonical=canonical), {}, {})
-    distinct = list(masked_of)
-    bounded = _bounded_keys(distinct)
+    listed = distinct and len(keys) >= _MARK_MIN
+    if listed:
+        unique = keys
+    else:
+        masked_of = dict.fromkeys(keys, "")
+        if len(masked_of) < _MARK_MIN:
+            return _Masked(_masked(masked_of, canonical=canonical), {}, {})
+        unique = list(masked_of)
+    bounded = _bounded_keys(unique)
     marks = mark_variable_words(bounded, TOLERANCE_MIN_VALUES)
     if not canonical and (marks is None or _unsettled(marks, bounded)):
         # the keys may differ in ids too (a word and a session id per line): mark the
@@ -348,7 +355,7 @@ def _masked_batch(keys: list[str], canonical: bool) -> _Masked:
             bounded = id_keys
             marks = mark_variable_words(bounded, TOLERANCE_MIN_VALUES)
     if marks is None:
-        return _Masked(_masked(masked_of, canonical=canonical), {}, {})
+        return _Masked(_masked(unique, canonical=canonical), {}, {})
     by_mark: dict[str, str | None] = {}  # marked form -> its masked template (None: per key)
     wide: dict[str, frozenset[int]] = {}
     own: dict[str, str] = {}  # marked form -> masked template keeping MARKER (words put back)
@@ -373,13 +380,13 @@ def _masked_batch(keys: list[str], canonical: bool) -> _Masked:
             if marks[i] in own:
                 per_mark[marks[i]].append(i)
             else:
-                rest.append(distinct[i])
+                rest.append(unique[i])
         for marked, where in per_mark.items():
             template = own[marked]
             filled = _unmarked(template, marked, (bounded[i] for i in where))
             skeleton_filled = _unmarked(_skeleton(template), marked, (bounded[i] for i in where))
             if filled is None or skeleton_filled is None:
-                rest.extend(distinct[i] for i in where)
+                rest.extend(unique[i] for i in where)
                 continue
             for i, masked, skel in zip(where, filled, skeleton_filled, strict=True):
                 masked_list[i] = masked
@@ -387,16 +394,20 @@ def _masked_batch(keys: list[str], canonical: bool) -> _Masked:
         of_rest = _masked(rest, canonical=canonical)
         for i in later:
             if masked_list[i] is None:
-                masked_list[i] = of_rest[distinct[i]]
-    masked_of = dict(zip(distinct, cast("list[str]", masked_list), strict=True))
+                masked_list[i] = of_rest[unique[i]]
+    if listed:
+        return _Masked({}, wide, skeletons, cast("list[str]", masked_list))
+    masked_of = dict(zip(unique, cast("list[str]", masked_list), strict=True))
     return _Masked(masked_of, wide, skeletons)
 
 
 def _group(messages: Sequence[object]) -> _Grouping:
-    keys, ids_done = _batch_keys(messages)
-    masked_of, wide, skeleton_of = _masked_batch(keys, ids_done)
+    keys, codes, ids_done = _batch(messages)
+    masked_of, wide, skeleton_of, listed = _masked_batch(keys, ids_done, distinct=codes is not None)
+    # the masked template of each key, in the order of the keys when they are distinct
+    masked_keys = listed if listed is not None else masked_of.values()
     variants: defaultdict[str, list[str]] = defaultdict(list)  # skeleton -> masked variants
-    for masked in dict.fromkeys(masked_of.values()):
+    for masked in dict.fromkeys(masked_keys):
         skel = skeleton_of.get(masked)
         if skel is None:
             skel = skeleton_of[masked] = _skeleton(masked)
@@ -411,6 +422,11 @@ def _group(messages: Sequence[object]) -> _Grouping:
     id_of_masked = {
         m: id_of[canonical] for skel, canonical in canonical_of.items() for m in variants[skel]
     }
+    if codes is not None:  # (distinct keys: masked_keys are in their order)
+        import numpy as np
+
+        per_key = np.array(list(map(id_of_masked.__getitem__, masked_keys)), dtype=object)
+        return _Grouping(per_key[codes].tolist(), templates)
     id_of_key = dict(zip(masked_of, map(id_of_masked.__getitem__, masked_of.values()), strict=True))
     return _Grouping(list(map(id_of_key.__getitem__, keys)), templates)
 

@@ -57,7 +57,11 @@ lines rarely repeat (an id on every line), the ids are canonicalised over the
 whole batch at once, before the lines are deduplicated
 (:func:`~._vector.canonical_ids`, a few numpy passes over the bytes instead of a
 regular expression per line), so a request id or a trace id per line no longer
-defeats the per-key cache.
+defeats the per-key cache. Such a batch (single-line messages) is keyed in one UTF-8
+buffer (:func:`_batch_codes`): digits and ids are replaced in its bytes, Arrow
+deduplicates the lines (``dictionary_encode``), only the distinct keys become Python
+strings, and each line keeps the index of its key (the signature ids are mapped back
+with one numpy ``take``).
 """
 
 from __future__ import annotations
@@ -65,7 +69,14 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from itertools import chain
+from typing import TYPE_CHECKING, NamedTuple
+
+from ._vector import PAD as _PAD
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 __all__ = ["MAX_CHARS", "mask"]
 
@@ -77,6 +88,7 @@ _LONG_BATCH = 256
 _VECTOR_MIN = 1024
 
 _DIGITS = str.maketrans("0123456789", "0000000000")
+_DIGIT_BYTES = bytes.maketrans(b"0123456789", b"0000000000")
 _TRACEBACK = "Traceback (most recent call last)"
 
 
@@ -312,6 +324,16 @@ def _keys(messages: Sequence[object]) -> list[str]:
     return _batch_keys(messages)[0]
 
 
+class _Batch(NamedTuple):
+    """The keys of a batch: ``keys`` per line, or distinct with a code per line."""
+
+    keys: list[str]
+    # per line, the index of its key in ``keys`` (distinct keys, in order of first
+    # occurrence); None when ``keys`` has one key per line
+    codes: NDArray[np.int32] | None
+    canonical: bool  # whether the ids of the keys are canonical already
+
+
 def _batch_keys(messages: Sequence[object]) -> tuple[list[str], bool]:
     """:func:`_keys`, and whether their ids are canonical already.
 
@@ -319,31 +341,124 @@ def _batch_keys(messages: Sequence[object]) -> tuple[list[str], bool]:
     repeat (an id on every line), the ids of every line are canonicalised at once
     (:func:`~._vector.canonical_ids`), so lines that differ only in ids share a key.
     """
+    keys, codes, canonical = _batch(messages)
+    if codes is not None:
+        import numpy as np
+
+        keys = np.array(keys, dtype=object)[codes].tolist()
+    return keys, canonical
+
+
+def _batch(messages: Sequence[object]) -> _Batch:
+    """The keys of :func:`_batch_keys`; distinct, with a code per line, in a big batch.
+
+    A batch of at least :data:`_VECTOR_MIN` single-line messages of moderate length
+    is keyed in one UTF-8 buffer (:func:`_batch_codes`); others line by line.
+    """
     n = len(messages)
     if n == 0:
-        return [], False
-    try:
-        text = "\n".join(messages)  # type: ignore[arg-type]
-    except TypeError:
-        messages = [_as_text(m) for m in messages]
-        text = "\n".join(messages)  # type: ignore[arg-type]
+        return _Batch([], None, False)
+    if n >= _VECTOR_MIN:
+        # a newline before the first line and _PAD after the last (see _batch_codes)
+        try:
+            padded = "\n".join(chain(("",), messages, ("",) * _PAD))  # type: ignore[arg-type]
+        except TypeError:
+            messages = [_as_text(m) for m in messages]
+            padded = "\n".join(chain(("",), messages, ("",) * _PAD))  # type: ignore[arg-type]
+        if len(padded) <= _LONG_BATCH * n:
+            batch = _batch_codes(padded, n)
+            if batch is not None:
+                return batch
+        text = padded[1:-_PAD]
+    else:
+        try:
+            text = "\n".join(messages)  # type: ignore[arg-type]
+        except TypeError:
+            messages = [_as_text(m) for m in messages]
+            text = "\n".join(messages)  # type: ignore[arg-type]
     if text.count("\n") == n - 1:  # no multi-line message: one translate over the batch
         if len(text) > _LONG_BATCH * n:  # long lines: bound them before copying them twice
             text = "\n".join(map(_bounded, messages))  # type: ignore[arg-type]
         text = text.translate(_DIGITS)  # (rebinding frees the joined text before the split)
         if n < _VECTOR_MIN or not _distinct_head(text):
-            return text.split("\n"), False
+            return _Batch(text.split("\n"), None, False)
         keys = _canonical_text(text).split("\n")
         if max(map(len, keys)) > MAX_CHARS:  # ids are canonicalised after bounding a line
             translated = text.split("\n")
             for i, key in enumerate(keys):
                 if len(key) > MAX_CHARS:
                     keys[i] = _canonical_keys([_bounded(translated[i])])[0]
-        return keys, True
+        return _Batch(keys, None, True)
     keys = [_bounded(_headline(m)).translate(_DIGITS) for m in messages]  # type: ignore[arg-type]
     if n < _VECTOR_MIN or not _distinct_head("\n".join(keys[:_VECTOR_MIN])):
-        return keys, False
-    return _canonical_text("\n".join(keys)).split("\n"), True
+        return _Batch(keys, None, False)
+    return _Batch(_canonical_text("\n".join(keys)).split("\n"), None, True)
+
+
+def _batch_codes(padded: str, n: int) -> _Batch | None:
+    """The keys of the ``n`` lines of ``padded``, distinct, and a code per line.
+
+    ``padded``: a newline, the lines joined by newlines, then :data:`_PAD`
+    newlines. The keys are those the line-by-line path of :func:`_batch` gives,
+    made in one UTF-8 buffer: digits replaced by ``0`` (one ``bytes.translate``),
+    ids canonicalised in place when :func:`_distinct_head` says so, the lines
+    deduplicated by Arrow (``dictionary_encode``), and only the distinct keys
+    decoded into Python strings. None when a message spans lines.
+    """
+    import codecs
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from ._vector import canonicalise
+
+    buf: bytes | bytearray = padded.encode("utf-8", "surrogatepass").translate(_DIGIT_BYTES)
+    data = np.frombuffer(buf, dtype=np.uint8)
+    size = len(buf) - 1 - _PAD
+    # the newline before each line and the one after the last (the first of _PAD)
+    ends = np.flatnonzero(data[: size + 2] == 10)
+    if ends.size != n + 1:
+        return None
+    decode = codecs.utf_8_decode
+    head: str = decode(memoryview(buf)[1 : int(ends[_VECTOR_MIN])], "surrogatepass", True)[0]
+    canonical = _distinct_head(head)
+    if canonical:
+        long = np.flatnonzero(np.diff(ends) > MAX_CHARS + 1)  # (bytes: a superset)
+        before = {int(i): bytes(buf[ends[i] + 1 : ends[i + 1]]) for i in long}
+        buf = bytearray(buf)
+        canonicalise(buf)
+        fixed: list[tuple[int, bytes]] = []
+        for i, line in before.items():
+            if len(decode(buf[ends[i] + 1 : ends[i + 1]], "surrogatepass", True)[0]) > MAX_CHARS:
+                # ids are canonicalised after bounding a line
+                key = _canonical_keys([_bounded(decode(line, "surrogatepass", True)[0])])[0]
+                fixed.append((i, key.encode("utf-8", "surrogatepass")))
+        if fixed:
+            out = bytearray()
+            start = 0
+            for i, key_bytes in fixed:
+                out += buf[start : ends[i] + 1]
+                out += key_bytes
+                start = int(ends[i + 1])
+            out += buf[start:]
+            buf = out
+            data = np.frombuffer(buf, dtype=np.uint8)
+            ends = np.flatnonzero(data[: len(buf) - _PAD + 1] == 10)
+    # each line with its newline as one value (the offsets are the starts of the lines)
+    offsets = pa.py_buffer((ends + 1).astype(np.int64))
+    lines = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), n, [None, offsets, pa.py_buffer(buf)]
+    )
+    encoded = pc.dictionary_encode(lines)
+    distinct = encoded.dictionary
+    bounds = np.frombuffer(distinct.buffers()[1], dtype=np.int64)
+    lo, hi = int(bounds[distinct.offset]), int(bounds[distinct.offset + len(distinct)])
+    text: str = decode(memoryview(distinct.buffers()[2])[lo:hi], "surrogatepass", True)[0]
+    keys = text.split("\n")
+    keys.pop()  # (after the last newline)
+    codes: NDArray[np.int32] = encoded.indices.to_numpy()
+    return _Batch(keys, codes, canonical)
 
 
 def _distinct_head(text: str) -> bool:
@@ -379,9 +494,20 @@ def _canonical_keys(keys: list[str]) -> list[str]:
 
 def _bounded_keys(keys: list[str]) -> list[str]:
     """The keys bounded to :data:`MAX_CHARS` (the same list when all are short)."""
-    if keys and max(map(len, keys)) > MAX_CHARS:
-        return [_bounded(key) for key in keys]
-    return keys
+    if len(keys) < _VECTOR_MIN:
+        if keys and max(map(len, keys)) > MAX_CHARS:
+            return [_bounded(key) for key in keys]
+        return keys
+    import numpy as np
+
+    lengths = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
+    long = np.flatnonzero(lengths > MAX_CHARS)
+    if long.size == 0:
+        return keys
+    bounded = list(keys)
+    for i in long.tolist():
+        bounded[i] = _bounded(keys[i])
+    return bounded
 
 
 def _masked(keys: Iterable[str], *, canonical: bool = False) -> dict[str, str]:

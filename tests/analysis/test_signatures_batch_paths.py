@@ -1,0 +1,227 @@
+"""The whole-batch paths of the signature core give the ids of the line-by-line ones.
+
+A big batch is keyed in one UTF-8 buffer (digits, ids and deduplication over the bytes,
+``masking._batch_codes``) and its varying words are counted with one sort of numbers
+(``_vector.mark_variable_words``). The oracles: the signature ids the code of commit
+d903bbd gave on the same generated corpora (frozen as digests below), the line-by-line
+keys of ``masking._batch`` and a frozen copy of the old word marking.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import random
+import string
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from incident_lib.analysis.signatures import _vector, grouping, masking, signature_ids
+from incident_lib.analysis.signatures._vector import MARKER, mark_variable_words
+from incident_lib.analysis.signatures.masking import MAX_CHARS, _batch, _batch_keys
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "loghub2k"
+LOGFORMATS = Path(__file__).resolve().parents[1] / "data" / "logformats"
+
+
+def _shared_messages() -> list[str]:
+    if not SHARED.is_dir():
+        pytest.skip(f"the shared Loghub sets are not at {SHARED}")
+    csv.field_size_limit(sys.maxsize)
+    messages = []
+    for path in sorted(SHARED.glob("*/*_2k.log_structured.csv")):
+        with path.open(newline="", encoding="utf-8") as f:
+            messages += [row["Content"] for row in csv.DictReader(f)]
+    return messages
+
+
+def _base() -> list[str]:
+    lines = _shared_messages()
+    for path in sorted(LOGFORMATS.glob("*.log")):
+        lines += path.read_text(encoding="utf-8").splitlines()
+    return lines
+
+
+def _word(rng: random.Random) -> str:
+    return "".join(rng.choices(string.ascii_lowercase, k=8))
+
+
+def _corpus(case: str) -> list[str]:
+    """The cases of ``benchmarks/bench_signatures.py`` on the shared sets and fixtures."""
+    rng = random.Random(15)
+    base = _base()
+    if case == "a":
+        return base
+    if case == "a2":
+        return [f"{line} req-{uuid.UUID(int=rng.getrandbits(128))}" for line in base]
+    if case == "a3":
+        return [f"{line} {_word(rng)}" for line in base]
+    if case == "a4":
+        return [
+            f"2026-11-28 10:41:{i % 60:02d},{i % 1000:03d} INFO [main] c.e.Service - "
+            f"trace={rng.getrandbits(128):032x} {line}"
+            for i, line in enumerate(base)
+        ]
+    if case == "a5":
+        return [f"{line} {_word(rng)} session=0x{rng.getrandbits(40):x}" for line in base]
+    if case == "long":  # lines beyond MAX_CHARS, ids cut by the bound or past it
+        out = []
+        for i, line in enumerate(base):
+            trace = f"{rng.getrandbits(128):032x}"
+            if i % 29 == 0:
+                pad = "x" * (MAX_CHARS - len(line) - 10 + i % 20)
+                out.append(f"{line} {pad} {trace} {uuid.UUID(int=rng.getrandbits(128))}")
+            elif i % 29 == 1:
+                out.append(f"{line}{trace * 40}")
+            else:
+                out.append(f"{line} trace={trace} é")
+        return out
+    assert case == "mixed"  # multi-line messages, None and numbers: the line-by-line path
+    out2: list[object] = []
+    for i, line in enumerate(base):
+        trace = f"{rng.getrandbits(128):032x}"
+        out2.append(f"{line} {trace}" if i % 50 else f"Traceback (most recent call last)\n{line}")
+    out2[3] = None
+    out2[5] = 42
+    return out2  # type: ignore[return-value]
+
+
+def _digest(ids: list[str]) -> str:
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
+
+
+# signature ids of commit d903bbd on each corpus (sha256 of the ids joined by newlines)
+FROZEN = {
+    "a": "c13f30d2384b539d",
+    "a2": "908facc781dc5998",
+    "a3": "fe6941ed9c2e8398",
+    "a4": "94bcf1f6a8c05ce6",
+    "a5": "0d3c7bb39171ea68",
+    "long": "218cf84c119ef773",
+    "mixed": "ea85803967b905d2",
+}
+
+
+@pytest.mark.parametrize("case", sorted(FROZEN))
+def test_signature_ids_equal_the_old_codes(case):
+    lines = _corpus(case)
+    assert _digest(signature_ids(lines)) == FROZEN[case]
+
+
+@pytest.mark.parametrize("case", ["a", "a2", "a3", "a4", "a5", "long"])
+def test_keys_of_the_buffer_path_equal_the_line_by_line_keys(case, monkeypatch):
+    lines = _corpus(case)
+    keys, codes, canonical = _batch(lines)
+    assert codes is not None  # (the buffer path ran)
+    assert len(set(keys)) == len(keys)
+    expected = _batch_keys(lines)
+    monkeypatch.setattr(masking, "_batch_codes", lambda padded, n: None)
+    assert _batch_keys(lines) == expected
+    assert expected == (np.array(keys, dtype=object)[codes].tolist(), canonical)
+    assert list(dict.fromkeys(expected[0])) == keys  # (in order of first occurrence)
+
+
+def test_a_multi_line_batch_takes_the_line_by_line_path():
+    lines = _corpus("mixed")
+    assert _batch(lines).codes is None
+
+
+def _old_mark_variable_words(keys: list[str], min_values: int) -> list[str] | None:
+    """mark_variable_words as of commit d903bbd (one lexsort over every candidate)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(keys, type=pa.large_string())
+    if pc.any(pc.match_substring(arr, MARKER)).as_py():
+        return None
+    lists = pc.split_pattern(arr, " ")
+    flat = lists.flatten()
+    encoded = pc.dictionary_encode(flat)
+    words = encoded.dictionary
+    codes = encoded.indices.to_numpy().astype(np.uint64)
+    plain = pc.and_(
+        pc.match_substring_regex(words, "^[A-Za-z]+$"),
+        pc.invert(pc.match_substring_regex(words, f"^(?:{_vector._CONTEXT_WORD.pattern})$")),
+    )
+    candidate_word = plain.to_numpy(zero_copy_only=False)
+    offsets = lists.offsets.to_numpy()
+    counts = np.diff(offsets)
+    line = np.repeat(np.arange(len(keys)), counts)
+    position = np.arange(len(codes), dtype=np.uint64) - offsets[:-1][line].astype(np.uint64)
+    with np.errstate(over="ignore"):
+        h = (codes + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+        h ^= (position + np.uint64(1)) * np.uint64(0xC2B2AE3D27D4EB4F)
+        h ^= h >> np.uint64(31)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(29)
+    whole = np.bitwise_xor.reduceat(h, offsets[:-1])
+    candidate = np.flatnonzero(candidate_word[codes.astype(np.intp)])
+    if candidate.size == 0:
+        return None
+    bucket = whole[line[candidate]] ^ h[candidate]
+    code = codes[candidate]
+    order = np.lexsort((code, bucket))
+    bucket, code = bucket[order], code[order]
+    new_bucket = np.ones(bucket.size, dtype=bool)
+    new_bucket[1:] = bucket[1:] != bucket[:-1]
+    new_word = new_bucket.copy()
+    new_word[1:] |= code[1:] != code[:-1]
+    group = np.cumsum(new_bucket) - 1
+    values = np.bincount(group, weights=new_word)
+    varying = values[group] >= min_values
+    if not varying.any():
+        return None
+    marked = np.zeros(len(codes), dtype=bool)
+    marked[candidate[order[varying]]] = True
+    new_flat = pc.if_else(pa.array(marked), MARKER, flat)
+    rebuilt = pc.binary_join(
+        pa.LargeListArray.from_arrays(lists.offsets, new_flat), pa.scalar(" ", pa.large_string())
+    )
+    out: list[str] = rebuilt.to_pylist()
+    return out
+
+
+def _marking_keys(case: str) -> list[str]:
+    keys = _batch(_corpus(case)).keys
+    return masking._bounded_keys(keys)
+
+
+@pytest.mark.parametrize("case", ["a", "a3", "a5", "long"])
+@pytest.mark.parametrize("min_values", [1, 2, 5, 40])
+def test_marking_equals_the_old_marking(case, min_values):
+    keys = _marking_keys(case)
+    assert mark_variable_words(keys, min_values) == _old_mark_variable_words(keys, min_values)
+
+
+def test_marking_small_and_edge_batches():
+    rng = random.Random(16)
+    batches = [
+        [],
+        [""],
+        ["a b", "a c"],
+        [f"user {_word(rng)} logged in" for _ in range(4)],
+        [f"user {_word(rng)} logged in" for _ in range(5)],
+        [f"user {_word(rng)} logged in {MARKER}" for _ in range(9)],
+        [f"{_word(rng)} {_word(rng)} same words" for _ in range(50)] + ["x y same words"] * 3,
+        [f"{w} é {_word(rng)} ünï" for w in ("Jan", "ms", "alpha", "beta")] * 20,
+    ]
+    for keys in batches:
+        keys = list(dict.fromkeys(keys))
+        for min_values in (1, 5):
+            assert mark_variable_words(keys, min_values) == _old_mark_variable_words(
+                keys, min_values
+            ), keys
+
+
+def test_distinct_keys_skip_the_dictionary_in_the_batch_masking():
+    keys = _marking_keys("a3")
+    assert len(keys) >= grouping._MARK_MIN
+    listed = grouping._masked_batch(keys, False, distinct=True)
+    expected = grouping._masked_batch(keys, False)
+    assert listed.listed == [expected.of[key] for key in keys]
+    assert listed.wide == expected.wide
+    assert listed.skeletons == expected.skeletons
