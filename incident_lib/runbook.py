@@ -150,6 +150,8 @@ class Runbook:
     metrics_source: str = "datadog"
     #: the live sources (live mode); None until the first live fetch builds the default
     sources: SourceRegistry | None = None
+    # ``source/name`` -> the capture file a read judged to be about this incident's windows
+    _judged: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def incident(self) -> Incident:
@@ -255,8 +257,9 @@ class Runbook:
         if kind is None:
             known = ", ".join(f"{s}/{n}" for s, n in EVIDENCE_KINDS)
             raise InvalidInput(f"unknown evidence {source}/{name}; known: {known}")
-        if f"{source}/{name}" not in self.asked:
-            self.asked.append(f"{source}/{name}")
+        key = f"{source}/{name}"
+        if key not in self.asked:
+            self.asked.append(key)
         if using is not None and using.name != source:
             raise InvalidInput(f"using= is a {using.name} source, not {source}")
         from .infra.evidence import project
@@ -269,7 +272,7 @@ class Runbook:
             unknown = [c for c in wanted if c not in empty_frame(kind).columns]
             if unknown:
                 raise InvalidInput(f"{source}/{name} has no column(s) {unknown} in its contract")
-        if at is not None and f"{source}/{name}" in self.missing:  # (said when it was read)
+        if at is not None and key in self.missing:  # (said when it was read)
             return empty_frame(kind) if wanted is None else empty_frame(kind)[list(wanted)]
         # Whether the capture lies outside the windows is judged on all its rows (times).
         every: pd.DataFrame | None = None
@@ -301,11 +304,13 @@ class Runbook:
             reason = exc.reason if isinstance(exc, SourceUnavailable) else str(exc)
             short = "no evidence captured" if isinstance(exc, EvidenceNotFound) else reason
             self._unavailable(source, name, reason, short=short)
-            self.missing[f"{source}/{name}"] = self.unavailable[f"{source}/{name}"]
+            self.missing[key] = self.unavailable[key]
             return empty_frame(kind) if wanted is None else empty_frame(kind)[list(wanted)]
+        # rows at some times of a capture already read and judged (the examples' raw lines)
+        judged = at is not None and entry is not None and self._judged.get(key) == entry.file
         if every is not None:  # live: the whole capture at hand, narrowed now
             frame = project(every, columns=wanted, time_range=time_range, kind=kind, at=at)
-        elif narrow and entry is not None and _SAMPLED.get(kind) is not None:
+        elif narrow and entry is not None and _SAMPLED.get(kind) is not None and not judged:
             # The rows read tell whether the capture has samples in the windows only
             # when they have its times, all of them or some inside the fetch window.
             sampled = _SAMPLED[kind]
@@ -320,17 +325,19 @@ class Runbook:
             )
             if not inside and (narrow_rows or sampled not in frame.columns):
                 every = store.read_entry(entry, columns=[sampled])
-        outside = self._outside_window(frame if every is None else every, kind, entry)
+        outside = (
+            "" if judged else self._outside_window(frame if every is None else every, kind, entry)
+        )
         if outside:
             short = "the evidence captured lies outside the incident window"
             self._unavailable(source, name, outside, short=short)
-            self.missing[f"{source}/{name}"] = self.unavailable[f"{source}/{name}"]
+            self.missing[key] = self.unavailable[key]
             return empty_frame(kind) if wanted is None else empty_frame(kind)[list(wanted)]
         if fresh:
-            key = f"{source}/{name}"
             self.unavailable.pop(key, None)
             self.missing.pop(key, None)
             self._log(EvidenceRead(key, ok=True))
+            self._judged[key] = (entry or store.latest(source, name)).file
         return frame
 
     def _outside_window(self, frame: pd.DataFrame, kind: str, entry: ManifestEntry | None) -> str:

@@ -57,7 +57,7 @@ _SUMMARY_CLAUSES = {"Mechanism": 2, "What was done": 3}
 
 #: evidence the story needs; what could not be read is named as unknown
 #: the columns of a log capture the story reads
-_LOG_COLUMNS = ("time", "pod", "container", "level", "message")
+_LOG_COLUMNS = ("time", "pod", "level", "message")
 _NEEDED = ("kubernetes/rollouts", "kubernetes/events", "kubernetes/logs", "kubernetes/pods")
 
 

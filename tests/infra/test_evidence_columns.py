@@ -384,3 +384,27 @@ def test_at_live_reads_the_capture_made_and_never_fetches_again(demo_copy):
     assert (
         lines["raw"].tolist() == captured_logs.loc[captured_logs["time"] == moment, "raw"].tolist()
     )
+
+
+def test_rows_at_times_of_a_judged_capture_read_only_those_rows(demo_copy, monkeypatch):
+    """The examples' raw lines: no second read of every time to judge the capture again."""
+    rb = offline_runbook(demo_copy("connection-leak"))
+    store = rb.workspace.evidence
+    reads: list[tuple[object, object, object]] = []
+    real = EvidenceStore.read_entry
+
+    def spy(self, entry, *, columns=None, time_range=None, at=None):
+        reads.append((columns, time_range, at))
+        return real(self, entry, columns=columns, time_range=time_range, at=at)
+
+    monkeypatch.setattr(EvidenceStore, "read_entry", spy)
+    logs = rb.evidence("kubernetes", "logs", columns=["time", "message"], time_range=rb.window)
+    assert len(reads) == 1  # (rows inside the fetch window: judged on them)
+    moments = list(logs["time"].iloc[:3])
+    lines = rb.evidence("kubernetes", "logs", columns=["time", "raw"], at=moments)
+    assert len(reads) == 2 and reads[-1][2] == moments
+    assert len(lines) >= 3 and set(lines["time"]) == set(moments)
+    # a newer capture has not been judged yet: it is judged again
+    store.capture(store.read("kubernetes", "logs"), source="kubernetes", name="logs")
+    rb.evidence("kubernetes", "logs", columns=["time", "raw"], at=moments)
+    assert len(reads) == 5 and reads[-1] == (["time"], None, None)  # (+1: the read above)
