@@ -10,7 +10,8 @@ each in a fresh child process (peak RSS: ``ru_maxrss`` of the child, kernels
 included):
 
 a. ``signatures()`` over the frame read back from the store (what 02/04 call,
-   levels warning/error/critical), median wall time of ``--repeat`` children,
+   levels warning/error/critical, on the columns they read: time, pod, level and
+   message; every column for ``--old-frames``), median wall time of ``--repeat`` children,
    the peak RSS of reading the capture, and the peak RSS the call adds above
    the RSS before it (``VmHWM`` reset through ``/proc/self/clear_refs``);
 b. the bundle of 02_assess and 04_logs: ``incident run WS --notebooks 02 04
@@ -121,7 +122,9 @@ else:
 inc = open_workspace(ws).incident
 window = inc.window_at(inc.end or inc.times.resolved)
 baseline = inc.baseline or window.preceding()
-logs = EvidenceStore(ws).read("kubernetes", "logs")
+# what 02/04 read (older code needs every column, raw included)
+columns = None if old else ["time", "pod", "level", "message"]
+logs = EvidenceStore(ws).read("kubernetes", "logs", columns=columns)
 def status(key):
     for line in open("/proc/self/status"):
         if line.startswith(key + ":"):
