@@ -24,7 +24,7 @@ The same variants of a dependency's name are that dependency. Pure: no I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -269,8 +269,13 @@ def _host_name(host: str, namespace: str) -> str:
     return ""  # an outside domain: a documentation link as often as a dependency
 
 
-def dependencies_from_logs(logs: pd.DataFrame, *, namespace: str = "") -> tuple[str, ...]:
+def dependencies_from_logs(
+    logs: pd.DataFrame | Iterable[pd.DataFrame], *, namespace: str = ""
+) -> tuple[str, ...]:
     """Upstream service names the logs mention, in order of first mention.
+
+    ``logs``: a ``logs`` frame, or its parts in order (a big capture read a row
+    group at a time, :meth:`~incident_lib.infra.evidence.EvidenceStore.batches`).
 
     Recognised shapes (in ``raw``, else ``message``): URLs of common schemes
     (``http://payments:8080/charge``, ``redis://cache.prod.svc:6379``),
@@ -287,18 +292,18 @@ def dependencies_from_logs(logs: pd.DataFrame, *, namespace: str = "") -> tuple[
     evidence anyway; name such a dependency in the record. Each pattern's first
     match in a line counts (a line naming two upstreams the same way gives the first).
     """
+    import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    columns = [c for c in ("raw", "message") if c in logs.columns]
-    if logs.empty or not columns:
-        return ()
     # RE2 through Arrow: linear in the text, a few ms for 10^4 lines (Python's re: seconds);
     # a slice of lines at a time, never a Python string per line
     hint = _re2(_LOG_HINT)
     lines = pa.array([], type=pa.large_string())
-    for start in range(0, len(logs), _SLICE):
-        part = logs.iloc[start : start + _SLICE]
+    for part in _slices([logs] if isinstance(logs, pd.DataFrame) else logs):
+        columns = [c for c in ("raw", "message") if c in part.columns]
+        if not columns:
+            continue
         texts = _arrow_texts(part[columns[0]])
         if len(columns) > 1:
             texts = pc.if_else(pc.equal(texts, ""), _arrow_texts(part[columns[1]]), texts)
@@ -321,6 +326,13 @@ def dependencies_from_logs(logs: pd.DataFrame, *, namespace: str = "") -> tuple[
         if name:
             found.setdefault(name)
     return tuple(found)
+
+
+def _slices(frames: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """The rows of ``frames`` in order, :data:`_SLICE` rows at most at a time."""
+    for frame in frames:
+        for start in range(0, len(frame), _SLICE):
+            yield frame.iloc[start : start + _SLICE]
 
 
 def _arrow_texts(column: pd.Series) -> pa.Array:
@@ -366,7 +378,7 @@ def service_relations(
     *,
     workloads: Iterable[str] = (),
     dependencies: Iterable[str] = (),
-    logs: pd.DataFrame | None = None,
+    logs: pd.DataFrame | Iterable[pd.DataFrame] | None = None,
     pg_activity: pd.DataFrame | None = None,
     namespace: str = "",
 ) -> Relations:
@@ -381,8 +393,8 @@ def service_relations(
     dependencies
         The record's ``dependencies``.
     logs
-        A ``logs`` frame: upstreams it mentions are dependencies (see
-        :func:`dependencies_from_logs`).
+        A ``logs`` frame, or its parts in order: upstreams it mentions are
+        dependencies (see :func:`dependencies_from_logs`).
     pg_activity
         A ``pg_activity`` frame: the database's other client applications are
         dependencies (they share it; see :func:`dependencies_from_database`).
@@ -420,7 +432,7 @@ def service_relations(
 def incident_relations(
     incident: Incident,
     *,
-    logs: pd.DataFrame | None = None,
+    logs: pd.DataFrame | Iterable[pd.DataFrame] | None = None,
     pg_activity: pd.DataFrame | None = None,
 ) -> Relations:
     """:func:`service_relations` of the record's service, workloads, dependencies and

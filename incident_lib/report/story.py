@@ -16,7 +16,7 @@ block as ``summary.md`` for a chat message or a ticket comment.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -148,7 +148,10 @@ def captured_relations(
     logs, pg_activity
         The service's logs and the database's sessions when a notebook has them
         at hand; otherwise the ones captured in the workspace, if any (never
-        fetched here).
+        fetched here). Logs without their ``raw`` column (a big capture read
+        without it) are searched in the capture's raw lines instead, read a row
+        group at a time: structured lines name upstreams in fields their message
+        leaves out.
 
     Returns
     -------
@@ -158,19 +161,13 @@ def captured_relations(
     from ..analysis.related import incident_relations
 
     store = workspace.evidence
-
-    def captured(source: str, name: str, given: pd.DataFrame | None) -> pd.DataFrame | None:
-        if given is not None:
-            return given
-        if not store.has(source, name):
-            return None
-        return store.read(source, name, columns=_LOG_COLUMNS if name == "logs" else None)
-
-    return incident_relations(
-        workspace.incident,
-        logs=captured("kubernetes", "logs", logs),
-        pg_activity=captured("postgres", "activity", pg_activity),
-    )
+    lines: pd.DataFrame | Iterable[pd.DataFrame] | None = logs
+    narrow = logs is not None and len(logs) > 0 and "raw" not in logs.columns
+    if (logs is None or narrow) and store.has("kubernetes", "logs"):
+        lines = store.batches("kubernetes", "logs", columns=["raw", "message"])
+    if pg_activity is None and store.has("postgres", "activity"):
+        pg_activity = store.read("postgres", "activity")
+    return incident_relations(workspace.incident, logs=lines, pg_activity=pg_activity)
 
 
 def build_story(

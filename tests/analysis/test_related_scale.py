@@ -8,6 +8,8 @@ cap on distinct texts and the ``message`` fallback of an empty ``raw``.
 
 from __future__ import annotations
 
+import itertools
+
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -101,3 +103,46 @@ def test_demo_logs_give_the_names_the_whole_column_gave(demo_root, scenario):
     assert found  # the demos name their upstreams
     big = pd.concat([logs] * (140_000 // len(logs) + 1), ignore_index=True)
     assert dependencies_from_logs(big, namespace=namespace) == found
+
+
+def test_parts_of_logs_in_order_give_what_the_whole_frame_gives():
+    n = 200_000
+    raws = [f"request {i} served in {i % 97} ms" for i in range(n)]
+    raws[150_000] = "dial tcp ledger:5432: connection refused"
+    raws[70_000] = "GET http://payments:8080/charge failed"
+    raws[10] = "redis://cache.prod.svc:6379 timeout"
+    logs = _frame(raws)
+    whole = dependencies_from_logs(logs, namespace="prod")
+    cuts = [0, 7, 70_000, 70_001, 131_072, n]  # uneven parts, across slice boundaries
+    parts = [logs.iloc[a:b] for a, b in itertools.pairwise(cuts)]
+    assert dependencies_from_logs(iter(parts), namespace="prod") == whole
+    assert whole == ("cache", "payments", "ledger")
+    assert dependencies_from_logs(iter([])) == ()
+
+
+def test_narrow_logs_are_searched_in_the_raw_lines_of_their_capture(demo_copy):
+    """02/04 read logs without raw: an upstream named only in a JSON field is still found."""
+    from incident_lib.infra.workspace import open_workspace
+    from incident_lib.report.story import captured_relations
+
+    workspace = open_workspace(demo_copy("connection-leak"))
+    store = workspace.evidence
+    logs = store.read("kubernetes", "logs")
+    row = logs.index[len(logs) // 2]
+    logs.loc[row, "raw"] = (
+        '{"level": "error", "msg": "upstream request failed", "peer": "dial tcp ledger:5432"}'
+    )
+    logs.loc[row, "message"] = "upstream request failed"
+    store.capture(logs, source="kubernetes", name="logs")
+    narrow = store.read("kubernetes", "logs", columns=["time", "pod", "level", "message"])
+    in_message = dependencies_from_logs(narrow, namespace=workspace.incident.namespace)
+    assert "ledger" not in in_message
+    relations = captured_relations(workspace, logs=narrow)
+    assert relations.relation("ledger") == "dependency"
+    assert captured_relations(workspace) == relations  # nothing given: the capture
+    # given with raw: that frame is searched, not the capture
+    assert captured_relations(workspace, logs=logs.drop(index=row)).relation("ledger") != (
+        "dependency"
+    )
+    # an empty frame (logs unavailable in the notebook) names nothing from the capture
+    assert captured_relations(workspace, logs=narrow.iloc[:0]).relation("ledger") != "dependency"

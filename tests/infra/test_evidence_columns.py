@@ -408,3 +408,29 @@ def test_rows_at_times_of_a_judged_capture_read_only_those_rows(demo_copy, monke
     store.capture(store.read("kubernetes", "logs"), source="kubernetes", name="logs")
     rb.evidence("kubernetes", "logs", columns=["time", "raw"], at=moments)
     assert len(reads) == 5 and reads[-1] == (["time"], None, None)  # (+1: the read above)
+
+
+# -- batches: a pass over every line without holding a column of all of them ---------------
+
+
+def test_batches_are_the_read_a_row_group_at_a_time(big):
+    store, full = big
+    columns = ["raw", "time"]
+    parts = list(store.batches("kubernetes", "logs", columns=columns))
+    assert len(parts) == 3 and all(len(p) <= ROW_GROUP_ROWS for p in parts)
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), full[columns])
+    start, end = full["time"].iloc[ROW_GROUP_ROWS - 10], full["time"].iloc[ROW_GROUP_ROWS + 10]
+    ranged = list(store.batches("kubernetes", "logs", columns=["message"], time_range=(start, end)))
+    want = store.read("kubernetes", "logs", columns=["message"], time_range=(start, end))
+    pd.testing.assert_frame_equal(pd.concat(ranged, ignore_index=True), want)
+    assert len(ranged) == 2
+
+
+def test_batches_refuse_before_the_first_part(tmp_path):
+    store = captured(tmp_path, logs_frame(10))
+    with pytest.raises(InvalidInput, match="no column"):
+        store.batches("kubernetes", "logs", columns=["nope"])
+    path = store.root / store.latest("kubernetes", "logs").file
+    path.write_bytes(path.read_bytes() + b"x")
+    with pytest.raises(evidence_mod.EvidenceIntegrityError):
+        store.batches("kubernetes", "logs", columns=["raw"])
