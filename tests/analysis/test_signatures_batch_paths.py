@@ -9,38 +9,22 @@ keys of ``masking._batch`` and a frozen copy of the old word marking.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import random
 import string
-import sys
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pytest
+from loghub_messages import LOGFORMATS, shared_messages
 
 from incident_lib.analysis.signatures import _vector, grouping, masking, signature_ids
 from incident_lib.analysis.signatures._vector import MARKER, mark_variable_words
 from incident_lib.analysis.signatures.masking import MAX_CHARS, _batch, _batch_keys
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "loghub2k"
-LOGFORMATS = Path(__file__).resolve().parents[1] / "data" / "logformats"
-
-
-def _shared_messages() -> list[str]:
-    if not SHARED.is_dir():
-        pytest.skip(f"the shared Loghub sets are not at {SHARED}")
-    csv.field_size_limit(sys.maxsize)
-    messages = []
-    for path in sorted(SHARED.glob("*/*_2k.log_structured.csv")):
-        with path.open(newline="", encoding="utf-8") as f:
-            messages += [row["Content"] for row in csv.DictReader(f)]
-    return messages
-
 
 def _base() -> list[str]:
-    lines = _shared_messages()
+    lines = shared_messages()
     for path in sorted(LOGFORMATS.glob("*.log")):
         lines += path.read_text(encoding="utf-8").splitlines()
     return lines

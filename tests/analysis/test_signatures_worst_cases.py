@@ -6,14 +6,12 @@ a request id, a hex trace id or a plain word share a signature.
 
 from __future__ import annotations
 
-import csv
 import random
 import string
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
+from loghub_messages import LOGFORMATS, shared_messages
 
 from incident_lib.analysis.signatures import grouping, mask, signature_ids
 from incident_lib.analysis.signatures._vector import canonical_ids
@@ -132,21 +130,6 @@ def test_batch_masking_equals_masking_each_line():
 
 # --- whole-batch paths (an id or a word unique to each line; issue 15) -------------------
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "loghub2k"
-LOGFORMATS = Path(__file__).resolve().parents[1] / "data" / "logformats"
-
-
-def _shared_messages() -> list[str]:
-    if not SHARED.is_dir():
-        pytest.skip(f"the shared Loghub sets are not at {SHARED}")
-    csv.field_size_limit(sys.maxsize)
-    messages = []
-    for path in sorted(SHARED.glob("*/*_2k.log_structured.csv")):
-        with path.open(newline="", encoding="utf-8") as f:
-            messages += [row["Content"] for row in csv.DictReader(f)]
-    assert len(messages) >= 12_000
-    return messages
-
 
 def _fixture_lines() -> list[str]:
     lines = []
@@ -193,8 +176,8 @@ def _adversarial_ids() -> list[str]:
 def test_whole_batch_id_canonicalisation_equals_the_per_line_one(corpus):
     # (an id on most lines and "few ids" take the two ways of writing the runs)
     lines = {
-        "shared": lambda: _with_ids(_shared_messages()),
-        "few ids": lambda: _shared_messages() + _fixture_lines(),
+        "shared": lambda: _with_ids(shared_messages()),
+        "few ids": lambda: shared_messages() + _fixture_lines(),
         "fixtures": lambda: _with_ids(_fixture_lines()),
         "adversarial": _adversarial_ids,
     }[corpus]()
@@ -206,7 +189,7 @@ def test_whole_batch_id_canonicalisation_equals_the_per_line_one(corpus):
 
 @pytest.mark.parametrize("corpus", ["shared", "fixtures"])
 def test_batch_masking_equals_mask_on_real_lines_with_ids(corpus):
-    lines = _with_ids(_shared_messages() if corpus == "shared" else _fixture_lines())
+    lines = _with_ids(shared_messages() if corpus == "shared" else _fixture_lines())
     keys, canonical = _batch_keys(lines)
     assert canonical  # (the whole-batch path ran)
     masked = _masked(keys, canonical=True)
@@ -217,7 +200,7 @@ def test_batch_masking_equals_mask_on_real_lines_with_ids(corpus):
 def test_marking_varying_words_gives_the_ids_of_the_tolerance_step(monkeypatch):
     # the shared sets, each line with and without an id, plus a unique word on some
     rng = random.Random(10)
-    lines = _shared_messages()
+    lines = shared_messages()
     lines += [f"{line} {''.join(rng.choices(string.ascii_lowercase, k=7))}" for line in lines[::3]]
     expected = signature_ids(lines)
     monkeypatch.setattr(grouping, "_MARK_MIN", 0)
