@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
+from incident_records import sample_incident
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -413,15 +414,7 @@ def source_requests(tmp_path_factory) -> list[tuple[str | None, Grant]]:
         kubeconfig.write_text(tk.KUBECONFIG.format(url=kube.url, token=tk.TOKEN))
         environ = {"KUBECONFIG": str(kubeconfig), "HOME": str(kubeconfig.parent)}
         connector = KubernetesConnector(environ=environ)
-        incident = tk.Incident.create(
-            id="INC-2026-0042",
-            title="Checkout 500s",
-            service="api",
-            namespace=tk.NS,
-            severity="SEV-2",
-            start="2026-11-03T14:00:00Z",
-            end="2026-11-03T15:00:00Z",
-        )
+        incident = sample_incident(title="Checkout 500s", namespace=tk.NS)
         for frame in connector.frames:
             connector.fetch(frame, incident, tk.WINDOW)
         return [rbac_request(r.method, r.path) for r in kube.requests]

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from incident_records import sample_incident
 
 from incident_lib import EvidenceStore, Incident, InvalidInput, create_workspace, start_runbook
 from incident_lib.core.errors import SourceUnavailable
@@ -20,15 +21,7 @@ from incident_lib.core.schema import CONTRACTS, conform
 from incident_lib.core.time import Window
 from incident_lib.sources import Fetched, Source, SourceRegistry, default_registry
 
-INCIDENT = Incident.create(
-    id="INC-2026-0042",
-    title="connection pool exhausted",
-    service="api",
-    namespace="prod",
-    severity="SEV-2",
-    start="2026-11-03T14:00:00Z",
-    end="2026-11-03T15:00:00Z",
-)
+INCIDENT = sample_incident(title="connection pool exhausted")
 
 
 def _settings(*rows: tuple[str, str, str]) -> pd.DataFrame:

@@ -9,22 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from incident_records import sample_incident
 from test_kubernetes_actions import NS, act, actor, fake_cluster
 
 from incident_lib.acting import take_action
 from incident_lib.core.errors import ActionRefused
-from incident_lib.core.incident import Incident
 from incident_lib.infra.timeline import TimelineStore
 from incident_lib.infra.workspace import DEMO_MARKER, create_workspace
 
-INCIDENT = Incident.create(
-    id="INC-2026-0042",
-    title="api returns 500s",
-    service="api",
-    namespace=NS,
-    severity="SEV-2",
-    start=datetime(2026, 11, 3, 14, 0, tzinfo=UTC),
-)
+INCIDENT = sample_incident(end=None, namespace=NS, start=datetime(2026, 11, 3, 14, 0, tzinfo=UTC))
 
 
 @pytest.fixture

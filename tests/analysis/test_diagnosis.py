@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pandas as pd
+from incident_records import sample_incident
 
 from incident_lib.analysis.changes import changes_timeline, rank_changes
 from incident_lib.analysis.diagnosis import Diagnosis, diagnose
@@ -20,15 +21,8 @@ def _at(hm: str) -> datetime:
 
 
 def _incident(**times: str) -> Incident:
-    return Incident.create(
-        id="INC-2026-0042",
-        title="Checkout errors",
-        service="api",
-        namespace="prod",
-        severity="SEV-2",
-        start="2026-11-03T14:00:00Z",
-        end="2026-11-03T15:00:00Z",
-        **{k: f"2026-11-03T{v}:00Z" for k, v in times.items()},
+    return sample_incident(
+        title="Checkout errors", **{k: f"2026-11-03T{v}:00Z" for k, v in times.items()}
     )
 
 

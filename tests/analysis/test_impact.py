@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from incident_records import sample_incident
 
 from incident_lib import EvidenceStore, Window
 from incident_lib.analysis.impact import (
@@ -135,16 +136,7 @@ def test_large_numbers_are_rounded_for_people():
 
 
 def _incident(**times) -> Incident:
-    return Incident.create(
-        id="INC-2026-0042",
-        title="Checkout returns 500s",
-        service="checkout",
-        namespace="prod",
-        severity="SEV-2",
-        start="2026-11-03T14:00:00Z",
-        end="2026-11-03T15:00:00Z",
-        **times,
-    )
+    return sample_incident(title="Checkout returns 500s", service="checkout", **times)
 
 
 def test_response_times_from_the_record():

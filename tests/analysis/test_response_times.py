@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from incident_records import sample_incident
 
 from incident_lib.analysis.impact import response_times
 from incident_lib.core.incident import Incident, Times
@@ -17,16 +18,7 @@ def at(hhmm: str) -> datetime:
 
 
 def _incident(**times: str) -> Incident:
-    return Incident.create(
-        id="INC-2026-0042",
-        title="Checkout returns 500s",
-        service="checkout",
-        namespace="prod",
-        severity="SEV-2",
-        start="2026-11-03T14:00:00Z",
-        end="2026-11-03T15:00:00Z",
-        **times,
-    )
+    return sample_incident(title="Checkout returns 500s", service="checkout", **times)
 
 
 FULL = {

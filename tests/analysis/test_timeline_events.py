@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from incident_records import sample_incident
 
 from incident_lib.analysis.resources import NEAR_LIMIT
 from incident_lib.analysis.timeline import FAILURE_LEVELS, timeline_events
@@ -27,16 +28,7 @@ T = pd.Timestamp(START)
 
 
 def _incident(**times: str) -> Incident:
-    return Incident.create(
-        id="INC-2026-0042",
-        title="api returns 500s",
-        service="api",
-        namespace="prod",
-        severity="SEV-2",
-        start=WINDOW.start.isoformat(),
-        end=WINDOW.end.isoformat(),
-        **times,
-    )
+    return sample_incident(start=WINDOW.start.isoformat(), end=WINDOW.end.isoformat(), **times)
 
 
 def _events(frames: dict[str, pd.DataFrame], incident: Incident | None = None) -> list[Event]:

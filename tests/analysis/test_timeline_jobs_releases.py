@@ -5,23 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pandas as pd
+from incident_records import sample_incident
 
 from incident_lib.analysis.timeline import timeline_events
-from incident_lib.core.incident import Incident
 from incident_lib.core.schema import conform
 from incident_lib.core.time import Window
 
 WINDOW = Window(datetime(2026, 11, 3, 14, 0, tzinfo=UTC), datetime(2026, 11, 3, 15, 0, tzinfo=UTC))
 BASELINE = Window(datetime(2026, 11, 3, 13, 0, tzinfo=UTC), WINDOW.start)
-INCIDENT = Incident.create(
-    id="INC-2026-0042",
-    title="api returns 500s",
-    service="api",
-    namespace="prod",
-    severity="SEV-2",
-    start="2026-11-03T14:00:00Z",
-    end="2026-11-03T15:00:00Z",
-)
+INCIDENT = sample_incident()
 
 
 def at(hh: int, mm: int) -> pd.Timestamp:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from incident_records import sample_incident
 from slack_server import BOT_TOKEN, CHANNEL_ID, WEBHOOK_PATH, Answer, SlackServer
 
 from incident_lib.comms.slack import (
@@ -30,17 +31,14 @@ from incident_lib.comms.slack import (
 )
 from incident_lib.communicating import communicate, sent_refs
 from incident_lib.core.errors import ActionRefused, InvalidInput
-from incident_lib.core.incident import Incident, Times
+from incident_lib.core.incident import Times
 from incident_lib.infra.timeline import TimelineStore
 from incident_lib.infra.workspace import DEMO_MARKER, Workspace, create_workspace
 
 AT = datetime(2026, 11, 3, 14, 10, 20, tzinfo=UTC)
-INCIDENT = Incident.create(
-    id="INC-2026-0042",
+INCIDENT = sample_incident(
+    end=None,
     title="api 5xx <!channel>",
-    service="api",
-    namespace="prod",
-    severity="SEV-2",
     start=datetime(2026, 11, 3, 14, 0, tzinfo=UTC),
     roles={"incident_commander": "alice", "communications": "bruno"},
     impact="checkout fails for 14 % of requests & rising",

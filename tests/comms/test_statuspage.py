@@ -11,6 +11,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from incident_records import sample_incident
 from statuspage_server import API_KEY, PAGE_ID, Answer, StatuspageServer
 
 from incident_lib.comms import Draft
@@ -32,17 +33,11 @@ from incident_lib.comms.statuspage import (
 )
 from incident_lib.communicating import communicate, sent_refs
 from incident_lib.core.errors import ActionRefused, InvalidInput
-from incident_lib.core.incident import Incident
 from incident_lib.infra.timeline import TimelineStore
 from incident_lib.infra.workspace import DEMO_MARKER, create_workspace
 
-INCIDENT = Incident.create(
-    id="INC-2026-0042",
-    title="Checkout requests failing",
-    service="api",
-    namespace="prod",
-    severity="SEV-2",
-    start=datetime(2026, 11, 3, 14, 0, tzinfo=UTC),
+INCIDENT = sample_incident(
+    end=None, title="Checkout requests failing", start=datetime(2026, 11, 3, 14, 0, tzinfo=UTC)
 )
 BODY = "**Investigating** — Checkout requests failing\n\nSome checkout requests fail."
 MAPPING = "api=8kbf7d35c070,web=vtnh60py4yd7"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from incident_records import sample_incident
 
 from incident_lib.core.errors import InvalidInput
 from incident_lib.core.incident import STATUS_CHANGES, Incident
@@ -21,14 +22,8 @@ def at(hhmm: str) -> datetime:
 @pytest.fixture
 def ongoing() -> Incident:
     """Detected at 14:05, nothing else recorded, window still open."""
-    return Incident.create(
-        id="INC-2026-0042",
-        title="Checkout returns 500s",
-        service="checkout",
-        namespace="prod",
-        severity="SEV-2",
-        start="2026-11-03T14:00:00Z",
-        detected="2026-11-03T14:05:00Z",
+    return sample_incident(
+        end=None, title="Checkout returns 500s", service="checkout", detected="2026-11-03T14:05:00Z"
     )
 
 

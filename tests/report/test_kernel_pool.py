@@ -22,6 +22,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from incident_records import sample_incident
 from kernel_helpers import eventually_gone, gone, notebook
 
 from incident_lib.report.execute import execute_notebook, forked_kernels
@@ -129,17 +130,9 @@ def test_a_kernel_that_dies_is_reported(tmp_path, pool):
 
 
 def test_the_chart_in_the_notebook_is_the_saved_png_drawn_once(tmp_path, pool):
-    from incident_lib import Incident, create_workspace
+    from incident_lib import create_workspace
 
-    incident = Incident.create(
-        id="INC-2026-0042",
-        title="connection pool exhausted",
-        service="api",
-        namespace="prod",
-        severity="SEV-2",
-        start="2026-11-03T14:00:00Z",
-        end="2026-11-03T15:00:00Z",
-    )
+    incident = sample_incident(title="connection pool exhausted")
     workspace = create_workspace(incident, tmp_path / "ws").path
     run_dir = tmp_path / "run"
     nb = notebook(

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from incident_records import sample_incident
 from kernel_helpers import gone
 
-from incident_lib import EvidenceStore, Incident, RunError, create_workspace, start_runbook
+from incident_lib import EvidenceStore, RunError, create_workspace, start_runbook
 from incident_lib.core.schema import conform
 from incident_lib.report import kernel_guard
 from incident_lib.report.kernel_guard import RUNNER_PID_ENV, ensure_runner_alive, runner_alive
@@ -27,15 +28,7 @@ from incident_lib.sources import Fetched, SourceRegistry
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="runner death is detected on POSIX")
 
-INCIDENT = Incident.create(
-    id="INC-2026-0042",
-    title="connection pool exhausted",
-    service="api",
-    namespace="prod",
-    severity="SEV-2",
-    start="2026-11-03T14:00:00Z",
-    end="2026-11-03T15:00:00Z",
-)
+INCIDENT = sample_incident(title="connection pool exhausted")
 
 
 def _wait_for(predicate, seconds: float) -> bool:

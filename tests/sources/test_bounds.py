@@ -18,11 +18,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from dd_server import FakeDatadogServer, FakeSeries, log
+from incident_records import sample_incident
 from k8s_server import FakeKubeServer
 from prom_server import ScriptedServer
 
 from incident_lib.core.errors import InvalidInput, SourceUnavailable
-from incident_lib.core.incident import Incident
 from incident_lib.core.time import Window
 from incident_lib.sources.base import (
     DEFAULT_BUDGET,
@@ -41,15 +41,7 @@ APP_KEY = "9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c"
 TOKEN = "sekret-token-5f2b8c1d9e"
 NS = "prod"
 WINDOW = Window(datetime(2026, 11, 3, 13, 0, tzinfo=UTC), datetime(2026, 11, 3, 15, 0, tzinfo=UTC))
-INCIDENT = Incident.create(
-    id="INC-2026-0042",
-    title="api returns 500s",
-    service="api",
-    namespace=NS,
-    severity="SEV-2",
-    start="2026-11-03T14:00:00Z",
-    end="2026-11-03T15:00:00Z",
-)
+INCIDENT = sample_incident(namespace=NS)
 #: "under the budget + 5 s": the only timing the tests assert
 SLACK = 5.0
 

@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 from dd_server import FakeDatadogServer, FakeSeries, event, log, monitor
+from incident_records import sample_incident
 
 from incident_lib.core.errors import SourceUnavailable
-from incident_lib.core.incident import Incident
 from incident_lib.core.schema import validate
 from incident_lib.core.time import Window
 from incident_lib.sources import datadog as dd_source
@@ -835,15 +835,7 @@ def test_the_given_configuration_is_not_changed(dd):
 
 
 # -- live_fetch entry point -------------------------------------------------------------------
-INCIDENT = Incident.create(
-    id="INC-2026-0042",
-    title="5xx",
-    service="api",
-    namespace="prod",
-    severity="SEV-2",
-    start="2026-11-03T13:00:00Z",
-    end="2026-11-03T15:00:00Z",
-)
+INCIDENT = sample_incident(title="5xx", start="2026-11-03T13:00:00Z")
 
 
 def test_fetch_of_an_unknown_name():

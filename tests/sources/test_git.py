@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from incident_records import sample_incident
 
 from incident_lib import Window
 from incident_lib.core.errors import InvalidInput, SourceUnavailable
@@ -158,17 +159,8 @@ def test_timeline_row_from_a_commit(repo):
 
 # -- the Source protocol ----------------------------------------------------------------------
 def _incident():
-    from incident_lib import Incident
 
-    return Incident.create(
-        id="INC-2026-0042",
-        title="5xx",
-        service="api",
-        namespace="prod",
-        severity="SEV-2",
-        start="2026-11-03T14:00:00Z",
-        end="2026-11-03T15:00:00Z",
-    )
+    return sample_incident(title="5xx")
 
 
 def test_git_source_fetches_the_commits_and_records_its_query(repo):

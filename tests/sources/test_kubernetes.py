@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from incident_records import sample_incident
 from k8s_server import FakeKubeServer
 
 from incident_lib.core.errors import SourceUnavailable
-from incident_lib.core.incident import Incident
 from incident_lib.core.schema import validate
 from incident_lib.core.time import Window
 from incident_lib.sources import kubernetes as k8s
@@ -960,15 +960,7 @@ def test_from_environment_with_a_missing_kubeconfig_file(tmp_path):
 # -- the Source protocol (KubernetesConnector) ----------------------------------------------
 @pytest.fixture
 def incident():
-    return Incident.create(
-        id="INC-2026-0042",
-        title="Checkout 500s",
-        service="api",
-        namespace=NS,
-        severity="SEV-2",
-        start="2026-11-03T14:00:00Z",
-        end="2026-11-03T15:00:00Z",
-    )
+    return sample_incident(title="Checkout 500s", namespace=NS)
 
 
 @pytest.mark.parametrize(
