@@ -39,7 +39,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import os
@@ -61,10 +60,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from eval_signatures import metric_module  # noqa: E402  (the same GA metric)
+
 SETS = ("prometheus", "alertmanager", "postgres", "python")
 
 # -- labelling (no incident_lib code) -------------------------------------------------
@@ -710,15 +711,6 @@ def parsed_messages(rows: Sequence[tuple[str, str]]) -> list[str] | None:
     return [str(m) for m in frame["message"]]
 
 
-def _metric_module(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location("loghub_eval", path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot load the metric from {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _load_set(path: Path) -> list[tuple[str, str]]:
     rows = []
     with path.open(encoding="utf-8") as f:
@@ -771,7 +763,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from incident_lib.analysis.signatures import signature_ids
 
-    metric = _metric_module(args.metric)
+    metric = metric_module(args.metric)
     drain3 = metric.make_drain3_parser("readme-mask")
     args.cache.mkdir(parents=True, exist_ok=True)
     gens: dict[str, Callable[[Path, random.Random], list[tuple[str, str]]]] = {

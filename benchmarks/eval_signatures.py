@@ -45,7 +45,8 @@ HELD_OUT = (
 SHARED = ("HDFS", "Hadoop", "Spark", "Zookeeper", "OpenStack", "Apache")
 
 
-def _metric_module(path: Path) -> ModuleType:
+def metric_module(path: Path) -> ModuleType:
+    """The GA metric of ``../shared/bench/loghub_eval.py`` (loaded from ``path``)."""
     spec = importlib.util.spec_from_file_location("loghub_eval", path)
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot load the metric from {path}")
@@ -114,7 +115,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from incident_lib.analysis.signatures import signature_ids
 
-    metrics = _metric_module(args.metric).group_metrics
+    metrics = metric_module(args.metric).group_metrics
     held = {n: p for n in HELD_OUT if (p := _held_out(n, args.cache, args.offline)) is not None}
     _report(f"held-out Loghub-2k (logpai/logparser@{COMMIT[:8]})", held, signature_ids, metrics)
     shared = {
