@@ -149,15 +149,23 @@ print(json.dumps({"seconds": took, "rows": len(out), "read_peak_kib": read_peak,
 def child_signatures(ws: Path, old: str, env: dict[str, str]) -> dict[str, float]:
     """Run ``signatures()`` once in a fresh process; its time and peak RSS."""
     code = f"LEVELS = {LEVELS!r}\n" + CHILD_SIGNATURES
+    return _json_child("signatures", code, [str(ws), old], env)
+
+
+def _json_child(
+    what: str, code: str, args: list[str], env: dict[str, str], cwd: Path | None = None
+) -> dict[str, float]:
+    """Run ``python -c code args`` in a fresh process; the JSON object it prints last."""
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(ws), old],
+        [sys.executable, "-c", code, *args],
         capture_output=True,
         text=True,
         env=env,
+        cwd=cwd,
         check=False,
     )
     if proc.returncode:
-        raise SystemExit(f"signatures child failed:\n{proc.stderr[-3000:]}")
+        raise SystemExit(f"{what} child failed:\n{proc.stderr[-4000:]}")
     result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
 
@@ -170,7 +178,7 @@ def child_bundle(ws: Path, env: dict[str, str], cwd: Path, parallel: int) -> dic
     the same time), sampled every 50 ms with psutil.
     """
     code = (
-        "import resource, subprocess, sys, time, psutil\n"
+        "import json, resource, subprocess, sys, time, psutil\n"
         "t0 = time.perf_counter()\n"
         "p = subprocess.Popen([sys.executable, '-m', 'incident_lib.cli', 'run', sys.argv[1],\n"
         "    '--notebooks', '02', '04', '--parallel', sys.argv[2]],\n"
@@ -192,26 +200,11 @@ def child_bundle(ws: Path, env: dict[str, str], cwd: Path, parallel: int) -> dic
         "out = p.stdout.read()\n"
         "took = time.perf_counter() - t0\n"
         "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-        "print(p.returncode, took, peak, total // 1024)\n"
-        "if p.returncode: print(out[-4000:], file=sys.stderr)\n"
+        "if p.returncode: sys.exit(out[-4000:])\n"
+        "print(json.dumps({'seconds': took, 'peak_kib': peak, 'total_kib': total // 1024}))\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code, str(ws), str(parallel)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        check=False,
-    )
-    rc, took, peak, total = proc.stdout.split()[-4:]
-    if rc != "0":
-        raise SystemExit(f"bundle failed:\n{proc.stderr[-4000:]}")
-    return {
-        "seconds": float(took),
-        "peak_kib": float(peak),
-        "total_kib": float(total),
-        "bytes": float(bundle_bytes(ws)),
-    }
+    result = _json_child("bundle", code, [str(ws), str(parallel)], env, cwd)
+    return {**result, "bytes": float(bundle_bytes(ws))}
 
 
 def bundle_bytes(ws: Path) -> int:
@@ -258,17 +251,7 @@ print(json.dumps(out))
 
 def child_capture(ws: Path, rows: int, env: dict[str, str]) -> dict[str, float]:
     """Capture ``rows`` log lines in a fresh process: each stage's time, and the whole."""
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD_CAPTURE, str(ws), str(rows)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if proc.returncode:
-        raise SystemExit(f"capture child failed:\n{proc.stderr[-3000:]}")
-    result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
+    return _json_child("capture", CHILD_CAPTURE, [str(ws), str(rows)], env)
 
 
 def exponent(points: list[tuple[int, float]]) -> float:
