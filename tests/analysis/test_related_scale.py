@@ -1,9 +1,9 @@
-"""Upstreams found in big logs a slice at a time are the ones the whole column gave.
+"""Upstreams found in big logs a slice at a time are the ones a line-by-line reading gives.
 
-The oracle is the earlier ``dependencies_from_logs`` (every line turned into one
-Arrow array at once), kept here: the same names in the same order on the demos
-and on generated logs longer than one slice, across slice boundaries, with the
-cap on distinct texts and the ``message`` fallback of an empty ``raw``.
+The oracle reads every line with Python's ``re`` (no Arrow, no RE2, no slices): the same
+names in the same order on the demos and on generated logs longer than one slice, across
+slice boundaries, with the cap on distinct texts and the ``message`` fallback of an empty
+``raw``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 import itertools
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 
 from incident_lib.analysis import related
@@ -22,29 +20,24 @@ from incident_lib.infra.evidence import EvidenceStore
 
 
 def _oracle(logs: pd.DataFrame, *, namespace: str = "") -> tuple[str, ...]:
+    """Line by line with Python's ``re``: the first distinct hinted texts, each pattern's
+    first match in each, in order of mention (no Arrow, no RE2, no slices)."""
     columns = [c for c in ("raw", "message") if c in logs.columns]
     if logs.empty or not columns:
         return ()
     texts = logs[columns[0]].astype("str").fillna("")
     if len(columns) > 1:
         texts = texts.where(texts != "", logs[columns[1]].astype("str").fillna(""))
-    lines = pa.array(texts.to_numpy(dtype=object), type=pa.large_string())
-    hint = related._re2(related._LOG_HINT)
-    lines = pc.unique(pc.filter(lines, pc.match_substring_regex(lines, hint)))
-    lines = lines.slice(0, related._MAX_LOG_TEXTS)
-    mentions: list[tuple[int, int, str]] = []
-    for order, pattern in enumerate(related._LOG_PATTERNS):
-        hosts = pc.struct_field(pc.extract_regex(lines, related._re2(pattern)), "host")
-        where = pc.indices_nonzero(pc.is_valid(hosts))
-        found_hosts = pc.take(hosts, where).to_pylist()
-        mentions += (
-            (i, order, host) for i, host in zip(where.to_pylist(), found_hosts, strict=True)
-        )
+    hinted = [t for t in dict.fromkeys(texts) if related._LOG_HINT.search(t)]
     found: dict[str, None] = {}
-    for _, _, host in sorted(mentions):
-        name = related._host_name(related._normal_upstream(host), namespace)
-        if name:
-            found.setdefault(name)
+    for text in hinted[: related._MAX_LOG_TEXTS]:
+        for pattern in related._LOG_PATTERNS:
+            match = pattern.search(text)
+            if match is None:
+                continue
+            name = related._host_name(related._normal_upstream(match["host"]), namespace)
+            if name:
+                found.setdefault(name)
     return tuple(found)
 
 
