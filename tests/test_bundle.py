@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import NOTEBOOKS
+from kernel_helpers import notebook
 
 from incident_lib.cli import main
 from incident_lib.report.execute import _kernel_manager, execute_notebook
@@ -136,17 +137,7 @@ def test_charts_are_written_and_referenced(bundles):
 
 
 def _notebook(path: Path, *cells: str) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    params = nbformat.v4.new_code_cell(PARAMS)
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, *[nbformat.v4.new_code_cell(c) for c in cells]]
-    nbformat.write(nb, path)
-    return path
+    return notebook(path, *cells, parameters=PARAMS)
 
 
 def test_one_bad_notebook_never_loses_the_others(demo_copy, tmp_path, capsys):

@@ -13,8 +13,11 @@ from incident_lib.report import kernel_guard
 __all__ = ["eventually_gone", "gone", "notebook"]
 
 
-def notebook(path: Path, *cells: str) -> Path:
-    """Write a python3 notebook of ``cells`` (code) at ``path``."""
+def notebook(path: Path, *cells: str, parameters: str | None = None) -> Path:
+    """Write a python3 notebook of ``cells`` (code) at ``path``.
+
+    ``parameters``: the source of a first cell tagged ``parameters`` (papermill's).
+    """
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {
         "name": "python3",
@@ -22,6 +25,10 @@ def notebook(path: Path, *cells: str) -> Path:
         "language": "python",
     }
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    if parameters is not None:
+        params = nbformat.v4.new_code_cell(parameters)
+        params.metadata["tags"] = ["parameters"]
+        nb.cells.insert(0, params)
     nbformat.write(nb, path)
     return path
 
