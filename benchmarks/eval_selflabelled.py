@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import random
 import re
 import shutil
@@ -404,21 +403,6 @@ def gen_alertmanager(work: Path, rng: random.Random, seconds: float) -> list[tup
 # -- PostgreSQL ---------------------------------------------------------------------------
 
 
-def _pg_bindir() -> Path | None:
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).parent
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-    for d in versions:
-        if all((d / b).exists() for b in ("initdb", "pg_ctl", "postgres")):
-            return d
-    return None
-
-
-def _as_user(cmd: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
-
-
 def _pg_actions(rng: random.Random) -> dict[str, Callable[[Any], None]]:
     def ident() -> str:
         return _word(rng) + "_" + _word(rng, 2, 5)
@@ -463,70 +447,40 @@ def _pg_actions(rng: random.Random) -> dict[str, Callable[[Any], None]]:
     }
 
 
+#: TCP passwords for every role but postgres (bad passwords must fail)
+_PG_HBA = (
+    "local all all trust\nhost all postgres 127.0.0.1/32 trust\n"
+    "host all all 127.0.0.1/32 scram-sha-256\n"
+)
+
+
 def gen_postgres(work: Path, rng: random.Random, events: int) -> list[tuple[str, str]]:
-    """Run a throwaway PostgreSQL, drive ``events`` errors, label its ``jsonlog`` records."""
-    bindir = _pg_bindir()
-    if bindir is None:
+    """Run a throwaway PostgreSQL, drive ``events`` errors, label its ``jsonlog`` records.
+
+    The cluster is the source tests' (``tests/sources/pg_server.py``), empty, logging
+    connections, disconnections and checkpoints as JSON, with passwords over TCP for
+    every role but ``postgres`` (so that bad passwords fail).
+    """
+    sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "sources")]
+    from pg_server import find_bindir, start_postgres
+
+    if find_bindir() is None:
         return []
     import psycopg
 
-    root = Path(tempfile.mkdtemp(prefix="pg-selflabel-"))
-    os.chmod(root, 0o700)
-    if os.geteuid() == 0:
-        shutil.chown(root, user="postgres")
-    data, sock = root / "data", root / "sock"
-    port = _free_port()
-    try:
-        subprocess.run(
-            _as_user(
-                [
-                    str(bindir / "initdb"),
-                    "-D",
-                    str(data),
-                    "-U",
-                    "postgres",
-                    "--auth=trust",
-                    "-E",
-                    "UTF8",
-                    "--locale=C",
-                    "--no-sync",
-                ]
-            ),
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(_as_user(["mkdir", "-m", "700", str(sock)]), check=True)
-        (data / "pg_hba.conf").write_text(
-            "local all all trust\nhost all postgres 127.0.0.1/32 trust\n"
-            "host all all 127.0.0.1/32 scram-sha-256\n"
-        )
-        with (data / "postgresql.conf").open("a") as conf:
-            conf.write(
-                "listen_addresses = '127.0.0.1'\n"
-                f"unix_socket_directories = '{sock}'\n"
-                "fsync = off\nshared_buffers = 16MB\n"
-                "logging_collector = on\nlog_destination = 'jsonlog'\n"
-                "log_directory = 'log'\nlog_filename = 'pg.log'\n"
-                "password_encryption = 'scram-sha-256'\n"
-                "log_connections = on\nlog_disconnections = on\nlog_checkpoints = on\n"
-            )
-        subprocess.run(
-            _as_user(
-                [
-                    str(bindir / "pg_ctl"),
-                    "start",
-                    "-w",
-                    "-D",
-                    str(data),
-                    "-o",
-                    f"-p {port}",
-                    "-l",
-                    str(root / "start.log"),
-                ]
-            ),
-            check=True,
-            capture_output=True,
-        )
+    settings = {
+        "max_connections": "100",
+        "logging_collector": "on",
+        "log_destination": "'jsonlog'",
+        "log_directory": "'log'",
+        "log_filename": "'pg.log'",
+        "log_min_messages": "warning",
+        "log_connections": "on",
+        "log_disconnections": "on",
+        "log_checkpoints": "on",
+    }
+    with start_postgres(settings=settings, hba=_PG_HBA, set_up=False) as server:
+        port = server.port
         dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
         with psycopg.connect(dsn + " application_name=act-setup", autocommit=True) as conn:
             for t in ("accounts", "orders", "line_items", "payments"):
@@ -566,13 +520,7 @@ def gen_postgres(work: Path, rng: random.Random, events: int) -> list[tuple[str,
             for c in conns.values():
                 c.close()
         time.sleep(0.5)
-        text = (data / "log" / "pg.json").read_text(errors="replace")
-    finally:
-        subprocess.run(
-            _as_user([str(bindir / "pg_ctl"), "stop", "-D", str(data), "-m", "immediate"]),
-            capture_output=True,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+        text = (server.datadir / "log" / "pg.json").read_text(errors="replace")
     rows = []
     for line in text.splitlines():
         rec = postgres_record(line)

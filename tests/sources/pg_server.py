@@ -337,6 +337,8 @@ def start_postgres(
     superuser_reserved: int = 3,
     settings: dict[str, str] | None = None,
     bindir: Path | None = None,
+    hba: str = "",
+    set_up: bool = True,
 ) -> Iterator[PgServer]:
     """Run a throwaway cluster for the block (see the module notes).
 
@@ -348,6 +350,11 @@ def start_postgres(
         More ``postgresql.conf`` lines (name -> value, written as given).
     bindir
         The server binaries (default :func:`find_bindir`).
+    hba
+        ``pg_hba.conf`` (default: trust for ``postgres`` and ``app``, passwords for others).
+    set_up
+        Create the roles, databases and tables the source tests read (False: an empty
+        cluster with the ``postgres`` superuser only).
     """
     bindir = bindir or find_bindir()
     if bindir is None:
@@ -384,7 +391,7 @@ def start_postgres(
             as_user,
         )
         _run(["mkdir", "-m", "700", str(server.socket_dir)], as_user)
-        (server.datadir / "pg_hba.conf").write_text(_HBA)
+        (server.datadir / "pg_hba.conf").write_text(hba or _HBA)
         extra = {
             "listen_addresses": "'127.0.0.1'",
             "unix_socket_directories": f"'{server.socket_dir}'",
@@ -434,7 +441,10 @@ def start_postgres(
             log = server.log.read_text() if server.log.exists() else ""
             raise RuntimeError(f"pg_ctl start failed:\n{done.stdout}{done.stderr}\n{log}")
         try:
-            _set_up(server)
+            if set_up:
+                _set_up(server)
+            else:
+                server.version = int(server.sql("SHOW server_version_num", dbname="postgres")[0][0])
             yield server
         finally:
             server.stop()
