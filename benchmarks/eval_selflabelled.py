@@ -283,6 +283,27 @@ def _prom_config(rng: random.Random, dead: list[int], am_port: int, rules: Path)
     )
 
 
+def _run_labelled(
+    cmd: list[str], log: Path, port: int, seconds: float, step: Callable[[str, int], None]
+) -> list[tuple[str, str]]:
+    """Run a Prometheus-family server until ready, then ``step(base_url, n)`` for n = 1, 2, ...
+    until ``seconds`` have passed; its log lines with their labels (:func:`gokit_label`)."""
+    base = f"http://127.0.0.1:{port}"
+    with _process(cmd, log):
+        _wait_http(base + "/-/ready")
+        end = time.monotonic() + seconds
+        n = 0
+        while time.monotonic() < end:
+            n += 1
+            step(base, n)
+    rows = []
+    for line in log.read_text(errors="replace").splitlines():
+        label = gokit_label(line)
+        if label is not None:
+            rows.append((label, line))
+    return rows
+
+
 def gen_prometheus(work: Path, rng: random.Random, seconds: float) -> list[tuple[str, str]]:
     """Run Prometheus for about ``seconds`` and label its log lines."""
     binary = shutil.which("prometheus")
@@ -302,31 +323,22 @@ def gen_prometheus(work: Path, rng: random.Random, seconds: float) -> list[tuple
         "--web.enable-lifecycle",
         "--log.level=debug",
     ]
-    base = f"http://127.0.0.1:{port}"
-    with _process(cmd, log):
-        _wait_http(base + "/-/ready")
-        end = time.monotonic() + seconds
-        step = 0
-        while time.monotonic() < end:
-            time.sleep(seconds / 8)
-            step += 1
-            if step % 3 == 1:  # a broken rule file, then a broken config
-                rules.write_text("groups:\n- name: x\n  rules:\n  - record: bad\n    expr: sum(\n")
-                _post(base + "/-/reload")
-                rules.write_text(_PROM_RULES.format(n=step))
-                conf.write_text("global: [unclosed\n")
-                _post(base + "/-/reload")
-            conf.write_text(_prom_config(rng, dead, am_port, rules))
+
+    def step(base: str, n: int) -> None:
+        time.sleep(seconds / 8)
+        if n % 3 == 1:  # a broken rule file, then a broken config
+            rules.write_text("groups:\n- name: x\n  rules:\n  - record: bad\n    expr: sum(\n")
             _post(base + "/-/reload")
-            for _ in range(3):  # bad queries over the API
-                q = urllib.parse.quote(f"sum(rate({_word(rng)}[{rng.randint(1, 9)}m]) by (")
-                _post(base + f"/api/v1/query?query={q}")
-    rows = []
-    for line in log.read_text(errors="replace").splitlines():
-        label = gokit_label(line)
-        if label is not None:
-            rows.append((label, line))
-    return rows
+            rules.write_text(_PROM_RULES.format(n=n))
+            conf.write_text("global: [unclosed\n")
+            _post(base + "/-/reload")
+        conf.write_text(_prom_config(rng, dead, am_port, rules))
+        _post(base + "/-/reload")
+        for _ in range(3):  # bad queries over the API
+            q = urllib.parse.quote(f"sum(rate({_word(rng)}[{rng.randint(1, 9)}m]) by (")
+            _post(base + f"/api/v1/query?query={q}")
+
+    return _run_labelled(cmd, log, port, seconds, step)
 
 
 # -- Alertmanager ---------------------------------------------------------------------------
@@ -365,39 +377,30 @@ def gen_alertmanager(work: Path, rng: random.Random, seconds: float) -> list[tup
         "--log.level=debug",
         "--log.format=json",
     ]
-    base = f"http://127.0.0.1:{port}"
-    with _process(cmd, log):
-        _wait_http(base + "/-/ready")
-        end = time.monotonic() + seconds
-        step = 0
-        while time.monotonic() < end:
-            step += 1
-            alerts = [
-                {
-                    "labels": {
-                        "alertname": rng.choice(["HighLatency", "PodCrashLooping", "DiskFull"]),
-                        "instance": f"{_word(rng)}-{rng.randint(0, 99)}:{rng.randint(1000, 9999)}",
-                        "team": f"t{rng.randint(0, 3)}",
-                    },
-                    "annotations": {"summary": " ".join(_word(rng) for _ in range(4))},
-                }
-                for _ in range(rng.randint(1, 4))
-            ]
-            _post(base + "/api/v2/alerts", json.dumps(alerts).encode())
-            if step % 4 == 0:
-                _post(base + "/api/v2/alerts", b'[{"labels": {}}]')  # invalid alert
-                _post(base + "/api/v2/silences", b'{"matchers": []}')  # invalid silence
-                conf.write_text("route: {receiver: nowhere}\nreceivers: []\n")
-                _post(base + "/-/reload")
-                conf.write_text(_am_config(hook, rng.randint(2, 5)))
-                _post(base + "/-/reload")
-            time.sleep(0.5)
-    rows = []
-    for line in log.read_text(errors="replace").splitlines():
-        label = gokit_label(line)
-        if label is not None:
-            rows.append((label, line))
-    return rows
+
+    def step(base: str, n: int) -> None:
+        alerts = [
+            {
+                "labels": {
+                    "alertname": rng.choice(["HighLatency", "PodCrashLooping", "DiskFull"]),
+                    "instance": f"{_word(rng)}-{rng.randint(0, 99)}:{rng.randint(1000, 9999)}",
+                    "team": f"t{rng.randint(0, 3)}",
+                },
+                "annotations": {"summary": " ".join(_word(rng) for _ in range(4))},
+            }
+            for _ in range(rng.randint(1, 4))
+        ]
+        _post(base + "/api/v2/alerts", json.dumps(alerts).encode())
+        if n % 4 == 0:
+            _post(base + "/api/v2/alerts", b'[{"labels": {}}]')  # invalid alert
+            _post(base + "/api/v2/silences", b'{"matchers": []}')  # invalid silence
+            conf.write_text("route: {receiver: nowhere}\nreceivers: []\n")
+            _post(base + "/-/reload")
+            conf.write_text(_am_config(hook, rng.randint(2, 5)))
+            _post(base + "/-/reload")
+        time.sleep(0.5)
+
+    return _run_labelled(cmd, log, port, seconds, step)
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------
