@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from incident_lib.report.execute import NotebookResult
 from incident_lib.report.runs import (
     LIVE_LOCK,
     RUN_FILE,
+    last_seconds,
     list_runs,
     live_lock,
     read_run,
@@ -449,3 +451,71 @@ def test_leftovers_of_killed_demo_generations_are_cleaned(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [".demo.new-fedcba98", ".demo.new-notours", ".other.new-0123abcd", "demo"]
     )
+
+
+def test_last_seconds_are_those_of_the_newest_complete_run_and_its_ok_notebooks(tmp_path):
+    runs = tmp_path / "runs"
+    assert last_seconds(runs) == {}  # no run yet
+    _run_folder(
+        runs,
+        "20261103T140000Z-aaaa",
+        state="complete",
+        started="2026-11-03T14:00:00+00:00",
+        notebooks=[{"name": "01_triage", "status": "ok", "seconds": 9.0}],
+    )
+    _run_folder(
+        runs,
+        "20261103T140100Z-bbbb",
+        state="complete",
+        started="2026-11-03T14:01:00+00:00",
+        notebooks=[
+            {"name": "01_triage", "status": "ok", "seconds": 1.5},
+            {"name": "02_assess", "status": "ok", "seconds": 4},
+            {"name": "03_changes", "status": "timeout", "seconds": 600.0},  # not its usual time
+            {"name": "04_logs", "status": "ok", "seconds": "soon"},  # not a number
+            {"name": "05_metrics", "status": "ok", "seconds": True},
+        ],
+    )
+    _run_folder(  # newer, but not a whole run
+        runs,
+        "20261103T140200Z-cccc",
+        state="failed",
+        started="2026-11-03T14:02:00+00:00",
+        notebooks=[{"name": "01_triage", "status": "ok", "seconds": 99.0}],
+    )
+    assert last_seconds(runs) == {"01_triage": 1.5, "02_assess": 4.0}
+
+
+def test_notebooks_start_longest_first_after_a_run_on_record(demo_copy, tmp_path):
+    """With one notebook at a time, a notebook that took long last time starts first."""
+    from kernel_helpers import notebook
+
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    params = 'workspace: str = ""\nmode: str = "offline"\nrun_dir: str = ""'
+    for name in ("01_short", "02_long", "03_new"):
+        notebook(folder / f"{name}.ipynb", "print('ran')", parameters=params)
+    ws = demo_copy("traffic-surge")
+    shutil.rmtree(ws / "runs", ignore_errors=True)  # only the run below is on record
+    _run_folder(
+        ws / "runs",
+        "20261103T140000Z-aaaa",
+        state="complete",
+        started="2026-11-03T14:00:00+00:00",
+        notebooks=[
+            {"name": "01_short", "status": "ok", "seconds": 1.0},
+            {"name": "02_long", "status": "ok", "seconds": 30.0},
+        ],
+    )
+    order: list[str] = []
+    result = bundle.run_bundle(
+        open_workspace(ws),
+        notebook_dir=folder,
+        parallel=1,
+        on_result=lambda r: order.append(r.name),
+    )
+    assert result.ok
+    # a notebook never timed may be long: it goes first; then the longest on record
+    assert order == ["03_new", "02_long", "01_short"]
+    # and the run it wrote says how long each took, for the next run
+    assert set(last_seconds(ws / "runs")) == {"01_short", "02_long", "03_new"}

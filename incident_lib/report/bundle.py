@@ -28,9 +28,10 @@ import os
 import secrets
 import shlex
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from html import escape as html_escape
@@ -51,8 +52,22 @@ from .findings import FactGroup, collect_findings, group_findings, write_finding
 from .index import write_index, write_runs_index
 from .parameters import plan_parameters
 from .render import HtmlRenderer
-from .runs import list_runs, live_lock, process_info, workspace_writable, write_run_file
-from .story import Story, build_story, story_html, summary_markdown
+from .runs import (
+    last_seconds,
+    list_runs,
+    live_lock,
+    process_info,
+    workspace_writable,
+    write_run_file,
+)
+from .story import (
+    Story,
+    StoryEvidence,
+    build_story,
+    read_story_evidence,
+    story_html,
+    summary_markdown,
+)
 
 __all__ = ["RunResult", "default_notebook_dir", "list_notebooks", "run_bundle"]
 
@@ -301,6 +316,7 @@ def _execute(
     renderer = HtmlRenderer()
     inc = workspace.incident
     results: list[NotebookResult] = []
+    ahead = _in_background(lambda: _ahead(workspace, renderer, offline=checked_mode == "offline"))
     with (
         forked_kernels() as kernels,
         ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="notebook") as pool,
@@ -314,7 +330,7 @@ def _execute(
                 timeout=timeout,
                 kernel_manager=kernels,
             ): path
-            for path in paths
+            for path in _longest_first(paths, last_seconds(run_dir.parent))
         }
         for future in as_completed(futures):
             path = futures[future]
@@ -349,7 +365,11 @@ def _execute(
     findings = collect_findings(run_dir)
     groups = group_findings(findings)
     story, story_block = _tell_story(
-        workspace, run_dir, [r.name for r in results], record_timeline=record_timeline
+        workspace,
+        run_dir,
+        [r.name for r in results],
+        record_timeline=record_timeline,
+        evidence=ahead,
     )
     _write_findings_json(run_dir, inc.id, story, groups, findings, head=head)
     availability = collect_availability(run_dir)
@@ -449,18 +469,66 @@ def _write_runs_page(folder: Path, workspace: Workspace, runs_dir: Path) -> None
         )
 
 
+def _in_background(work: Callable[[], StoryEvidence | None]) -> Future[StoryEvidence | None]:
+    """``work()`` in a daemon thread: an interrupted run does not wait for it."""
+    future: Future[StoryEvidence | None] = Future()
+
+    def run() -> None:
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(work())
+            except BaseException as exc:  # handed to whoever asks for the result
+                future.set_exception(exc)
+
+    threading.Thread(target=run, name="runner-ahead", daemon=True).start()
+    return future
+
+
+def _ahead(workspace: Workspace, renderer: HtmlRenderer, *, offline: bool) -> StoryEvidence | None:
+    """What the runner can do while the kernels start and run, on a core they leave idle.
+
+    Builds the HTML exporter (nbconvert's imports and templates) before the
+    first page, reads the story's evidence when it cannot change any more
+    (offline: nothing is captured during the run) and imports what the
+    timeline chart draws with.
+    """
+    with contextlib.suppress(Exception):  # a failure here is the renderer's to report
+        renderer.exporter  # noqa: B018 (built for its side effect)
+    evidence = read_story_evidence(workspace) if offline else None
+    with contextlib.suppress(Exception):  # ... and the chart's
+        import matplotlib.pyplot  # noqa: F401
+    return evidence
+
+
+def _longest_first(paths: list[Path], seconds: Mapping[str, float]) -> list[Path]:
+    """The notebooks, those that took longest last time first (the shortest run last).
+
+    Notebooks with no time on record (new ones, the first run) come first, in
+    their own order: one of them may be long.
+    """
+    order = {path: i for i, path in enumerate(paths)}
+    return sorted(paths, key=lambda p: (p.stem in seconds, -seconds.get(p.stem, 0.0), order[p]))
+
+
 def _tell_story(
-    workspace: Workspace, run_dir: Path, notebooks: list[str], *, record_timeline: bool = True
+    workspace: Workspace,
+    run_dir: Path,
+    notebooks: list[str],
+    *,
+    record_timeline: bool = True,
+    evidence: Future[StoryEvidence | None] | None = None,
 ) -> tuple[Story | None, str]:
     """Build the story, its timeline chart and ``summary.md``; return it and its index block.
 
     A failure here (a bug, evidence the analyses cannot read) must not lose the
     bundle: the block then says the story could not be built, and why.
     ``record_timeline`` False leaves ``timeline.jsonl`` as it is (a bundle
-    written outside the workspace).
+    written outside the workspace). ``evidence`` is the story's evidence read
+    while the notebooks ran (offline); when it holds None, it is read here.
     """
     try:
-        story = build_story(workspace, record=record_timeline)
+        read = evidence.result() if evidence is not None else None
+        story = build_story(workspace, record=record_timeline, evidence=read)
         chart = _timeline_chart(story, run_dir)
         (run_dir / "summary.md").write_text(
             summary_markdown(story, bundle=_bundle_ref(workspace, run_dir)),

@@ -36,6 +36,7 @@ __all__ = [
     "LIVE_LOCK",
     "RUN_FILE",
     "RunState",
+    "last_seconds",
     "list_runs",
     "live_lock",
     "process_info",
@@ -304,3 +305,24 @@ def live_lock(workspace: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def last_seconds(runs_dir: Path) -> dict[str, float]:
+    """How long each notebook took in the newest complete run in ``runs_dir``.
+
+    A run scheduling its notebooks longest first uses it (no run yet: ``{}``).
+    Only notebooks that finished ``ok`` count; a notebook that failed or timed
+    out says nothing of its usual time.
+    """
+    for run in list_runs(runs_dir):
+        if run.state != "complete":
+            continue
+        return {
+            str(n["name"]): float(n["seconds"])
+            for n in run.notebooks
+            if n.get("status") == "ok"
+            and isinstance(n.get("name"), str)
+            and isinstance(n.get("seconds"), int | float)
+            and not isinstance(n.get("seconds"), bool)
+        }
+    return {}

@@ -4,7 +4,9 @@
 workspace, derives the timeline events (:mod:`incident_lib.analysis.timeline`),
 appends the new ones to ``timeline.jsonl`` (where notes, status changes and
 actions also land) and diagnoses the incident from the whole timeline
-(:func:`incident_lib.analysis.diagnosis.diagnose`). The same workspace always
+(:func:`incident_lib.analysis.diagnosis.diagnose`). Its slow part, reading and
+analysing the captures, is :func:`read_story_evidence`, which a bundle runs
+while its notebooks run. The same workspace always
 gives the same story, so a post-mortem written days later from the evidence
 matches what the bundle said at the time.
 
@@ -22,6 +24,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ..analysis.diagnosis import Clause, Diagnosis, diagnose
+from ..core.errors import InvalidInput
 from ..core.schema import EVIDENCE_KINDS, empty_frame
 from ..core.text import md_text, shorten
 from ..core.time import Window, parse_time
@@ -41,9 +44,11 @@ if TYPE_CHECKING:
 __all__ = [
     "SUMMARY_LIMIT",
     "Story",
+    "StoryEvidence",
     "build_story",
     "captured_relations",
     "offline_as_of",
+    "read_story_evidence",
     "resolve_ref",
     "story_html",
     "summary_markdown",
@@ -170,10 +175,56 @@ def captured_relations(
     return incident_relations(workspace.incident, logs=lines, pg_activity=pg_activity)
 
 
-def build_story(
-    workspace: Workspace, *, as_of: datetime | None = None, record: bool = True
-) -> Story:
-    """Build the timeline and the diagnosis of ``workspace`` from its captured evidence.
+@dataclass(frozen=True, slots=True)
+class StoryEvidence:
+    """What the captured evidence says, before the timeline file is read.
+
+    The slow part of a story (every capture read and analysed): read once with
+    :func:`read_story_evidence`, it can be read while other work runs and
+    handed to :func:`build_story`, which then only merges the timeline file and
+    diagnoses.
+
+    Attributes
+    ----------
+    as_of, window, baseline
+        The moment described and the windows used.
+    derived
+        The timeline events derived from the evidence, each with its file.
+    files
+        ``source/name`` -> the captured file read, relative to the workspace.
+    unknown
+        Evidence the story needs that was never captured.
+    metrics_evidence
+        The metrics read (``datadog/metrics`` or ``prometheus/metrics``).
+    errors
+        The 5xx share over the view.
+    onset
+        When the 5xx share left its baseline, or ``None``.
+    onsets
+        Per-metric onsets (:func:`incident_lib.analysis.onset.onset_table`).
+    ranked
+        The changes ranked against the onset.
+    impact, verdict
+        Failed requests and the recovery checks, or ``None`` without metrics.
+    """
+
+    as_of: datetime
+    window: Window
+    baseline: Window
+    derived: tuple[Event, ...]
+    files: Mapping[str, str]
+    unknown: tuple[str, ...]
+    metrics_evidence: str
+    errors: pd.Series
+    onset: pd.Timestamp | None
+    onsets: pd.DataFrame
+    ranked: pd.DataFrame
+    impact: Impact | None
+    verdict: RecoveryVerdict | None
+
+
+def read_story_evidence(workspace: Workspace, *, as_of: datetime | None = None) -> StoryEvidence:
+    """Read and analyse the newest capture of every evidence kind for a story.
 
     Parameters
     ----------
@@ -181,17 +232,13 @@ def build_story(
         An opened incident workspace.
     as_of
         The moment described (default :func:`offline_as_of`).
-    record
-        Append the derived events to ``timeline.jsonl`` (the default). False
-        reads the timeline file and adds the derived events in memory only.
 
     Returns
     -------
-    Story
-        Built with the runbooks' default analysis parameters; evidence that was
-        never captured is listed as unknown in the diagnosis.
+    StoryEvidence
+        See :func:`build_story`, which takes it as ``evidence``. Nothing is
+        written: the timeline file is neither read nor changed.
     """
-
     from ..analysis import changes, impact, metrics, onset, recovery
     from ..analysis.timeline import timeline_events
 
@@ -229,16 +276,6 @@ def build_story(
     found = timeline_events(
         frames, incident=inc, window=window, baseline=baseline, relations=relations
     )
-    derived = [_with_file(event, files) for event in found]
-    timeline_store = TimelineStore(workspace)
-    if record:
-        timeline_store.append(derived)
-        timeline = timeline_store.frame()
-    else:
-        known = timeline_store.read()
-        ids = {e.id for e in known}
-        timeline = events_frame(known + [e for e in derived if e.id not in ids])
-
     metric_frame = frame(f"{chosen}/metrics")
     has_metrics = f"{chosen}/metrics" in frames
     errors = metrics.error_ratio(metric_frame)
@@ -268,30 +305,96 @@ def build_story(
         if has_metrics
         else None
     )
-    diagnosis = diagnose(
-        incident=inc,
-        events=timeline,
-        ranked=ranked,
-        onset=error_onset.onset_at,
-        onsets=onsets,
-        impact=estimate,
-        verdict=verdict,
-        unknown=unknown,
-        metrics_evidence=f"{chosen}/metrics",
-    )
     view = Window(min(baseline.start, window.start), window.end)
-    return Story(
-        incident=inc,
+    return StoryEvidence(
         as_of=moment,
         window=window,
         baseline=baseline,
+        derived=tuple(_with_file(event, files) for event in found),
+        files=files,
+        unknown=unknown,
+        metrics_evidence=f"{chosen}/metrics",
+        errors=errors[(errors.index >= view.start) & (errors.index < view.end)],
+        onset=error_onset.onset_at,
+        onsets=onsets,
+        ranked=ranked,
+        impact=estimate,
+        verdict=verdict,
+    )
+
+
+def build_story(
+    workspace: Workspace,
+    *,
+    as_of: datetime | None = None,
+    record: bool = True,
+    evidence: StoryEvidence | None = None,
+) -> Story:
+    """Build the timeline and the diagnosis of ``workspace`` from its captured evidence.
+
+    Parameters
+    ----------
+    workspace
+        An opened incident workspace.
+    as_of
+        The moment described (default :func:`offline_as_of`).
+    record
+        Append the derived events to ``timeline.jsonl`` (the default). False
+        reads the timeline file and adds the derived events in memory only.
+    evidence
+        What :func:`read_story_evidence` read of this workspace, when it was read
+        already (while notebooks ran); by default it is read here.
+
+    Returns
+    -------
+    Story
+        Built with the runbooks' default analysis parameters; evidence that was
+        never captured is listed as unknown in the diagnosis.
+
+    Raises
+    ------
+    InvalidInput
+        ``evidence`` describes another moment than ``as_of``.
+    """
+    if evidence is None:
+        evidence = read_story_evidence(workspace, as_of=as_of)
+    elif as_of is not None and as_of != evidence.as_of:
+        raise InvalidInput(
+            f"the evidence read describes {evidence.as_of.isoformat()}, not "
+            f"{as_of.isoformat()}: read it again with read_story_evidence(as_of=...)"
+        )
+    inc = workspace.incident
+    timeline_store = TimelineStore(workspace)
+    if record:
+        timeline_store.append(evidence.derived)
+        timeline = timeline_store.frame()
+    else:
+        known = timeline_store.read()
+        ids = {e.id for e in known}
+        timeline = events_frame(known + [e for e in evidence.derived if e.id not in ids])
+    diagnosis = diagnose(
+        incident=inc,
+        events=timeline,
+        ranked=evidence.ranked,
+        onset=evidence.onset,
+        onsets=evidence.onsets,
+        impact=evidence.impact,
+        verdict=evidence.verdict,
+        unknown=evidence.unknown,
+        metrics_evidence=evidence.metrics_evidence,
+    )
+    return Story(
+        incident=inc,
+        as_of=evidence.as_of,
+        window=evidence.window,
+        baseline=evidence.baseline,
         timeline=timeline,
         diagnosis=diagnosis,
-        errors=errors[(errors.index >= view.start) & (errors.index < view.end)],
-        impact=estimate,
-        onset=error_onset.onset_at,
-        verdict=verdict,
-        files=files,
+        errors=evidence.errors,
+        impact=evidence.impact,
+        onset=evidence.onset,
+        verdict=evidence.verdict,
+        files=evidence.files,
     )
 
 

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from incident_lib.analysis.diagnosis import Clause
 from incident_lib.cli import main
+from incident_lib.core.errors import InvalidInput
 from incident_lib.demo import SCENARIOS, ensure_demo
 from incident_lib.infra.timeline import TimelineStore, add_note
 from incident_lib.infra.workspace import open_workspace
 from incident_lib.report.story import (
     SUMMARY_LIMIT,
     build_story,
+    read_story_evidence,
     resolve_ref,
     story_html,
     summary_markdown,
@@ -155,3 +158,29 @@ def test_postmortem_uses_the_humans_words_where_given(leak: Path) -> None:
     assert "The batch flush left transactions open on abort" in document
     assert "bruno\\.silva" in document or "bruno.silva" in document
     assert truth.bad_version in document.replace("\\", "")
+
+
+def test_evidence_read_ahead_gives_the_same_story_with_what_the_timeline_got_since(
+    leak: Path,
+) -> None:
+    """A bundle reads the evidence while its notebooks run; a note added meanwhile is in."""
+    ws = open_workspace(leak)
+    ahead = read_story_evidence(ws)
+    assert not (leak / "timeline.jsonl").exists()  # reading writes nothing
+    add_note(ws, "rolled back orders-api to v41", at="2026-11-03T14:20:00Z", author="ana")
+    story = build_story(ws, evidence=ahead)
+    fresh = build_story(ws)
+    assert "rolled back orders-api to v41" in set(story.timeline["summary"])
+    assert list(story.timeline["id"]) == list(fresh.timeline["id"])
+    assert story.diagnosis == fresh.diagnosis
+    assert (story.as_of, story.window, story.onset) == (fresh.as_of, fresh.window, fresh.onset)
+    assert story.errors.equals(fresh.errors)
+
+
+def test_evidence_read_for_another_moment_is_refused(leak: Path) -> None:
+    ws = open_workspace(leak)
+    ahead = read_story_evidence(ws)
+    other = ahead.as_of - timedelta(minutes=5)
+    with pytest.raises(InvalidInput, match="read_story_evidence"):
+        build_story(ws, as_of=other, evidence=ahead)
+    assert build_story(ws, as_of=ahead.as_of, evidence=ahead).as_of == ahead.as_of
