@@ -243,6 +243,10 @@ class ForkServer:
     ----------
     start_timeout
         Seconds to wait for the server to finish its imports.
+    wait
+        Wait for them here (the default); False returns at once, and the first
+        :meth:`fork` (or :meth:`wait_ready`) waits: the caller does other work
+        while the server imports.
 
     Raises
     ------
@@ -250,7 +254,7 @@ class ForkServer:
         The server could not be started or did not answer in time.
     """
 
-    def __init__(self, start_timeout: float = 60.0) -> None:
+    def __init__(self, start_timeout: float = 60.0, *, wait: bool = True) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         # ipykernel reads JPY_PARENT_PID when imported (the server imports it), so it
         # is set here as jupyter_client's launcher sets it for each kernel
@@ -272,14 +276,33 @@ class ForkServer:
         self._sock = ours
         self._lock = threading.Lock()
         self._buffer = b""
-        try:
-            ready, _ = self._read(start_timeout)
-        except OSError:
-            self.close()
-            raise
-        if not ready.get("ready"):
-            self.close()
-            raise OSError("the fork server did not start")
+        self._deadline = time.monotonic() + start_timeout
+        self._ready: bool | None = None  # None: still importing, as far as we know
+        self._failure = ""
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Wait until the server has finished its imports (once; then at once).
+
+        Raises
+        ------
+        OSError
+            The server did not start, or did not answer before its start timeout;
+            it is stopped.
+        """
+        with self._lock:
+            if self._ready is None:
+                try:
+                    answer, _ = self._read(max(self._deadline - time.monotonic(), 0.001))
+                    self._ready = bool(answer.get("ready"))
+                    self._failure = "" if self._ready else "the fork server did not start"
+                except OSError as exc:
+                    self._ready, self._failure = False, str(exc)
+                if not self._ready:
+                    self.close()
+            if not self._ready:
+                raise OSError(self._failure)
 
     def _read(self, timeout: float) -> tuple[dict[str, Any], list[int]]:
         """One JSON line from the server and any descriptors sent with it."""
@@ -312,6 +335,7 @@ class ForkServer:
             The server is gone or did not answer.
         """
         request = {"connection_file": connection_file, "cwd": cwd, "env": env}
+        self.wait_ready()
         with self._lock:
             socket.send_fds(self._sock, [json.dumps(request).encode() + b"\n"], [stdout, stderr])
             answer, fds = self._read(30.0)
@@ -325,6 +349,8 @@ class ForkServer:
         """Stop the server (kernels it forked die with it)."""
         with contextlib.suppress(OSError):
             self._sock.close()
+        if self._ready is not True:  # still importing: it reads its socket only when done
+            self._process.kill()
         try:
             self._process.wait(5)
         except subprocess.TimeoutExpired:

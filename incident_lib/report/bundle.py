@@ -47,7 +47,7 @@ from ..infra.redact import redact
 from ..infra.signing import check_signing_key, sign_head
 from ..infra.workspace import Workspace
 from .availability import Availability, collect_availability
-from .execute import NotebookResult, execute_notebook, forked_kernels
+from .execute import KernelFactory, NotebookResult, execute_notebook, forked_kernels
 from .findings import FactGroup, collect_findings, group_findings, write_findings
 from .index import write_index, write_runs_index
 from .parameters import plan_parameters
@@ -223,19 +223,24 @@ def run_bundle(
     if not timeout > 0:
         raise InvalidInput(f"timeout must be a positive number of seconds, got {timeout!r}")
     paths = list_notebooks(notebook_dir or default_notebook_dir(), notebooks)
-    base = {"workspace": str(workspace.path), "mode": checked_mode, "run_dir": ""}
-    plan = plan_parameters(dict(parameters or {}), paths, base=base)
-    check_signing_key()  # a key configured but unusable: refused before anything runs
-    if checked_mode == "live" and not workspace_writable(workspace.path):
-        raise WorkspaceError(
-            f"{workspace.path} is not writable, and a live run captures evidence into it"
-            + ("; --output moves only the bundle" if output is not None else "")
-            + ": make the workspace writable, or run offline (it reads the evidence already "
-            "captured; add --output DIR to write the bundle elsewhere)"
-        )
-    runs_dir = Path(output).expanduser().absolute() if output is not None else workspace.runs_dir
-    store = EvidenceStore(workspace.path)
     with contextlib.ExitStack() as held:
+        # the kernels' fork server imports for a few seconds: it starts now, while the
+        # rest is checked (input refused below stops it at once)
+        kernels = held.enter_context(forked_kernels(wait=False))
+        base = {"workspace": str(workspace.path), "mode": checked_mode, "run_dir": ""}
+        plan = plan_parameters(dict(parameters or {}), paths, base=base)
+        check_signing_key()  # a key configured but unusable: refused before anything runs
+        if checked_mode == "live" and not workspace_writable(workspace.path):
+            raise WorkspaceError(
+                f"{workspace.path} is not writable, and a live run captures evidence into it"
+                + ("; --output moves only the bundle" if output is not None else "")
+                + ": make the workspace writable, or run offline (it reads the evidence "
+                "already captured; add --output DIR to write the bundle elsewhere)"
+            )
+        runs_dir = (
+            Path(output).expanduser().absolute() if output is not None else workspace.runs_dir
+        )
+        store = EvidenceStore(workspace.path)
         if checked_mode == "live":
             held.enter_context(live_lock(workspace.path))
         store.verify().raise_for_problems(store.root)
@@ -269,6 +274,7 @@ def run_bundle(
                 record,
                 paths,
                 plan,
+                kernels,
                 parallel=parallel,
                 timeout=timeout,
                 record_timeline=output is None,
@@ -296,6 +302,7 @@ def _execute(
     record: dict[str, Any],
     paths: list[Path],
     plan: dict[str, dict[str, Any]],
+    kernels: KernelFactory,
     *,
     parallel: int,
     timeout: float,
@@ -317,10 +324,7 @@ def _execute(
     inc = workspace.incident
     results: list[NotebookResult] = []
     ahead = _in_background(lambda: _ahead(workspace, renderer, offline=checked_mode == "offline"))
-    with (
-        forked_kernels() as kernels,
-        ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="notebook") as pool,
-    ):
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="notebook") as pool:
         futures = {
             pool.submit(
                 execute_notebook,

@@ -100,7 +100,7 @@ def _kernel_manager(kernel_name: str, sockets: Path) -> AsyncKernelManager:
 
 
 @contextlib.contextmanager
-def forked_kernels() -> Iterator[KernelFactory]:
+def forked_kernels(*, wait: bool = True) -> Iterator[KernelFactory]:
     """Kernel managers whose kernels are forked from one warm process, for a whole run.
 
     The fork server (:mod:`incident_lib.report._forkserver`) imports ipykernel,
@@ -112,6 +112,13 @@ def forked_kernels() -> Iterator[KernelFactory]:
     When the server cannot start (not Linux, no pidfd, an import failing), a
     warning says so and the factory starts kernels the normal way.
 
+    Parameters
+    ----------
+    wait
+        Wait here for the server's imports (the default). False returns at once
+        (the caller checks its input meanwhile); the first kernel waits, and a
+        server that failed then is warned about there, once.
+
     Yields
     ------
     KernelFactory
@@ -122,7 +129,7 @@ def forked_kernels() -> Iterator[KernelFactory]:
     server: ForkServer | None = None
     if fork_server_supported():
         try:
-            server = ForkServer()
+            server = ForkServer(wait=wait)
         except Exception as exc:  # OSError, a failed import in the server
             warnings.warn(
                 f"kernels start the normal way (the fork server did not start: {exc})",
@@ -136,9 +143,29 @@ def forked_kernels() -> Iterator[KernelFactory]:
             stacklevel=3,
         )
 
+    failed: list[str] = []  # the server that failed after all (said once)
+    said = threading.Lock()
+
+    def usable() -> bool:
+        if server is None:
+            return False
+        try:
+            server.wait_ready()
+        except OSError as exc:
+            with said:
+                if not failed:
+                    failed.append(str(exc))
+                    warnings.warn(
+                        f"kernels start the normal way (the fork server did not start: {exc})",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+            return False
+        return True
+
     def factory(kernel_name: str, sockets: Path) -> AsyncKernelManager:
         km = _kernel_manager(kernel_name, sockets)
-        if server is not None and kernel_name == "python3":
+        if kernel_name == "python3" and usable():
             import uuid
 
             km.kernel_id = str(uuid.uuid4())

@@ -213,3 +213,50 @@ def test_kill_9_of_the_runner_ends_the_fork_server_and_its_kernels(tmp_path):
     finally:
         if not gone(kernel):
             os.kill(kernel, signal.SIGKILL)
+
+
+def test_a_server_started_without_waiting_forks_once_ready_and_fails_cleanly(tmp_path):
+    """``incident run`` starts the server first and checks its input while it imports."""
+    from incident_lib.report._forkserver import ForkServer
+
+    late = ForkServer(start_timeout=0.001, wait=False)  # returns before the imports end
+    try:
+        with pytest.raises(OSError, match="did not answer"):
+            late.wait_ready()
+        assert eventually_gone(late._process.pid, seconds=10)  # stopped, not left importing
+        with pytest.raises(OSError, match="did not answer"):  # and it says so again
+            late.fork("unused.json", cwd=str(tmp_path), env={}, stdout=1, stderr=2)
+    finally:
+        late.close()
+
+    nb = notebook(tmp_path / "n.ipynb", "import os\nprint(os.getpid())")
+    with forked_kernels(wait=False) as factory:
+        result = execute_notebook(
+            nb, tmp_path / "out.ipynb", {}, timeout=120, kernel_manager=factory
+        )
+    assert result.ok, result.error
+
+
+def test_input_refused_stops_the_server_started_for_the_run(demo_copy, tmp_path):
+    import psutil
+
+    from incident_lib.core.errors import InvalidInput
+    from incident_lib.infra.workspace import open_workspace
+    from incident_lib.report.bundle import run_bundle
+
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    notebook(folder / "01_x.ipynb", "print(1)", parameters='workspace: str = ""')
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    with pytest.raises(InvalidInput, match="no_such_parameter"):
+        run_bundle(
+            open_workspace(demo_copy("traffic-surge")),
+            notebook_dir=folder,
+            parameters={"no_such_parameter": 1},
+        )
+    left = [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if p.pid not in before and p.status() != psutil.STATUS_ZOMBIE
+    ]
+    assert not left, [p.cmdline() for p in left]
