@@ -291,7 +291,11 @@ def main() -> None:
     if args.old_tree:
         old_env = dict(os.environ, PYTHONPATH=args.old_tree)
         old_tree = Path(args.old_tree)
-        variants[0] = ("old", variants[0][1] if args.old_frames else "", old_env, old_tree)
+        old = ("old", variants[0][1] if args.old_frames else "", old_env, old_tree)
+        if args.old_frames:  # the old frames.py inside the old checkout
+            variants[0] = old
+        else:  # the old checkout beside the new code (it used to replace the new code)
+            variants.insert(0, old)
     rows: list[dict[str, object]] = []
     for size in sizes:
         t0 = time.perf_counter()

@@ -306,8 +306,11 @@ def dependencies_from_logs(
             continue
         texts = _arrow_texts(part[columns[0]])
         if len(columns) > 1:
-            texts = pc.if_else(pc.equal(texts, ""), _arrow_texts(part[columns[1]]), texts)
-        texts = pc.unique(pc.filter(texts, pc.match_substring_regex(texts, hint)))
+            empty = pc.equal(texts, "")
+            if pc.any(empty).as_py():  # (the message is read only where the raw line is empty)
+                texts = pc.if_else(empty, _arrow_texts(part[columns[1]]), texts)
+        texts = pc.unique(texts)  # first: a line logged many times is searched once
+        texts = pc.filter(texts, pc.match_substring_regex(texts, hint))
         lines = pc.unique(pa.concat_arrays([lines, texts]))  # first mentions keep their order
         if len(lines) >= _MAX_LOG_TEXTS:
             break
