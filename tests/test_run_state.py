@@ -38,6 +38,7 @@ from incident_lib.report.runs import (
     read_run,
     write_run_file,
 )
+from incident_lib.report.story import build_story
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -519,3 +520,35 @@ def test_notebooks_start_longest_first_after_a_run_on_record(demo_copy, tmp_path
     assert order == ["03_new", "02_long", "01_short"]
     # and the run it wrote says how long each took, for the next run
     assert set(last_seconds(ws / "runs")) == {"01_short", "02_long", "03_new"}
+
+
+@pytest.mark.parametrize("limit, ahead", [(None, True), (0, False)])
+def test_the_story_reads_its_evidence_ahead_unless_the_logs_are_big(
+    demo_copy, tmp_path, monkeypatch, limit, ahead
+):
+    """Offline, the story's evidence is read while the notebooks run; a log capture above
+    the limit is read after them (a third copy of big logs would not fit in memory)."""
+    import threading
+
+    from kernel_helpers import notebook
+
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    params = 'workspace: str = ""\nmode: str = "offline"\nrun_dir: str = ""'
+    notebook(folder / "01_x.ipynb", "print('ran')", parameters=params)
+    if limit is not None:
+        monkeypatch.setattr(bundle, "AHEAD_MAX_LOG_LINES", limit)
+    calls: list[str] = []
+    read = bundle.read_story_evidence
+
+    def spy(workspace):
+        calls.append(threading.current_thread().name)
+        return read(workspace)
+
+    monkeypatch.setattr(bundle, "read_story_evidence", spy)
+    ws = demo_copy("connection-leak")
+    result = bundle.run_bundle(open_workspace(ws), notebook_dir=folder)
+    assert result.ok and result.story is not None
+    assert calls == (["runner-ahead"] if ahead else [])
+    # either way, the story of the whole workspace as it is after the run
+    assert result.story.diagnosis == build_story(open_workspace(ws), record=False).diagnosis

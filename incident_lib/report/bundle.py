@@ -473,6 +473,12 @@ def _write_runs_page(folder: Path, workspace: Workspace, runs_dir: Path) -> None
         )
 
 
+#: the most log lines the story reads while notebooks run: it holds them at the same time as
+#: two notebooks do (about 0.4 GiB per million lines each); above, it waits for the notebooks,
+#: and a 10M-line incident stays under 8 GiB for every process together
+AHEAD_MAX_LOG_LINES = 4_000_000
+
+
 def _in_background(work: Callable[[], StoryEvidence | None]) -> Future[StoryEvidence | None]:
     """``work()`` in a daemon thread: an interrupted run does not wait for it."""
     future: Future[StoryEvidence | None] = Future()
@@ -493,12 +499,16 @@ def _ahead(workspace: Workspace, renderer: HtmlRenderer, *, offline: bool) -> St
 
     Builds the HTML exporter (nbconvert's imports and templates) before the
     first page, reads the story's evidence when it cannot change any more
-    (offline: nothing is captured during the run) and imports what the
-    timeline chart draws with.
+    (offline: nothing is captured during the run) and is not too big (see
+    :data:`AHEAD_MAX_LOG_LINES`), and imports what the timeline chart draws with.
     """
     with contextlib.suppress(Exception):  # a failure here is the renderer's to report
         renderer.exporter  # noqa: B018 (built for its side effect)
-    evidence = read_story_evidence(workspace) if offline else None
+    store = workspace.evidence
+    big = store.has("kubernetes", "logs") and (
+        store.latest("kubernetes", "logs").rows > AHEAD_MAX_LOG_LINES
+    )
+    evidence = read_story_evidence(workspace) if offline and not big else None
     with contextlib.suppress(Exception):  # ... and the chart's
         import matplotlib.pyplot  # noqa: F401
     return evidence
@@ -571,7 +581,7 @@ def _timeline_chart(story: Story, run_dir: Path) -> str:
     """Save the timeline chart under ``charts/`` and return its path relative to the run."""
     import matplotlib.pyplot as plt
 
-    from ..charts import timeline_chart
+    from ..charts import png, timeline_chart
 
     # the incident window and a little before it: the baseline hour would squeeze the events
     lead_in = story.window.start - timedelta(minutes=10)
@@ -579,7 +589,7 @@ def _timeline_chart(story: Story, run_dir: Path) -> str:
     fig = timeline_chart(story.timeline, errors=story.errors, window=story.window, view=view)
     rel = Path("charts") / "timeline.png"
     (run_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(run_dir / rel, dpi=110, bbox_inches="tight")
+    (run_dir / rel).write_bytes(png(fig, dpi=110))  # laid out when built: drawn once
     plt.close(fig)
     return str(rel)
 
