@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -207,6 +207,7 @@ class Runbook:
         columns: Sequence[str] | None = None,
         time_range: Window | tuple[object, object] | None = None,
         at: Iterable[object] | None = None,
+        where: Mapping[str, Collection[object]] | None = None,
     ) -> pd.DataFrame:
         """The frame ``source``/``name``: fetched and captured (live) or read back (offline).
 
@@ -246,12 +247,19 @@ class Runbook:
             without reading every line's), read as ``time_range`` is. Live
             too, they are read from the newest capture (the one an earlier
             call made), never fetched again.
+        where
+            Only the rows whose value in each named column is one of the values
+            given (e.g. ``{"level": ("warning", "error", "critical")}``), with
+            ``time_range`` or alone; they keep their row number in the capture
+            as their index. Offline, the other rows are let go a row group at a
+            time: a notebook that groups the failures of a big log capture holds
+            only them.
 
         Raises
         ------
         InvalidInput
-            Unknown evidence, ``using`` is not the source ``source``, or a
-            column the capture does not have.
+            Unknown evidence, ``using`` is not the source ``source``, a column
+            the capture does not have, or ``where`` with ``at``.
         """
         kind = EVIDENCE_KINDS.get((source, name))
         if kind is None:
@@ -267,11 +275,14 @@ class Runbook:
         store = self.workspace.evidence
         entry: ManifestEntry | None = None
         narrow = columns is not None or time_range is not None or at is not None
+        narrow = narrow or where is not None
         wanted = [columns] if isinstance(columns, str) else columns
-        if wanted is not None:
-            unknown = [c for c in wanted if c not in empty_frame(kind).columns]
+        for asked in (wanted, where):
+            unknown = [c for c in asked or () if c not in empty_frame(kind).columns]
             if unknown:
                 raise InvalidInput(f"{source}/{name} has no column(s) {unknown} in its contract")
+        if where is not None and at is not None:
+            raise InvalidInput("read rows either where= some values or at= some times, not both")
         if at is not None and key in self.missing:  # (said when it was read)
             return empty_frame(kind) if wanted is None else empty_frame(kind)[list(wanted)]
         # Whether the capture lies outside the windows is judged on all its rows (times).
@@ -282,7 +293,9 @@ class Runbook:
                 frame = every
             else:
                 entry = store.latest(source, name)
-                frame = store.read_entry(entry, columns=wanted, time_range=time_range, at=at)
+                frame = store.read_entry(
+                    entry, columns=wanted, time_range=time_range, at=at, where=where
+                )
                 fresh = True
             try:
                 if every is not None or not narrow:
@@ -309,12 +322,14 @@ class Runbook:
         # rows at some times of a capture already read and judged (the examples' raw lines)
         judged = at is not None and entry is not None and self._judged.get(key) == entry.file
         if every is not None:  # live: the whole capture at hand, narrowed now
-            frame = project(every, columns=wanted, time_range=time_range, kind=kind, at=at)
+            frame = project(
+                every, columns=wanted, time_range=time_range, kind=kind, at=at, where=where
+            )
         elif narrow and entry is not None and _SAMPLED.get(kind) is not None and not judged:
             # The rows read tell whether the capture has samples in the windows only
             # when they have its times, all of them or some inside the fetch window.
             sampled = _SAMPLED[kind]
-            narrow_rows = time_range is not None or at is not None
+            narrow_rows = time_range is not None or at is not None or where is not None
             span = self.fetch_window
             inside = (
                 isinstance(time_range, Window)

@@ -45,7 +45,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -446,6 +446,7 @@ def project(
     time_range: object | None = None,
     kind: str | None = None,
     at: object | None = None,
+    where: Mapping[str, Collection[object]] | None = None,
 ) -> pd.DataFrame:
     """The columns and rows of a frame in memory that :meth:`EvidenceStore.read_entry` reads.
 
@@ -458,9 +459,10 @@ def project(
     Parameters
     ----------
     frame
-        The frame (not modified).
-    columns, time_range, at
+        The frame (not modified), indexed by row number (as captured).
+    columns, time_range, at, where
         As for :meth:`EvidenceStore.read_entry`; all None: ``frame`` itself.
+        With ``where``, the rows keep their index.
     kind
         The frame's contract, for the columns it added.
 
@@ -473,16 +475,25 @@ def project(
     import numpy as np
     import pandas as pd
 
-    if columns is None and time_range is None and at is None:
+    if columns is None and time_range is None and at is None and where is None:
         return frame
+    if where is not None and at is not None:
+        raise InvalidInput("read rows either where= some values or at= some times, not both")
     if kind is not None:
         frame = with_added_columns(frame, kind)
     if isinstance(columns, str):
         columns = [columns]
     wanted = list(frame.columns if columns is None else columns)
-    unknown = [c for c in wanted if c not in frame.columns]
+    unknown = [c for c in [*wanted, *(where or {})] if c not in frame.columns]
     if unknown:
         raise InvalidInput(f"no column(s) {unknown} in the frame; it has {list(frame.columns)}")
+    if where is not None:
+        chosen = np.ones(len(frame), dtype=bool)
+        for column, values in where.items():
+            chosen &= frame[column].isin(list(values)).to_numpy(dtype=bool, na_value=False)
+        frame = frame[chosen]
+        if time_range is None:
+            return frame[wanted]
     if time_range is None and at is None:
         return frame[wanted]
     start, end, instants = _selection(time_range, at)
@@ -493,8 +504,8 @@ def project(
         )
     times = frame["time"].dt.tz_convert("UTC").dt.as_unit("ns").array.asi8
     keep = (times >= start) & (times < end) if instants is None else np.isin(times, instants)
-    out: pd.DataFrame = frame.loc[keep, wanted].reset_index(drop=True)
-    return out
+    out: pd.DataFrame = frame.loc[keep, wanted]
+    return out if where is not None else out.reset_index(drop=True)
 
 
 def _row_groups_in(
@@ -531,6 +542,64 @@ def _row_groups_in(
         else:
             groups.append((i, False))
     return groups
+
+
+def _rows_where(
+    parquet: pq.ParquetFile,
+    columns: list[str],
+    where: Mapping[str, Collection[object]],
+    time_range: tuple[object, object] | Window | None,
+) -> tuple[pa.Table, np.ndarray]:
+    """The ``columns`` of the rows whose ``where`` columns hold one of their values.
+
+    Returns the rows (one chunk per column) and their numbers in the file. Row
+    groups outside ``time_range`` are not decoded; each other group is decoded,
+    filtered and dropped before the next.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    meta = parquet.metadata
+    first = np.concatenate(
+        [[0], np.cumsum([meta.row_group(i).num_rows for i in range(meta.num_row_groups)])]
+    )
+    if time_range is None:
+        groups = [(i, True) for i in range(meta.num_row_groups)]
+        low = high = None
+    else:
+        start, end, _ = _selection(time_range, None)
+        groups = _row_groups_in(parquet, start, end)
+        ns = pa.timestamp("ns", tz="UTC")
+        low, high = pa.scalar(start, ns), pa.scalar(end, ns)
+    schema = parquet.schema_arrow
+    value_sets = {
+        column: pa.array(list(values), type=schema.field(column).type)
+        for column, values in where.items()
+    }
+    read = list(dict.fromkeys([*columns, *where, *(["time"] if low is not None else [])]))
+    tables: list[pa.Table] = []
+    numbers: list[np.ndarray] = []
+    for group, whole in groups:
+        table = parquet.read_row_group(group, columns=read, use_pandas_metadata=False)
+        mask = None
+        for column, values in value_sets.items():
+            hit = pc.is_in(table[column], value_set=values)
+            mask = hit if mask is None else pc.and_(mask, hit)
+        if not whole and low is not None and high is not None:
+            time = table["time"].cast(low.type)
+            inside = pc.and_(pc.greater_equal(time, low), pc.less(time, high))
+            mask = inside if mask is None else pc.and_(mask, inside)
+        keep = pc.fill_null(mask, False) if mask is not None else None
+        rows = np.arange(first[group], first[group + 1], dtype=np.int64)
+        if keep is not None:
+            table = table.filter(keep)
+            rows = rows[keep.to_numpy(zero_copy_only=False)]
+        tables.append(table.select(columns))
+        numbers.append(rows)
+    if not tables:
+        return schema.empty_table().select(columns), np.empty(0, dtype=np.int64)
+    return pa.concat_tables(tables).combine_chunks(), np.concatenate(numbers)
 
 
 def _rows_in(table: pa.Table, low: pa.Scalar, high: pa.Scalar) -> pa.Table:
@@ -807,6 +876,7 @@ class EvidenceStore:
         columns: Sequence[str] | None = None,
         time_range: tuple[object, object] | Window | None = None,
         at: Iterable[object] | None = None,
+        where: Mapping[str, Collection[object]] | None = None,
     ) -> pd.DataFrame:
         """Return the newest captured frame of ``source``/``name``, exactly as captured.
 
@@ -816,7 +886,7 @@ class EvidenceStore:
         ----------
         source, name
             Which capture.
-        columns, time_range, at
+        columns, time_range, at, where
             Read only these columns, only these rows: see :meth:`read_entry`.
 
         Raises
@@ -824,7 +894,7 @@ class EvidenceStore:
         EvidenceNotFound, EvidenceIntegrityError, InvalidInput
         """
         entry = self.latest(source, name)
-        return self.read_entry(entry, columns=columns, time_range=time_range, at=at)
+        return self.read_entry(entry, columns=columns, time_range=time_range, at=at, where=where)
 
     def read_entry(
         self,
@@ -833,6 +903,7 @@ class EvidenceStore:
         columns: Sequence[str] | None = None,
         time_range: tuple[object, object] | Window | None = None,
         at: Iterable[object] | None = None,
+        where: Mapping[str, Collection[object]] | None = None,
     ) -> pd.DataFrame:
         """Return the frame of one manifest entry, after checking its sha256.
 
@@ -858,6 +929,13 @@ class EvidenceStore:
             these times (e.g. the ``first_seen`` of a few signatures, to read
             their raw lines), in captured order, indexed from 0; only the row
             groups whose statistics may hold one of them are decoded.
+        where
+            Only the rows whose value in each named column is one of the values
+            given (compared exactly; e.g. ``{"level": ("warning", "error")}``, as
+            levels are captured in lower case), with ``time_range`` or alone (not
+            with ``at``). The rows keep their number in the capture as their index
+            (an event can point at its row), and a row group is decoded, filtered
+            and let go before the next: the memory is that of the rows kept.
 
         Raises
         ------
@@ -865,16 +943,19 @@ class EvidenceStore:
             A missing, linked or changed file.
         InvalidInput
             A column the capture does not have, a ``time_range`` on a capture
-            without a timezone-aware ``time`` column, or a malformed range.
+            without a timezone-aware ``time`` column, a malformed range, or
+            ``where`` with ``at``.
         """
         import pandas as pd
 
+        if where is not None and at is not None:
+            raise InvalidInput("read rows either where= some values or at= some times, not both")
         data = self._verified_bytes(entry)
         kind = EVIDENCE_KINDS.get((entry.source, entry.name))
-        if columns is None and time_range is None and at is None:
+        if columns is None and time_range is None and at is None and where is None:
             frame = pd.read_parquet(io.BytesIO(data))
             return with_added_columns(frame, kind) if kind is not None else frame
-        return self._read_part(entry, data, kind, columns, time_range, at)
+        return self._read_part(entry, data, kind, columns, time_range, at, where)
 
     def batches(
         self,
@@ -983,6 +1064,7 @@ class EvidenceStore:
         columns: Sequence[str] | None,
         time_range: tuple[object, object] | Window | None,
         at: Iterable[object] | None = None,
+        where: Mapping[str, Collection[object]] | None = None,
     ) -> pd.DataFrame:
         """Decode some columns and rows of a capture's (already verified) bytes."""
         import pandas as pd
@@ -1004,6 +1086,26 @@ class EvidenceStore:
         read = [c for c in wanted if c in stored]
         # over the bytes already read and hashed (no copy of the file)
         parquet = pq.ParquetFile(pa.BufferReader(pa.py_buffer(data)))
+        if where is not None:
+            missing = [c for c in where if c not in stored]
+            if missing:
+                raise InvalidInput(
+                    f"capture #{entry.seq} ({entry.file}) has no column(s) {missing} to select "
+                    f"rows on; it has {stored}"
+                )
+            if time_range is not None and (
+                "time" not in stored or not captured.get("time", "").startswith("datetime64")
+            ):
+                raise InvalidInput(
+                    f"capture #{entry.seq} ({entry.file}) has no time column to select a "
+                    "time range on; read it without time_range"
+                )
+            kept = _rows_where(parquet, read, where, time_range)
+            frame_kept: pd.DataFrame = kept[0].to_pandas()
+            frame_kept.index = pd.Index(kept[1])
+            if kind is not None:
+                frame_kept = with_added_columns(frame_kept, kind)
+            return frame_kept[wanted]
         if time_range is None and at is None:
             table = parquet.read(columns=read, use_pandas_metadata=False)
         else:

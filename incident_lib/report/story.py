@@ -240,7 +240,7 @@ def read_story_evidence(workspace: Workspace, *, as_of: datetime | None = None) 
         written: the timeline file is neither read nor changed.
     """
     from ..analysis import changes, impact, metrics, onset, recovery
-    from ..analysis.timeline import timeline_events
+    from ..analysis.timeline import FAILURE_LEVELS, timeline_events
 
     inc = workspace.incident
     moment = as_of or offline_as_of(workspace)
@@ -257,10 +257,14 @@ def read_story_evidence(workspace: Workspace, *, as_of: datetime | None = None) 
             continue
         if source in ("datadog", "prometheus") and source != chosen and name != "events":
             continue
-        # a log capture without its raw text (most of its memory; the timeline needs the
-        # messages), every row (the events point at rows of the capture)
-        columns = _LOG_COLUMNS if _kind == "logs" else None
-        frames[key] = store.read(source, name, columns=columns)
+        # of a log capture, the failures the timeline groups, without their raw text (most
+        # of a capture's memory): each keeps its row number, which its event points at
+        if _kind == "logs":
+            frames[key] = store.read(
+                source, name, columns=_LOG_COLUMNS, where={"level": sorted(FAILURE_LEVELS)}
+            )
+        else:
+            frames[key] = store.read(source, name)
         files[key] = f"evidence/{captured[key].file}"
 
     def frame(key: str) -> pd.DataFrame:
@@ -270,8 +274,8 @@ def read_story_evidence(workspace: Workspace, *, as_of: datetime | None = None) 
     needed = (*_NEEDED, f"{chosen}/metrics", f"{chosen}/monitor_events")
     unknown = tuple(key for key in needed if key not in frames)
 
-    relations = captured_relations(  # (once: the upstream search reads every log line)
-        workspace, logs=frames.get("kubernetes/logs"), pg_activity=frames.get("postgres/activity")
+    relations = captured_relations(  # (once: the upstream search reads every raw log line)
+        workspace, pg_activity=frames.get("postgres/activity")
     )
     found = timeline_events(
         frames, incident=inc, window=window, baseline=baseline, relations=relations

@@ -393,9 +393,9 @@ def test_rows_at_times_of_a_judged_capture_read_only_those_rows(demo_copy, monke
     reads: list[tuple[object, object, object]] = []
     real = EvidenceStore.read_entry
 
-    def spy(self, entry, *, columns=None, time_range=None, at=None):
+    def spy(self, entry, *, columns=None, time_range=None, at=None, where=None):
         reads.append((columns, time_range, at))
-        return real(self, entry, columns=columns, time_range=time_range, at=at)
+        return real(self, entry, columns=columns, time_range=time_range, at=at, where=where)
 
     monkeypatch.setattr(EvidenceStore, "read_entry", spy)
     logs = rb.evidence("kubernetes", "logs", columns=["time", "message"], time_range=rb.window)
@@ -434,3 +434,92 @@ def test_batches_refuse_before_the_first_part(tmp_path):
     path.write_bytes(path.read_bytes() + b"x")
     with pytest.raises(evidence_mod.EvidenceIntegrityError):
         store.batches("kubernetes", "logs", columns=["raw"])
+
+
+# -- where=: only the rows with some values (02_assess and the story group failures only) ---
+
+
+@pytest.mark.parametrize(
+    "time_range",
+    [
+        None,
+        (ROW_GROUP_ROWS - 10, ROW_GROUP_ROWS + 10),  # across a row-group boundary
+        (3, 2 * ROW_GROUP_ROWS + 999),
+    ],
+)
+def test_where_keeps_the_rows_with_those_values_and_their_row_numbers(big, time_range):
+    store, full = big
+    chosen = full["level"].isin(["error", "critical"])
+    bounds = None
+    if time_range is not None:
+        bounds = (full["time"].iloc[time_range[0]], full["time"].iloc[time_range[1]])
+        chosen &= (full["time"] >= bounds[0]) & (full["time"] < bounds[1])
+    want = full.loc[chosen, ["time", "pod", "message"]]  # the index: row numbers of the capture
+    where = {"level": ("error", "critical")}
+    read = store.read(
+        "kubernetes", "logs", columns=["time", "pod", "message"], time_range=bounds, where=where
+    )
+    pd.testing.assert_frame_equal(read, want)
+    assert len(read) and read.index[-1] > ROW_GROUP_ROWS  # rows of more than one group
+    held = evidence_mod.project(
+        full, columns=["time", "pod", "message"], time_range=bounds, kind="logs", where=where
+    )
+    pd.testing.assert_frame_equal(held, want)
+
+
+def test_where_on_several_columns_on_unsorted_rows_and_matching_nothing(tmp_path):
+    frame = logs_frame(ROW_GROUP_ROWS + 500, shuffle=True)
+    store = captured(tmp_path, frame)
+    full = store.read("kubernetes", "logs")
+    where = {"level": ["error"], "pod": ["api-3", "api-4"]}
+    want = full[full["level"].eq("error") & full["pod"].isin(["api-3", "api-4"])]
+    pd.testing.assert_frame_equal(store.read("kubernetes", "logs", where=where), want)
+    start, end = full["time"].min(), full["time"].quantile(0.5)
+    inside = want[(want["time"] >= start) & (want["time"] < end)]
+    pd.testing.assert_frame_equal(
+        store.read("kubernetes", "logs", where=where, time_range=(start, end)), inside
+    )
+    none = store.read("kubernetes", "logs", columns=["time", "level"], where={"level": ["fatal"]})
+    assert none.empty and list(none.columns) == ["time", "level"]
+
+
+def test_where_is_refused_with_at_and_on_a_column_the_capture_has_not(big, demo_root):
+    store, full = big
+    with pytest.raises(InvalidInput, match="not both"):
+        store.read("kubernetes", "logs", where={"level": ["error"]}, at=[full["time"].iloc[0]])
+    with pytest.raises(InvalidInput, match="no column"):
+        store.read("kubernetes", "logs", where={"severity": ["error"]})
+    rb = offline_runbook(demo_root / "connection-leak")
+    with pytest.raises(InvalidInput, match="no column"):
+        rb.evidence("kubernetes", "logs", where={"severity": ["error"]})
+    with pytest.raises(InvalidInput, match="not both"):
+        rb.evidence("kubernetes", "logs", where={"level": ["error"]}, at=[full["time"].iloc[0]])
+
+
+@pytest.mark.parametrize("scenario", ["connection-leak", "traffic-surge"])
+def test_signatures_of_the_failures_read_alone_are_those_of_the_full_read(demo_root, scenario):
+    """02_assess reads the failure levels only: the same table, the same upstreams."""
+    from incident_lib.analysis import signatures
+    from incident_lib.report import story
+
+    levels = ("warning", "error", "critical")
+    rb = offline_runbook(demo_root / scenario)
+    full = rb.evidence("kubernetes", "logs", columns=LOG_COLUMNS[:4], time_range=rb.fetch_window)
+    failures = rb.evidence(
+        "kubernetes",
+        "logs",
+        columns=LOG_COLUMNS[:4],
+        time_range=rb.fetch_window,
+        where={"level": levels},
+    )
+    assert 0 < len(failures) < len(full)
+    tables = [
+        signatures.rank_signatures(
+            signatures.signatures(logs, window=rb.window, baseline=rb.baseline, levels=levels)
+        )
+        for logs in (full, failures)
+    ]
+    pd.testing.assert_frame_equal(tables[0], tables[1])
+    assert story.captured_relations(rb.workspace) == story.captured_relations(
+        rb.workspace, logs=full
+    )
