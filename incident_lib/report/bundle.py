@@ -497,13 +497,14 @@ def _in_background(work: Callable[[], StoryEvidence | None]) -> Future[StoryEvid
 def _ahead(workspace: Workspace, renderer: HtmlRenderer, *, offline: bool) -> StoryEvidence | None:
     """What the runner can do while the kernels start and run, on a core they leave idle.
 
-    Builds the HTML exporter (nbconvert's imports and templates) before the
-    first page, reads the story's evidence when it cannot change any more
-    (offline: nothing is captured during the run) and is not too big (see
+    Warms the HTML renderer (nbconvert's imports and template, the sanitisers,
+    the redaction of the template's CSS) before the first page, reads the
+    story's evidence when it cannot change any more (offline: nothing is
+    captured during the run) and is not too big (see
     :data:`AHEAD_MAX_LOG_LINES`), and imports what the timeline chart draws with.
     """
     with contextlib.suppress(Exception):  # a failure here is the renderer's to report
-        renderer.exporter  # noqa: B018 (built for its side effect)
+        renderer.warm()
     store = workspace.evidence
     big = store.has("kubernetes", "logs") and (
         store.latest("kubernetes", "logs").rows > AHEAD_MAX_LOG_LINES

@@ -22,6 +22,8 @@ from __future__ import annotations
 import copy
 import html
 import re
+import threading
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
     from mistune import Markdown
     from nbconvert import HTMLExporter
 
-__all__ = ["HtmlRenderer", "safe_html", "safe_markdown", "sanitize_outputs"]
+__all__ = ["HtmlRenderer", "redact_page", "safe_html", "safe_markdown", "sanitize_outputs"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -142,10 +144,35 @@ def safe_html(text: str) -> str:
     str
         Sanitised HTML.
     """
+    return str(_cleaner().clean(_CODE_ELEMENTS.sub("", text)))
+
+
+# built once per thread: a bleach Cleaner is not thread-safe (the runner renders from
+# its main thread and may warm up from another)
+_PER_THREAD = threading.local()
+
+
+def _cleaner() -> Any:
+    """This thread's allowlist sanitiser (``clean`` keeps no state between calls)."""
+    cleaner = getattr(_PER_THREAD, "cleaner", None)
+    if cleaner is None:
+        cleaner = _PER_THREAD.cleaner = _new_cleaner()
+    return cleaner
+
+
+def _markdown() -> Markdown:
+    """This thread's Markdown renderer (rendering keeps no state between calls)."""
+    markdown: Markdown | None = getattr(_PER_THREAD, "markdown", None)
+    if markdown is None:
+        markdown = _PER_THREAD.markdown = _new_markdown()
+    return markdown
+
+
+def _new_cleaner() -> Any:
     import bleach  # type: ignore[import-untyped]
     from bleach.css_sanitizer import CSSSanitizer  # type: ignore[import-untyped]
 
-    cleaner = bleach.Cleaner(
+    return bleach.Cleaner(
         tags=_TAGS,
         attributes=_ATTRIBUTES,
         protocols=LINK_SCHEMES,
@@ -153,10 +180,9 @@ def safe_html(text: str) -> str:
         strip_comments=True,
         css_sanitizer=CSSSanitizer(allowed_css_properties=_CSS_PROPERTIES),
     )
-    return str(cleaner.clean(_CODE_ELEMENTS.sub("", text)))
 
 
-def _markdown() -> Markdown:
+def _new_markdown() -> Markdown:
     import mistune
 
     class PlainRenderer(mistune.HTMLRenderer):
@@ -196,6 +222,55 @@ def safe_markdown(text: str) -> str:
     return safe_html(rendered if isinstance(rendered, str) else "")
 
 
+# a ``<style>`` element's content: the lab template's CSS (with its fonts), the same on every page
+_STYLE = re.compile(r"(<style\b[^>]*>)(.*?)(</style\s*>)", re.IGNORECASE | re.DOTALL)
+_HOLE = "\x00"
+
+
+@lru_cache(maxsize=8)
+def _redact_style(css: str) -> str:
+    return redact(css)
+
+
+def redact_page(page: str) -> str:
+    """:func:`~incident_lib.infra.redact.redact` of a whole page, the template's CSS read once.
+
+    Every page carries the same quarter-megabyte of CSS and font data in its
+    ``<style>`` elements; scanning it again for secrets is most of the cost of
+    redacting a page. Each style element's content is redacted alone (and
+    remembered: the template's is the same on every page), the rest of the page
+    as one text with the style contents left out. A secret cannot straddle the
+    ``<style>`` tags (markup of the template), and a detector's hint words are part
+    of what it matches, so the result is ``redact(page)``.
+
+    Parameters
+    ----------
+    page
+        HTML from the exporter.
+
+    Returns
+    -------
+    str
+        The redacted page.
+    """
+    styles: list[str] = []
+
+    def hole(match: re.Match[str]) -> str:
+        styles.append(match.group(2))
+        return match.group(1) + _HOLE + match.group(3)
+
+    if _HOLE in page:
+        return redact(page)
+    rest = redact(_STYLE.sub(hole, page))
+    pieces = rest.split(_HOLE)
+    if len(pieces) != len(styles) + 1:  # a hole lost to redaction: take the slow road
+        return redact(page)
+    out = [pieces[0]]
+    for css, after in zip(styles, pieces[1:], strict=True):
+        out += (_redact_style(css), after)
+    return "".join(out)
+
+
 def _as_text(value: Any) -> str:
     return "".join(value) if isinstance(value, list) else str(value)
 
@@ -233,6 +308,8 @@ class HtmlRenderer:
 
     def __init__(self) -> None:
         self._exporter: HTMLExporter | None = None
+        # nbconvert's exporter is not thread-safe: a page waits for a warm-up in progress
+        self._busy = threading.Lock()
 
     @property
     def exporter(self) -> HTMLExporter:
@@ -251,8 +328,25 @@ class HtmlRenderer:
                 exclude_input_prompt=True,
                 exclude_output_prompt=True,
                 embed_images=False,
+                optimistic_validation=True,  # validate once, not after every preprocessor
             )
         return self._exporter
+
+    def warm(self) -> None:
+        """Pay now what the first page would: imports, the exporter and its template,
+        the sanitisers, the redaction engine and the template's CSS (redacted once).
+
+        Optional: pages are the same with or without it. A runner can call it while
+        kernels start, so the first page does not wait on it.
+        """
+        import nbformat
+
+        empty = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
+        resources = {"metadata": {"name": "warm"}, "incident_banner": ""}
+        with self._busy:
+            body, _ = self.exporter.from_notebook_node(empty, resources=resources)
+        redact_page(body)
+        safe_markdown("*warm*")
 
     def render(self, notebook: Path, target: Path, *, banner: str = "") -> Path:
         """Redact ``notebook`` in place, then write its safe HTML page to ``target``.
@@ -277,8 +371,9 @@ class HtmlRenderer:
             "metadata": {"name": notebook.stem},
             "incident_banner": banner,
         }
-        body, _ = self.exporter.from_notebook_node(page, resources=resources)
-        target.write_text(redact(body), encoding="utf-8")
+        with self._busy:
+            body, _ = self.exporter.from_notebook_node(page, resources=resources)
+        target.write_text(redact_page(body), encoding="utf-8")
         return target
 
     @staticmethod

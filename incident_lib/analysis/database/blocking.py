@@ -113,8 +113,13 @@ def blocking_samples(activity: pd.DataFrame, *, target: str | None = None) -> pd
     pandas.Series
         int counts indexed by ``sampled_at``, samples without waiters left out.
     """
+    import numpy as np
+    import pandas as pd
+
     rows = of_target(activity, one_target(activity, target))
-    waiting = rows[[bool(_pids(v)) for v in rows["blocking_pids"]]]
+    codes, uniques = pd.factorize(rows["blocking_pids"])  # parse each distinct text once
+    flags = np.array([*(bool(_pids(v)) for v in uniques), bool(_pids(None))])  # -1: missing
+    waiting = rows[flags[codes]]
     return waiting.groupby("sampled_at").size().astype("int64")
 
 

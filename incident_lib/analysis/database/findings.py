@@ -127,30 +127,38 @@ def _examine(
     settings: pd.DataFrame,
     locks: pd.DataFrame | None,
     stats: pd.DataFrame | None,
+    *,
+    details: bool = True,
 ) -> _Target:
+    """What one target shows; ``details=False``: only what the reasons need (the verdict's)."""
     rows = activity[activity["target"] == target]
     sat = next(iter(saturation(rows, settings)), None)
     idle, idle_at = _idle_peak(rows)
     timeout = settings_of(settings, target).get("idle_in_transaction_session_timeout")
-    roots = blocking_tree(rows, target=target)
     counts = blocking_samples(rows, target=target)
     blocked_at: datetime | None = None
     relations: list[str] = []
-    if roots and not counts.empty:
+    roots: list[BlockingNode] = []
+    if not counts.empty:  # the tree of the sample with the most waiting (blocking_tree's pick)
         best = int(counts.max())
-        blocked_at = min(cast("datetime", t) for t, n in counts.items() if int(n) == best)
-        if locks is not None and not locks.empty:
-            ungranted = locks[
-                (locks["target"] == target)
-                & (locks["sampled_at"] == blocked_at)
-                & ~locks["granted"].astype(bool)
-            ]
-            relations = sorted({text(r) for r in ungranted["relation"] if text(r)})
+        moment = min(cast("datetime", t) for t, n in counts.items() if int(n) == best)
+        roots = blocking_tree(rows, at=moment, target=target)
+        blocked_at = moment if roots else None
+    if roots and details and locks is not None and not locks.empty:
+        ungranted = locks[
+            (locks["target"] == target)
+            & (locks["sampled_at"] == blocked_at)
+            & ~locks["granted"].astype(bool)
+        ]
+        relations = sorted({text(r) for r in ungranted["relation"] if text(r)})
     deadlocks = 0
-    if stats is not None and not stats.empty:
+    if details and stats is not None and not stats.empty:
         deadlocks = int(stats.loc[stats["target"] == target, "deadlocks"].sum())
-    long = long_running(rows)
-    long = long[~long["state"].isin(list(IDLE_IN_TRANSACTION))]
+    long = vacuum = rows.iloc[:0]  # not read without details
+    if details:
+        long = long_running(rows)
+        long = long[~long["state"].isin(list(IDLE_IN_TRANSACTION))]
+        vacuum = vacuum_holders(rows)
     found = _Target(
         target=target,
         saturation=sat,
@@ -163,8 +171,10 @@ def _examine(
         relations=relations,
         deadlocks=deadlocks,
         long=long,
-        vacuum=vacuum_holders(rows),
-        holders=_holders(rows, sat.reached_at or sat.peak_at) if sat is not None else "",
+        vacuum=vacuum,
+        holders=(
+            _holders(rows, sat.reached_at or sat.peak_at) if details and sat is not None else ""
+        ),
     )
     limit = sat.limit if sat is not None else None
     if sat is not None and limit is not None and sat.reached_at is not None:
@@ -497,7 +507,7 @@ def database_verdict(
         return "no database activity was sampled"
     clauses = []
     for target in names:
-        t = _examine(target, rows, settings, locks, stats)
+        t = _examine(target, rows, settings, locks, stats, details=False)
         subject = "the database" if len(names) == 1 else f"database {target}"
         if t.reasons:
             clauses.append(f"{subject} was the bottleneck: {', '.join(t.reasons)}")

@@ -54,7 +54,7 @@ def clock(moment: object) -> str:
 
 def targets(frame: pd.DataFrame) -> list[str]:
     """The targets present in ``frame``, sorted."""
-    return sorted({text(t) for t in frame["target"]})
+    return sorted({text(t) for t in frame["target"].unique()})  # one text() per distinct value
 
 
 def one_target(frame: pd.DataFrame, target: str | None) -> str | None:
@@ -92,7 +92,8 @@ def sample_index(activity: pd.DataFrame) -> pd.DatetimeIndex:
     """The distinct ``sampled_at`` of ``activity``, sorted, as a UTC index named ``sampled_at``."""
     import pandas as pd
 
-    times = pd.DatetimeIndex(sorted(set(activity["sampled_at"].dropna())), name="sampled_at")
+    moments = activity["sampled_at"].dropna().unique()  # distinct first: no Python per row
+    times = pd.DatetimeIndex(sorted(moments), name="sampled_at")
     if times.tz is None:
         times = times.tz_localize("UTC")
     return times

@@ -29,12 +29,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from .frames import CLIENT_BACKEND, IDLE_IN_TRANSACTION, sample_index, targets, text
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 __all__ = ["MIN_GROWTH", "MIN_STEPS", "MIN_STUCK", "STUCK_S", "Leak", "find_leaks"]
@@ -132,15 +132,6 @@ def _idle_growth(counts: list[int], worked: list[int], start: int, peak: int) ->
     return _mean(idle[-third:]) - _mean(idle[:third])
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
-    pid: int
-    state: str
-    query_start: datetime | None
-    state_change: datetime | None
-    query: str
-
-
 def _moment(value: object) -> datetime | None:
     """An aware datetime, ``None`` for NaT / missing."""
     if isinstance(value, datetime) and value == value:  # NaT is unequal to itself
@@ -148,39 +139,83 @@ def _moment(value: object) -> datetime | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """One target's client backends as arrays (built once, read by every group)."""
+
+    frame: pd.DataFrame
+    slot: np.ndarray  # each row's sample: its index in ``times``
+    worked: np.ndarray  # started a query since the previous sample
+    idle_tx: np.ndarray  # idle in transaction with a known state_change
+    pid: np.ndarray
+    state_change: np.ndarray  # int64 ns
+    age_ns: np.ndarray  # sampled_at - state_change, int64 ns
+
+
+def _ns(values: pd.Series) -> np.ndarray:
+    """Aware timestamps as int64 nanoseconds since the epoch (NaT as the int64 minimum)."""
+    import pandas as pd
+
+    return pd.DatetimeIndex(values).as_unit("ns").asi8
+
+
+def _columns(clients: pd.DataFrame, times: pd.DatetimeIndex) -> _Columns:
+    import numpy as np
+
+    ticks = times.as_unit("ns").asi8
+    sampled = _ns(clients["sampled_at"])
+    slot = np.searchsorted(ticks, sampled)
+    started = clients["query_start"].notna().to_numpy()
+    previous = ticks[np.maximum(slot - 1, 0)]
+    worked = (slot > 0) & started & (_ns(clients["query_start"]) > previous)
+    changed = clients["state_change"].notna().to_numpy()
+    idle_tx = clients["state"].isin(list(IDLE_IN_TRANSACTION)).to_numpy() & changed
+    state_change = _ns(clients["state_change"])
+    return _Columns(
+        frame=clients,
+        slot=slot,
+        worked=worked,
+        idle_tx=idle_tx,
+        pid=clients["pid"].to_numpy(dtype="int64"),
+        state_change=state_change,
+        age_ns=np.where(changed, sampled - state_change, 0),
+    )
+
+
+def _stuck(cols: _Columns, rows: np.ndarray, samples: int) -> list[int]:
+    """Per sample: sessions idle in transaction for :data:`STUCK_S` or more whose
+    ``(pid, state_change)`` was seen in three samples or more so far (that one included)."""
+    import numpy as np
+
+    mine = rows[cols.idle_tx[rows]]
+    if not len(mine):
+        return [0] * samples
+    slot, pid, since = cols.slot[mine], cols.pid[mine], cols.state_change[mine]
+    order = np.lexsort((mine, slot, since, pid))  # per (pid, state_change): in sample order
+    pid, since, slot, age = pid[order], since[order], slot[order], cols.age_ns[mine][order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (pid[1:] != pid[:-1]) | (since[1:] != since[:-1])
+    first = np.maximum.accumulate(np.where(new, np.arange(len(order)), 0))
+    seen = np.arange(len(order)) - first + 1
+    hit = (seen >= 3) & (age >= int(STUCK_S * 1_000_000_000))
+    return [int(n) for n in np.bincount(slot[hit], minlength=samples)]
+
+
 def _check(
-    target: str, app: str, client: str, rows: pd.DataFrame, times: list[datetime]
+    target: str,
+    app: str,
+    client: str,
+    cols: _Columns,
+    rows: np.ndarray,
+    times: list[datetime],
 ) -> Leak | None:
-    """The leak of one group's rows (``rows``: its client backends) over ``times``."""
-    per_sample: dict[datetime, list[_Row]] = {t: [] for t in times}
-    for moment, pid, state, query_start, state_change, query in zip(
-        rows["sampled_at"],
-        rows["pid"],
-        rows["state"],
-        rows["query_start"],
-        rows["state_change"],
-        rows["query"],
-        strict=True,
-    ):
-        per_sample[moment].append(
-            _Row(int(pid), text(state), _moment(query_start), _moment(state_change), text(query))
-        )
-    counts = [len(per_sample[t]) for t in times]
-    worked = [0] + [
-        sum(1 for r in per_sample[t] if r.query_start is not None and r.query_start > prev)
-        for prev, t in pairwise(times)
-    ]
-    stuck: list[int] = []
-    seen: Counter[tuple[int, datetime | None]] = Counter()
-    for t in times:
-        now = 0
-        for r in per_sample[t]:
-            if r.state not in IDLE_IN_TRANSACTION or r.state_change is None:
-                continue
-            seen[r.pid, r.state_change] += 1
-            if seen[r.pid, r.state_change] >= 3 and (t - r.state_change).total_seconds() >= STUCK_S:
-                now += 1
-        stuck.append(now)
+    """The leak of one group (``rows``: positions of its client backends) over ``times``."""
+    import numpy as np
+
+    samples = len(times)
+    counts = [int(n) for n in np.bincount(cols.slot[rows], minlength=samples)]
+    worked = [int(n) for n in np.bincount(cols.slot[rows[cols.worked[rows]]], minlength=samples)]
+    stuck = _stuck(cols, rows, samples)
     kinds: list[str] = []
     start = end = 0
     rise = _rise(counts)
@@ -196,12 +231,16 @@ def _check(
         kinds.append("idle in transaction")
     if not kinds:
         return None
-    at_end = per_sample[times[end]]
-    idle = [r for r in at_end if r.state in IDLE_IN_TRANSACTION]
-    idle_ages = [
-        (times[end] - r.state_change).total_seconds() for r in idle if r.state_change is not None
+    last = cols.frame.iloc[rows[cols.slot[rows] == end]]  # the peak's rows, in frame order
+    at_end = [
+        (text(state), _moment(changed), text(query))
+        for state, changed, query in zip(
+            last["state"], last["state_change"], last["query"], strict=True
+        )
     ]
-    picked = Counter(r.query for r in (idle or at_end))
+    idle = [r for r in at_end if r[0] in IDLE_IN_TRANSACTION]
+    idle_ages = [(times[end] - r[1]).total_seconds() for r in idle if r[1] is not None]
+    picked = Counter(r[2] for r in (idle or at_end))
     minutes = (times[end] - times[start]).total_seconds() / 60
     return Leak(
         target=target,
@@ -217,6 +256,22 @@ def _check(
         queries=tuple(q for q, _ in picked.most_common(_QUERIES)),
         kind=", ".join(kinds),
     )
+
+
+def _groups(values: pd.Series) -> dict[str, np.ndarray]:
+    """``{text: positions}`` of ``values`` (missing as ``""``), positions in frame order."""
+    import numpy as np
+    import pandas as pd
+
+    codes, uniques = pd.factorize(values)
+    names = [text(u) for u in uniques]
+    out: dict[str, list[np.ndarray]] = {}
+    for code in range(len(uniques)):
+        out.setdefault(names[code], []).append(np.flatnonzero(codes == code))
+    missing = np.flatnonzero(codes < 0)
+    if len(missing):
+        out.setdefault("", []).append(missing)
+    return {name: np.sort(np.concatenate(parts)) for name, parts in out.items()}
 
 
 def find_leaks(activity: pd.DataFrame) -> list[Leak]:
@@ -235,18 +290,18 @@ def find_leaks(activity: pd.DataFrame) -> list[Leak]:
     out: list[Leak] = []
     for target in targets(activity):
         rows = activity[activity["target"] == target]
-        times: list[datetime] = list(sample_index(rows))
+        index = sample_index(rows)
+        times: list[datetime] = list(index)
         clients = rows[rows["backend_type"] == CLIENT_BACKEND]
-        apps = clients["application_name"].fillna("")
+        cols = _columns(clients, index)
         addrs = clients["client_addr"].fillna("")
-        for app in sorted(set(apps)):
-            mine = clients[apps == app]
-            found = _check(target, app, "", mine, times) if app else None
+        for app, mine in sorted(_groups(clients["application_name"].fillna("")).items()):
+            found = _check(target, app, "", cols, mine, times) if app else None
             if found is not None:
                 out.append(found)
                 continue
-            for addr in sorted(set(addrs[apps == app])):
-                one = _check(target, app, addr, mine[addrs[apps == app] == addr], times)
-                if one is not None:
-                    out.append(one)
+            for addr, one in sorted(_groups(addrs.iloc[mine]).items()):
+                found = _check(target, app, addr, cols, mine[one], times)
+                if found is not None:
+                    out.append(found)
     return sorted(out, key=lambda k: (-(k.last - k.first), k.target, k.who))
