@@ -19,7 +19,6 @@ statement built on evidence that could not be read names that evidence
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -636,9 +635,9 @@ class Runbook:
         rel = Path("charts") / f"{self.notebook}-{name}.png"
         target = self.run_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=_CHART_DPI, bbox_inches="tight")
-        png = buffer.getvalue()
+        from .charts import png as chart_png
+
+        png = chart_png(fig, dpi=_CHART_DPI)  # drawn once: the charts' layout is fixed
         target.write_bytes(png)
         _show_chart(fig, png)
         return str(rel)

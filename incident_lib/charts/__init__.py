@@ -5,11 +5,15 @@
 * :mod:`.database`: connections against the limit, per-application growth,
   idle-in-transaction ages and the blocking tree.
 
+Each chart's layout is fixed when it is built, from its own text; :func:`png`
+saves a chart drawn once.
+
 matplotlib is imported inside the functions, never at import.
 """
 
 from __future__ import annotations
 
+from ._layout import png
 from .database import (
     blocking_tree_chart,
     connection_growth_chart,
@@ -36,6 +40,7 @@ __all__ = [
     "idle_in_transaction_chart",
     "mark_changes",
     "metric_panels",
+    "png",
     "shade_window",
     "signature_lines",
     "stack_badges",

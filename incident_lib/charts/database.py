@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, cast
 
 from ..core.text import shorten
 from ..core.time import Window, format_duration
+from ._layout import fit, mark_laid_out
 from .panels import (
     _LINE_COLOUR,
     _ONSET_COLOUR,
@@ -131,8 +132,10 @@ def _finish(
     created: bool,
     height: float,
     ncol: int = 1,
+    column: Sequence[Axes] = (),
 ) -> None:
-    """Key under ``ax``, the figure grown to hold it (only a figure made here)."""
+    """Key under ``ax``, the figure grown to hold it and laid out (only a figure made here;
+    ``column``: all its axes, top to bottom, when ``ax`` is not the only one)."""
     pairs = sorted(zip(handles, labels, strict=True), key=lambda p: p[1] == "incident window")
     handles, labels = [h for h, _ in pairs], [label for _, label in pairs]
     rows = -(-len(labels) // ncol)
@@ -140,7 +143,7 @@ def _finish(
         _key_legend(ax, handles, labels, below=0.5, ncol=ncol)
     if created:
         fig.set_figheight(height + _KEY_ROW * rows + 0.45)
-        fig.tight_layout()
+        fit(fig, column or [ax])
 
 
 def _span(ax: Axes, times: Sequence[pd.Timestamp]) -> None:
@@ -248,10 +251,10 @@ def connections_chart(
         connections_over_time(activity, by="state", target=target) if target is not None else None
     )
     if counts is None or counts.empty or not counts.to_numpy().any():
-        ax.set_title(f"Client connections by state{_of(target)}", parse_math=False)
+        ax.set_title(f"Client connections by state{_of(target)}", parse_math=False, y=1.0)
         _say(ax, _NO_SESSIONS)
         if created:
-            fig.tight_layout()
+            fit(fig, [ax])
         return fig
     known = [s for s in _STATE_COLOUR if s in counts.columns]
     rest = [str(s) for s in counts.columns if s not in _STATE_COLOUR]
@@ -332,7 +335,7 @@ def connections_chart(
         else:
             share = peak / available if available > 0 else float("nan")
             title += f" · peak {peak} of {available} available ({share:.0%})"
-    ax.set_title(title, parse_math=False)
+    ax.set_title(title, parse_math=False, y=1.0)
     ax.set_ylabel("client connections")
     _whole_numbers(ax)
     ax.set_ylim(0, top * 1.1 + 1)
@@ -392,7 +395,7 @@ def connection_growth_chart(
     style()
     target = _pick_target(activity, target)
     fig, ax, created = _new_axes(ax, 3.6)
-    ax.set_title(f"Client connections per application{_of(target)}", parse_math=False)
+    ax.set_title(f"Client connections per application{_of(target)}", parse_math=False, y=1.0)
     counts = (
         connections_over_time(activity, by="application_name", target=target)
         if target is not None
@@ -401,7 +404,7 @@ def connection_growth_chart(
     if counts is None or counts.empty or not counts.to_numpy().any():
         _say(ax, _NO_SESSIONS)
         if created:
-            fig.tight_layout()
+            fit(fig, [ax])
         return fig
     peaks = counts.max().sort_values(ascending=False, kind="stable")
     shown = max(top, 0)
@@ -493,13 +496,12 @@ def idle_in_transaction_chart(
     style()
     target = _pick_target(activity, target)
     fig, (count_ax, age_ax) = plt.subplots(2, 1, sharex=True, figsize=(10.0, 4.8))
-    count_ax.set_title(f"Sessions idle in transaction{_of(target)}", parse_math=False)
-    age_ax.set_title("Age of the oldest session idle in transaction")
+    count_ax.set_title(f"Sessions idle in transaction{_of(target)}", parse_math=False, y=1.0)
+    age_ax.set_title("Age of the oldest session idle in transaction", y=1.0)
     if target is None or not _has_clients(activity, target):
         for ax in (count_ax, age_ax):
             _say(ax, _NO_SESSIONS)
-        fig.tight_layout()
-        return fig
+        return fit(fig, [count_ax, age_ax])
     series = idle_in_transaction_series(activity, target=target)
     times = list(series.index)
     sessions = series["sessions"].fillna(0).to_numpy(dtype=float)
@@ -562,7 +564,7 @@ def idle_in_transaction_chart(
         _time_axis(ax)
     age_ax.set_xlabel("time (UTC)")
     handles, names = _legend_entries([count_ax, age_ax])
-    _finish(fig, age_ax, handles, names, created=True, height=4.8)
+    _finish(fig, age_ax, handles, names, created=True, height=4.8, column=[count_ax, age_ax])
     return fig
 
 
@@ -749,10 +751,10 @@ def blocking_tree_chart(roots: Sequence[BlockingNode], *, most: int = 30) -> Fig
     style()
     if not roots:
         fig, ax = plt.subplots(figsize=(8.0, 1.6))
-        ax.set_title("Blocking tree")
+        ax.set_title("Blocking tree", y=1.0)
         _say(ax, "no blocking: no session waited for another")
         ax.axis("off")
-        return fig
+        return fit(fig, [ax])
     boxes = _select(roots, most)
     _place(boxes, [_HEAD + _BOX_H / 2])
     drawn = _walk(boxes)
@@ -871,4 +873,4 @@ def blocking_tree_chart(roots: Sequence[BlockingNode], *, most: int = 30) -> Fig
                 zorder=3,
             )
             _fit(text, lines, space)
-    return fig
+    return mark_laid_out(fig)  # placed in inches above: saved as it is

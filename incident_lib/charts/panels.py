@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, cast
 from ..core.metrics import format_share, metric_info
 from ..core.text import shorten
 from ..core.time import Window
+from ._layout import fit, mark_laid_out, measuring
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -353,8 +354,9 @@ def _legend_entries(axes: Sequence[Axes]) -> tuple[list[Artist], list[str]]:
 def _time_axis(ax: Axes) -> None:
     import matplotlib.dates as mdates
 
-    locator = mdates.AutoDateLocator(minticks=4, maxticks=9)  # type: ignore[no-untyped-call]
-    ax.xaxis.set_major_locator(locator)
+    from ._layout import date_locator
+
+    ax.xaxis.set_major_locator(date_locator())
     formatter = mdates.DateFormatter("%H:%M", tz="UTC")  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_formatter(formatter)
 
@@ -444,7 +446,7 @@ def metric_panels(
     for i, (key, ax) in enumerate(zip(keys, panels, strict=True)):
         info = metric_info(key)
         data = series[key] / info.scale
-        ax.set_title(info.name)
+        ax.set_title(info.name, y=1.0 if axes is None else None)  # y: placed once, by fit
         ax.set_ylabel(info.unit)
         if data.empty:
             ax.text(
@@ -487,14 +489,17 @@ def metric_panels(
             mark_changes(ax, markers, labels=(i == 0))
         _time_axis(ax)
     panels[-1].set_xlabel("time (UTC)")
-    fig.align_ylabels(panels)
     handles, labels = _legend_entries(panels)
     if handles:
         styles = ("incident window", _ONSET_LABEL, "threshold")
         rank = {label: styles.index(label) if label in styles else len(styles) for label in labels}
         pairs = sorted(zip(handles, labels, strict=True), key=lambda p: rank[p[1]])
         _key_legend(panels[-1], [h for h, _ in pairs], [lab for _, lab in pairs], below=0.5)
-    fig.tight_layout()
+    if axes is None:
+        fit(fig, panels)  # y labels aligned, every text inside: saved as it is
+    else:  # the caller's figure: laid out as before
+        fig.align_ylabels(panels)
+        fig.tight_layout()
     stack_badges(panels[0])
     return fig
 
@@ -644,7 +649,7 @@ def usage_panels(
                 color=_ONSET_COLOUR,
                 fontsize=8,
             )
-        ax.set_title(f"{info.name} of {container!r} per pod", parse_math=False)
+        ax.set_title(f"{info.name} of {container!r} per pod", parse_math=False, y=1.0)
         ax.set_ylabel(info.unit)
         ax.set_ylim(bottom=0)
         if window is not None:
@@ -666,8 +671,7 @@ def usage_panels(
     keep = [label for label in order if label in entries]
     if keep:
         _key_legend(mem_ax, [entries[label] for label in keep], keep, below=0.5)
-    fig.tight_layout()
-    return fig
+    return fit(fig, [cpu_ax, mem_ax])
 
 
 def _signature_labels(series: pd.DataFrame, keys: list[str]) -> dict[str, str]:
@@ -741,7 +745,7 @@ def signature_lines(
     labels = _signature_labels(series, keys)
     for key, group in series.groupby(series[by].astype(str), sort=False):
         ax.plot(group["time"], group["count"], lw=1.2, label=labels[str(key)])
-    ax.set_title("Log events per minute, top signatures")
+    ax.set_title("Log events per minute, top signatures", y=1.0)
     ax.set_ylabel("events / min")
     ax.set_ylim(bottom=0)
     if window is not None:
@@ -755,7 +759,7 @@ def signature_lines(
     if keep:
         _key_legend(ax, [h for h, _ in keep], [lab for _, lab in keep], below=0.45)
         fig.set_figheight(3.6 + 0.17 * len(keep) + 0.3)
-    fig.tight_layout()
+    fit(fig, [ax])
     stack_badges(ax)
     return fig
 
@@ -817,7 +821,6 @@ _TL_MARKER_Y = 9.0  # height of the markers above a lane's bottom edge, points
 _TL_MARKER_SIZE = 7.0
 _TL_MIN_LANE = 22.0  # points
 _TL_GAP = 3.0  # points between two badges of one row
-_TL_KEY_ROW = 0.17  # inches per line of the key
 
 
 def _timeline_view(frame: pd.DataFrame, window: Window) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -933,7 +936,8 @@ def timeline_chart(
     title
         Written above the chart (as plain text).
     width
-        Figure width in inches (11.6 in is 1280 px at the 110 dpi charts are saved with).
+        Figure width in inches (11.6 in is 1280 px at the 110 dpi charts are saved
+        with); wider when the title or the key needs it (nothing is cut off).
     numbered
         At most this many events get a number.
 
@@ -983,7 +987,7 @@ def timeline_chart(
     fig = plt.figure(figsize=(width, 6.0))
     top = fig.add_axes((0.1, 0.5, 0.8, 0.4), label="errors")
     info = metric_info("error_ratio")
-    top.set_title(info.name)
+    top.set_title(info.name, y=1.0)
     top.set_ylabel(info.unit)
     data = errors.dropna() if errors is not None else None
     if data is None or data.empty:
@@ -1118,12 +1122,23 @@ def timeline_chart(
     if outside:
         handles.append(Line2D([], [], ls="none"))
         labels.append(f"+{outside} outside the time range shown")
-    key_rows = -(-len(labels) // columns)
 
     head = 0.35 + (0.35 if title else 0.0)  # panel title (and chart title) above
     gap = 0.12
     lanes_in = sum(heights) / 72
-    key_in = key_rows * _TL_KEY_ROW + 0.35
+    # the key and the title are measured: the chart holds them, however long
+    key = _key_legend(bottom, handles, labels, below=_TL_BOTTOM, ncol=columns)
+    heading = (
+        fig.text(0, 1, title, fontsize=11, fontweight="bold", va="top", ha="left", parse_math=False)
+        if title
+        else None
+    )
+    with measuring(fig) as renderer:
+        key_box = key.get_window_extent(renderer)
+        heading_box = heading.get_window_extent(renderer) if heading else key_box
+        widest, key_in = max(key_box.width, heading_box.width), key_box.height
+        widest, key_in = widest / fig.dpi, key_in / fig.dpi + 0.1  # inches
+    width = max(width, _TL_LEFT + widest + 0.1)
     total = head + _TL_TOP_PANEL + gap + lanes_in + _TL_BOTTOM + key_in
     fig.set_size_inches(width, total)
     left, right = _TL_LEFT / width, 1 - _TL_RIGHT / width
@@ -1133,17 +1148,7 @@ def timeline_chart(
     for ax, height in zip(lane_axes, heights, strict=True):
         y -= height / 72
         ax.set_position((left, y / total, right - left, height / 72 / total))
-    if title:
-        fig.text(
-            left,
-            1 - 0.12 / total,
-            title,
-            fontsize=11,
-            fontweight="bold",
-            va="top",
-            ha="left",
-            parse_math=False,
-        )
-    _key_legend(bottom, handles, labels, below=_TL_BOTTOM, ncol=columns)
+    if heading is not None:
+        heading.set_position((left, 1 - 0.12 / total))
     stack_badges(top)
-    return fig
+    return mark_laid_out(fig)  # placed in inches above: saved as it is
