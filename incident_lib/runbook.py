@@ -158,6 +158,15 @@ class Runbook:
         return self.workspace.incident
 
     @property
+    def memo(self) -> Path | None:
+        """The run's memo folder, where what several notebooks derive from the same
+        captures is computed once (:mod:`incident_lib.infra.memo`); None without a
+        run folder (interactive use)."""
+        from .infra.memo import MEMO_DIR
+
+        return None if self.run_dir is None else self.run_dir / MEMO_DIR
+
+    @property
     def as_of(self) -> datetime:
         """The moment the notebook describes.
 

@@ -590,11 +590,12 @@ def _rows_where(
             time = table["time"].cast(low.type)
             inside = pc.and_(pc.greater_equal(time, low), pc.less(time, high))
             mask = inside if mask is None else pc.and_(mask, inside)
-        keep = pc.fill_null(mask, False) if mask is not None else None
-        rows = np.arange(first[group], first[group + 1], dtype=np.int64)
-        if keep is not None:
+        if mask is None:
+            rows = np.arange(first[group], first[group + 1], dtype=np.int64)
+        else:
+            keep = pc.fill_null(mask, False)
             table = table.filter(keep)
-            rows = rows[keep.to_numpy(zero_copy_only=False)]
+            rows = pc.indices_nonzero(keep).to_numpy().astype(np.int64) + first[group]
         tables.append(table.select(columns))
         numbers.append(rows)
     if not tables:

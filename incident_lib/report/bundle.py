@@ -27,6 +27,7 @@ import contextlib
 import os
 import secrets
 import shlex
+import shutil
 import sys
 import threading
 import time
@@ -43,6 +44,7 @@ from ..core.findings import Finding
 from ..core.params import check_mode
 from ..core.time import Window
 from ..infra.evidence import EvidenceHead, EvidenceStore
+from ..infra.memo import MEMO_DIR
 from ..infra.redact import redact
 from ..infra.signing import check_signing_key, sign_head
 from ..infra.workspace import Workspace
@@ -323,7 +325,9 @@ def _execute(
     renderer = HtmlRenderer()
     inc = workspace.incident
     results: list[NotebookResult] = []
-    ahead = _in_background(lambda: _ahead(workspace, renderer, offline=checked_mode == "offline"))
+    ahead = _in_background(
+        lambda: _ahead(workspace, run_dir, renderer, offline=checked_mode == "offline")
+    )
     with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="notebook") as pool:
         futures = {
             pool.submit(
@@ -375,6 +379,7 @@ def _execute(
         record_timeline=record_timeline,
         evidence=ahead,
     )
+    shutil.rmtree(run_dir / MEMO_DIR, ignore_errors=True)  # (the run's alone: not the bundle's)
     _write_findings_json(run_dir, inc.id, story, groups, findings, head=head)
     availability = collect_availability(run_dir)
     seconds = time.monotonic() - began
@@ -473,10 +478,10 @@ def _write_runs_page(folder: Path, workspace: Workspace, runs_dir: Path) -> None
         )
 
 
-#: the most log lines the story reads while notebooks run: it holds them at the same time as
-#: two notebooks do (about 0.4 GiB per million lines each); above, it waits for the notebooks,
-#: and a 10M-line incident stays under 8 GiB for every process together
-AHEAD_MAX_LOG_LINES = 4_000_000
+#: the most log lines the story reads while notebooks run: it holds their failures at the same
+#: time as two notebooks hold theirs (at 10M lines, every process together: 6.1 GiB with the
+#: story ahead, 5.3 GiB without); above, it waits for the notebooks (an 8 GiB budget)
+AHEAD_MAX_LOG_LINES = 12_000_000
 
 
 def _in_background(work: Callable[[], StoryEvidence | None]) -> Future[StoryEvidence | None]:
@@ -494,7 +499,9 @@ def _in_background(work: Callable[[], StoryEvidence | None]) -> Future[StoryEvid
     return future
 
 
-def _ahead(workspace: Workspace, renderer: HtmlRenderer, *, offline: bool) -> StoryEvidence | None:
+def _ahead(
+    workspace: Workspace, run_dir: Path, renderer: HtmlRenderer, *, offline: bool
+) -> StoryEvidence | None:
     """What the runner can do while the kernels start and run, on a core they leave idle.
 
     Warms the HTML renderer (nbconvert's imports and template, the sanitisers,
@@ -509,7 +516,8 @@ def _ahead(workspace: Workspace, renderer: HtmlRenderer, *, offline: bool) -> St
     big = store.has("kubernetes", "logs") and (
         store.latest("kubernetes", "logs").rows > AHEAD_MAX_LOG_LINES
     )
-    evidence = read_story_evidence(workspace) if offline and not big else None
+    memo = run_dir / MEMO_DIR
+    evidence = read_story_evidence(workspace, memo=memo) if offline and not big else None
     with contextlib.suppress(Exception):  # ... and the chart's
         import matplotlib.pyplot  # noqa: F401
     return evidence
@@ -543,6 +551,8 @@ def _tell_story(
     """
     try:
         read = evidence.result() if evidence is not None else None
+        if read is None:  # (live, or logs too big to read while the notebooks ran)
+            read = read_story_evidence(workspace, memo=run_dir / MEMO_DIR)
         story = build_story(workspace, record=record_timeline, evidence=read)
         chart = _timeline_chart(story, run_dir)
         (run_dir / "summary.md").write_text(

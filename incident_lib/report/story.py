@@ -17,11 +17,12 @@ block as ``summary.md`` for a chat message or a ticket comment.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..analysis.diagnosis import Clause, Diagnosis, diagnose
 from ..core.errors import InvalidInput
@@ -33,6 +34,8 @@ from ..infra.redact import redact
 from ..infra.timeline import TimelineStore
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pandas as pd
 
     from ..analysis.impact import Impact
@@ -142,6 +145,7 @@ def captured_relations(
     *,
     logs: pd.DataFrame | None = None,
     pg_activity: pd.DataFrame | None = None,
+    memo: Path | None = None,
 ) -> Relations:
     """Which services are related to the incident's, from its record and its evidence.
 
@@ -157,22 +161,63 @@ def captured_relations(
         without it) are searched in the capture's raw lines instead, read a row
         group at a time: structured lines name upstreams in fields their message
         leaves out.
+    memo
+        The run's memo folder (:data:`~incident_lib.infra.memo.MEMO_DIR` of the
+        run folder, :attr:`~incident_lib.runbook.Runbook.memo`): relations read
+        from the captures alone (no frame at hand but narrow logs) are computed
+        once per run, by whichever notebook or runner asks first.
 
     Returns
     -------
     Relations
         See :func:`incident_lib.analysis.related.incident_relations`.
     """
-    from ..analysis.related import incident_relations
+    from ..analysis.related import Dependency, Relations, incident_relations
 
     store = workspace.evidence
-    lines: pd.DataFrame | Iterable[pd.DataFrame] | None = logs
     narrow = logs is not None and len(logs) > 0 and "raw" not in logs.columns
-    if (logs is None or narrow) and store.has("kubernetes", "logs"):
-        lines = store.batches("kubernetes", "logs", columns=["raw", "message"])
-    if pg_activity is None and store.has("postgres", "activity"):
-        pg_activity = store.read("postgres", "activity")
-    return incident_relations(workspace.incident, logs=lines, pg_activity=pg_activity)
+    from_captures = (logs is None or narrow) and pg_activity is None
+
+    def compute() -> Relations:
+        lines: pd.DataFrame | Iterable[pd.DataFrame] | None = logs
+        if (logs is None or narrow) and store.has("kubernetes", "logs"):
+            lines = store.batches("kubernetes", "logs", columns=["raw", "message"])
+        activity = pg_activity
+        if activity is None and store.has("postgres", "activity"):
+            activity = store.read("postgres", "activity")
+        return incident_relations(workspace.incident, logs=lines, pg_activity=activity)
+
+    if memo is None or not from_captures:
+        return compute()
+    from ..infra.memo import memo_key, memoized
+
+    inc = workspace.incident
+    captures = {
+        f"{source}/{name}": store.latest(source, name).sha256 if store.has(source, name) else ""
+        for source, name in (("kubernetes", "logs"), ("postgres", "activity"))
+    }
+    key = memo_key(
+        "relations",
+        {
+            "captures": captures,
+            "service": inc.service,
+            "workloads": list(inc.workloads),
+            "dependencies": list(inc.dependencies),
+            "namespace": inc.namespace,
+        },
+    )
+
+    def decode(data: Any) -> Relations:
+        return Relations(
+            service=str(data["service"]),
+            own=tuple(str(n) for n in data["own"]),
+            dependencies=tuple(
+                Dependency(name=str(d["name"]), why=tuple(str(w) for w in d["why"]))
+                for d in data["dependencies"]
+            ),
+        )
+
+    return memoized(memo, key, compute, encode=dataclasses.asdict, decode=decode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +268,9 @@ class StoryEvidence:
     verdict: RecoveryVerdict | None
 
 
-def read_story_evidence(workspace: Workspace, *, as_of: datetime | None = None) -> StoryEvidence:
+def read_story_evidence(
+    workspace: Workspace, *, as_of: datetime | None = None, memo: Path | None = None
+) -> StoryEvidence:
     """Read and analyse the newest capture of every evidence kind for a story.
 
     Parameters
@@ -232,6 +279,9 @@ def read_story_evidence(workspace: Workspace, *, as_of: datetime | None = None) 
         An opened incident workspace.
     as_of
         The moment described (default :func:`offline_as_of`).
+    memo
+        The run's memo folder, shared with its notebooks (see
+        :func:`captured_relations`).
 
     Returns
     -------
@@ -274,9 +324,8 @@ def read_story_evidence(workspace: Workspace, *, as_of: datetime | None = None) 
     needed = (*_NEEDED, f"{chosen}/metrics", f"{chosen}/monitor_events")
     unknown = tuple(key for key in needed if key not in frames)
 
-    relations = captured_relations(  # (once: the upstream search reads every raw log line)
-        workspace, pg_activity=frames.get("postgres/activity")
-    )
+    # once per run: the upstream search reads every raw log line of the capture
+    relations = captured_relations(workspace, memo=memo)
     found = timeline_events(
         frames, incident=inc, window=window, baseline=baseline, relations=relations
     )

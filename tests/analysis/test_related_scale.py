@@ -139,3 +139,38 @@ def test_narrow_logs_are_searched_in_the_raw_lines_of_their_capture(demo_copy):
     )
     # an empty frame (logs unavailable in the notebook) names nothing from the capture
     assert captured_relations(workspace, logs=narrow.iloc[:0]).relation("ledger") != "dependency"
+
+
+def test_relations_from_the_captures_are_computed_once_per_run(demo_copy, tmp_path, monkeypatch):
+    """02, 04 and the story search the same raw lines: with the run's memo, only the first."""
+    from incident_lib.infra.evidence import EvidenceStore
+    from incident_lib.infra.workspace import open_workspace
+    from incident_lib.report.story import captured_relations
+
+    workspace = open_workspace(demo_copy("connection-leak"))
+    store = workspace.evidence
+    streamed: list[str] = []
+    real = EvidenceStore.batches
+
+    def spy(self, source, name, **kwargs):
+        streamed.append(f"{source}/{name}")
+        return real(self, source, name, **kwargs)
+
+    monkeypatch.setattr(EvidenceStore, "batches", spy)
+    memo = tmp_path / "run" / ".memo"
+    plain = captured_relations(workspace)
+    assert streamed == ["kubernetes/logs"]
+    first = captured_relations(workspace, memo=memo)
+    narrow = store.read("kubernetes", "logs", columns=["time", "message"])
+    again = captured_relations(workspace, logs=narrow, memo=memo)
+    assert plain == first == again
+    assert streamed == ["kubernetes/logs"] * 2  # the memo's first computation only
+    # a frame with its raw lines is searched itself, never taken from the memo
+    captured_relations(workspace, logs=store.read("kubernetes", "logs"), memo=memo)
+    assert len(streamed) == 2
+    # a newer capture is another key: an upstream only it names is found
+    logs = store.read("kubernetes", "logs")
+    logs.loc[logs.index[0], "raw"] = '{"msg": "call failed", "peer": "dial tcp ledger:5432"}'
+    store.capture(logs, source="kubernetes", name="logs")
+    assert captured_relations(workspace, memo=memo).relation("ledger") == "dependency"
+    assert len(streamed) == 3
