@@ -550,5 +550,6 @@ def test_the_story_reads_its_evidence_ahead_unless_the_logs_are_big(
     result = bundle.run_bundle(open_workspace(ws), notebook_dir=folder)
     assert result.ok and result.story is not None
     assert calls == (["runner-ahead"] if ahead else [])
+    assert not (result.run_dir / ".memo").exists()  # the run's memo is not the bundle's
     # either way, the story of the whole workspace as it is after the run
     assert result.story.diagnosis == build_story(open_workspace(ws), record=False).diagnosis
