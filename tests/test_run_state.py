@@ -554,3 +554,30 @@ def test_the_story_reads_its_evidence_ahead_unless_the_logs_are_big(
     assert not (result.run_dir / ".memo").exists()  # the run's memo is not the bundle's
     # either way, the story of the whole workspace as it is after the run
     assert result.story.diagnosis == build_story(open_workspace(ws), record=False).diagnosis
+
+
+def test_notebooks_take_their_turns_in_order_and_one_that_never_started_skips_its_own():
+    """The spare kernel's notebook waits for its turn; a kernel that never started
+    (its notebook ends without a turn) must not hold up those after it."""
+    import threading
+
+    slots = bundle._Slots(1)
+    order: list[int] = []
+
+    def notebook(number: int, started: bool) -> None:
+        if started:
+            with slots.turn(number):
+                order.append(number)
+                time.sleep(0.05)
+        slots.done(number)
+
+    threads = [
+        threading.Thread(target=notebook, args=(n, n != 1), daemon=True) for n in (3, 2, 1, 0)
+    ]
+    for thread in threads:  # the last turns ask first
+        thread.start()
+        time.sleep(0.05)
+    for thread in threads:
+        thread.join(10)
+    assert not any(t.is_alive() for t in threads), "a turn was never given"
+    assert order == [0, 2, 3]

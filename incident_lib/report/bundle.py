@@ -31,7 +31,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -328,18 +328,26 @@ def _execute(
     ahead = _in_background(
         lambda: _ahead(workspace, run_dir, renderer, offline=checked_mode == "offline")
     )
-    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="notebook") as pool:
-        futures = {
-            pool.submit(
-                execute_notebook,
+    # one worker more than notebooks at once: the next notebook's kernel starts (a fork and a
+    # handshake, mostly waiting) while the notebooks before it run, and waits for its turn
+    slots = _Slots(parallel)
+
+    def run(number: int, path: Path) -> NotebookResult:
+        try:
+            return execute_notebook(
                 path,
                 run_dir / path.name,
                 plan[path.stem],
                 timeout=timeout,
                 kernel_manager=kernels,
-            ): path
-            for path in _longest_first(paths, last_seconds(run_dir.parent))
-        }
+                gate=slots.turn(number),
+            )
+        finally:
+            slots.done(number)  # (a kernel that never started never took its turn)
+
+    ordered = _longest_first(paths, last_seconds(run_dir.parent))
+    with ThreadPoolExecutor(max_workers=parallel + 1, thread_name_prefix="notebook") as pool:
+        futures = {pool.submit(run, number, path): path for number, path in enumerate(ordered)}
         for future in as_completed(futures):
             path = futures[future]
             try:
@@ -521,6 +529,52 @@ def _ahead(
     with contextlib.suppress(Exception):  # ... and the chart's
         import matplotlib.pyplot  # noqa: F401
     return evidence
+
+
+class _Slots:
+    """``parallel`` notebooks running at once, each in its turn (the order submitted).
+
+    A notebook whose kernel is ready waits for :meth:`turn`; one that ends
+    without taking it (its kernel never started) gives it up in :meth:`done`.
+    """
+
+    def __init__(self, parallel: int) -> None:
+        self._changed = threading.Condition()
+        self._free = parallel
+        self._next = 0  # the turn to be taken next
+        self._given_up: set[int] = set()
+        self._running: set[int] = set()
+
+    def _advance(self) -> None:
+        while self._next in self._given_up:
+            self._given_up.discard(self._next)
+            self._next += 1
+
+    @contextlib.contextmanager
+    def turn(self, number: int) -> Iterator[None]:
+        """Wait for turn ``number`` and a free slot; hold the slot in the block."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._next == number and self._free > 0)
+            self._next += 1
+            self._free -= 1
+            self._running.add(number)
+            self._advance()
+            self._changed.notify_all()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._free += 1
+                self._running.discard(number)
+                self._changed.notify_all()
+
+    def done(self, number: int) -> None:
+        """Notebook ``number`` ended: its turn is given up if it never took it."""
+        with self._changed:
+            if number >= self._next and number not in self._running:
+                self._given_up.add(number)
+                self._advance()
+                self._changed.notify_all()
 
 
 def _longest_first(paths: list[Path], seconds: Mapping[str, float]) -> list[Path]:

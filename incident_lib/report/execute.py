@@ -266,6 +266,7 @@ def execute_notebook(
     start_attempts: int = 3,
     kernel_manager: KernelFactory | None = None,
     log_dir: Path | None = None,
+    gate: contextlib.AbstractContextManager[object] | None = None,
 ) -> NotebookResult:
     """Run ``source`` into ``output`` with ``parameters`` injected.
 
@@ -290,6 +291,11 @@ def execute_notebook(
     log_dir
         Where the kernel's own stdout/stderr go (default: ``logs/`` beside
         ``output``); redacted afterwards, removed when empty.
+    gate
+        Held while the notebook runs, entered once its kernel is ready (e.g. a
+        semaphore of the runner's parallel slots: a kernel starts while the
+        notebooks before it still run). Time spent waiting at the gate does not
+        count against ``timeout``; the kernel's start does.
     """
     name = source.stem
     began = time.monotonic()
@@ -320,15 +326,20 @@ def execute_notebook(
                 error=error,
                 seconds=time.monotonic() - began,
             )
-        status, error = _run_in_kernel(
-            km,
-            source,
-            output,
-            parameters,
-            kernel_name=kernel_name,
-            timeout=timeout,
-            deadline=deadline,
-        )
+        started = time.monotonic() - began
+        with gate if gate is not None else contextlib.nullcontext():
+            # the notebook's clock: its kernel's start, then its run (not the wait)
+            began = time.monotonic() - started
+            deadline = began + timeout
+            status, error = _run_in_kernel(
+                km,
+                source,
+                output,
+                parameters,
+                kernel_name=kernel_name,
+                timeout=timeout,
+                deadline=deadline,
+            )
     error = redact(error)  # an exception message may quote a DSN or a token
     if status in ("timeout", "kernel-died") or (status == "failed" and not _has_error_cell(output)):
         _mark_error(output, status, error)

@@ -260,3 +260,33 @@ def test_input_refused_stops_the_server_started_for_the_run(demo_copy, tmp_path)
         if p.pid not in before and p.status() != psutil.STATUS_ZOMBIE
     ]
     assert not left, [p.cmdline() for p in left]
+
+
+def test_a_kernel_starts_before_its_slot_and_the_wait_is_not_its_time(pool, tmp_path):
+    """incident run starts the next notebook's kernel while the others run (one spare)."""
+    import threading
+
+    nb = notebook(
+        tmp_path / "n.ipynb", "import psutil\nprint(repr(psutil.Process().create_time()))"
+    )
+    slot = threading.Lock()
+    slot.acquire()  # every slot taken
+    results = []
+    worker = threading.Thread(
+        target=lambda: results.append(
+            execute_notebook(
+                nb, tmp_path / "out.ipynb", {}, timeout=4, kernel_manager=pool, gate=slot
+            )
+        )
+    )
+    worker.start()
+    time.sleep(5)  # longer than its limit: waiting for a slot is not running
+    released = time.time()
+    slot.release()
+    worker.join(60)
+    (result,) = results
+    assert result.ok, result.error
+    assert result.seconds < 5
+    out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    started = float(out.cells[0].outputs[0]["text"])
+    assert started < released - 3  # the kernel was up while the notebook waited
