@@ -544,6 +544,20 @@ def _row_groups_in(
     return groups
 
 
+def _groups_for(
+    parquet: pq.ParquetFile, time_range: tuple[object, object] | Window | None
+) -> tuple[list[tuple[int, bool]], pa.Scalar | None, pa.Scalar | None]:
+    """The row groups to decode for ``time_range`` (see :func:`_row_groups_in`) and its
+    bounds as nanosecond scalars; every group, whole, and no bounds without a range."""
+    import pyarrow as pa
+
+    if time_range is None:
+        return [(i, True) for i in range(parquet.metadata.num_row_groups)], None, None
+    start, end, _ = _selection(time_range, None)
+    ns = pa.timestamp("ns", tz="UTC")
+    return _row_groups_in(parquet, start, end), pa.scalar(start, ns), pa.scalar(end, ns)
+
+
 def _rows_where(
     parquet: pq.ParquetFile,
     columns: list[str],
@@ -564,14 +578,7 @@ def _rows_where(
     first = np.concatenate(
         [[0], np.cumsum([meta.row_group(i).num_rows for i in range(meta.num_row_groups)])]
     )
-    if time_range is None:
-        groups = [(i, True) for i in range(meta.num_row_groups)]
-        low = high = None
-    else:
-        start, end, _ = _selection(time_range, None)
-        groups = _row_groups_in(parquet, start, end)
-        ns = pa.timestamp("ns", tz="UTC")
-        low, high = pa.scalar(start, ns), pa.scalar(end, ns)
+    groups, low, high = _groups_for(parquet, time_range)
     schema = parquet.schema_arrow
     value_sets = {
         column: pa.array(list(values), type=schema.field(column).type)
@@ -1018,14 +1025,7 @@ class EvidenceStore:
             raise InvalidInput(
                 f"capture #{entry.seq} ({entry.file}) has no column(s) {unknown}; it has {stored}"
             )
-        if time_range is None:
-            groups = [(i, True) for i in range(parquet.metadata.num_row_groups)]
-            low = high = None
-        else:
-            start, end, _ = _selection(time_range, None)
-            groups = _row_groups_in(parquet, start, end)
-            ns = pa.timestamp("ns", tz="UTC")
-            low, high = pa.scalar(start, ns), pa.scalar(end, ns)
+        groups, low, high = _groups_for(parquet, time_range)
 
         def parts() -> Iterator[pd.DataFrame]:
             read = list(dict.fromkeys([*wanted, "time"])) if low is not None else wanted
