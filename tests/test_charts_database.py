@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
+from activity_rows import activity_row
 from matplotlib.collections import PolyCollection
 from matplotlib.patches import FancyBboxPatch
 
@@ -44,43 +45,9 @@ def _at(minutes: float) -> pd.Timestamp:
     return T0 + pd.Timedelta(minutes=minutes)
 
 
-def _row(
-    t: pd.Timestamp,
-    pid: int,
-    *,
-    app: str = "api",
-    state: str = "idle",
-    since: float = 1.0,
-    xact: float | None = None,
-    backend_type: str = "client backend",
-    target: str = "default",
-) -> dict[str, Any]:
-    """One pg_activity row: in ``state`` for ``since`` seconds, transaction ``xact`` s old."""
-    change = t - pd.Timedelta(seconds=since)
-    return {
-        "target": target,
-        "sampled_at": t,
-        "pid": pid,
-        "datname": "orders",
-        "usename": "api",
-        "application_name": app,
-        "client_addr": "10.0.0.1",
-        "backend_type": backend_type,
-        "state": state,
-        "wait_event_type": "",
-        "wait_event": "",
-        "backend_start": T0 - pd.Timedelta(hours=1),
-        "xact_start": None if xact is None else t - pd.Timedelta(seconds=xact),
-        "query_start": change,
-        "state_change": change,
-        "backend_age": 3600.0,
-        "xact_age": float("nan") if xact is None else xact,
-        "query_age": since,
-        "backend_xid_age": float("nan"),
-        "backend_xmin_age": float("nan"),
-        "blocking_pids": "",
-        "query": "SELECT 1",
-    }
+def _row(t: pd.Timestamp, pid: int, **fields: Any) -> dict[str, Any]:
+    """One pg_activity row (see :func:`activity_row`), connected an hour before T0."""
+    return activity_row(t, pid, backend_start=T0 - pd.Timedelta(hours=1), **fields)
 
 
 def _activity(rows: list[dict[str, Any]]) -> pd.DataFrame:

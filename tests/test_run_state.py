@@ -41,6 +41,8 @@ from incident_lib.report.runs import (
 from incident_lib.report.story import build_story
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the parameters cell of the notebooks these tests write
+PARAMS = 'workspace: str = ""\nmode: str = "offline"\nrun_dir: str = ""'
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -493,9 +495,8 @@ def test_notebooks_start_longest_first_after_a_run_on_record(demo_copy, tmp_path
 
     folder = tmp_path / "nbs"
     folder.mkdir()
-    params = 'workspace: str = ""\nmode: str = "offline"\nrun_dir: str = ""'
     for name in ("01_short", "02_long", "03_new"):
-        notebook(folder / f"{name}.ipynb", "print('ran')", parameters=params)
+        notebook(folder / f"{name}.ipynb", "print('ran')", parameters=PARAMS)
     ws = demo_copy("traffic-surge")
     shutil.rmtree(ws / "runs", ignore_errors=True)  # only the run below is on record
     _run_folder(
@@ -534,8 +535,7 @@ def test_the_story_reads_its_evidence_ahead_unless_the_logs_are_big(
 
     folder = tmp_path / "nbs"
     folder.mkdir()
-    params = 'workspace: str = ""\nmode: str = "offline"\nrun_dir: str = ""'
-    notebook(folder / "01_x.ipynb", "print('ran')", parameters=params)
+    notebook(folder / "01_x.ipynb", "print('ran')", parameters=PARAMS)
     if limit is not None:
         monkeypatch.setattr(bundle, "AHEAD_MAX_LOG_LINES", limit)
     calls: list[str] = []

@@ -275,10 +275,8 @@ def read_story_evidence(
 
     Parameters
     ----------
-    workspace
-        An opened incident workspace.
-    as_of
-        The moment described (default :func:`offline_as_of`).
+    workspace, as_of
+        As for :func:`build_story`.
     memo
         The run's memo folder, shared with its notebooks (see
         :func:`captured_relations`).

@@ -21,6 +21,7 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
+from activity_rows import activity_row
 from matplotlib.text import Text
 from PIL import Image
 
@@ -111,31 +112,17 @@ def _signature_lines() -> Any:
 
 
 def _activity_row(t: pd.Timestamp, pid: int, app: str, state: str, since: float) -> dict[str, Any]:
-    change = t - pd.Timedelta(seconds=since)
-    return {
-        "target": "orders-primary-database-in-the-eu-west-region",
-        "sampled_at": t,
-        "pid": pid,
-        "datname": "orders",
-        "usename": "api",
-        "application_name": app,
-        "client_addr": "10.0.0.1",
-        "backend_type": "client backend",
-        "state": state,
-        "wait_event_type": "",
-        "wait_event": "",
-        "backend_start": T0 - pd.Timedelta(hours=1),
-        "xact_start": change if state.startswith("idle in") else None,
-        "query_start": change,
-        "state_change": change,
-        "backend_age": 3600.0,
-        "xact_age": since if state.startswith("idle in") else float("nan"),
-        "query_age": since,
-        "backend_xid_age": float("nan"),
-        "backend_xmin_age": float("nan"),
-        "blocking_pids": "",
-        "query": "SELECT 1",
-    }
+    idle = state.startswith("idle in")
+    return activity_row(
+        t,
+        pid,
+        app=app,
+        state=state,
+        since=since,
+        xact=since if idle else None,
+        target="orders-primary-database-in-the-eu-west-region",
+        backend_start=T0 - pd.Timedelta(hours=1),
+    )
 
 
 def _activity() -> pd.DataFrame:
