@@ -77,6 +77,8 @@ def _kernel_manager(kernel_name: str, sockets: Path) -> AsyncKernelManager:
       exits when this process dies.
     * IPC (Unix sockets in the private folder ``sockets``) instead of TCP: no
       ports to collide on, nothing reachable from the network, no plain-text warning.
+    * Its clients check readiness without jupyter_client's 0.2 s of silence
+      (:class:`~incident_lib.report._client.ReadyClient`).
     """
     from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
@@ -96,6 +98,7 @@ def _kernel_manager(kernel_name: str, sockets: Path) -> AsyncKernelManager:
         kernel_spec_manager=CurrentEnvKernelSpecs(),
         transport="ipc",
         ip=str(sockets / "kernel"),
+        client_class="incident_lib.report._client.ReadyClient",
     )
 
 
@@ -383,6 +386,8 @@ def _run_in_kernel(
     """
     import papermill
 
+    from ._engine import register
+
     timed_out = threading.Event()
     finished = threading.Event()
     lock = threading.Lock()
@@ -412,6 +417,7 @@ def _run_in_kernel(
             str(output),
             parameters=parameters,
             kernel_name=kernel_name,
+            engine_name=register(),  # papermill's engine, saving less often
             progress_bar=False,
             log_output=False,
             start_timeout=60,
