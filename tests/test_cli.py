@@ -293,3 +293,30 @@ def test_a_reader_that_stops_early_is_not_an_internal_error(demo_root):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0
     assert "internal error" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("ok", [True, False])
+def test_the_console_command_keeps_exit_code_output_and_exit_handlers(tmp_path, ok):
+    """`incident` skips the interpreter's module teardown, nothing else: exit handlers run,
+    buffered output is written, and the exit code is main's."""
+    marker = tmp_path / "handler-ran"
+    ws = tmp_path / "INC"
+    argv = [*NEW, "--severity", "SEV-2", "--workspace", str(ws)] if ok else ["run", str(ws)]
+    script = (
+        "import atexit, sys\n"
+        f"atexit.register(lambda: open({str(marker)!r}, 'w').write('yes'))\n"
+        "print('buffered before the command')\n"
+        f"sys.argv = ['incident', *{argv!r}]\n"
+        "from incident_lib.cli import command\n"
+        "command()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert proc.returncode == (0 if ok else 2), proc.stderr
+    assert proc.stdout.startswith("buffered before the command\n")
+    if ok:
+        assert proc.stdout.splitlines()[1] == str(ws.resolve())
+    else:
+        assert proc.stderr.startswith("incident: error:") and "does not exist" in proc.stderr
+    assert marker.read_text() == "yes"
