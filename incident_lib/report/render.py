@@ -303,6 +303,60 @@ def sanitize_outputs(nb: Any) -> Any:
     return nb
 
 
+# what nbconvert's own pass over the page adds: a generic alternative text on images without one,
+# and cells' inputs and outputs reachable from the keyboard
+_IMG_WITHOUT_ALT = re.compile(r"<img\b(?![^>]*\balt=)", re.IGNORECASE)
+_NO_ALT = '<img alt="No description has been provided for this image"'
+_FOCUSABLE_DIV = re.compile(
+    r'<div class="([^"]*\b(?:jp-OutputArea-output|jp-Cell-inputWrapper)\b[^"]*)"'
+    r"(?![^>]*\btabindex=)"
+)
+
+
+def _accessible(page: str) -> str:
+    """``page`` with what :class:`nbconvert.HTMLExporter` adds through BeautifulSoup."""
+    page = _IMG_WITHOUT_ALT.sub(_NO_ALT, page)
+    return _FOCUSABLE_DIV.sub(r'<div class="\1" tabindex="0"', page)
+
+
+@lru_cache(maxsize=1)
+def _page_exporter() -> type[HTMLExporter]:
+    """:class:`nbconvert.HTMLExporter` without its BeautifulSoup pass over the whole page.
+
+    After rendering, nbconvert parses and re-serialises the entire page in pure
+    Python (a third of a page's cost) only to add an image's missing ``alt`` and
+    make outputs focusable; :func:`_accessible` adds the same attributes to the
+    markup its template wrote. Everything before that is ``HTMLExporter``'s own.
+    """
+    from nbconvert import HTMLExporter
+    from nbconvert.exporters.templateexporter import TemplateExporter
+    from nbconvert.filters import highlight, widgetsdatatypefilter
+
+    untyped: Any = (highlight.Highlight2HTML, widgetsdatatypefilter.WidgetsDataTypeFilter)
+    highlighter, data_type_filter = untyped
+
+    class PageExporter(HTMLExporter):
+        def from_notebook_node(  # type: ignore[override]
+            self, nb: Any, resources: dict[str, Any] | None = None, **kw: Any
+        ) -> tuple[str, dict[str, Any]]:
+            me: Any = self  # nbconvert's methods are untyped
+            langinfo = nb.metadata.get("language_info", {})
+            lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+            highlight_code = me.filters.get(
+                "highlight_code", highlighter(pygments_lexer=lexer, parent=self)
+            )
+            resources = me._init_resources(resources)
+            filter_data_type = data_type_filter(
+                notebook_metadata=me._nb_metadata, parent=self, resources=resources
+            )
+            me.register_filter("highlight_code", highlight_code)
+            me.register_filter("filter_data_type", filter_data_type)
+            page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+            return _accessible(str(page)), resources
+
+    return PageExporter
+
+
 class HtmlRenderer:
     """Turns executed notebooks into HTML pages; build once, render many."""
 
@@ -319,9 +373,7 @@ class HtmlRenderer:
         reference must not make the renderer read a local file.
         """
         if self._exporter is None:
-            from nbconvert import HTMLExporter
-
-            self._exporter = HTMLExporter(  # type: ignore[no-untyped-call]
+            self._exporter = _page_exporter()(
                 template_name="incident",
                 extra_template_basedirs=[str(TEMPLATES)],
                 exclude_input=True,

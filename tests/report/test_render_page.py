@@ -118,3 +118,45 @@ def test_a_warmed_renderer_writes_the_page_a_cold_one_does(tmp_path: Path) -> No
         source.write_bytes(original)
         pages.append(renderer.render(source, tmp_path / name / "nb.html").read_bytes())
     assert pages[0] == pages[1]
+
+
+def _tree(page: str) -> list[tuple[str, dict[str, Any], str]]:
+    """Every element of ``page`` with its attributes and own text, as a browser would read it."""
+    from bs4 import BeautifulSoup
+
+    return [
+        (e.name, dict(e.attrs), "".join(e.find_all(string=True, recursive=False)))
+        for e in BeautifulSoup(page, "html.parser").find_all(True)
+    ]
+
+
+def test_the_page_exporter_writes_nbconvert_s_page_without_its_second_parse(
+    tmp_path: Path,
+) -> None:
+    """Same elements, attributes (alt text, focusable outputs) and text as HTMLExporter's."""
+    from nbconvert import HTMLExporter
+
+    v4: Any = nbformat.v4
+    nb = nbformat.read(_notebook(tmp_path / "nb.ipynb"), as_version=4)  # type: ignore[no-untyped-call]
+    png = (
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9aw"
+        "AAAABJRU5ErkJggg=="
+    )
+    nb.cells[1].outputs += [
+        v4.new_output("display_data", data={"image/png": png}),
+        v4.new_output("display_data", data={"image/png": png}, metadata={"width": 40}),
+        v4.new_output("execute_result", data={"text/plain": "<img src=x> & <div>"}),
+    ]
+    render.sanitize_outputs(nb)
+    options = {
+        "template_name": "incident",
+        "extra_template_basedirs": [str(render.TEMPLATES)],
+        "exclude_input": True,
+        "embed_images": False,
+    }
+    resources = {"metadata": {"name": "nb"}, "incident_banner": "<b>banner</b>"}
+    ours, _ = render._page_exporter()(**options).from_notebook_node(nb, resources=dict(resources))
+    theirs, _ = HTMLExporter(**options).from_notebook_node(nb, resources=dict(resources))  # type: ignore[no-untyped-call]
+    assert _tree(ours) == _tree(theirs)
+    assert ours.count('alt="No description has been provided for this image"') == 2
+    assert ours.count('tabindex="0"') == theirs.count('tabindex="0"') > 0
