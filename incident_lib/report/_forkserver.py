@@ -80,6 +80,10 @@ PRELOAD_PACKAGES = (
     "incident_lib.comms",
 )
 
+#: modules of ours only the runner uses, left out of the walk above (papermill and the
+#: kernel client's imports are no notebook's, and would delay the first fork)
+PRELOAD_SKIP = ("incident_lib.report._client", "incident_lib.report._engine")
+
 _PR_SET_PDEATHSIG = 1
 #: seconds a killed kernel gets to exit before the kernel manager's own polling takes over
 KILL_WAIT = 5.0
@@ -115,7 +119,8 @@ def _warm() -> None:
     for package in PRELOAD_PACKAGES:
         with contextlib.suppress(Exception):
             path = importlib.import_module(package).__path__
-            names += [m.name for m in pkgutil.walk_packages(path, package + ".")]
+            modules = pkgutil.walk_packages(path, package + ".")
+            names += [m.name for m in modules if m.name not in PRELOAD_SKIP]
     for name in names:
         with contextlib.suppress(Exception):  # a module that fails is imported by the kernel
             importlib.import_module(name)
