@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -581,3 +582,39 @@ def test_notebooks_take_their_turns_in_order_and_one_that_never_started_skips_it
         thread.join(10)
     assert not any(t.is_alive() for t in threads), "a turn was never given"
     assert order == [0, 2, 3]
+
+
+def test_the_timeline_chart_drawn_ahead_is_used_only_while_the_story_shows_the_same(
+    demo_copy, tmp_path
+):
+    """The index's chart is drawn while the last notebooks run; a notebook that adds to the
+    timeline after that gets the chart drawn again, with its event; a draft that failed too."""
+    from concurrent.futures import Future
+
+    ws = open_workspace(demo_copy("connection-leak"))
+    evidence: Future = Future()
+    evidence.set_result(bundle.read_story_evidence(ws))
+    drafted = bundle._draft_chart(ws, evidence, lambda: None)
+    assert drafted is not None
+    assert drafted.png == bundle._timeline_png(build_story(ws, record=False))  # the same chart
+    run_dir = tmp_path / "run"
+    chart = run_dir / "charts" / "timeline.png"
+
+    def tell(draft: Future) -> bytes:
+        story, _ = bundle._tell_story(
+            ws, run_dir, [], record_timeline=False, evidence=evidence, draft=draft
+        )
+        assert story is not None
+        return chart.read_bytes()
+
+    marked: Future = Future()  # stand-in bytes show which chart was written
+    marked.set_result(drafted._replace(png=b"drawn ahead"))
+    assert tell(marked) == b"drawn ahead"
+    at = (ws.incident.start + timedelta(minutes=20)).isoformat()  # inside the window
+    assert main(["note", str(ws.path), "restarted the api pods by hand", "--at", at]) == 0
+    redrawn = tell(marked)
+    assert redrawn != b"drawn ahead"
+    assert redrawn == bundle._timeline_png(build_story(ws, record=False))
+    failed: Future = Future()
+    failed.set_exception(RuntimeError("the draft failed"))
+    assert tell(failed) == redrawn

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from html import escape as html_escape
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 from ..core.errors import EvidenceError, InvalidInput, RunError, WorkspaceError
 from ..core.findings import Finding
@@ -346,6 +346,15 @@ def _execute(
             slots.done(number)  # (a kernel that never started never took its turn)
 
     ordered = _longest_first(paths, last_seconds(run_dir.parent))
+    # the index's timeline chart is drawn ahead when only the last notebooks (the shortest,
+    # twice as many as run at once) are still to start: drawn at the end it would keep the
+    # run waiting with one core idle; it is drawn again if they change the story
+    draft = _in_background(
+        lambda: _draft_chart(
+            workspace, ahead, lambda: slots.wait_taken(max(len(ordered) - 2 * parallel, 0))
+        ),
+        name="runner-draft",
+    )
     with ThreadPoolExecutor(max_workers=parallel + 1, thread_name_prefix="notebook") as pool:
         futures = {pool.submit(run, number, path): path for number, path in enumerate(ordered)}
         for future in as_completed(futures):
@@ -386,6 +395,7 @@ def _execute(
         [r.name for r in results],
         record_timeline=record_timeline,
         evidence=ahead,
+        draft=draft,
     )
     shutil.rmtree(run_dir / MEMO_DIR, ignore_errors=True)  # (the run's alone: not the bundle's)
     _write_findings_json(run_dir, inc.id, story, groups, findings, head=head)
@@ -486,15 +496,17 @@ def _write_runs_page(folder: Path, workspace: Workspace, runs_dir: Path) -> None
         )
 
 
+T = TypeVar("T")
+
 #: the most log lines the story reads while notebooks run: it holds their failures at the same
 #: time as two notebooks hold theirs (at 10M lines, every process together: 6.1 GiB with the
 #: story ahead, 5.3 GiB without); above, it waits for the notebooks (an 8 GiB budget)
 AHEAD_MAX_LOG_LINES = 12_000_000
 
 
-def _in_background(work: Callable[[], StoryEvidence | None]) -> Future[StoryEvidence | None]:
+def _in_background(work: Callable[[], T], name: str = "runner-ahead") -> Future[T]:
     """``work()`` in a daemon thread: an interrupted run does not wait for it."""
-    future: Future[StoryEvidence | None] = Future()
+    future: Future[T] = Future()
 
     def run() -> None:
         if future.set_running_or_notify_cancel():
@@ -503,7 +515,7 @@ def _in_background(work: Callable[[], StoryEvidence | None]) -> Future[StoryEvid
             except BaseException as exc:  # handed to whoever asks for the result
                 future.set_exception(exc)
 
-    threading.Thread(target=run, name="runner-ahead", daemon=True).start()
+    threading.Thread(target=run, name=name, daemon=True).start()
     return future
 
 
@@ -529,6 +541,34 @@ def _ahead(
     with contextlib.suppress(Exception):  # ... and the chart's
         import matplotlib.pyplot  # noqa: F401
     return evidence
+
+
+class _ChartDraft(NamedTuple):
+    """The index's timeline chart, drawn while the last notebooks ran, and the story it shows."""
+
+    story: Story
+    png: bytes
+
+
+def _draft_chart(
+    workspace: Workspace,
+    evidence: Future[StoryEvidence | None],
+    when: Callable[[], None],
+) -> _ChartDraft | None:
+    """The timeline chart of the story as it stands when ``when()`` returns.
+
+    The story's chart is the last thing a run draws, after every notebook, with
+    one core idle. Drawn here instead, as the last notebooks run, it is used
+    when the story at the end shows the same (nothing the notebooks added since
+    changed it): see :func:`_timeline_chart`. None when the evidence is read
+    only at the end.
+    """
+    read = evidence.result()
+    if read is None:
+        return None
+    when()
+    story = build_story(workspace, record=False, evidence=read)
+    return _ChartDraft(story, _timeline_png(story))
 
 
 class _Slots:
@@ -568,6 +608,11 @@ class _Slots:
                 self._running.discard(number)
                 self._changed.notify_all()
 
+    def wait_taken(self, count: int) -> None:
+        """Wait until turns ``0`` to ``count - 1`` were all taken (or given up)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._next >= count)
+
     def done(self, number: int) -> None:
         """Notebook ``number`` ended: its turn is given up if it never took it."""
         with self._changed:
@@ -594,6 +639,7 @@ def _tell_story(
     *,
     record_timeline: bool = True,
     evidence: Future[StoryEvidence | None] | None = None,
+    draft: Future[_ChartDraft | None] | None = None,
 ) -> tuple[Story | None, str]:
     """Build the story, its timeline chart and ``summary.md``; return it and its index block.
 
@@ -602,13 +648,18 @@ def _tell_story(
     ``record_timeline`` False leaves ``timeline.jsonl`` as it is (a bundle
     written outside the workspace). ``evidence`` is the story's evidence read
     while the notebooks ran (offline); when it holds None, it is read here.
+    ``draft`` is the timeline chart drawn while the last notebooks ran (used when
+    the story still shows the same; a draft that failed is drawn again here).
     """
     try:
         read = evidence.result() if evidence is not None else None
         if read is None:  # (live, or logs too big to read while the notebooks ran)
             read = read_story_evidence(workspace, memo=run_dir / MEMO_DIR)
         story = build_story(workspace, record=record_timeline, evidence=read)
-        chart = _timeline_chart(story, run_dir)
+        drafted = None
+        if draft is not None and draft.exception() is None:
+            drafted = draft.result()
+        chart = _timeline_chart(story, run_dir, draft=drafted)
         (run_dir / "summary.md").write_text(
             summary_markdown(story, bundle=_bundle_ref(workspace, run_dir)),
             encoding="utf-8",
@@ -642,21 +693,49 @@ def _bundle_ref(workspace: Workspace, run_dir: Path) -> str:
         return str(index)
 
 
-def _timeline_chart(story: Story, run_dir: Path) -> str:
-    """Save the timeline chart under ``charts/`` and return its path relative to the run."""
+def _timeline_chart(story: Story, run_dir: Path, *, draft: _ChartDraft | None = None) -> str:
+    """Save the timeline chart under ``charts/`` and return its path relative to the run.
+
+    ``draft``: the chart drawn earlier in the run, written as it is when its
+    story shows the same as ``story`` (see :func:`_same_chart`).
+    """
+    drawn = draft.png if draft is not None and _same_chart(draft.story, story) else None
+    rel = Path("charts") / "timeline.png"
+    (run_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+    (run_dir / rel).write_bytes(drawn if drawn is not None else _timeline_png(story))
+    return str(rel)
+
+
+def _chart_view(story: Story) -> Window:
+    """The timeline chart's time range: the incident window and a little before it (the
+    baseline hour would squeeze the events)."""
+    lead_in = story.window.start - timedelta(minutes=10)
+    return Window(max(story.view.start, lead_in), story.window.end)
+
+
+def _same_chart(drafted: Story, final: Story) -> bool:
+    """Whether the timeline chart of ``drafted`` is that of ``final``: the same input."""
+    return (
+        drafted.window == final.window
+        and _chart_view(drafted) == _chart_view(final)
+        and drafted.errors.equals(final.errors)
+        and drafted.timeline.equals(final.timeline)
+    )
+
+
+def _timeline_png(story: Story) -> bytes:
+    """The timeline chart of ``story`` as PNG bytes."""
     import matplotlib.pyplot as plt
 
     from ..charts import png, timeline_chart
 
-    # the incident window and a little before it: the baseline hour would squeeze the events
-    lead_in = story.window.start - timedelta(minutes=10)
-    view = Window(max(story.view.start, lead_in), story.window.end)
-    fig = timeline_chart(story.timeline, errors=story.errors, window=story.window, view=view)
-    rel = Path("charts") / "timeline.png"
-    (run_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-    (run_dir / rel).write_bytes(png(fig, dpi=110))  # laid out when built: drawn once
-    plt.close(fig)
-    return str(rel)
+    fig = timeline_chart(
+        story.timeline, errors=story.errors, window=story.window, view=_chart_view(story)
+    )
+    try:
+        return png(fig, dpi=110)  # laid out when built: drawn once
+    finally:
+        plt.close(fig)
 
 
 def _write_findings_json(
