@@ -948,6 +948,7 @@ def write_postmortem(
     run_dir: Path | None = None,
     issues_dir: Path | None = None,
     generated_at: datetime | None = None,
+    memo: Path | None = None,
 ) -> PostmortemFiles:
     """Write the post-mortem of ``workspace`` from its captured evidence alone.
 
@@ -957,7 +958,9 @@ def write_postmortem(
     the bundle is written outside the workspace, which is then left untouched),
     ``postmortem.html`` in ``run_dir`` (the bundle) when given, and one issue text
     per action item in ``issues_dir`` when given. Nothing is fetched: re-run days
-    later, it gives the same document apart from its ``Generated`` line.
+    later, it gives the same document apart from its ``Generated`` line. ``memo``
+    is the run's memo folder (what the runner and other notebooks derive from the
+    same captures is computed once: :func:`~incident_lib.report.story.captured_relations`).
 
     Raises
     ------
@@ -982,7 +985,7 @@ def write_postmortem(
         workspace.path.resolve()
     )
     home = Path(run_dir) if elsewhere and run_dir is not None else workspace.path
-    story = build_story(workspace, record=not elsewhere)
+    story = build_story(workspace, record=not elsewhere, memo=memo)
     inc = workspace.incident
     markdown = postmortem_markdown(
         incident=inc,

@@ -380,6 +380,7 @@ def build_story(
     as_of: datetime | None = None,
     record: bool = True,
     evidence: StoryEvidence | None = None,
+    memo: Path | None = None,
 ) -> Story:
     """Build the timeline and the diagnosis of ``workspace`` from its captured evidence.
 
@@ -395,6 +396,9 @@ def build_story(
     evidence
         What :func:`read_story_evidence` read of this workspace, when it was read
         already (while notebooks ran); by default it is read here.
+    memo
+        The run's memo folder, when the evidence is read here (see
+        :func:`captured_relations`).
 
     Returns
     -------
@@ -408,7 +412,7 @@ def build_story(
         ``evidence`` describes another moment than ``as_of``.
     """
     if evidence is None:
-        evidence = read_story_evidence(workspace, as_of=as_of)
+        evidence = read_story_evidence(workspace, as_of=as_of, memo=memo)
     elif as_of is not None and as_of != evidence.as_of:
         raise InvalidInput(
             f"the evidence read describes {evidence.as_of.isoformat()}, not "

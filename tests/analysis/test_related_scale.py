@@ -9,6 +9,7 @@ slice boundaries, with the cap on distinct texts and the ``message`` fallback of
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -174,3 +175,29 @@ def test_relations_from_the_captures_are_computed_once_per_run(demo_copy, tmp_pa
     store.capture(logs, source="kubernetes", name="logs")
     assert captured_relations(workspace, memo=memo).relation("ledger") == "dependency"
     assert len(streamed) == 3
+
+
+def test_the_postmortem_reads_the_relations_the_run_found_already(demo_copy, tmp_path, monkeypatch):
+    """11_postmortem builds the story the runner builds: with the run's memo, it does not
+    search the raw lines again, and writes the same document."""
+    from incident_lib.infra.evidence import EvidenceStore
+    from incident_lib.infra.workspace import open_workspace
+    from incident_lib.report.postmortem import write_postmortem
+    from incident_lib.report.story import captured_relations
+
+    workspace = open_workspace(demo_copy("connection-leak"))
+    memo = tmp_path / "run" / ".memo"
+    captured_relations(workspace, memo=memo)  # the runner (or another notebook) first
+    streamed: list[str] = []
+    real = EvidenceStore.batches
+
+    def spy(self, source, name, **kwargs):
+        streamed.append(f"{source}/{name}")
+        return real(self, source, name, **kwargs)
+
+    monkeypatch.setattr(EvidenceStore, "batches", spy)
+    at = datetime(2026, 11, 28, tzinfo=UTC)
+    shared = write_postmortem(workspace, memo=memo, generated_at=at).markdown
+    assert streamed == []
+    assert write_postmortem(workspace, generated_at=at).markdown == shared
+    assert streamed == ["kubernetes/logs"]  # without the memo: searched again
