@@ -12,6 +12,8 @@ kept. The executed notebook is the one papermill would write.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
@@ -34,19 +36,21 @@ class _FewerSaves(NotebookExecutionManager):  # type: ignore[misc]
         if self._forced or waited >= SAVE_EVERY:
             super().save(**kwargs)
 
-    def notebook_start(self, **kwargs: Any) -> None:
+    @contextmanager
+    def _saving(self) -> Iterator[None]:
         self._forced = True
         try:
-            super().notebook_start(**kwargs)
+            yield
         finally:
             self._forced = False
 
+    def notebook_start(self, **kwargs: Any) -> None:
+        with self._saving():
+            super().notebook_start(**kwargs)
+
     def notebook_complete(self, **kwargs: Any) -> None:
-        self._forced = True
-        try:
+        with self._saving():
             super().notebook_complete(**kwargs)
-        finally:
-            self._forced = False
 
 
 class _Engine(NBClientEngine):  # type: ignore[misc]

@@ -142,14 +142,8 @@ def test_narrow_logs_are_searched_in_the_raw_lines_of_their_capture(demo_copy):
     assert captured_relations(workspace, logs=narrow.iloc[:0]).relation("ledger") != "dependency"
 
 
-def test_relations_from_the_captures_are_computed_once_per_run(demo_copy, tmp_path, monkeypatch):
-    """02, 04 and the story search the same raw lines: with the run's memo, only the first."""
-    from incident_lib.infra.evidence import EvidenceStore
-    from incident_lib.infra.workspace import open_workspace
-    from incident_lib.report.story import captured_relations
-
-    workspace = open_workspace(demo_copy("connection-leak"))
-    store = workspace.evidence
+def _streamed_captures(monkeypatch) -> list[str]:
+    """The captures read a row group at a time from now on (``source/name``, in order)."""
     streamed: list[str] = []
     real = EvidenceStore.batches
 
@@ -158,6 +152,17 @@ def test_relations_from_the_captures_are_computed_once_per_run(demo_copy, tmp_pa
         return real(self, source, name, **kwargs)
 
     monkeypatch.setattr(EvidenceStore, "batches", spy)
+    return streamed
+
+
+def test_relations_from_the_captures_are_computed_once_per_run(demo_copy, tmp_path, monkeypatch):
+    """02, 04 and the story search the same raw lines: with the run's memo, only the first."""
+    from incident_lib.infra.workspace import open_workspace
+    from incident_lib.report.story import captured_relations
+
+    workspace = open_workspace(demo_copy("connection-leak"))
+    store = workspace.evidence
+    streamed = _streamed_captures(monkeypatch)
     memo = tmp_path / "run" / ".memo"
     plain = captured_relations(workspace)
     assert streamed == ["kubernetes/logs"]
@@ -180,7 +185,6 @@ def test_relations_from_the_captures_are_computed_once_per_run(demo_copy, tmp_pa
 def test_the_postmortem_reads_the_relations_the_run_found_already(demo_copy, tmp_path, monkeypatch):
     """11_postmortem builds the story the runner builds: with the run's memo, it does not
     search the raw lines again, and writes the same document."""
-    from incident_lib.infra.evidence import EvidenceStore
     from incident_lib.infra.workspace import open_workspace
     from incident_lib.report.postmortem import write_postmortem
     from incident_lib.report.story import captured_relations
@@ -188,14 +192,7 @@ def test_the_postmortem_reads_the_relations_the_run_found_already(demo_copy, tmp
     workspace = open_workspace(demo_copy("connection-leak"))
     memo = tmp_path / "run" / ".memo"
     captured_relations(workspace, memo=memo)  # the runner (or another notebook) first
-    streamed: list[str] = []
-    real = EvidenceStore.batches
-
-    def spy(self, source, name, **kwargs):
-        streamed.append(f"{source}/{name}")
-        return real(self, source, name, **kwargs)
-
-    monkeypatch.setattr(EvidenceStore, "batches", spy)
+    streamed = _streamed_captures(monkeypatch)
     at = datetime(2026, 11, 28, tzinfo=UTC)
     shared = write_postmortem(workspace, memo=memo, generated_at=at).markdown
     assert streamed == []
