@@ -78,12 +78,52 @@ def _arrow_slice(messages: pd.Series) -> pa.Array:
     return pa.array(values, type=pa.large_string())
 
 
+#: byte -> whether an HTTP method starts with it (the byte after the opening quote)
+_LEADS = frozenset(method.encode()[0] for method in _METHODS)
+
+
+def _candidates(texts: pa.Array) -> np.ndarray:
+    """Rows of ``texts`` (``large_string``) that both patterns need to search, in order.
+
+    A line can match only if it holds a double quote followed by a space (the
+    old quick filter, kept: it is part of what counts as an access-log line)
+    and a double quote followed by the first letter of an HTTP method. Both are
+    found over the slice's bytes at once (``"`` is one byte in UTF-8 and is
+    never part of another character), not line by line: the text is scanned
+    once for quotes, and only the few quotes are looked at.
+    """
+    import numpy as np
+
+    n = len(texts)
+    buffers = texts.buffers()
+    if n == 0 or buffers[2] is None:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.frombuffer(buffers[1], dtype=np.int64, count=texts.offset + n + 1)
+    offsets = offsets[texts.offset :]
+    data = np.frombuffer(buffers[2], dtype=np.uint8, count=int(offsets[-1]))
+    low = int(offsets[0])
+    quotes = np.flatnonzero(data[low:] == ord('"')) + low
+    rows = np.searchsorted(offsets, quotes, side="right") - 1
+    inside = quotes + 1 < offsets[rows + 1]  # (the next byte is on the same line)
+    quotes, rows = quotes[inside], rows[inside]
+    following = data[quotes + 1]
+    leads = np.zeros(256, dtype=bool)
+    leads[list(_LEADS)] = True
+    spaced = np.zeros(n, dtype=bool)
+    spaced[rows[following == ord(" ")]] = True
+    led = np.zeros(n, dtype=bool)
+    led[rows[leads[following]]] = True
+    return np.flatnonzero(spaced & led)
+
+
 def _scan(messages: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Positions, methods (indexes into :data:`_METHODS`) and statuses of the
     access-log lines among ``messages``.
 
-    RE2 over Arrow a slice at a time; the few lines with non-ASCII characters
-    are matched by Python's ``re`` (whose ``\\w``, ``\\s`` and ``\\d`` are Unicode).
+    A slice at a time: the lines that may match are found over the slice's
+    bytes (:func:`_candidates`), then RE2 over Arrow extracts method and status
+    from them; the few with non-ASCII characters are matched by Python's ``re``
+    (whose ``\\w``, ``\\s`` and ``\\d`` are Unicode).
     """
     import numpy as np
     import pyarrow as pa
@@ -96,33 +136,35 @@ def _scan(messages: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     search = _ACCESS.search
     for start in range(0, len(messages), _SLICE):
         texts = _arrow_slice(messages.iloc[start : start + _SLICE])
-        quoted = pc.fill_null(pc.match_substring(texts, '" '), False)
-        ascii_ = pc.fill_null(pc.string_is_ascii(texts), False)
-        found: dict[int, tuple[int, int]] = {}
-        where = pc.indices_nonzero(pc.and_(quoted, ascii_))
-        if len(where):
-            parts = pc.extract_regex(pc.take(texts, where), _ACCESS_RE2)
+        candidates = _candidates(texts)
+        if not len(candidates):
+            continue
+        lines = texts.take(pa.array(candidates))
+        ascii_ = pc.fill_null(pc.string_is_ascii(lines), False)
+        where = pc.indices_nonzero(ascii_)
+        if len(where):  # (in line order, as the candidates)
+            parts = pc.extract_regex(pc.take(lines, where), _ACCESS_RE2)
             hit = pc.is_valid(parts)
-            rows = pc.filter(where, hit).to_numpy()
             m1, s1, s2, m2 = (pc.filter(parts.field(i), hit) for i in range(4))
             method = pc.index_in(pc.if_else(pc.equal(m1, ""), m2, m1), pa.array(_METHODS))
             status = pc.cast(pc.if_else(pc.equal(s1, ""), s2, s1), pa.int64())
-            found = dict(
-                zip(
-                    rows.tolist(),
-                    zip(method.to_pylist(), status.to_pylist(), strict=True),
-                    strict=True,
-                )
-            )
-        others = pc.indices_nonzero(pc.and_(quoted, pc.invert(ascii_)))
-        for row, text in zip(others.to_pylist(), pc.take(texts, others).to_pylist(), strict=True):
+            positions.append(candidates[pc.filter(where, hit).to_numpy()] + start)
+            methods.append(method.to_numpy(zero_copy_only=False).astype(np.int8))
+            statuses.append(status.to_numpy(zero_copy_only=False).astype(np.int64))
+        others = pc.indices_nonzero(pc.and_(pc.is_valid(lines), pc.invert(ascii_)))
+        rows_others = candidates[others.to_numpy()].tolist()
+        found: list[tuple[int, int, int]] = []
+        for row, text in zip(rows_others, pc.take(lines, others).to_pylist(), strict=True):
             if m := search(text):
-                found[row] = (code[m["m1"] or m["m2"]], int(m["s1"] or m["s2"]))
-        ordered = sorted(found)
-        positions.append(np.asarray(ordered, dtype=np.int64) + start)
-        methods.append(np.asarray([found[r][0] for r in ordered], dtype=np.int8))
-        statuses.append(np.asarray([found[r][1] for r in ordered], dtype=np.int64))
-    return np.concatenate(positions), np.concatenate(methods), np.concatenate(statuses)
+                found.append((row + start, code[m["m1"] or m["m2"]], int(m["s1"] or m["s2"])))
+        if found:
+            rows_, methods_, statuses_ = zip(*found, strict=True)
+            positions.append(np.asarray(rows_, dtype=np.int64))
+            methods.append(np.asarray(methods_, dtype=np.int8))
+            statuses.append(np.asarray(statuses_, dtype=np.int64))
+    at = np.concatenate(positions)
+    order = np.argsort(at, kind="stable")  # (the non-ASCII lines among the others)
+    return at[order], np.concatenate(methods)[order], np.concatenate(statuses)[order]
 
 
 def is_access_log(messages: pd.Series) -> pd.Series:

@@ -13,8 +13,9 @@ One module per job; every public name is re-exported here:
   (:func:`signature_ids`, :data:`TOLERANCE_MIN_VALUES`,
   :data:`TOLERANCE_MIN_CONSTANT`; steps 3-4: grouping, tolerance);
 - :mod:`.frames`: the frame API over a ``logs`` frame (:func:`signatures`,
-  :func:`signature_timeseries`, :data:`SIGNATURE_COLUMNS`,
-  :data:`TIMESERIES_COLUMNS`, :data:`NEW_RATE_RATIO`, :data:`POD_NAMES_CAP`);
+  :func:`signatures_with_lines`, :class:`SignatureLines`,
+  :func:`signature_timeseries`, :data:`SIGNATURE_COLUMNS`, :data:`TIMESERIES_COLUMNS`,
+  :data:`NEW_RATE_RATIO`, :data:`POD_NAMES_CAP`);
 - :mod:`.ranking`: the rank score (new, growth with enough baseline events,
   level, count), the words for a change and distinct labels
   (:func:`rank_signatures`, :func:`change_text`, :data:`MIN_BASELINE_EVENTS`,
@@ -35,8 +36,10 @@ from .frames import (
     POD_NAMES_CAP,
     SIGNATURE_COLUMNS,
     TIMESERIES_COLUMNS,
+    SignatureLines,
     signature_timeseries,
     signatures,
+    signatures_with_lines,
     with_raw_examples,
 )
 from .grouping import TOLERANCE_MIN_CONSTANT, TOLERANCE_MIN_VALUES, signature_ids
@@ -65,6 +68,7 @@ __all__ = [
     "TITLE_WIDTH",
     "TOLERANCE_MIN_CONSTANT",
     "TOLERANCE_MIN_VALUES",
+    "SignatureLines",
     "change_text",
     "mask",
     "rank_signatures",
@@ -72,5 +76,6 @@ __all__ = [
     "signature_ids",
     "signature_timeseries",
     "signatures",
+    "signatures_with_lines",
     "with_raw_examples",
 ]

@@ -11,7 +11,7 @@ bin for charting. pandas is imported inside them, so the pure
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ...core.errors import InvalidInput
 from ..access_logs import is_access_log
@@ -27,8 +27,10 @@ __all__ = [
     "POD_NAMES_CAP",
     "SIGNATURE_COLUMNS",
     "TIMESERIES_COLUMNS",
+    "SignatureLines",
     "signature_timeseries",
     "signatures",
+    "signatures_with_lines",
     "with_raw_examples",
 ]
 
@@ -150,11 +152,27 @@ def _empty_signatures() -> pd.DataFrame:
     )
 
 
+def _no_lines() -> SignatureLines:
+    import pandas as pd
+
+    return SignatureLines(_empty_signatures(), pd.Series(dtype="str", name="signature"))
+
+
 def _pod_names(pods: pd.Series) -> str:
     names = sorted({p for p in pods if isinstance(p, str) and p})
     if len(names) <= POD_NAMES_CAP:
         return ", ".join(names)
     return f"{', '.join(names[:POD_NAMES_CAP])} (+{len(names) - POD_NAMES_CAP} more)"
+
+
+class SignatureLines(NamedTuple):
+    """What :func:`signatures_with_lines` returns: the table and each line's signature."""
+
+    #: the :func:`signatures` frame
+    table: pd.DataFrame
+    #: the signature id of each line grouped (those in the window or the baseline, at the
+    #: levels asked for, access-log lines left out), indexed by the line's label in ``logs``
+    lines: pd.Series
 
 
 def signatures(
@@ -231,6 +249,43 @@ def signatures(
     Lines in the window and in the baseline are grouped together in one call of
     the grouping (see :mod:`.grouping`), so their ids agree.
     """
+    return signatures_with_lines(
+        logs, window=window, baseline=baseline, levels=levels, access_logs=access_logs
+    ).table
+
+
+def signatures_with_lines(
+    logs: pd.DataFrame,
+    *,
+    window: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+    baseline: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+    levels: Iterable[str] | None = None,
+    access_logs: bool = False,
+) -> SignatureLines:
+    """:func:`signatures`, and the signature of each line it grouped.
+
+    For a chart of the same lines (:func:`signature_timeseries` with
+    ``line_signatures=``) without keying their messages a second time.
+
+    Parameters
+    ----------
+    logs, window, baseline, levels, access_logs
+        As for :func:`signatures`.
+
+    Returns
+    -------
+    SignatureLines
+        ``table``: the :func:`signatures` frame; ``lines``: the signature id
+        (``str``) of each line grouped, i.e. each line at ``levels`` in the
+        window or the baseline (access-log lines left out unless
+        ``access_logs``), indexed by the line's label in ``logs``, in time
+        order. Empty when ``table`` is empty.
+
+    Raises
+    ------
+    InvalidInput
+        As :func:`signatures`.
+    """
     import numpy as np
     import pandas as pd
 
@@ -261,13 +316,13 @@ def signatures(
         pos = pos[~is_access_log(logs["message"].iloc[pos]).to_numpy()]
         filtered = True
     if not len(pos):
-        return _empty_signatures()
+        return _no_lines()
     if win is None:
         kept = times[pos]
         if base is not None:
             kept = kept[(kept < base[0]) | (kept >= base[1])]
         if kept.empty:
-            return _empty_signatures()
+            return _no_lines()
         start = kept.min()
         win = (start, max(kept.max() + pd.Timedelta(1, "ns"), start + pd.Timedelta(1, "min")))
     kept = times[pos]
@@ -278,7 +333,7 @@ def signatures(
         else np.zeros(len(pos), dtype=bool)
     )
     if not in_win.any():
-        return _empty_signatures()
+        return _no_lines()
     chosen = in_win | in_base
     pos, in_win, in_base = pos[chosen], in_win[chosen], in_base[chosen]
     order = np.argsort(times.asi8[pos], kind="stable")
@@ -290,7 +345,7 @@ def signatures(
             pos, in_win, in_base = pos[keep], in_win[keep], in_base[keep]
             messages = messages.iloc[np.flatnonzero(keep)]
         if not in_win.any():
-            return _empty_signatures()
+            return _no_lines()
     grouping = _group(messages.tolist())
     del messages
     ids = np.asarray(grouping.ids, dtype=object)
@@ -353,7 +408,8 @@ def signatures(
         kind="stable",
     )
     out = out[list(SIGNATURE_COLUMNS)].reset_index(drop=True)
-    return out.astype(_SIGNATURE_DTYPES)
+    lines = pd.Series(ids, index=logs.index[pos], dtype="str", name="signature")
+    return SignatureLines(out.astype(_SIGNATURE_DTYPES), lines)
 
 
 def with_raw_examples(signature_frame: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
@@ -416,6 +472,7 @@ def signature_timeseries(
     freq: str = "1min",
     top: int | None = 5,
     labels: bool = False,
+    line_signatures: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Events per time bin of the top signatures, long format, for charting.
 
@@ -437,6 +494,14 @@ def signature_timeseries(
         and short) in the ``template`` column instead of its template, so that
         a chart legend tells signatures apart; ``signature_frame`` is ranked
         first when it has no ``label`` column.
+    line_signatures
+        The ``lines`` of :func:`signatures_with_lines` over the frame ``logs``
+        was taken from (rows keep their labels, e.g. through
+        :meth:`~incident_lib.core.time.Window.select`): a line found there
+        counts for the signature it was grouped into, without keying its
+        message again; the other lines (outside that call's window and baseline,
+        or at other levels) are keyed as without it. Ignored when its labels are
+        not unique.
 
     Returns
     -------
@@ -446,7 +511,7 @@ def signature_timeseries(
         signature has a row for every bin from the first to the last event of
         ``logs`` (zeros included), so lines in a chart do not skip gaps. Events
         are matched to a signature by their template, the same way
-        :func:`signatures` grouped them.
+        :func:`signatures` grouped them (or by ``line_signatures``).
 
     Raises
     ------
@@ -454,6 +519,7 @@ def signature_timeseries(
         A malformed ``logs`` frame, a ``signature_frame`` without ``signature``
         and ``template`` columns, a negative ``top`` or an unknown ``freq``.
     """
+    import numpy as np
     import pandas as pd
 
     # only the two columns used are copied (not raw: about half a frame's memory)
@@ -484,10 +550,20 @@ def signature_timeseries(
     if frame.empty or not templates:
         return empty
 
-    match = _matcher(templates)
-    keys = _keys(frame["message"].tolist())
-    sig_of = {k: match(_skeleton(m)) for k, m in _masked(keys).items()}
-    sig = pd.Series(list(map(sig_of.__getitem__, keys)), index=frame.index, dtype="str")
+    if line_signatures is not None and line_signatures.index.is_unique:
+        known = line_signatures.reindex(logs.index).astype("str")
+        rest = np.flatnonzero(known.isna().to_numpy())  # lines that call did not group
+        sig = known.where(known.isin(list(templates))).set_axis(frame.index)
+    else:
+        sig = pd.Series(np.full(len(frame), None, dtype=object), index=frame.index, dtype="str")
+        rest = np.arange(len(frame))
+    if len(rest):
+        match = _matcher(templates)
+        keys = _keys(frame["message"].iloc[rest].tolist())
+        sig_of = {k: match(_skeleton(m)) for k, m in _masked(keys).items()}
+        sig.iloc[rest] = pd.Series(
+            list(map(sig_of.__getitem__, keys)), index=frame.index[rest], dtype="str"
+        )
     bins = frame["time"].dt.floor(freq)
     grid = pd.date_range(bins.min(), bins.max(), freq=freq)
     hit = sig.notna()
