@@ -558,6 +558,20 @@ def _groups_for(
     return _row_groups_in(parquet, start, end), pa.scalar(start, ns), pa.scalar(end, ns)
 
 
+def _release_arrow_memory() -> None:
+    """Give the memory Arrow freed while decoding back to the system.
+
+    Arrow's allocator keeps what a read freed (the decoded pages, the file's
+    bytes, the row groups filtered away) for its own later use; the frames and
+    the analysis after a read allocate elsewhere. For a capture of ten million
+    lines that is 0.5-0.6 GiB held by each notebook reading it, beside the
+    others' (measured in ``benchmarks/bench_scale.py``).
+    """
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
 def _rows_where(
     parquet: pq.ParquetFile,
     columns: list[str],
@@ -960,10 +974,14 @@ class EvidenceStore:
             raise InvalidInput("read rows either where= some values or at= some times, not both")
         data = self._verified_bytes(entry)
         kind = EVIDENCE_KINDS.get((entry.source, entry.name))
-        if columns is None and time_range is None and at is None and where is None:
-            frame = pd.read_parquet(io.BytesIO(data))
-            return with_added_columns(frame, kind) if kind is not None else frame
-        return self._read_part(entry, data, kind, columns, time_range, at, where)
+        try:
+            if columns is None and time_range is None and at is None and where is None:
+                frame = pd.read_parquet(io.BytesIO(data))
+                return with_added_columns(frame, kind) if kind is not None else frame
+            return self._read_part(entry, data, kind, columns, time_range, at, where)
+        finally:
+            del data
+            _release_arrow_memory()
 
     def batches(
         self,
@@ -1034,6 +1052,7 @@ class EvidenceStore:
                 if not whole and low is not None and high is not None:
                     table = _rows_in(table, low, high)
                 yield table.select(wanted).to_pandas()
+            _release_arrow_memory()
 
         return parts()
 
