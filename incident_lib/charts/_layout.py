@@ -24,17 +24,28 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.backend_bases import RendererBase
-    from matplotlib.dates import AutoDateLocator
+    from matplotlib.dates import AutoDateLocator, DateFormatter
     from matplotlib.figure import Figure
-    from matplotlib.ticker import Locator
+    from matplotlib.legend import Legend
+    from matplotlib.text import Text
+    from matplotlib.ticker import Formatter, Locator
     from matplotlib.transforms import Bbox
 
-__all__ = ["date_locator", "fit", "mark_laid_out", "measuring", "png"]
+__all__ = [
+    "date_formatter",
+    "date_locator",
+    "fit",
+    "mark_laid_out",
+    "measuring",
+    "pack_once",
+    "png",
+    "text_renderer",
+]
 
 #: figures whose layout is fixed (:func:`fit`, or placed by hand): saved as they are
 _LAID_OUT: weakref.WeakSet[Figure] = weakref.WeakSet()
@@ -97,6 +108,20 @@ def measuring(fig: Figure) -> Iterator[RendererBase]:
         fig.set_dpi(shown)
 
 
+def text_renderer(fig: Figure) -> RendererBase:
+    """A renderer to measure text as ``fig`` draws it now (at its current dpi).
+
+    Unlike the canvas's renderer (``fig.canvas.get_renderer()``, which a text's
+    ``get_window_extent()`` uses), it leaves the canvas alone: the canvas keeps
+    one renderer, with the text sizes it measured, and a renderer at another
+    resolution would replace it. A chart measured at the PNG's resolution
+    (:func:`measuring`) is then saved with the renderer that measured its text.
+    """
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    return RendererAgg(1, 1, fig.dpi)  # type: ignore[no-untyped-call]
+
+
 @cache
 def _date_locator_class() -> type[AutoDateLocator]:
     import matplotlib.dates as mdates
@@ -125,6 +150,94 @@ def date_locator() -> Locator:
     return _date_locator_class()(minticks=4, maxticks=9)
 
 
+@cache
+def _date_formatter_class() -> type[DateFormatter]:
+    import matplotlib.dates as mdates
+
+    class _DateFormatter(mdates.DateFormatter):
+        """``DateFormatter`` that formats the same ticks once.
+
+        Every measure and draw of an axis formats its tick labels again, each
+        through a conversion to ``datetime``: the labels depend on the ticks only.
+        """
+
+        _memo: tuple[tuple[float, ...], list[str]] | None = None
+
+        def format_ticks(self, values: Any) -> list[str]:
+            key = tuple(float(v) for v in values)
+            if self._memo is None or self._memo[0] != key:
+                self._memo = (key, super().format_ticks(values))
+            else:
+                self.set_locs(values)
+            return list(self._memo[1])
+
+    return _DateFormatter
+
+
+def date_formatter(fmt: str) -> Formatter:
+    """The time axes' formatter: ``fmt`` in UTC, each set of ticks formatted once."""
+    return _date_formatter_class()(fmt, tz="UTC")
+
+
+class _Memo:
+    """One method of one box, computed once per renderer while a legend draws."""
+
+    def __init__(self, method: Any) -> None:
+        self.method = method
+        self.results: dict[int, Any] = {}
+
+    def __call__(self, renderer: RendererBase) -> Any:
+        key = id(renderer)
+        if key not in self.results:
+            self.results[key] = self.method(renderer)
+        return self.results[key]
+
+
+_PACKING = ("get_bbox", "_get_bbox_and_child_offsets")
+
+
+class _PackedDraw:
+    """A legend's ``draw`` that packs each of its boxes once.
+
+    matplotlib packs a legend's boxes (rows of sample and text, columns, the
+    whole key) when it places the legend, then again as it draws each level,
+    every text measured at each level above it. Nothing changes while it
+    draws: each box's size and its children's offsets are computed once (for
+    that draw only: the next draw measures again).
+    """
+
+    def __init__(self, legend: Legend) -> None:
+        self.legend = legend
+
+    def __call__(self, renderer: RendererBase) -> None:
+        from matplotlib.offsetbox import OffsetBox
+
+        legend = self.legend
+        boxes: list[Any] = []
+        stack = [getattr(legend, "_legend_box", None)]
+        while stack:
+            box = stack.pop()
+            if isinstance(box, OffsetBox):
+                boxes.append(box)
+                stack.extend(box.get_children())
+        for box in boxes:
+            for name in _PACKING:
+                if hasattr(box, name):
+                    setattr(box, name, _Memo(getattr(box, name)))
+        try:
+            type(legend).draw(legend, renderer)
+        finally:
+            for box in boxes:
+                for name in _PACKING:
+                    box.__dict__.pop(name, None)
+
+
+def pack_once(legend: Legend) -> Legend:
+    """Have ``legend`` pack each of its boxes once per draw (it looks the same)."""
+    legend.draw = _PackedDraw(legend)  # type: ignore[method-assign]
+    return legend
+
+
 def _union(boxes: Sequence[Bbox | None]) -> Bbox | None:
     from matplotlib.transforms import Bbox
 
@@ -132,33 +245,74 @@ def _union(boxes: Sequence[Bbox | None]) -> Bbox | None:
     return Bbox.union(finite) if finite else None
 
 
-def _decorations(ax: Axes, renderer: RendererBase) -> Bbox | None:
+class _Extents:
+    """What the axes of one placement draw, each artist measured once (pixels).
+
+    A legend's packed box (the costly part of its extent: every entry's text and
+    sample) does not change when its axes move, only where it is: ``packed``
+    holds it across the placements of one :func:`fit`, and each placement puts
+    it where its legend anchors it now. Texts are measured once per placement.
+    """
+
+    def __init__(self, renderer: RendererBase, packed: dict[int, Bbox]) -> None:
+        self.renderer = renderer
+        self.packed = packed
+        self._texts: dict[int, Bbox] = {}
+
+    def text(self, text: Text) -> Bbox:
+        """``text.get_window_extent``, measured once in this placement."""
+        box = self._texts.get(id(text))
+        if box is None:
+            box = self._texts[id(text)] = text.get_window_extent(self.renderer)
+        return box
+
+    def legend(self, legend: Legend) -> Bbox:
+        """``legend.get_window_extent``, its box packed once in the fit."""
+        box = getattr(legend, "_legend_box", None)
+        if box is None:  # not the legend of the matplotlib we know: measure it all
+            return legend.get_window_extent(self.renderer)
+        packed = self.packed.get(id(legend))
+        if packed is None:
+            packed = self.packed[id(legend)] = box.get_bbox(self.renderer)
+        x, y = box.get_offset(packed, self.renderer)
+        return cast("Bbox", packed.translated(x, y))
+
+
+def _texts(ax: Axes) -> list[Text]:
+    """The visible, non-empty texts of ``ax`` that are not clipped to it."""
+    from matplotlib.text import Text
+
+    return [
+        child
+        for child in ax.get_children()
+        if isinstance(child, Text)
+        and child.get_visible()
+        and child.get_text()
+        and not (child.get_clip_on() and (child.get_clip_box() or child.get_clip_path()))
+    ]
+
+
+def _decorations(ax: Axes, extents: _Extents) -> Bbox | None:
     """What ``ax`` draws around its data: axes' text, titles, notes, its key (pixels).
 
     Text clipped to the axes never sticks out and is left out; so are lines and
     patches (clipped to the axes by the chart functions).
     """
-    from matplotlib.text import Text
-
+    renderer = extents.renderer
     boxes: list[Bbox | None] = [
         ax.xaxis.get_tightbbox(renderer),
         ax.yaxis.get_tightbbox(renderer),
     ]
-    for child in ax.get_children():
-        if not isinstance(child, Text) or not child.get_visible() or not child.get_text():
-            continue
-        if child.get_clip_on() and (child.get_clip_box() or child.get_clip_path()):
-            continue
-        boxes.append(child.get_window_extent(renderer))
+    boxes.extend(extents.text(text) for text in _texts(ax))
     legend = ax.get_legend()
     if legend is not None and legend.get_visible():
-        boxes.append(legend.get_window_extent(renderer))
+        boxes.append(extents.legend(legend))
     return _union(boxes)
 
 
-def _outside(ax: Axes, renderer: RendererBase) -> tuple[float, float, float, float]:
+def _outside(ax: Axes, extents: _Extents) -> tuple[float, float, float, float]:
     """How far ``ax``'s decorations reach beyond its box: left, right, top, bottom (inches)."""
-    box = _decorations(ax, renderer)
+    box = _decorations(ax, extents)
     if box is None:
         return 0.0, 0.0, 0.0, 0.0
     frame = ax.bbox
@@ -171,19 +325,38 @@ def _outside(ax: Axes, renderer: RendererBase) -> tuple[float, float, float, flo
     )
 
 
-def _reach(ax: Axes, renderer: RendererBase) -> float:
+def _reach(ax: Axes, extents: _Extents) -> float:
     """How far right of ``ax``'s left edge its left-aligned title and its key reach (inches)."""
-    from matplotlib.text import Text
-
     boxes = []
     legend = ax.get_legend()
     if legend is not None and legend.get_visible():
-        boxes.append(legend.get_window_extent(renderer))
+        boxes.append(extents.legend(legend))
+    from matplotlib.text import Text
+
     title = ax.get_title(loc="left")
     for child in ax.get_children() if title else ():
         if isinstance(child, Text) and child.get_text() == title and child.get_visible():
-            boxes.append(child.get_window_extent(renderer))
+            boxes.append(extents.text(child))
     return max((b.x1 - ax.bbox.x0 for b in boxes), default=0.0) / ax.figure.dpi
+
+
+def _fix_xlabel(ax: Axes) -> None:
+    """Keep ``ax``'s x label where the last measure put it (under the tick labels).
+
+    matplotlib places an x label at every draw, from the extents of the tick
+    labels, measured for it a second time. Once laid out, the place is known:
+    the label is fixed there, at a distance in inches (the same at any resolution).
+    """
+    from matplotlib.transforms import ScaledTranslation
+
+    axis = ax.xaxis
+    if not getattr(axis, "_autolabelpos", False) or axis.get_label_position() != "bottom":
+        return
+    fig = ax.figure
+    x, y = axis.label.get_position()
+    below = (ax.bbox.y0 - y) / fig.dpi
+    offset = ScaledTranslation(0, -below, fig.dpi_scale_trans)
+    axis.set_label_coords(x, 0.0, transform=ax.transAxes + offset)
 
 
 def _align_ylabels(column: Sequence[Axes], renderer: RendererBase) -> None:
@@ -207,8 +380,9 @@ def _align_ylabels(column: Sequence[Axes], renderer: RendererBase) -> None:
 def _place(fig: Figure, column: Sequence[Axes], renderer: RendererBase) -> None:
     """:func:`fit`'s measures and placement."""
     width, height = (float(v) for v in fig.get_size_inches())
+    packed: dict[int, Bbox] = {}  # the keys' packed boxes: they move, they do not change
     # vertical: titles, x tick labels, x labels and keys; none depends on the widths
-    outside = [_outside(ax, renderer) for ax in column]
+    outside = [_outside(ax, _Extents(renderer, packed)) for ax in column]
     for ax in column:  # titles are fixed at the top (y=1): an offset text would hit them
         if ax.yaxis.offsetText.get_visible() and ax.yaxis.offsetText.get_text():
             ax.ticklabel_format(axis="y", style="plain", useOffset=False)
@@ -232,11 +406,14 @@ def _place(fig: Figure, column: Sequence[Axes], renderer: RendererBase) -> None:
     # horizontal: y tick labels follow the panels' height (labels aligned after them);
     # then x tick labels and notes beside the axes, at that width
     _align_ylabels(column, renderer)
-    outside = [_outside(ax, renderer) for ax in column]
+    extents = _Extents(renderer, packed)
+    outside = [_outside(ax, extents) for ax in column]
+    for ax in column:  # measured for the panels' final height: it stays
+        _fix_xlabel(ax)
     left = max(a[0] for a in outside) + _PAD
     right = max(a[1] for a in outside) + _PAD
     # a title or key longer than the figure is wide widens it (the axes keep their width)
-    reach = max(_reach(ax, renderer) for ax in column)
+    reach = max(_reach(ax, extents) for ax in column)
     if left + reach + _PAD > width:
         plot = width - left - right
         width = left + reach + _PAD

@@ -26,6 +26,7 @@ from .panels import (
     _key_legend,
     _legend_entries,
     _time_axis,
+    _times,
     _utc,
     _x,
     shade_window,
@@ -263,8 +264,9 @@ def connections_chart(
     labels = [f"{s or '(state unknown)'} (peak {int(counts[s].max())})" for s in order]
     colours = [_STATE_COLOUR.get(s, _UNKNOWN_STATE_COLOUR) for s in order]
     times = list(counts.index)
+    stamps = _times(counts.index)
     ax.stackplot(
-        times,
+        stamps,
         *[counts[s].to_numpy() for s in order],
         labels=labels,
         colors=colours,
@@ -273,7 +275,7 @@ def connections_chart(
         zorder=2,
     )
     total = counts.sum(axis=1)
-    ax.plot(times, total.to_numpy(), color=_LINE_COLOUR, lw=0.8, zorder=3)
+    ax.plot(stamps, total.to_numpy(), color=_LINE_COLOUR, lw=0.8, zorder=3)
     peak = int(total.max())
     limit = _limits(settings, target)
     title = f"Client connections by state{_of(target)}"
@@ -413,10 +415,11 @@ def connection_growth_chart(
     named = [str(a) for a in peaks.index[:shown]]
     others = [a for a in counts.columns if str(a) not in named]
     times = list(counts.index)
+    stamps = _times(counts.index)
     for i, app in enumerate(named):
         name = _NO_APPLICATION if app in ("", "(none)") else shorten(app, 48)
         ax.plot(
-            times,
+            stamps,
             counts[app].to_numpy(),
             color=_POD_COLOURS[i % len(_POD_COLOURS)],
             lw=1.6,
@@ -427,7 +430,7 @@ def connection_growth_chart(
         rest = counts[others].sum(axis=1)
         apps = f"{len(others)} application{'s' if len(others) != 1 else ''}"
         ax.plot(
-            times,
+            stamps,
             rest.to_numpy(),
             color=_OTHER_POD_COLOUR,
             lw=1.2,
@@ -504,10 +507,11 @@ def idle_in_transaction_chart(
         return fit(fig, [count_ax, age_ax])
     series = idle_in_transaction_series(activity, target=target)
     times = list(series.index)
+    stamps = _times(series.index)
     sessions = series["sessions"].fillna(0).to_numpy(dtype=float)
-    count_ax.fill_between(times, sessions, step="post", color=_IDLE_TX_COLOUR, alpha=0.3, lw=0)
+    count_ax.fill_between(stamps, sessions, step="post", color=_IDLE_TX_COLOUR, alpha=0.3, lw=0)
     count_ax.step(
-        times,
+        stamps,
         sessions,
         where="post",
         color=_IDLE_TX_COLOUR,
@@ -525,7 +529,7 @@ def idle_in_transaction_chart(
         largest = float(np.nanmax(np.concatenate([oldest, xact])))
         unit, per = _age_unit(largest)
         age_ax.plot(
-            times,
+            stamps,
             oldest / per,
             color="#b3261e",
             lw=1.6,
@@ -533,7 +537,7 @@ def idle_in_transaction_chart(
         )
         if not np.isnan(xact).all():
             age_ax.plot(
-                times,
+                stamps,
                 xact / per,
                 color="#8c564b",
                 lw=1.1,

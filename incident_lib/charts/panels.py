@@ -17,14 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..core.metrics import format_share, metric_info
 from ..core.text import shorten
 from ..core.time import Window
-from ._layout import fit, mark_laid_out, measuring
+from ._layout import fit, mark_laid_out, measuring, pack_once, text_renderer
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     from matplotlib.artist import Artist
     from matplotlib.axes import Axes
@@ -138,6 +139,21 @@ def shade_window(ax: Axes, window: Window, *, label: str = "incident window") ->
         zorder=0,
     )
     return ax
+
+
+def _times(values: object) -> np.ndarray[Any, Any]:
+    """Times (a series, an index, a list of Timestamps) as naive UTC ``datetime64``.
+
+    matplotlib converts such an array in one vectorised step; tz-aware Timestamps
+    (what a series of UTC times gives it) are converted one at a time, again each
+    time a line recomputes its path. The numbers drawn are the same.
+    """
+    import pandas as pd
+
+    index = pd.DatetimeIndex(cast("list[datetime]", values))
+    if index.tz is not None:
+        index = index.tz_convert("UTC").tz_localize(None)
+    return index.to_numpy()
 
 
 def _utc(moment: object) -> pd.Timestamp:
@@ -284,9 +300,16 @@ def stack_badges(ax: Axes) -> Axes:
     dpi = ax.figure.dpi
     for badge in badges:
         badge.xyann = (0.0, -3.0)
+    # each badge is measured by the renderer that measured it last (the layout's, once
+    # laid out), else by one at the figure's resolution; never the canvas's own renderer,
+    # which would replace the one that measured the layout (and saves the figure)
+    fresh = None
     spans = []
     for badge in badges:
-        box = badge.get_window_extent()
+        renderer = getattr(badge, "_renderer", None)
+        if renderer is None:
+            renderer = fresh = fresh or text_renderer(cast("Figure", ax.figure))
+        box = badge.get_window_extent(renderer)
         size = float(badge.get_fontsize())
         pad = _BADGE_PAD * size * dpi / 72
         spans.append((box.x0 - pad, box.x1 + pad, box.height / dpi * 72, size))
@@ -336,7 +359,7 @@ def _key_legend(
     )
     for text in legend.get_texts():
         text.set_parse_math(False)  # a `$` in a label is a dollar sign
-    return legend
+    return pack_once(legend)
 
 
 def _legend_entries(axes: Sequence[Axes]) -> tuple[list[Artist], list[str]]:
@@ -352,13 +375,10 @@ def _legend_entries(axes: Sequence[Axes]) -> tuple[list[Artist], list[str]]:
 
 
 def _time_axis(ax: Axes) -> None:
-    import matplotlib.dates as mdates
-
-    from ._layout import date_locator
+    from ._layout import date_formatter, date_locator
 
     ax.xaxis.set_major_locator(date_locator())
-    formatter = mdates.DateFormatter("%H:%M", tz="UTC")  # type: ignore[no-untyped-call]
-    ax.xaxis.set_major_formatter(formatter)
+    ax.xaxis.set_major_formatter(date_formatter("%H:%M"))
 
 
 def _key_rows(markers: pd.DataFrame | None) -> int:
@@ -461,7 +481,7 @@ def metric_panels(
             )
             ax.set_yticks([])
         else:
-            ax.plot(data.index, data.to_numpy(), color=_LINE_COLOUR, lw=1.1)
+            ax.plot(_times(data.index), data.to_numpy(), color=_LINE_COLOUR, lw=1.1)
             ax.set_ylim(bottom=0)
         if window is not None:
             shade_window(ax, window)
@@ -627,9 +647,10 @@ def usage_panels(
             style_ = {"color": _OTHER_POD_COLOUR, "lw": 0.8, "alpha": 0.7, "zorder": 2}
             label = f"other pods ({len(others)})" if first_other else "_nolegend_"
             first_other = False
-        cpu_ax.plot(group["time"], group["cpu"] / cpu.scale, **style_)
+        stamps = _times(group["time"])
+        cpu_ax.plot(stamps, group["cpu"] / cpu.scale, **style_)
         mem_ax.plot(
-            group["time"],
+            stamps,
             group["memory"] / memory.scale,
             label=label,
             **style_,
@@ -744,7 +765,7 @@ def signature_lines(
     keys = [str(k) for k in series[by].drop_duplicates()]
     labels = _signature_labels(series, keys)
     for key, group in series.groupby(series[by].astype(str), sort=False):
-        ax.plot(group["time"], group["count"], lw=1.2, label=labels[str(key)])
+        ax.plot(_times(group["time"]), group["count"], lw=1.2, label=labels[str(key)])
     ax.set_title("Log events per minute, top signatures", y=1.0)
     ax.set_ylabel("events / min")
     ax.set_ylim(bottom=0)
@@ -1003,7 +1024,7 @@ def timeline_chart(
         )
         top.set_yticks([])
     else:
-        top.plot(data.index, data.to_numpy() / info.scale, color=_LINE_COLOUR, lw=1.1)
+        top.plot(_times(data.index), data.to_numpy() / info.scale, color=_LINE_COLOUR, lw=1.1)
         top.set_ylim(bottom=0)
     top.set_xlim(_x(lo), _x(hi))
     shade_window(top, window)
@@ -1021,6 +1042,7 @@ def timeline_chart(
             _top_badge(top, number[i], at, colour)
 
     to_pt = 72 / fig.dpi
+    renderer = text_renderer(fig)
     plot_pt = (width - _TL_LEFT - _TL_RIGHT) * 72
     lane_axes: list[Axes] = []
     heights: list[float] = []  # points
@@ -1032,7 +1054,7 @@ def timeline_chart(
         for kind, group in rows.groupby("kind", sort=False):
             marker = _KIND_MARKER.get(str(kind), "o")
             ax.plot(
-                list(group["time"]),
+                _times(group["time"]),
                 [_TL_MARKER_Y] * len(group),
                 ls="none",
                 marker=marker,
@@ -1062,7 +1084,7 @@ def timeline_chart(
                 clip_on=False,
                 bbox=_badge_box(colour),
             )
-            box = badge.get_window_extent()
+            box = badge.get_window_extent(renderer)
             half = box.width * to_pt / 2 + _BADGE_PAD * 8
             centre = (at - x_lo) / (x_hi - x_lo) * plot_pt
             badges.append((badge, box.height * to_pt))
@@ -1077,13 +1099,13 @@ def timeline_chart(
         heights.append(max(_TL_MIN_LANE, top_edge))
         ax.set_facecolor("#f5f5f5" if n % 2 == 0 else "white")
         ax.set_yticks([_TL_MARKER_Y], labels=[_LANE_NAME.get(lane, lane)])
-        ax.tick_params(axis="y", length=0)
+        ax.tick_params(axis="y", length=0, left=False)  # no mark: not drawn at all
         ax.grid(False, axis="y")
         for side in ("left", "top", "right"):
             ax.spines[side].set_visible(False)
         ax.spines["bottom"].set_color("#cccccc")
         shade_window(ax, window)
-        ax.tick_params(axis="x", labelbottom=False, length=0)
+        ax.tick_params(axis="x", labelbottom=False, length=0, bottom=False)
     if not lanes:
         ax = fig.add_axes((0.1, 0.1, 0.8, 0.1), sharex=top, label="no events")
         lane_axes.append(ax)
@@ -1101,7 +1123,7 @@ def timeline_chart(
         ax.set_yticks([])
         shade_window(ax, window)
     bottom = lane_axes[-1]
-    bottom.tick_params(axis="x", labelbottom=True, length=3.5)
+    bottom.tick_params(axis="x", labelbottom=True, length=3.5, bottom=True)
     bottom.set_xlabel("time (UTC)")
     for ax, height in zip(lane_axes, heights, strict=True):
         if lanes:
