@@ -207,8 +207,10 @@ def _fake_execute(seen: list[dict]):
     """A stand-in for execute_notebook that records run.json as each notebook starts."""
 
     def execute(source: Path, output: Path, parameters: dict, *, timeout: float, **kernels):
-        seen.append(json.loads((output.parent / RUN_FILE).read_text()))
-        return NotebookResult(name=source.stem, status="ok", seconds=0.01, output=output)
+        # as execute_notebook: the notebook runs holding its turn (the runner's parallel slots)
+        with kernels.get("gate") or contextlib.nullcontext():
+            seen.append(json.loads((output.parent / RUN_FILE).read_text()))
+            return NotebookResult(name=source.stem, status="ok", seconds=0.01, output=output)
 
     return execute
 
@@ -594,7 +596,7 @@ def test_the_timeline_chart_drawn_ahead_is_used_only_while_the_story_shows_the_s
     ws = open_workspace(demo_copy("connection-leak"))
     evidence: Future = Future()
     evidence.set_result(bundle.read_story_evidence(ws))
-    drafted = bundle._draft_chart(ws, evidence, lambda: None)
+    drafted = bundle._draft_chart(ws, evidence, lambda: True)
     assert drafted is not None
     assert drafted.png == bundle._timeline_png(build_story(ws, record=False))  # the same chart
     run_dir = tmp_path / "run"
@@ -618,3 +620,27 @@ def test_the_timeline_chart_drawn_ahead_is_used_only_while_the_story_shows_the_s
     failed: Future = Future()
     failed.set_exception(RuntimeError("the draft failed"))
     assert tell(failed) == redrawn
+
+
+def test_a_run_that_stops_leaves_no_chart_being_drawn_behind_it():
+    """The chart drawn ahead waits for the last turns; a run that stops before them
+    releases it at once, and nothing is drawn (no thread drawing while the process ends)."""
+    import threading
+    from concurrent.futures import Future
+
+    slots = bundle._Slots(2)
+    evidence: Future = Future()
+    evidence.set_result(object())  # read ahead; never used: the run stops first
+    drafts: list = []
+    waiter = threading.Thread(
+        target=lambda: drafts.append(
+            bundle._draft_chart(None, evidence, lambda: slots.wait_taken(3))  # type: ignore[arg-type]
+        ),
+        daemon=True,
+    )
+    waiter.start()
+    waiter.join(0.2)
+    assert waiter.is_alive()  # waiting for turns 0-2
+    slots.cancel()
+    waiter.join(10)
+    assert not waiter.is_alive() and drafts == [None]

@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from html import escape as html_escape
@@ -355,48 +356,52 @@ def _execute(
         ),
         name="runner-draft",
     )
-    with ThreadPoolExecutor(max_workers=parallel + 1, thread_name_prefix="notebook") as pool:
-        futures = {pool.submit(run, number, path): path for number, path in enumerate(ordered)}
-        for future in as_completed(futures):
-            path = futures[future]
-            try:
-                result = future.result()
-            except Exception as exc:  # a runner bug must not lose the other notebooks
-                result = NotebookResult(
-                    name=path.stem,
-                    status="failed",
-                    seconds=0.0,
-                    output=run_dir / path.name,
-                    error=redact(f"runner error: {type(exc).__name__}: {exc}"),
-                )
-            try:
-                html = renderer.render(
-                    result.output,
-                    run_dir / f"{path.stem}.html",
-                    banner=renderer.banner(inc.id, inc.title, path.stem),
-                )
-                result = replace(result, html=html)
-            except Exception as exc:
-                print(
-                    f"warning: could not render {path.stem} to HTML: {redact(str(exc))}",
-                    file=sys.stderr,
-                )
-            results.append(result)
-            record["notebooks"] = _notebook_states(record["notebooks"], result)
-            write_run_file(run_dir, record)
-            if on_result is not None:
-                on_result(result)
-    head, signature = _evidence_head(store)  # after the notebooks: a live run captured
-    findings = collect_findings(run_dir)
-    groups = group_findings(findings)
-    story, story_block = _tell_story(
-        workspace,
-        run_dir,
-        [r.name for r in results],
-        record_timeline=record_timeline,
-        evidence=ahead,
-        draft=draft,
-    )
+    try:
+        with ThreadPoolExecutor(max_workers=parallel + 1, thread_name_prefix="notebook") as pool:
+            futures = {pool.submit(run, number, path): path for number, path in enumerate(ordered)}
+            for future in as_completed(futures):
+                path = futures[future]
+                try:
+                    result = future.result()
+                except Exception as exc:  # a runner bug must not lose the other notebooks
+                    result = NotebookResult(
+                        name=path.stem,
+                        status="failed",
+                        seconds=0.0,
+                        output=run_dir / path.name,
+                        error=redact(f"runner error: {type(exc).__name__}: {exc}"),
+                    )
+                try:
+                    html = renderer.render(
+                        result.output,
+                        run_dir / f"{path.stem}.html",
+                        banner=renderer.banner(inc.id, inc.title, path.stem),
+                    )
+                    result = replace(result, html=html)
+                except Exception as exc:
+                    print(
+                        f"warning: could not render {path.stem} to HTML: {redact(str(exc))}",
+                        file=sys.stderr,
+                    )
+                results.append(result)
+                record["notebooks"] = _notebook_states(record["notebooks"], result)
+                write_run_file(run_dir, record)
+                if on_result is not None:
+                    on_result(result)
+        head, signature = _evidence_head(store)  # after the notebooks: a live run captured
+        findings = collect_findings(run_dir)
+        groups = group_findings(findings)
+        story, story_block = _tell_story(
+            workspace,
+            run_dir,
+            [r.name for r in results],
+            record_timeline=record_timeline,
+            evidence=ahead,
+            draft=draft,
+        )
+    finally:  # a run that stopped half-way leaves no chart being drawn behind it
+        slots.cancel()
+        futures_wait([draft], timeout=DRAFT_WAIT)
     shutil.rmtree(run_dir / MEMO_DIR, ignore_errors=True)  # (the run's alone: not the bundle's)
     _write_findings_json(run_dir, inc.id, story, groups, findings, head=head)
     availability = collect_availability(run_dir)
@@ -498,6 +503,9 @@ def _write_runs_page(folder: Path, workspace: Workspace, runs_dir: Path) -> None
 
 T = TypeVar("T")
 
+#: seconds a run that stops waits for the timeline chart being drawn ahead (about one)
+DRAFT_WAIT = 10.0
+
 #: the most log lines the story reads while notebooks run: it holds their failures at the same
 #: time as two notebooks hold theirs (at 10M lines, every process together: 6.1 GiB with the
 #: story ahead, 5.3 GiB without); above, it waits for the notebooks (an 8 GiB budget)
@@ -553,20 +561,19 @@ class _ChartDraft(NamedTuple):
 def _draft_chart(
     workspace: Workspace,
     evidence: Future[StoryEvidence | None],
-    when: Callable[[], None],
+    when: Callable[[], bool],
 ) -> _ChartDraft | None:
-    """The timeline chart of the story as it stands when ``when()`` returns.
+    """The timeline chart of the story as it stands when ``when()`` returns True.
 
     The story's chart is the last thing a run draws, after every notebook, with
     one core idle. Drawn here instead, as the last notebooks run, it is used
     when the story at the end shows the same (nothing the notebooks added since
     changed it): see :func:`_timeline_chart`. None when the evidence is read
-    only at the end.
+    only at the end, or when ``when()`` returns False (the run stopped).
     """
     read = evidence.result()
-    if read is None:
+    if read is None or not when():
         return None
-    when()
     story = build_story(workspace, record=False, evidence=read)
     return _ChartDraft(story, _timeline_png(story))
 
@@ -584,6 +591,7 @@ class _Slots:
         self._next = 0  # the turn to be taken next
         self._given_up: set[int] = set()
         self._running: set[int] = set()
+        self._cancelled = False
 
     def _advance(self) -> None:
         while self._next in self._given_up:
@@ -608,10 +616,18 @@ class _Slots:
                 self._running.discard(number)
                 self._changed.notify_all()
 
-    def wait_taken(self, count: int) -> None:
-        """Wait until turns ``0`` to ``count - 1`` were all taken (or given up)."""
+    def wait_taken(self, count: int) -> bool:
+        """Wait until turns ``0`` to ``count - 1`` were all taken (or given up); False
+        when the run stopped first (:meth:`cancel`)."""
         with self._changed:
-            self._changed.wait_for(lambda: self._next >= count)
+            self._changed.wait_for(lambda: self._next >= count or self._cancelled)
+            return not self._cancelled
+
+    def cancel(self) -> None:
+        """The run stopped: nobody waits for turns any more."""
+        with self._changed:
+            self._cancelled = True
+            self._changed.notify_all()
 
     def done(self, number: int) -> None:
         """Notebook ``number`` ended: its turn is given up if it never took it."""
