@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from chart_figures import T0, close_figures, minute_series  # noqa: F401 (close_figures: autouse)
 from matplotlib.backends import backend_agg
 from PIL import Image
 
@@ -30,19 +31,7 @@ from incident_lib import Window, charts
 from incident_lib.charts import _layout
 from incident_lib.charts.panels import _times
 
-T0 = pd.Timestamp("2026-11-03T13:00:00Z")
 WINDOW = Window(datetime(2026, 11, 3, 14, tzinfo=UTC), datetime(2026, 11, 3, 15, tzinfo=UTC))
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
-def _series(scale: float, n: int = 121) -> pd.Series:
-    index = pd.date_range(T0, periods=n, freq="1min")
-    return pd.Series([scale * (1 + (i % 7) / 10) for i in range(n)], index=index)
 
 
 def _markers(rng: random.Random, count: int) -> pd.DataFrame:
@@ -60,7 +49,7 @@ def _markers(rng: random.Random, count: int) -> pd.DataFrame:
 def _random_panels(seed: int) -> Any:
     rng = random.Random(seed)
     keys = rng.sample(["request_rate", "error_ratio", "latency_p95", "cpu", "memory"], 3)
-    series = {key: _series(rng.choice([1e-3, 0.5, 25.0, 2e5, 2**31])) for key in keys}
+    series = {key: minute_series(rng.choice([1e-3, 0.5, 25.0, 2e5, 2**31])) for key in keys}
     return charts.metric_panels(
         series,
         window=WINDOW,
@@ -170,7 +159,7 @@ def test_times_are_drawn_at_the_numbers_of_their_timestamps():
 def test_the_save_reuses_the_renderer_that_measured_the_layout(monkeypatch):
     rng = random.Random(3)
     fig = charts.metric_panels(
-        {"request_rate": _series(25.0), "error_ratio": _series(0.05)},
+        {"request_rate": minute_series(25.0), "error_ratio": minute_series(0.05)},
         window=WINDOW,
         markers=_markers(rng, 4),
     )
@@ -192,7 +181,7 @@ def _pixels(png: bytes) -> np.ndarray:
 
 def _key_figure(label: str) -> tuple[Any, Any]:
     fig = charts.metric_panels(
-        {"request_rate": _series(25.0)}, window=WINDOW, markers=_markers(random.Random(5), 3)
+        {"request_rate": minute_series(25.0)}, window=WINDOW, markers=_markers(random.Random(5), 3)
     )
     legend = fig.axes[-1].get_legend()
     legend.get_texts()[-1].set_text(label)

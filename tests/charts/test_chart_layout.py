@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 from activity_rows import activity_row
+from chart_figures import T0, close_figures, minute_series  # noqa: F401 (close_figures: autouse)
 from matplotlib.text import Text
 from PIL import Image
 
@@ -31,24 +32,12 @@ from incident_lib.core.schema import conform
 from incident_lib.core.timeline import Event
 from incident_lib.runbook import Runbook
 
-T0 = pd.Timestamp("2026-11-03T13:00:00Z")
 WINDOW = Window(datetime(2026, 11, 3, 14, tzinfo=UTC), datetime(2026, 11, 3, 15, tzinfo=UTC))
 LONG = (
     "ConfigMap checkout-feature-flags-and-payment-provider-routing changed by "
     "kubectl-edit from a very long named automation account"
 )
 DPI = 110
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
-def _series(scale: float, n: int = 121) -> pd.Series:
-    index = pd.date_range(T0, periods=n, freq="1min")
-    return pd.Series([scale * (1 + (i % 7) / 10) for i in range(n)], index=index)
 
 
 def _markers() -> pd.DataFrame:
@@ -64,12 +53,12 @@ def _markers() -> pd.DataFrame:
 
 def _metric_panels() -> Any:
     series = {
-        "request_rate": _series(25.0),
-        "error_ratio": _series(0.05),
-        "latency_p95": _series(180000.0),  # wide tick labels
-        "cpu": _series(0.4),
-        "memory": _series(2**30),
-        "a_custom_metric_with_a_really_long_name_of_its_own": _series(3.0),
+        "request_rate": minute_series(25.0),
+        "error_ratio": minute_series(0.05),
+        "latency_p95": minute_series(180000.0),  # wide tick labels
+        "cpu": minute_series(0.4),
+        "memory": minute_series(2**30),
+        "a_custom_metric_with_a_really_long_name_of_its_own": minute_series(3.0),
     }
     onsets = {"error_ratio": pd.Timestamp("2026-11-03T14:19:00Z")}
     return charts.metric_panels(series, window=WINDOW, markers=_markers(), onsets=onsets)
@@ -275,7 +264,7 @@ def test_a_figure_made_elsewhere_is_still_cropped_to_its_content():
 
 
 def test_huge_values_never_put_an_offset_under_a_title():
-    series = {"request_rate": _series(4e7), "error_ratio": _series(1e-7)}
+    series = {"request_rate": minute_series(4e7), "error_ratio": minute_series(1e-7)}
     fig = charts.metric_panels(series, window=WINDOW)
     fig.canvas.draw()
     assert [ax.yaxis.offsetText.get_text() for ax in fig.axes] == ["", ""]
