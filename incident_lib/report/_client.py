@@ -13,6 +13,7 @@ that nbclient would read afterwards (it ignores messages of other requests).
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from queue import Empty
 from typing import Any
 
@@ -57,28 +58,36 @@ class ReadyClient(AsyncKernelClient):
 
     async def _reply_to(self, msg_id: str, wait: float) -> dict[str, Any] | None:
         """The shell reply to ``msg_id`` (older replies are dropped); None after ``wait`` s."""
-        stop = time.monotonic() + wait
-        while (left := stop - time.monotonic()) > 0:
-            try:
-                msg: dict[str, Any] = await self.get_shell_msg(timeout=left)
-            except Empty:
-                return None
-            if msg["parent_header"].get("msg_id") == msg_id:
-                return msg
-        return None
+        return await _first(self.get_shell_msg, wait, lambda m: _parent(m) == msg_id)
 
     async def _idle_after(self, msg_id: str, wait: float) -> bool:
         """Read IOPub up to the ``idle`` status of ``msg_id``; False if none came in ``wait`` s."""
-        stop = time.monotonic() + wait
-        while (left := stop - time.monotonic()) > 0:
-            try:
-                msg: dict[str, Any] = await self.get_iopub_msg(timeout=left)
-            except Empty:
-                return False
-            if (
-                msg["msg_type"] == "status"
-                and msg["content"].get("execution_state") == "idle"
-                and msg["parent_header"].get("msg_id") == msg_id
-            ):
-                return True
-        return False
+
+        def idle(msg: dict[str, Any]) -> bool:
+            state = msg["content"].get("execution_state")
+            return msg["msg_type"] == "status" and state == "idle" and _parent(msg) == msg_id
+
+        return await _first(self.get_iopub_msg, wait, idle) is not None
+
+
+def _parent(msg: dict[str, Any]) -> object:
+    """The id of the request ``msg`` answers."""
+    return msg["parent_header"].get("msg_id")
+
+
+async def _first(
+    get: Callable[..., Awaitable[dict[str, Any]]],
+    wait: float,
+    wanted: Callable[[dict[str, Any]], bool],
+) -> dict[str, Any] | None:
+    """The first message from ``get`` that is ``wanted`` (others are dropped); None when
+    none came within ``wait`` seconds."""
+    stop = time.monotonic() + wait
+    while (left := stop - time.monotonic()) > 0:
+        try:
+            msg = await get(timeout=left)
+        except Empty:
+            return None
+        if wanted(msg):
+            return msg
+    return None
