@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from .analysis.mitigation import ActionEffect
+    from .analysis.signatures import SignatureLines
     from .core.timeline import Event
     from .infra.evidence import ManifestEntry
     from .sources.base import Source, SourceRegistry
@@ -261,7 +262,8 @@ class Runbook:
             ``time_range`` or alone; they keep their row number in the capture
             as their index. Offline, the other rows are let go a row group at a
             time: a notebook that groups the failures of a big log capture holds
-            only them.
+            only them. An empty mapping keeps every row, numbered as captured
+            (to match the ``lines`` of :meth:`log_signatures`).
 
         Raises
         ------
@@ -362,6 +364,65 @@ class Runbook:
             self._log(EvidenceRead(key, ok=True))
             self._judged[key] = (entry or store.latest(source, name)).file
         return frame
+
+    def log_signatures(self, levels: Iterable[str]) -> SignatureLines:
+        """The signatures of the ``kubernetes/logs`` lines at ``levels``, grouped once per run.
+
+        :func:`~incident_lib.analysis.signatures.signatures_with_lines` over the
+        lines at ``levels`` in :attr:`window` and :attr:`baseline`, read as
+        :meth:`evidence` reads them (``time``, ``pod``, ``level`` and ``message``
+        of those rows of :attr:`fetch_window`, each labelled by its row number in
+        the capture, as a read with ``where=``). Offline in a run, the grouping is
+        shared with the run's other notebooks and its story
+        (:func:`~incident_lib.report.log_signatures.captured_signatures`); the
+        capture is still judged as :meth:`evidence` judges it: unavailable or
+        outside the windows, it is in :attr:`missing` and no signature is given.
+
+        Parameters
+        ----------
+        levels
+            The levels to group, e.g. ``("warning", "error", "critical")``.
+
+        Returns
+        -------
+        SignatureLines
+            ``table``, ``lines`` (labelled by row number in the capture) and
+            ``examples``.
+        """
+        from .analysis.signatures import signatures_with_lines
+        from .report.log_signatures import LOG_COLUMNS, captured_signatures
+
+        key = "kubernetes/logs"
+        read_here = False
+
+        def read(values: Collection[str]) -> pd.DataFrame | None:
+            nonlocal read_here
+            read_here = True
+            lines = self.evidence(
+                "kubernetes",
+                "logs",
+                columns=list(LOG_COLUMNS),
+                time_range=self.fetch_window,
+                where={"level": list(values)},
+            )
+            return None if key in self.missing else lines
+
+        found = captured_signatures(
+            self.workspace.evidence,
+            "kubernetes",
+            "logs",
+            window=self.window,
+            baseline=self.baseline,
+            levels=list(levels),
+            memo=self.memo if self.mode == "offline" else None,
+            read=read,
+        )
+        if not read_here:  # grouped by another process: judge the capture here too
+            self.evidence("kubernetes", "logs", columns=["time"], at=[])
+        if key in self.missing:
+            empty = empty_frame("logs")[list(LOG_COLUMNS)]
+            return signatures_with_lines(empty)  # (no line: no signature)
+        return found
 
     def _outside_window(self, frame: pd.DataFrame, kind: str, entry: ManifestEntry | None) -> str:
         """Why the capture says nothing about this incident's windows ("" when it may).

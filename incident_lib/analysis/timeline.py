@@ -89,7 +89,7 @@ from .metrics import series as metric_values
 from .onset import onset_table
 from .related import Relations, incident_relations
 from .resources import NEAR_LIMIT, limits_vs_usage, pod_problems, service_objects, warning_events
-from .signatures import rank_signatures, signatures
+from .signatures import SignatureLines, rank_signatures, signatures_with_lines
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -967,39 +967,25 @@ def _limit_events(pods: pd.DataFrame, usage: pd.DataFrame, window: Window) -> li
 # --- logs --------------------------------------------------------------------------------
 
 
-def _signature_events(
-    logs: pd.DataFrame, name: str, window: Window, baseline: Window
-) -> list[Event]:
-    import pandas as pd
-
-    table = rank_signatures(
-        signatures(
-            logs,
-            window=(pd.Timestamp(window.start), pd.Timestamp(window.end)),
-            baseline=(pd.Timestamp(baseline.start), pd.Timestamp(baseline.end)),
-            levels=FAILURE_LEVELS,  # (as 04_logs: the other lines are not grouped at all)
-        )
-    )
+def _signature_events(found: SignatureLines, name: str) -> list[Event]:
+    table = rank_signatures(found.table)
     if table.empty:
         return []
     chosen = table[
         table["is_new"] & (table["same_as"] == 0) & table["level"].str.lower().isin(FAILURE_LEVELS)
     ].head(MAX_SIGNATURES)
     out = []
-    for signature, template, level, count, pods, first_seen, example in zip(
+    for signature, template, level, count, pods, first_seen in zip(
         chosen["signature"],
         chosen["template"],
         chosen["level"],
         chosen["count"],
         chosen["pods"],
         chosen["first_seen"],
-        chosen["example"],
         strict=True,
     ):
         moment = _ts(first_seen)
-        at = logs[logs["time"] == moment]
-        same = at["message"] == example
-        row = _row(same | (at["raw"] == example) if "raw" in at.columns else same)
+        row = found.examples.get(signature)
         summary = (
             f"New log signature ({level}, {_plural(int(count), 'event')} from "
             f"{_plural(int(pods), 'pod')}): {template}"
@@ -1012,11 +998,38 @@ def _signature_events(
                 summary=shorten(summary, _SUMMARY),
                 key=str(signature),
                 evidence=name,
-                row=row,
+                row=None if row is None else int(row),
                 section=_LOGS,
             )
         )
     return out
+
+
+def _log_events(
+    frames: Mapping[str, pd.DataFrame],
+    window: Window,
+    baseline: Window,
+    grouped: Mapping[str, SignatureLines],
+) -> list[Event]:
+    """The new failure signatures of the first log capture with failures to group."""
+    import pandas as pd
+
+    for name in ("kubernetes/logs", "datadog/logs"):
+        if name in grouped:
+            found = grouped[name]
+        else:
+            _, logs = _frame(frames, name)
+            if logs is None:
+                continue
+            found = signatures_with_lines(
+                logs,
+                window=(pd.Timestamp(window.start), pd.Timestamp(window.end)),
+                baseline=(pd.Timestamp(baseline.start), pd.Timestamp(baseline.end)),
+                levels=FAILURE_LEVELS,  # (as 04_logs: the other lines are not grouped at all)
+            )
+        if len(found.lines):
+            return _signature_events(found, name)
+    return []
 
 
 # --- all together ------------------------------------------------------------------------
@@ -1033,6 +1046,7 @@ def timeline_events(
     window: Window,
     baseline: Window,
     relations: Relations | None = None,
+    log_signatures: Mapping[str, SignatureLines] | None = None,
 ) -> list[Event]:
     """The events of the incident found in the captured frames, in time order.
 
@@ -1062,6 +1076,12 @@ def timeline_events(
         The incident's related services when the caller has them already
         (:func:`~incident_lib.analysis.related.incident_relations` of these
         frames); None: found here.
+    log_signatures
+        The signatures of the failures (:data:`FAILURE_LEVELS`) of a log capture
+        in ``window`` and ``baseline``, by evidence name, when the caller grouped
+        them already (once per run: :func:`~incident_lib.report.log_signatures.\
+captured_signatures`), their lines labelled by row in the capture; that log
+        frame is then not needed in ``frames``. None: grouped here.
 
     Returns
     -------
@@ -1096,9 +1116,7 @@ def timeline_events(
     _, usage = _frame(frames, "kubernetes/pod_usage")
     if pods is not None and usage is not None:
         events += _limit_events(pods, usage, window)
-    logs_name, logs = _frame(frames, "kubernetes/logs", "datadog/logs")
-    if logs is not None:
-        events += _signature_events(logs, logs_name, window, baseline)
+    events += _log_events(frames, window, baseline, log_signatures or {})
     events += record_events(incident)
     unique: dict[str, Event] = {}
     for event in events:

@@ -8,6 +8,8 @@ folder of the run, named by a key that holds the captures' sha256: the first
 process computes it, holding a lock on the file; one asking at the same time
 waits for it and reads the result, and later ones read it at once. A result
 that cannot be read back (a file cut short, another shape) is computed again.
+:func:`memoized_frames` does the same for results made of frames (the signature
+of each of millions of log lines), kept as Parquet files, not JSON.
 
 Only what evidence determines goes there; the folder lives as long as its run
 (the runner removes it when the bundle is written).
@@ -17,15 +19,20 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import json
 import os
+import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .files import atomic_write_text
 
-__all__ = ["MEMO_DIR", "memo_key", "memoized"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["MEMO_DIR", "memo_key", "memoized", "memoized_frames"]
 
 #: the folder of a run that holds its memo files
 MEMO_DIR = ".memo"
@@ -76,17 +83,92 @@ def memoized(
     T
         The result.
     """
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{key}.json"
+
+    def store(value: T) -> None:
+        atomic_write_text(target, json.dumps(encode(value), sort_keys=True))
+
+    return _once(folder, key, compute, load=lambda: decode(json.loads(_read(target))), store=store)
+
+
+def memoized_frames(
+    folder: Path,
+    key: str,
+    compute: Callable[[], T],
+    *,
+    encode: Callable[[T], Mapping[str, pd.DataFrame]],
+    decode: Callable[[Mapping[str, pd.DataFrame]], T],
+) -> T:
+    """:func:`memoized` for a result made of frames, kept as Parquet files.
+
+    The frames go to a folder ``key`` of ``folder``, one ``<name>.parquet`` each
+    (index and dtypes kept), written aside and renamed into place: a reader
+    finds all of them or none.
+
+    Parameters
+    ----------
+    folder, key, compute
+        As for :func:`memoized`.
+    encode, decode
+        The result to frames by name (letters, digits, ``_``) and back;
+        ``decode`` raises ``ValueError``, ``KeyError`` or ``TypeError`` on frames
+        it cannot read.
+
+    Returns
+    -------
+    T
+        The result.
+    """
+    import pandas as pd
+
+    target = folder / key
+
+    def load() -> T:
+        if not target.is_dir() or target.is_symlink():
+            raise FileNotFoundError(target)
+        frames = {
+            path.stem: pd.read_parquet(io.BytesIO(_read_bytes(path)))
+            for path in sorted(target.glob("*.parquet"))
+        }
+        return decode(frames)
+
+    def store(value: T) -> None:
+        aside = folder / f"{key}.partial"
+        shutil.rmtree(aside, ignore_errors=True)  # (left by a process that died writing)
+        aside.mkdir()
+        for name, frame in encode(value).items():
+            if not name.replace("_", "").isalnum():
+                raise ValueError(f"memo frame name {name!r}: letters, digits and _ only")
+            frame.to_parquet(aside / f"{name}.parquet")
+        # (one that could not be read back, or a link put in its place: not followed)
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        else:
+            shutil.rmtree(target, ignore_errors=True)
+        aside.rename(target)
+
+    return _once(folder, key, compute, load=load, store=store)
+
+
+def _once(
+    folder: Path,
+    key: str,
+    compute: Callable[[], T],
+    *,
+    load: Callable[[], T],
+    store: Callable[[T], None],
+) -> T:
+    """``load()`` under the lock of ``key``; when it fails, ``compute()`` and ``store`` it."""
+    folder.mkdir(parents=True, exist_ok=True)
     fd = os.open(folder / f"{key}.lock", os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # another process computing it: wait for its result
         try:
-            return decode(json.loads(_read(target)))
+            return load()
         except (OSError, ValueError, KeyError, TypeError):
             pass  # not there yet (or unreadable): compute it
         value = compute()
-        atomic_write_text(target, json.dumps(encode(value), sort_keys=True))
+        store(value)
         return value
     finally:
         os.close(fd)  # releases the lock
@@ -94,6 +176,11 @@ def memoized(
 
 def _read(target: Path) -> str:
     """The text of ``target``, never through a symbolic link."""
+    return _read_bytes(target).decode("utf-8")
+
+
+def _read_bytes(target: Path) -> bytes:
+    """The bytes of ``target``, never through a symbolic link."""
     fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd, encoding="utf-8") as fh:
+    with os.fdopen(fd, "rb") as fh:
         return fh.read()

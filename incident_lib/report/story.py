@@ -32,6 +32,7 @@ from ..core.time import Window, parse_time
 from ..core.timeline import Event, events_frame
 from ..infra.redact import redact
 from ..infra.timeline import TimelineStore
+from .log_signatures import captured_signatures
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from ..analysis.impact import Impact
     from ..analysis.recovery import RecoveryVerdict
     from ..analysis.related import Relations
+    from ..analysis.signatures import SignatureLines
     from ..core.incident import Incident
     from ..infra.workspace import Workspace
 
@@ -64,8 +66,6 @@ SUMMARY_LIMIT = 1500
 _SUMMARY_CLAUSES = {"Mechanism": 2, "What was done": 3}
 
 #: evidence the story needs; what could not be read is named as unknown
-#: the columns of a log capture the story reads
-_LOG_COLUMNS = ("time", "pod", "level", "message")
 _NEEDED = ("kubernetes/rollouts", "kubernetes/events", "kubernetes/logs", "kubernetes/pods")
 
 
@@ -297,7 +297,11 @@ def read_story_evidence(
     store = workspace.evidence
     captured = {f"{e.source}/{e.name}": e for e in store.entries()}
     chosen = _metrics_source(captured)
+    # once per run: the upstream search reads every raw log line of the capture; first,
+    # so that a notebook groups the log signatures (below) meanwhile, not after it
+    relations = captured_relations(workspace, memo=memo)
     frames: dict[str, pd.DataFrame] = {}
+    grouped: dict[str, SignatureLines] = {}
     files: dict[str, str] = {}
     for (source, name), _kind in EVIDENCE_KINDS.items():
         key = f"{source}/{name}"
@@ -305,11 +309,18 @@ def read_story_evidence(
             continue
         if source in ("datadog", "prometheus") and source != chosen and name != "events":
             continue
-        # of a log capture, the failures the timeline groups, without their raw text (most
-        # of a capture's memory): each keeps its row number, which its event points at
+        # of a log capture, the signatures of the failures the timeline shows, grouped once
+        # per run (02 and 04 group the same lines); each line keeps its row number, which
+        # its event points at
         if _kind == "logs":
-            frames[key] = store.read(
-                source, name, columns=_LOG_COLUMNS, where={"level": sorted(FAILURE_LEVELS)}
+            grouped[key] = captured_signatures(
+                store,
+                source,
+                name,
+                window=window,
+                baseline=baseline,
+                levels=FAILURE_LEVELS,
+                memo=memo,
             )
         else:
             frames[key] = store.read(source, name)
@@ -320,12 +331,15 @@ def read_story_evidence(
         return frames.get(key, empty_frame(EVIDENCE_KINDS[(source, name)]))
 
     needed = (*_NEEDED, f"{chosen}/metrics", f"{chosen}/monitor_events")
-    unknown = tuple(key for key in needed if key not in frames)
+    unknown = tuple(key for key in needed if key not in files)
 
-    # once per run: the upstream search reads every raw log line of the capture
-    relations = captured_relations(workspace, memo=memo)
     found = timeline_events(
-        frames, incident=inc, window=window, baseline=baseline, relations=relations
+        frames,
+        incident=inc,
+        window=window,
+        baseline=baseline,
+        relations=relations,
+        log_signatures=grouped,
     )
     metric_frame = frame(f"{chosen}/metrics")
     has_metrics = f"{chosen}/metrics" in frames

@@ -142,7 +142,7 @@ def test_the_grouped_lines_are_those_of_the_window_and_the_baseline():
     baseline = (pd.Timestamp("2026-11-03T12:00:00Z"), window[0])
     found = signatures_with_lines(logs, window=window, baseline=baseline, levels=["ERROR"])
     assert isinstance(found, SignatureLines)
-    table, lines = found
+    table, lines, examples = found
     time = logs["time"]
     expected = logs[
         (logs["level"] == "error")
@@ -159,6 +159,13 @@ def test_the_grouped_lines_are_those_of_the_window_and_the_baseline():
     assert base.reindex(table["signature"], fill_value=0).tolist() == (
         table["baseline_count"].tolist()
     )
+    # each example: the signature's first line in the window, by its label in logs
+    assert examples.name == "row" and sorted(examples.index) == sorted(table["signature"])
+    first = in_window.index.to_series().groupby(in_window.to_numpy()).first()
+    assert examples.reindex(first.index).tolist() == first.tolist()
+    rows = logs.loc[examples.reindex(table["signature"]).to_numpy()]
+    assert list(rows["time"]) == list(table["first_seen"])
+    assert list(rows["message"]) == list(table["example"])  # (no raw column here)
 
 
 def test_lines_given_are_not_keyed_again(monkeypatch):

@@ -523,3 +523,63 @@ def test_signatures_of_the_failures_read_alone_are_those_of_the_full_read(demo_r
     assert story.captured_relations(rb.workspace) == story.captured_relations(
         rb.workspace, logs=full
     )
+
+
+@pytest.mark.parametrize(
+    "time_range",
+    [
+        None,
+        (ROW_GROUP_ROWS - 10, ROW_GROUP_ROWS + 10),  # across a row-group boundary
+        (ROW_GROUP_ROWS + 3, 2 * ROW_GROUP_ROWS + 999),  # not from the first group
+    ],
+)
+def test_an_empty_where_keeps_every_row_numbered_as_captured(big, time_range):
+    """``where={}``: the rows of a plain read, each labelled by its row in the capture."""
+    store, full = big
+    bounds = None
+    want = full[["time", "level", "message"]]
+    if time_range is not None:
+        bounds = (full["time"].iloc[time_range[0]], full["time"].iloc[time_range[1]])
+        want = want[(want["time"] >= bounds[0]) & (want["time"] < bounds[1])]
+    read = store.read(
+        "kubernetes", "logs", columns=["time", "level", "message"], time_range=bounds, where={}
+    )
+    pd.testing.assert_frame_equal(read, want, check_index_type=False)
+    assert list(read.index) == list(want.index)
+    held = evidence_mod.project(
+        full, columns=["time", "level", "message"], time_range=bounds, kind="logs", where={}
+    )
+    pd.testing.assert_frame_equal(held, want)
+
+
+def test_an_empty_where_numbers_rows_out_of_time_order_too(tmp_path):
+    frame = logs_frame(2 * ROW_GROUP_ROWS + 500, shuffle=True)
+    store = captured(tmp_path, frame)
+    full = store.read("kubernetes", "logs")
+    start, end = full["time"].quantile(0.2), full["time"].quantile(0.7)
+    want = full[(full["time"] >= start) & (full["time"] < end)]
+    read = store.read("kubernetes", "logs", time_range=(start, end), where={})
+    pd.testing.assert_frame_equal(read, want, check_index_type=False)
+    assert list(read.index) == list(want.index)
+    outside = store.read(
+        "kubernetes",
+        "logs",
+        columns=["time"],
+        time_range=("2020-01-01T00:00Z", "2020-01-02T00:00Z"),
+        where={},
+    )
+    assert outside.empty and list(outside.columns) == ["time"]
+
+
+def test_distinct_gives_the_values_of_a_text_column_across_row_groups(tmp_path):
+    frame = logs_frame(2 * ROW_GROUP_ROWS + 500)
+    frame.loc[2 * ROW_GROUP_ROWS + 10, "level"] = "critical"  # in the last group only
+    frame.loc[5, "level"] = None
+    store = captured(tmp_path, frame)
+    entry = store.latest("kubernetes", "logs")
+    assert store.distinct(entry, "level") == ["critical", "error", "info"]
+    assert store.distinct(entry, "pod") == [f"api-{i}" for i in range(7)]
+    with pytest.raises(InvalidInput, match="no column 'severity'"):
+        store.distinct(entry, "severity")
+    with pytest.raises(InvalidInput, match="not text"):
+        store.distinct(entry, "time")

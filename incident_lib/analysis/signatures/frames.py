@@ -121,16 +121,17 @@ def _window(value: object, what: str) -> tuple[pd.Timestamp, pd.Timestamp] | Non
 _REQUIRED = ("time", "pod", "level", "message")
 
 
-def _check_logs(logs: pd.DataFrame) -> None:
-    """Raise :class:`InvalidInput` unless ``logs`` meets the ``logs`` contract (no copy)."""
+def _check_logs(logs: pd.DataFrame, required: tuple[str, ...] = _REQUIRED) -> None:
+    """Raise :class:`InvalidInput` unless ``logs`` has the ``required`` columns of the
+    ``logs`` contract and a timezone-aware ``time`` (no copy)."""
     import pandas as pd
 
     if not isinstance(logs, pd.DataFrame):
         raise InvalidInput(f"logs: expected a DataFrame, got {type(logs).__name__}")
-    missing = [c for c in _REQUIRED if c not in logs.columns]
+    missing = [c for c in required if c not in logs.columns]
     if missing:
         raise InvalidInput(
-            f"logs frame is missing columns {missing}; it needs {list(_REQUIRED)} "
+            f"logs frame is missing columns {missing}; it needs {list(required)} "
             "(the 'logs' contract in incident_lib.core.schema)"
         )
     time = logs["time"]
@@ -155,7 +156,11 @@ def _empty_signatures() -> pd.DataFrame:
 def _no_lines() -> SignatureLines:
     import pandas as pd
 
-    return SignatureLines(_empty_signatures(), pd.Series(dtype="str", name="signature"))
+    return SignatureLines(
+        _empty_signatures(),
+        pd.Series(dtype="str", name="signature"),
+        pd.Series(dtype="int64", name="row", index=pd.Index([], dtype="str", name="signature")),
+    )
 
 
 def _pod_names(pods: pd.Series) -> str:
@@ -166,13 +171,17 @@ def _pod_names(pods: pd.Series) -> str:
 
 
 class SignatureLines(NamedTuple):
-    """What :func:`signatures_with_lines` returns: the table and each line's signature."""
+    """What :func:`signatures_with_lines` returns: the table, each line's signature and
+    each signature's example line."""
 
     #: the :func:`signatures` frame
     table: pd.DataFrame
     #: the signature id of each line grouped (those in the window or the baseline, at the
     #: levels asked for, access-log lines left out), indexed by the line's label in ``logs``
     lines: pd.Series
+    #: the label in ``logs`` of each signature's ``example`` line (its first in the window),
+    #: indexed by signature id: an event can point at that row of the capture
+    examples: pd.Series
 
 
 def signatures(
@@ -279,7 +288,8 @@ def signatures_with_lines(
         (``str``) of each line grouped, i.e. each line at ``levels`` in the
         window or the baseline (access-log lines left out unless
         ``access_logs``), indexed by the line's label in ``logs``, in time
-        order. Empty when ``table`` is empty.
+        order; ``examples``: the label in ``logs`` of each signature's example
+        line, by signature id. Empty when ``table`` is empty.
 
     Raises
     ------
@@ -409,7 +419,10 @@ def signatures_with_lines(
     )
     out = out[list(SIGNATURE_COLUMNS)].reset_index(drop=True)
     lines = pd.Series(ids, index=logs.index[pos], dtype="str", name="signature")
-    return SignatureLines(out.astype(_SIGNATURE_DTYPES), lines)
+    examples = pd.Series(
+        np.asarray(logs.index[first]), index=pd.Index(sig_ids, dtype="str", name="signature")
+    ).rename("row")
+    return SignatureLines(out.astype(_SIGNATURE_DTYPES), lines, examples)
 
 
 def with_raw_examples(signature_frame: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
@@ -479,8 +492,9 @@ def signature_timeseries(
     Parameters
     ----------
     logs
-        The ``logs`` frame (as for :func:`signatures`); filter it first (levels,
-        time range) to chart only part of it.
+        A ``logs`` frame (as for :func:`signatures`; only ``time`` and
+        ``message`` are needed); filter it first (levels, time range) to chart
+        only part of it.
     signature_frame
         A frame from :func:`signatures`; its first ``top`` rows are charted, in
         its order (new ones first, then by count): sort or filter it to choose.
@@ -522,8 +536,8 @@ def signature_timeseries(
     import numpy as np
     import pandas as pd
 
-    # only the two columns used are copied (not raw: about half a frame's memory)
-    _check_logs(logs)
+    # only the two columns used are read and copied (a big capture is read without the rest)
+    _check_logs(logs, ("time", "message"))
     frame = logs[["time", "message"]].reset_index(drop=True)
     frame["time"] = frame["time"].dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
     if not {"signature", "template"} <= set(signature_frame.columns):
