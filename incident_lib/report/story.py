@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import html
 from collections.abc import Callable, Collection, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from ..analysis.related import Relations
     from ..analysis.signatures import SignatureLines
     from ..core.incident import Incident
+    from ..infra.evidence import ManifestEntry
     from ..infra.workspace import Workspace
 
 __all__ = [
@@ -288,7 +290,7 @@ def read_story_evidence(
         written: the timeline file is neither read nor changed.
     """
     from ..analysis import changes, impact, metrics, onset, recovery
-    from ..analysis.timeline import FAILURE_LEVELS, timeline_events
+    from ..analysis.timeline import timeline_events
 
     inc = workspace.incident
     moment = as_of or offline_as_of(workspace)
@@ -297,34 +299,12 @@ def read_story_evidence(
     store = workspace.evidence
     captured = {f"{e.source}/{e.name}": e for e in store.entries()}
     chosen = _metrics_source(captured)
-    # once per run: the upstream search reads every raw log line of the capture; first,
-    # so that a notebook groups the log signatures (below) meanwhile, not after it
-    relations = captured_relations(workspace, memo=memo)
-    frames: dict[str, pd.DataFrame] = {}
-    grouped: dict[str, SignatureLines] = {}
-    files: dict[str, str] = {}
-    for (source, name), _kind in EVIDENCE_KINDS.items():
-        key = f"{source}/{name}"
-        if key not in captured:
-            continue
-        if source in ("datadog", "prometheus") and source != chosen and name != "events":
-            continue
-        # of a log capture, the signatures of the failures the timeline shows, grouped once
-        # per run (02 and 04 group the same lines); each line keeps its row number, which
-        # its event points at
-        if _kind == "logs":
-            grouped[key] = captured_signatures(
-                store,
-                source,
-                name,
-                window=window,
-                baseline=baseline,
-                levels=FAILURE_LEVELS,
-                memo=memo,
-            )
-        else:
-            frames[key] = store.read(source, name)
-        files[key] = f"evidence/{captured[key].file}"
+    # once per run, each: the upstream search reads every raw log line of the capture, the
+    # log signatures group its failures; side by side (both mostly in Arrow, without the GIL)
+    with ThreadPoolExecutor(1, thread_name_prefix="story-relations") as beside:
+        upstreams = beside.submit(captured_relations, workspace, memo=memo)
+        frames, grouped, files = _read_captures(workspace, captured, chosen, window, baseline, memo)
+        relations = upstreams.result()
 
     def frame(key: str) -> pd.DataFrame:
         source, name = key.split("/", 1)
@@ -386,6 +366,46 @@ def read_story_evidence(
         impact=estimate,
         verdict=verdict,
     )
+
+
+def _read_captures(
+    workspace: Workspace,
+    captured: Mapping[str, ManifestEntry],
+    chosen: str,
+    window: Window,
+    baseline: Window,
+    memo: Path | None,
+) -> tuple[dict[str, pd.DataFrame], dict[str, SignatureLines], dict[str, str]]:
+    """The frames the story reads, the signatures of its log captures and their files."""
+    from ..analysis.timeline import FAILURE_LEVELS
+
+    store = workspace.evidence
+    frames: dict[str, pd.DataFrame] = {}
+    grouped: dict[str, SignatureLines] = {}
+    files: dict[str, str] = {}
+    for (source, name), kind in EVIDENCE_KINDS.items():
+        key = f"{source}/{name}"
+        if key not in captured:
+            continue
+        if source in ("datadog", "prometheus") and source != chosen and name != "events":
+            continue
+        # of a log capture, the signatures of the failures the timeline shows, grouped once
+        # per run (02 and 04 group the same lines); each line keeps its row number, which
+        # its event points at
+        if kind == "logs":
+            grouped[key] = captured_signatures(
+                store,
+                source,
+                name,
+                window=window,
+                baseline=baseline,
+                levels=FAILURE_LEVELS,
+                memo=memo,
+            )
+        else:
+            frames[key] = store.read(source, name)
+        files[key] = f"evidence/{captured[key].file}"
+    return frames, grouped, files
 
 
 def build_story(

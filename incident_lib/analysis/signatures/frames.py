@@ -21,6 +21,7 @@ from .ranking import rank_signatures
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 __all__ = [
     "NEW_RATE_RATIO",
@@ -356,7 +357,7 @@ def signatures_with_lines(
             messages = messages.iloc[np.flatnonzero(keep)]
         if not in_win.any():
             return _no_lines()
-    grouping = _group(messages.tolist())
+    grouping = _group(_text_array(messages))
     del messages
     ids = np.asarray(grouping.ids, dtype=object)
 
@@ -423,6 +424,22 @@ def signatures_with_lines(
         np.asarray(logs.index[first]), index=pd.Index(sig_ids, dtype="str", name="signature")
     ).rename("row")
     return SignatureLines(out.astype(_SIGNATURE_DTYPES), lines, examples)
+
+
+def _text_array(messages: pd.Series) -> pa.Array | list[object]:
+    """The messages as one Arrow text array (Arrow-backed text: no copy of the values),
+    or as a list of Python objects when they are not all text."""
+    import pyarrow as pa
+
+    try:
+        array = pa.array(messages.array)
+    except (pa.ArrowException, TypeError, ValueError):
+        return list(messages.tolist())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        return list(messages.tolist())
+    return array
 
 
 def with_raw_examples(signature_frame: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:

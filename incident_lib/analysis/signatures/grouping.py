@@ -51,10 +51,13 @@ import operator
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from ._vector import MARKER, mark_variable_words
 from .masking import _batch, _bounded_keys, _canonical_keys, _mask_key, _masked, _rx
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["TOLERANCE_MIN_CONSTANT", "TOLERANCE_MIN_VALUES", "signature_ids"]
 
@@ -401,7 +404,7 @@ def _masked_batch(keys: list[str], canonical: bool, *, distinct: bool = False) -
     return _Masked(masked_of, wide, skeletons)
 
 
-def _group(messages: Sequence[object]) -> _Grouping:
+def _group(messages: Sequence[object] | pa.Array) -> _Grouping:
     keys, codes, ids_done = _batch(messages)
     masked_of, wide, skeleton_of, listed = _masked_batch(keys, ids_done, distinct=codes is not None)
     # the masked template of each key, in the order of the keys when they are distinct

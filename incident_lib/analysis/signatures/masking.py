@@ -76,6 +76,7 @@ from ._vector import PAD as _PAD
 
 if TYPE_CHECKING:
     import numpy as np
+    import pyarrow as pa
     from numpy.typing import NDArray
 
 __all__ = ["MAX_CHARS", "mask"]
@@ -349,12 +350,19 @@ def _batch_keys(messages: Sequence[object]) -> tuple[list[str], bool]:
     return keys, canonical
 
 
-def _batch(messages: Sequence[object]) -> _Batch:
+def _batch(messages: Sequence[object] | pa.Array) -> _Batch:
     """The keys of :func:`_batch_keys`; distinct, with a code per line, in a big batch.
 
     A batch of at least :data:`_VECTOR_MIN` single-line messages of moderate length
     is keyed in one UTF-8 buffer (:func:`_batch_codes`); others line by line.
+    ``messages`` may be an Arrow text array (a column read from a capture): its
+    own UTF-8 bytes are that buffer, without a Python string per line.
     """
+    if not isinstance(messages, Sequence):
+        batch = _arrow_batch(messages)
+        if batch is not None:
+            return batch
+        messages = messages.to_pylist()
     n = len(messages)
     if n == 0:
         return _Batch([], None, False)
@@ -378,7 +386,7 @@ def _batch(messages: Sequence[object]) -> _Batch:
             text = "\n".join(messages)  # type: ignore[arg-type]
     if text.count("\n") == n - 1:  # no multi-line message: one translate over the batch
         if len(text) > _LONG_BATCH * n:  # long lines: bound them before copying them twice
-            text = "\n".join(map(_bounded, messages))  # type: ignore[arg-type]
+            text = "\n".join(map(_bounded, messages))
         text = text.translate(_DIGITS)  # (rebinding frees the joined text before the split)
         if n < _VECTOR_MIN or not _distinct_head(text):
             return _Batch(text.split("\n"), None, False)
@@ -395,6 +403,46 @@ def _batch(messages: Sequence[object]) -> _Batch:
     return _Batch(_canonical_text("\n".join(keys)).split("\n"), None, True)
 
 
+def _arrow_batch(array: pa.Array | pa.ChunkedArray) -> _Batch | None:
+    """:func:`_batch_codes` over the UTF-8 bytes of an Arrow text array.
+
+    The same keys as the ``str`` path for the same lines; None when that path
+    would not take them in one buffer (fewer than :data:`_VECTOR_MIN` lines, a
+    missing value, long lines, a message spanning lines).
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(array)
+    text = array.type
+    if not (pa.types.is_string(text) or pa.types.is_large_string(text)):
+        return None
+    if n < _VECTOR_MIN or array.null_count:
+        return None
+    chars = pc.sum(pc.utf8_length(array)).as_py() or 0
+    if chars + n + _PAD > _LONG_BATCH * n:  # (the length of the str path's padded text)
+        return None
+    # each line followed by its newline, after an empty first line and before _PAD - 1
+    # empty ones: the padded text of the str path, in one buffer (see _batch_codes);
+    # 64-bit offsets, whatever the batch's size (the data is not copied for that)
+    wide = pa.large_string()
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    lines = pc.binary_join_element_wise(
+        pa.concat_arrays(
+            [pa.array([""], wide), array.cast(wide), pa.array([""] * (_PAD - 1), wide)]
+        ),
+        pa.scalar("", wide),
+        pa.scalar("\n", wide),
+    )
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)
+    first, last = int(offsets[lines.offset]), int(offsets[lines.offset + len(lines)])
+    buf = bytes(memoryview(lines.buffers()[2])[first:last]).translate(_DIGIT_BYTES)
+    del lines
+    return _batch_codes_of(buf, n)
+
+
 def _batch_codes(padded: str, n: int) -> _Batch | None:
     """The keys of the ``n`` lines of ``padded``, distinct, and a code per line.
 
@@ -405,6 +453,11 @@ def _batch_codes(padded: str, n: int) -> _Batch | None:
     deduplicated by Arrow (``dictionary_encode``), and only the distinct keys
     decoded into Python strings. None when a message spans lines.
     """
+    return _batch_codes_of(padded.encode("utf-8", "surrogatepass").translate(_DIGIT_BYTES), n)
+
+
+def _batch_codes_of(buf: bytes | bytearray, n: int) -> _Batch | None:
+    """:func:`_batch_codes` of ``padded`` encoded, its digits already ``0``."""
     import codecs
 
     import numpy as np
@@ -413,7 +466,6 @@ def _batch_codes(padded: str, n: int) -> _Batch | None:
 
     from ._vector import canonicalise
 
-    buf: bytes | bytearray = padded.encode("utf-8", "surrogatepass").translate(_DIGIT_BYTES)
     data = np.frombuffer(buf, dtype=np.uint8)
     size = len(buf) - 1 - _PAD
     # the newline before each line and the one after the last (the first of _PAD)
@@ -426,7 +478,7 @@ def _batch_codes(padded: str, n: int) -> _Batch | None:
     if canonical:
         long = np.flatnonzero(np.diff(ends) > MAX_CHARS + 1)  # (bytes: a superset)
         before = {int(i): bytes(buf[ends[i] + 1 : ends[i + 1]]) for i in long}
-        buf = bytearray(buf)
+        buf = buf if isinstance(buf, bytearray) else bytearray(buf)  # (ours: changed in place)
         canonicalise(buf)
         fixed: list[tuple[int, bytes]] = []
         for i, line in before.items():
