@@ -372,11 +372,12 @@ class Runbook:
         lines at ``levels`` in :attr:`window` and :attr:`baseline`, read as
         :meth:`evidence` reads them (``time``, ``pod``, ``level`` and ``message``
         of those rows of :attr:`fetch_window`, each labelled by its row number in
-        the capture, as a read with ``where=``). Offline in a run, the grouping is
+        the capture, as a read with ``where=``), each example being its raw line
+        (read ``at`` the examples' times). Offline in a run, the grouping is
         shared with the run's other notebooks and its story
         (:func:`~incident_lib.report.log_signatures.captured_signatures`); the
-        capture is still judged as :meth:`evidence` judges it: unavailable or
-        outside the windows, it is in :attr:`missing` and no signature is given.
+        capture is still judged here as :meth:`evidence` judges it: unavailable
+        or outside the windows, it is in :attr:`missing` and no signature is given.
 
         Parameters
         ----------
@@ -386,18 +387,15 @@ class Runbook:
         Returns
         -------
         SignatureLines
-            ``table``, ``lines`` (labelled by row number in the capture) and
-            ``examples``.
+            ``table`` (examples: raw lines), ``lines`` (labelled by row number in
+            the capture) and ``examples``.
         """
-        from .analysis.signatures import signatures_with_lines
+        from .analysis.signatures import signatures_with_lines, with_raw_examples
         from .report.log_signatures import LOG_COLUMNS, captured_signatures
 
         key = "kubernetes/logs"
-        read_here = False
 
         def read(values: Collection[str]) -> pd.DataFrame | None:
-            nonlocal read_here
-            read_here = True
             lines = self.evidence(
                 "kubernetes",
                 "logs",
@@ -417,12 +415,15 @@ class Runbook:
             memo=self.memo if self.mode == "offline" else None,
             read=read,
         )
-        if not read_here:  # grouped by another process: judge the capture here too
-            self.evidence("kubernetes", "logs", columns=["time"], at=[])
+        # the examples' raw lines: a read here, which judges the capture when another
+        # process grouped it
+        raw = self.evidence(
+            "kubernetes", "logs", columns=["time", "message", "raw"], at=found.table["first_seen"]
+        )
         if key in self.missing:
             empty = empty_frame("logs")[list(LOG_COLUMNS)]
             return signatures_with_lines(empty)  # (no line: no signature)
-        return found
+        return found._replace(table=with_raw_examples(found.table, raw))
 
     def _outside_window(self, frame: pd.DataFrame, kind: str, entry: ManifestEntry | None) -> str:
         """Why the capture says nothing about this incident's windows ("" when it may).

@@ -506,9 +506,10 @@ T = TypeVar("T")
 #: seconds a run that stops waits for the timeline chart being drawn ahead (about one)
 DRAFT_WAIT = 10.0
 
-#: the most log lines the story reads while notebooks run: it holds their failures at the same
-#: time as two notebooks hold theirs (at 10M lines, every process together: 6.1 GiB with the
-#: story ahead, 5.3 GiB without); above, it waits for the notebooks (an 8 GiB budget)
+#: the most log lines the story reads while notebooks run: the first of them to group the log
+#: signatures holds the failures while the others read theirs (at 10M lines, every process
+#: together: 3.5-3.9 GiB with the story ahead, in benchmarks/bench_scale.py); above, it waits
+#: for the notebooks (an 8 GiB budget)
 AHEAD_MAX_LOG_LINES = 12_000_000
 
 

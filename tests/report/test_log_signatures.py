@@ -117,6 +117,10 @@ def test_notebooks_of_a_run_share_the_grouping_and_still_judge_the_capture(demo_
     assert "kubernetes/logs" in second.asked and "kubernetes/logs" not in second.missing
     alone = runbook(workspace, None).log_signatures(LEVELS)  # no run: grouped here
     assert_same(alone, found)
+    # each example is the raw line of the capture's row the event points at
+    capture = first.workspace.evidence.read("kubernetes", "logs")
+    rows = capture.loc[found.examples.loc[found.table["signature"]].to_numpy()]
+    assert list(found.table["example"]) == list(rows["raw"])
 
     # a capture outside the windows, grouped (to nothing) by the story of the run: the
     # notebook reading that result says unknown, not "no failures"
