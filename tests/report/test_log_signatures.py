@@ -10,6 +10,8 @@ result still judges the capture (unavailable or outside the windows: unknown).
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -157,3 +159,20 @@ def test_a_missing_log_capture_is_unknown(demo_copy, tmp_path):
     assert found.table.empty and found.lines.empty
     assert "kubernetes/logs" in rb.missing
     assert not list((run / ".memo").glob("signatures-*/table.parquet"))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a thread's own priority is Linux's")
+def test_the_upstream_search_beside_the_grouping_runs_at_a_lower_priority():
+    """The story's upstream search yields the CPU to the grouping the notebooks wait for."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from incident_lib.report.story import _niced
+
+    def nice_here() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(_niced, nice_here).result() == min(before + 10, 19)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == before  # this thread: unchanged
