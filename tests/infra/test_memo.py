@@ -66,20 +66,22 @@ print(memoized(folder, key, compute, encode=lambda v: v, decode=int))
 """
 
 
-def test_processes_asking_at_once_compute_it_once(tmp_path: Path) -> None:
-    log = tmp_path / "log"
-    key = memo_key("slow", {"n": 5})
+def three_at_once(worker: str, tmp_path: Path, key: str) -> list[str]:
+    """What three processes running ``worker`` at once print (memo folder, key, log)."""
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(tmp_path / "memo"), key, str(log)],
+            [sys.executable, "-c", worker, str(tmp_path / "memo"), key, str(tmp_path / "log")],
             stdout=subprocess.PIPE,
             text=True,
         )
         for _ in range(3)
     ]
-    outs = [p.communicate(timeout=60)[0].strip() for p in procs]
-    assert outs == ["5", "5", "5"]
-    assert log.read_text().splitlines() == ["computed"]
+    return [p.communicate(timeout=60)[0].strip() for p in procs]
+
+
+def test_processes_asking_at_once_compute_it_once(tmp_path: Path) -> None:
+    assert three_at_once(WORKER, tmp_path, memo_key("slow", {"n": 5})) == ["5", "5", "5"]
+    assert (tmp_path / "log").read_text().splitlines() == ["computed"]
 
 
 # --- results made of frames (memoized_frames) ----------------------------------------
@@ -174,16 +176,6 @@ print(int(got["n"].sum()), int(got.index[0]))
 
 
 def test_processes_asking_for_frames_at_once_compute_them_once(tmp_path: Path) -> None:
-    log = tmp_path / "log"
-    key = memo_key("slow-frames", {"n": 5})
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", FRAMES_WORKER, str(tmp_path / "memo"), key, str(log)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(3)
-    ]
-    outs = [p.communicate(timeout=60)[0].strip() for p in procs]
+    outs = three_at_once(FRAMES_WORKER, tmp_path, memo_key("slow-frames", {"n": 5}))
     assert outs == [f"{sum(range(100_000))} 5"] * 3
-    assert log.read_text().splitlines() == ["computed"]
+    assert (tmp_path / "log").read_text().splitlines() == ["computed"]

@@ -29,6 +29,19 @@ def runbook(workspace: Path, run_dir: Path | None, notebook: str = "04_logs") ->
     return il.start_runbook(notebook, workspace=workspace, mode="offline", run_dir=run_dir or "")
 
 
+def grouped(rb: il.Runbook, levels, memo: Path):
+    """captured_signatures of the runbook's logs capture over its windows, as the story asks."""
+    return captured_signatures(
+        rb.workspace.evidence,
+        "kubernetes",
+        "logs",
+        window=rb.window,
+        baseline=rb.baseline,
+        levels=levels,
+        memo=memo,
+    )
+
+
 def assert_same(got, want) -> None:
     pd.testing.assert_frame_equal(got.table, want.table)
     pd.testing.assert_series_equal(got.lines, want.lines, check_index_type=False)
@@ -43,15 +56,7 @@ def test_the_grouping_is_that_of_the_capture_labelled_by_row(demo_root, scenario
     want = signatures_with_lines(
         full, window=rb.window, baseline=rb.baseline, levels=LEVELS
     )  # the whole capture, every column: the reference
-    got = captured_signatures(
-        store,
-        "kubernetes",
-        "logs",
-        window=rb.window,
-        baseline=rb.baseline,
-        levels=LEVELS,
-        memo=tmp_path / "memo",
-    )
+    got = grouped(rb, LEVELS, tmp_path / "memo")
     assert len(got.table) > 0
     # examples: raw lines in the reference, messages from the narrow read (raw is read later)
     pd.testing.assert_frame_equal(
@@ -133,15 +138,7 @@ def test_notebooks_of_a_run_share_the_grouping_and_still_judge_the_capture(demo_
     )
     later = tmp_path / "later"
     later.mkdir()
-    story_side = captured_signatures(
-        store,
-        "kubernetes",
-        "logs",
-        window=first.window,
-        baseline=first.baseline,
-        levels=FAILURE_LEVELS,
-        memo=later / ".memo",
-    )
+    story_side = grouped(first, FAILURE_LEVELS, later / ".memo")  # (as the story asks)
     assert story_side.table.empty
     reader = runbook(workspace, later, "02_assess")
     assert reader.log_signatures(LEVELS).table.empty
